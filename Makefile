@@ -1,0 +1,33 @@
+# One line per target; logic lives in the Python CLIs.
+PY      := .venv/bin/python
+STAMP   := .venv/.installed
+SHARED  ?= ../shared
+export XLA_FLAGS ?=
+
+.PHONY: setup test test-slow demo bench models clean
+
+setup: $(STAMP)
+
+$(STAMP): setup.py
+	python3 -m venv .venv
+	$(PY) -m pip install -q --upgrade pip==25.3
+	$(PY) -m pip install -q -e ".[all]"
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q -m "not slow" tests
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -m slow tests
+
+demo: $(STAMP)
+	$(PY) -m spectralgpt_jax demo --data $(SHARED)/data/bigearthnet_s2_example --workdir runs/demo
+
+bench: $(STAMP)
+	$(PY) bench/step_bench.py --out BENCHMARKS.md
+
+models: $(STAMP)
+	$(PY) -m spectralgpt_jax models
+
+clean:
+	rm -rf .venv runs .pytest_cache

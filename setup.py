@@ -1,0 +1,38 @@
+"""spectralgpt-jax: SpectralGPT (Hong et al., TPAMI 2024) in JAX/Flax, built for accelerator scale."""
+
+import setuptools
+
+# Exact pins: the versions this project is tested with (see ../shared/STACK.md for how they were chosen).
+CORE = [
+    "jax==0.10.2",
+    "jaxlib==0.10.2",
+    "flax==0.12.8",
+    "optax==0.2.8",
+    "orbax-checkpoint==0.12.8",
+    "grain==0.2.18",
+    "tensorflow-datasets==4.9.10",
+    "ml_collections==1.1.0",
+    "absl-py==2.5.1",
+    "numpy==2.4.6",
+    "google-crc32c==1.9.0",
+    "tensorboardX==2.6.5",
+]
+EXTRAS = {
+    "test": ["pytest==9.2.0", "hypothesis==6.170.17"],
+    # torch==2.13.0 resolves to the local CPU build on our machines; never leave it unpinned
+    # (an open range pulls a multi-GB CUDA build).
+    "torch": ["torch==2.13.0", "safetensors==0.8.0"],
+    "geo": ["rasterio==1.4.4"],
+}
+EXTRAS["all"] = sorted({p for ps in EXTRAS.values() for p in ps})
+
+setuptools.setup(
+    name="spectralgpt-jax",
+    version="0.1.0",
+    description=__doc__,
+    packages=setuptools.find_packages(include=["spectralgpt_jax*", "data_pipelines*", "configs*"]),
+    python_requires=">=3.10",
+    install_requires=CORE,
+    extras_require=EXTRAS,
+    entry_points={"console_scripts": ["spectralgpt-jax=spectralgpt_jax.__main__:main"]},
+)

@@ -1,0 +1,47 @@
+"""`python -m spectralgpt_jax <command> [args]`: dispatches to `spectralgpt_jax.cli.<command>`.
+
+Every module in `spectralgpt_jax/cli/` that defines `main(argv: list[str]) -> int` and a one-line
+`HELP` string is a command. Modules are imported only when their command runs, so a command's
+heavy dependencies (torch, rasterio) never slow the others down.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+
+from spectralgpt_jax import cli
+
+# `import` is a Python keyword, so that command lives in `cli/import_.py`.
+_ALIASES = {"import": "import_"}
+
+
+def _commands() -> list[str]:
+  names = [m.name for m in pkgutil.iter_modules(cli.__path__) if not m.name.startswith("_")]
+  return sorted({ {v: k for k, v in _ALIASES.items()}.get(n, n) for n in names})
+
+
+def _usage() -> str:
+  lines = ["usage: python -m spectralgpt_jax <command> [args]", "", "commands:"]
+  for name in _commands():
+    module = importlib.import_module(f"spectralgpt_jax.cli.{_ALIASES.get(name, name)}")
+    lines.append(f"  {name:<10} {getattr(module, 'HELP', '')}")
+  return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+  argv = list(sys.argv[1:] if argv is None else argv)
+  if not argv or argv[0] in ("-h", "--help", "help"):
+    print(_usage())
+    return 0
+  name = argv[0]
+  if name not in _commands():
+    print(f"unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
+    return 2
+  module = importlib.import_module(f"spectralgpt_jax.cli.{_ALIASES.get(name, name)}")
+  return int(module.main(argv[1:]) or 0)
+
+
+if __name__ == "__main__":
+  sys.exit(main())
