@@ -6,9 +6,14 @@ import pathlib
 # Must happen before jax is imported anywhere: sharding tests need a multi-device CPU mesh.
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
 
+import sys  # noqa: E402
+
 import pytest  # noqa: E402
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+SPEC_DIR = REPO_ROOT.parent / "shared" / "spec"
+# Test helpers (the PyTorch twin, parity utilities) live in tests/ and are imported by name.
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 
 def _example_dir() -> pathlib.Path:
@@ -25,4 +30,13 @@ def example_dir() -> pathlib.Path:
   if not (path / "SHA256SUMS.txt").exists():
     pytest.skip(f"real example patches not found at {path} "
                 "(set SPECTRALGPT_EXAMPLE_DATA to the bigearthnet_s2_example folder)")
+  return path
+
+
+@pytest.fixture(scope="session")
+def official_keys_file() -> pathlib.Path:
+  """../shared/spec/official_state_dict_keys.txt (skip when absent)."""
+  path = SPEC_DIR / "official_state_dict_keys.txt"
+  if not path.exists():
+    pytest.skip(f"official key list not found at {path}")
   return path

@@ -1,0 +1,1 @@
+"""Weights in and out: the Flax <-> official PyTorch state_dict mapping."""

@@ -1,0 +1,50 @@
+"""Multi-head self-attention with separate q, k, v and proj projections (official key names)."""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from spectralgpt_jax.sharding import axis_names as ax
+
+
+def dense(features: int, axes: tuple[str, str], name: str | None = None, dtype=None,
+          param_dtype=jnp.float32) -> nn.Dense:
+  """Linear layer with the official init (xavier_uniform weight, zero bias) and logical axes."""
+  return nn.Dense(
+      features, dtype=dtype, param_dtype=param_dtype, name=name,
+      kernel_init=nn.with_logical_partitioning(nn.initializers.xavier_uniform(), axes),
+      bias_init=nn.with_logical_partitioning(nn.initializers.zeros, (axes[1],)))
+
+
+def dot_product_attention(q: jax.Array, k: jax.Array, v: jax.Array) -> jax.Array:
+  """softmax(q k^T / sqrt(d)) v for q, k, v [B, N, H, d] -> [B, N, H, d].
+
+  The scale is folded into q (N*d multiplies instead of N*N); softmax runs in float32.
+  """
+  q = q * jnp.asarray(q.shape[-1] ** -0.5, q.dtype)
+  logits = jnp.einsum("bqhd,bkhd->bhqk", q, k, preferred_element_type=jnp.float32)
+  weights = jax.nn.softmax(logits, axis=-1).astype(v.dtype)
+  return jnp.einsum("bhqk,bkhd->bqhd", weights, v, preferred_element_type=jnp.float32)
+
+
+class Attention(nn.Module):
+  """Global self-attention over all tokens. Input and output [B, N, D].
+
+  Attributes:
+    num_heads: heads H (head_dim = D / H).
+  """
+
+  num_heads: int
+  dtype: jnp.dtype | None = None
+  param_dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    b, n, d = x.shape
+    proj_in = lambda name: dense(d, (ax.EMBED, ax.HEADS), name, self.dtype, self.param_dtype)
+    split = lambda t: t.reshape(b, n, self.num_heads, d // self.num_heads)
+    q, k, v = (split(proj_in(name)(x)) for name in ("q", "k", "v"))
+    out = dot_product_attention(q, k, v).astype(q.dtype).reshape(b, n, d)
+    return dense(d, (ax.HEADS, ax.EMBED), "proj", self.dtype, self.param_dtype)(out)

@@ -1,0 +1,1 @@
+"""Logical axis vocabulary (model side) and, later, mesh rules (launcher side)."""

@@ -1,0 +1,43 @@
+"""Helpers shared by the parity tests: build a Flax model and its PyTorch twin with equal weights."""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import numpy as np
+import torch
+
+import torch_twin
+from spectralgpt_jax.export import param_mapping
+from spectralgpt_jax.models import get_model
+
+
+def init_params(model, x: np.ndarray, seed: int = 0) -> dict:
+  rngs = {"params": jax.random.key(seed), "masking": jax.random.key(seed + 1)}
+  kwargs = {"mask_ratio": 0.9} if model.spec.kind == "mae" else {}
+  return nn.unbox(jax.jit(lambda: model.init(rngs, x, **kwargs))())["params"]
+
+
+def twin_with_params(name: str, params: dict, spec, **twin_kwargs) -> torch.nn.Module:
+  """The twin factory `name` loaded with our params through the export mapping (strict)."""
+  twin = torch_twin.FACTORIES[name](**twin_kwargs)
+  state = param_mapping.flax_to_torch(jax.tree.map(np.asarray, params), spec)
+  twin.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in state.items()}, strict=True)
+  return twin.eval()
+
+
+def build_pair(name: str, batch: int = 2, seed: int = 0, **model_kwargs):
+  """(flax model, params, twin, input cube numpy [B, C, H, W]) with identical weights."""
+  model = get_model(name, **model_kwargs)
+  spec = model.spec
+  rng = np.random.default_rng(seed)
+  x = rng.uniform(0, 1, (batch, spec.num_bands, spec.img_size, spec.img_size)).astype(np.float32)
+  params = init_params(model, x, seed)
+  twin_kwargs = {"t_patch_size": spec.t_patch} if "t_patch" in model_kwargs else {}
+  twin = twin_with_params(name, params, spec, **twin_kwargs)
+  return model, params, twin, x
+
+
+def rel_err(a, b) -> float:
+  a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+  return float(np.max(np.abs(a - b)) / (np.max(np.abs(b)) + 1e-12))
