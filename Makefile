@@ -11,7 +11,7 @@ setup: $(STAMP)
 $(STAMP): setup.py
 	python3 -m venv .venv
 	$(PY) -m pip install -q --upgrade pip==25.3
-	$(PY) -m pip install -q -e ".[all]"
+	$(PY) -m pip install -q -e ".[all]" --config-settings editable_mode=compat
 	touch $(STAMP)
 
 test: $(STAMP)

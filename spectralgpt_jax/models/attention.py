@@ -6,13 +6,19 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from spectralgpt_jax.models.blocked_attention import blocked_attention
+from spectralgpt_jax.models.dense import Dense
 from spectralgpt_jax.sharding import axis_names as ax
+
+ATTENTION_IMPLS = ("auto", "xla", "blocked")
+# "auto" uses the blocked kernel on CPU from this many tokens on (the 128 px decoder: 1024).
+_BLOCKED_MIN_TOKENS = 256
 
 
 def dense(features: int, axes: tuple[str, str], name: str | None = None, dtype=None,
           param_dtype=jnp.float32) -> nn.Dense:
   """Linear layer with the official init (xavier_uniform weight, zero bias) and logical axes."""
-  return nn.Dense(
+  return Dense(
       features, dtype=dtype, param_dtype=param_dtype, name=name,
       kernel_init=nn.with_logical_partitioning(nn.initializers.xavier_uniform(), axes),
       bias_init=nn.with_logical_partitioning(nn.initializers.zeros, (axes[1],)))
@@ -29,16 +35,29 @@ def dot_product_attention(q: jax.Array, k: jax.Array, v: jax.Array) -> jax.Array
   return jnp.einsum("bhqk,bkhd->bqhd", weights, v, preferred_element_type=jnp.float32)
 
 
+def attend(q: jax.Array, k: jax.Array, v: jax.Array, impl: str = "auto") -> jax.Array:
+  """Dispatches to an attention implementation; all compute the same function."""
+  if impl not in ATTENTION_IMPLS:
+    raise ValueError(f"attention impl must be one of {ATTENTION_IMPLS}, got {impl!r}")
+  if impl == "auto":
+    long = q.shape[1] >= _BLOCKED_MIN_TOKENS
+    impl = "blocked" if long and jax.default_backend() == "cpu" else "xla"
+  return blocked_attention(q, k, v) if impl == "blocked" else dot_product_attention(q, k, v)
+
+
 class Attention(nn.Module):
   """Global self-attention over all tokens. Input and output [B, N, D].
 
   Attributes:
     num_heads: heads H (head_dim = D / H).
+    impl: "xla" (plain einsum + softmax), "blocked" (cache-blocked, recomputing backward; see
+      blocked_attention.py) or "auto" (blocked on CPU for long sequences, else xla).
   """
 
   num_heads: int
   dtype: jnp.dtype | None = None
   param_dtype: jnp.dtype = jnp.float32
+  impl: str = "auto"
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
@@ -46,5 +65,5 @@ class Attention(nn.Module):
     proj_in = lambda name: dense(d, (ax.EMBED, ax.HEADS), name, self.dtype, self.param_dtype)
     split = lambda t: t.reshape(b, n, self.num_heads, d // self.num_heads)
     q, k, v = (split(proj_in(name)(x)) for name in ("q", "k", "v"))
-    out = dot_product_attention(q, k, v).astype(q.dtype).reshape(b, n, d)
+    out = attend(q, k, v, self.impl).astype(q.dtype).reshape(b, n, d)
     return dense(d, (ax.HEADS, ax.EMBED), "proj", self.dtype, self.param_dtype)(out)

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 
 from spectralgpt_jax.models import masking, posembed
 from spectralgpt_jax.models.attention import dense
-from spectralgpt_jax.models.patch_embed import PatchEmbed, fold_dates
+from spectralgpt_jax.models.patch_embed import PatchEmbed, fold_dates, patchify
 from spectralgpt_jax.models.transformer import TransformerStack, layer_norm
 from spectralgpt_jax.models.variants import ModelSpec
 from spectralgpt_jax.sharding import axis_names as ax
@@ -54,6 +54,7 @@ class SpectralMAE(nn.Module):
     spec: architecture (see `variants.VARIANTS`).
     dtype: compute dtype (e.g. bfloat16); parameters stay `param_dtype`.
     scan, remat: layer scanning and rematerialisation policy of both transformer stacks.
+    attention: attention implementation ("auto", "xla", "blocked"); all compute the same.
   Input: cube [B, C, H, W] (or [B, T, C, H, W]) in SpectralGPT band order, normalised.
   """
 
@@ -62,12 +63,13 @@ class SpectralMAE(nn.Module):
   param_dtype: Any = jnp.float32
   scan: bool = False
   remat: str = "none"
+  attention: str = "auto"
 
   def setup(self):
     s, dt, pdt = self.spec, self.dtype, self.param_dtype
     _, h, w = s.grid
     stack = dict(mlp_ratio=s.mlp_ratio, scan=self.scan, remat=self.remat, dtype=dt,
-                 param_dtype=pdt)
+                 param_dtype=pdt, attention=self.attention)
     self.patch_embed = PatchEmbed(s.embed_dim, s.t_patch, s.patch, dt, pdt)
     self.pos_tables = posembed.make_tables(self, "", s.embed_dim, h * w, s.spectral_groups,
                                            s.num_dates)
@@ -89,21 +91,25 @@ class SpectralMAE(nn.Module):
              mask_ratio: float) -> tuple[jax.Array, masking.MaskInfo]:
     """cube -> (latent [B, K, D] after the final norm, MaskInfo over L tokens)."""
     grid = token_grid(self.spec, x.shape)
-    tokens = self.patch_embed(fold_dates(x).astype(self.dtype))
-    # Adding positions before the gather equals the official gather-then-add.
-    tokens = tokens + full_pos_embed(self.pos_tables, self.spec, grid).astype(tokens.dtype)
     info = masking.random_masking(noise, mask_ratio)
-    latent = self.blocks(masking.gather_tokens(tokens, info.ids_keep))
+    # Masking first, then embedding only the kept tubelets: the patch embedding is per token,
+    # so this equals the official embed-all-then-gather at a tenth of the cost (r = 0.9).
+    tubelets = patchify(fold_dates(x), self.spec.t_patch, self.spec.patch)
+    tokens = self.patch_embed.embed(masking.gather_tokens(tubelets, info.ids_keep).astype(self.dtype))
+    pos = full_pos_embed(self.pos_tables, self.spec, grid)
+    pos = masking.gather_tokens(jnp.broadcast_to(pos, (x.shape[0],) + pos.shape[1:]), info.ids_keep)
+    latent = self.blocks(tokens + pos.astype(tokens.dtype))
     return self.norm(latent), info
 
-  def decode(self, latent: jax.Array, ids_restore: jax.Array,
+  def decode(self, latent: jax.Array, info: masking.MaskInfo,
              grid: tuple[int, int, int]) -> jax.Array:
     """latent [B, K, D] -> predicted tubelets [B, L, t*p*p] for every token (masked or not)."""
     x = self.decoder_embed(latent)
     b, keep, d = x.shape
-    length = ids_restore.shape[1]
+    length = info.ids_restore.shape[1]
     mask_tokens = jnp.broadcast_to(self.mask_token.astype(x.dtype), (b, length - keep, d))
-    x = masking.gather_tokens(jnp.concatenate([x, mask_tokens], axis=1), ids_restore)
+    x = masking.permute_tokens(jnp.concatenate([x, mask_tokens], axis=1), info.ids_restore,
+                               info.ids_shuffle)
     x = x + full_pos_embed(self.decoder_pos_tables, self.spec, grid).astype(x.dtype)
     x = self.decoder_norm(self.decoder_blocks(x))
     return self.decoder_pred(x).astype(jnp.float32)
@@ -120,5 +126,5 @@ class SpectralMAE(nn.Module):
     if noise is None:
       noise = jax.random.uniform(self.make_rng("masking"), (x.shape[0], length))
     latent, info = self.encode(x, noise, mask_ratio)
-    pred = self.decode(latent, info.ids_restore, grid)
+    pred = self.decode(latent, info, grid)
     return pred, {"mask": info.mask, "ids_restore": info.ids_restore, "latent": latent}

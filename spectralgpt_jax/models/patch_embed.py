@@ -14,6 +14,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from spectralgpt_jax.models.dense import Dense as dense_layer
 from spectralgpt_jax.sharding import axis_names as ax
 
 
@@ -72,14 +73,18 @@ class PatchEmbed(nn.Module):
   dtype: jnp.dtype | None = None
   param_dtype: jnp.dtype = jnp.float32
 
-  @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
-    tokens = patchify(x, self.t_patch, self.patch)
-    fan_in = tokens.shape[-1]
+  def setup(self):
+    fan_in = self.t_patch * self.patch * self.patch
     # xavier_uniform over the (D, t*p*p) view as the official init; bias keeps torch's default.
-    return nn.Dense(
-        self.embed_dim, dtype=self.dtype, param_dtype=self.param_dtype, name="proj",
+    self.proj = dense_layer(
+        self.embed_dim, dtype=self.dtype, param_dtype=self.param_dtype,
         kernel_init=nn.with_logical_partitioning(nn.initializers.xavier_uniform(),
                                                  (ax.PATCH_IN, ax.EMBED)),
-        bias_init=nn.with_logical_partitioning(torch_default_bias_init(fan_in), (ax.EMBED,)),
-    )(tokens)
+        bias_init=nn.with_logical_partitioning(torch_default_bias_init(fan_in), (ax.EMBED,)))
+
+  def embed(self, tubelets: jax.Array) -> jax.Array:
+    """Already patchified tubelets [B, N, t*p*p] -> tokens [B, N, D]."""
+    return self.proj(tubelets)
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    return self.embed(patchify(x, self.t_patch, self.patch))

@@ -64,6 +64,7 @@ class Block(nn.Module):
   use_drop_path: bool = False
   dtype: Any = None
   param_dtype: Any = jnp.float32
+  attention: str = "auto"
 
   @nn.compact
   def __call__(self, x: jax.Array, drop_rate: jax.Array | float = 0.0) -> jax.Array:
@@ -71,7 +72,7 @@ class Block(nn.Module):
     branch = lambda y: drop_path(y, drop_rate, self.make_rng("dropout")) if self.use_drop_path else y
     x = nn.with_logical_constraint(x, ax.RESIDUAL)
     y = layer_norm("norm1", self.dtype, self.param_dtype)(x)
-    x = x + branch(Attention(self.num_heads, self.dtype, self.param_dtype, name="attn")(y))
+    x = x + branch(Attention(self.num_heads, self.dtype, self.param_dtype, self.attention, name="attn")(y))
     x = nn.with_logical_constraint(x, ax.RESIDUAL)
     y = layer_norm("norm2", self.dtype, self.param_dtype)(x)
     x = x + branch(Mlp(int(d * self.mlp_ratio), self.dtype, self.param_dtype, name="mlp")(y))
@@ -93,6 +94,7 @@ class TransformerStack(nn.Module):
     drop_path_rates: per-layer stochastic depth rates (len == depth); all zero disables it.
     scan: run the blocks under nn.scan (one compiled block, params stacked on axis "layers").
     remat: rematerialisation policy name, one of REMAT_POLICIES.
+    attention: attention implementation (see attention.ATTENTION_IMPLS).
   """
 
   depth: int
@@ -103,6 +105,7 @@ class TransformerStack(nn.Module):
   remat: str = "none"
   dtype: Any = None
   param_dtype: Any = jnp.float32
+  attention: str = "auto"
 
   @nn.compact
   def __call__(self, x: jax.Array, *, deterministic: bool = True) -> jax.Array:
@@ -115,7 +118,7 @@ class TransformerStack(nn.Module):
     if self.remat != "none":
       block_cls = nn.remat(Block, policy=REMAT_POLICIES[self.remat], prevent_cse=not self.scan)
     kw = dict(num_heads=self.num_heads, mlp_ratio=self.mlp_ratio, dtype=self.dtype,
-              param_dtype=self.param_dtype,
+              param_dtype=self.param_dtype, attention=self.attention,
               use_drop_path=not deterministic and any(r > 0 for r in rates))
     if not self.scan:
       for i, rate in enumerate(rates):

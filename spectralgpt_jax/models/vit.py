@@ -20,6 +20,7 @@ import numpy as np
 
 from spectralgpt_jax.models import posembed
 from spectralgpt_jax.models.mae import full_pos_embed, token_grid
+from spectralgpt_jax.models.dense import Dense
 from spectralgpt_jax.models.patch_embed import PatchEmbed, fold_dates, torch_default_bias_init
 from spectralgpt_jax.models.transformer import TransformerStack, layer_norm
 from spectralgpt_jax.models.variants import ModelSpec
@@ -49,6 +50,7 @@ class SpectralViT(nn.Module):
   param_dtype: Any = jnp.float32
   scan: bool = False
   remat: str = "none"
+  attention: str = "auto"
 
   def setup(self):
     s, dt, pdt = self.spec, self.dtype, self.param_dtype
@@ -67,11 +69,11 @@ class SpectralViT(nn.Module):
           (1, s.num_tokens, s.embed_dim))
     rates = tuple(float(r) for r in np.linspace(0.0, self.drop_path_rate, s.depth))
     self.blocks = TransformerStack(s.depth, s.num_heads, s.mlp_ratio, rates, self.scan,
-                                   self.remat, dt, pdt)
+                                   self.remat, dt, pdt, self.attention)
     self.norm = layer_norm(dtype=dt, param_dtype=pdt)
     self.drop = nn.Dropout(self.dropout)
     # main_finetune re-initialises the head weight with trunc_normal_(std=2e-5).
-    self.head = nn.Dense(
+    self.head = Dense(
         s.num_classes, dtype=dt, param_dtype=pdt,
         kernel_init=nn.with_logical_partitioning(nn.initializers.truncated_normal(2e-5),
                                                  (ax.EMBED, ax.CLASSES)),

@@ -1,0 +1,166 @@
+"""One pretraining step of mae_vit_base_patch8_128 on this CPU: ours (jit) vs the PyTorch twin.
+
+Measures, in one run and side by side: the f32 matmul peak (jax, 2048^2), our jitted train step
+(forward + backward + AdamW) in float32 and with bfloat16 compute, and the PyTorch twin's eager
+step (written the way the official code computes; official AdamW grouping). Reports images/s,
+the speed ratio to the twin, and MFU against the measured f32 peak, using the analytic model
+FLOPs of spectralgpt_jax.models.flops. Appends a dated section to the --out markdown file.
+
+  .venv/bin/python bench/step_bench.py --out BENCHMARKS.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import pathlib
+import platform
+import statistics
+import sys
+import time
+
+import numpy as np
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))  # the PyTorch twin lives with the tests
+
+MODEL, BATCH, MASK_RATIO = "mae_vit_base_patch8_128", 8, 0.9
+
+
+def _timed(fn, warmup: int, steps: int) -> list[float]:
+  for _ in range(warmup):
+    fn()
+  times = []
+  for _ in range(steps):
+    start = time.perf_counter()
+    fn()
+    times.append(time.perf_counter() - start)
+  return times
+
+
+def matmul_peak(dtype_name: str, n: int = 2048) -> float:
+  """GFLOP/s of a jitted n x n matmul (bf16 inputs accumulate in f32)."""
+  import jax
+  import jax.numpy as jnp
+  dtype = jnp.bfloat16 if dtype_name == "bfloat16" else jnp.float32
+  a = jnp.asarray(np.random.default_rng(0).normal(size=(n, n)), dtype)
+  f = jax.jit(lambda a, b: jnp.matmul(a, b, preferred_element_type=jnp.float32))
+  times = _timed(lambda: f(a, a).block_until_ready(), 2, 7)
+  return 2 * n ** 3 / min(times) / 1e9
+
+
+def jax_step(dtype_name: str, attention: str, warmup: int, steps: int) -> tuple[list[float], float]:
+  """Times our jitted train step; returns (seconds per step, last loss)."""
+  import jax
+  import jax.numpy as jnp
+  import optax
+  from spectralgpt_jax import losses
+  from spectralgpt_jax.models import get_model
+  from spectralgpt_jax.models.patch_embed import patchify
+  import parity
+
+  dtype = jnp.bfloat16 if dtype_name == "bfloat16" else jnp.float32
+  model = get_model(MODEL, dtype=dtype, attention=attention)
+  x = np.random.default_rng(0).uniform(size=(BATCH, 12, 128, 128)).astype(np.float32)
+  params = parity.init_params(model, x[:1])
+  # Official pretraining AdamW: betas (0.9, 0.95), wd 0.05 on every >= 2-D parameter.
+  tx = optax.adamw(1e-4, b1=0.9, b2=0.95, weight_decay=0.05,
+                   mask=lambda p: jax.tree.map(lambda a: a.ndim >= 2, p))
+  opt_state = tx.init(params)
+
+  def step(params, opt_state, x, key):
+    def loss_fn(p):
+      pred, aux = model.apply({"params": p}, x, mask_ratio=MASK_RATIO, rngs={"masking": key})
+      target = patchify(x, model.spec.t_patch, model.spec.patch)
+      return losses.spectralgpt_loss(pred, target, aux["mask"], model.spec.grid)[0]
+    loss, grads = jax.value_and_grad(loss_fn)(params)
+    updates, opt_state = tx.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state, loss
+
+  compiled = jax.jit(step, donate_argnums=(0, 1)).lower(params, opt_state, x,
+                                                        jax.random.key(0)).compile()
+  state = {"p": params, "o": opt_state, "i": 0, "loss": None}
+
+  def run():
+    state["p"], state["o"], loss = compiled(state["p"], state["o"], x,
+                                            jax.random.key(state["i"]))
+    state["loss"] = float(loss)
+    state["i"] += 1
+
+  return _timed(run, warmup, steps), state["loss"]
+
+
+def torch_step(warmup: int, steps: int) -> list[float]:
+  """Times the PyTorch twin's eager step: forward_loss + backward + AdamW (official groups)."""
+  import torch
+  import torch_twin
+  torch.set_num_threads(os.cpu_count() or 1)
+  model = torch_twin.FACTORIES[MODEL]()
+  decay = [p for n, p in model.named_parameters() if p.ndim > 1 and not n.endswith(".bias")]
+  no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1 or n.endswith(".bias")]
+  opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05},
+                           {"params": no_decay, "weight_decay": 0.0}], lr=1e-4,
+                          betas=(0.9, 0.95))
+  x = torch.from_numpy(np.random.default_rng(0).uniform(size=(BATCH, 12, 128, 128))
+                       .astype(np.float32))
+
+  def run():
+    loss, _, _ = model(x, mask_ratio=MASK_RATIO)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+
+  return _timed(run, warmup, steps)
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--out", default="", help="markdown file to append results to")
+  parser.add_argument("--steps", type=int, default=3)
+  parser.add_argument("--warmup", type=int, default=1)
+  parser.add_argument("--what", default="peak,f32,bf16,torch",
+                      help="comma list of peak, f32, bf16, f32-xla, torch")
+  args = parser.parse_args()
+  what = args.what.split(",")
+  from spectralgpt_jax.models import get_spec
+  from spectralgpt_jax.models.flops import mae_train_flops
+  flops = mae_train_flops(get_spec(MODEL), BATCH, MASK_RATIO)
+  rows, results = [], {}
+  if "peak" in what:
+    results["peak_f32"] = matmul_peak("float32")
+    results["peak_bf16"] = matmul_peak("bfloat16")
+    print(f"matmul peak: f32 {results['peak_f32']:.0f} GFLOP/s, "
+          f"bf16->f32 {results['peak_bf16']:.0f} GFLOP/s", flush=True)
+  configs = {"f32": ("float32", "auto"), "bf16": ("bfloat16", "auto"),
+             "f32-xla": ("float32", "xla")}
+  for key in [w for w in what if w in configs]:
+    times, loss = jax_step(*configs[key], args.warmup, args.steps)
+    results[key] = statistics.median(times)
+    print(f"jax {key}: {results[key]:.2f} s/step {times} loss {loss:.4f}", flush=True)
+  if "torch" in what:
+    times = torch_step(args.warmup, args.steps)
+    results["torch"] = statistics.median(times)
+    print(f"torch eager: {results['torch']:.2f} s/step {times}", flush=True)
+  for key in [k for k in ("f32", "bf16", "f32-xla", "torch") if k in results]:
+    sec = results[key]
+    ratio = results["torch"] / sec if "torch" in results else float("nan")
+    mfu = flops / sec / 1e9 / results["peak_f32"] if "peak_f32" in results else float("nan")
+    rows.append(f"| {key} | {sec:.2f} | {BATCH / sec:.2f} | {ratio:.2f}x | {mfu:.0%} |")
+  table = "\n".join(["| step | s/step (median) | images/s | vs torch eager | of f32 peak |",
+                     "|---|---|---|---|---|", *rows])
+  print(table)
+  if args.out:
+    head = (f"\n### {MODEL} train step, batch {BATCH}, mask {MASK_RATIO} "
+            f"({datetime.date.today()})\n\n"
+            f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores. "
+            f"Command: `.venv/bin/python bench/step_bench.py {' '.join(sys.argv[1:])}`. "
+            f"Model FLOPs/step {flops / 1e12:.3f} TFLOP; matmul peak f32 "
+            f"{results.get('peak_f32', float('nan')):.0f}, bf16 "
+            f"{results.get('peak_bf16', float('nan')):.0f} GFLOP/s.\n\n")
+    with open(args.out, "a") as f:
+      f.write(head + table + "\n")
+
+
+if __name__ == "__main__":
+  main()
