@@ -2,7 +2,6 @@
 PY      := .venv/bin/python
 STAMP   := .venv/.installed
 SHARED  ?= ../shared
-export XLA_FLAGS ?=
 
 .PHONY: setup test test-slow demo bench models clean
 

@@ -4,7 +4,9 @@ import os
 import pathlib
 
 # Must happen before jax is imported anywhere: sharding tests need a multi-device CPU mesh.
-os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
+if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
+  os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                             " --xla_force_host_platform_device_count=8").strip()
 
 import sys  # noqa: E402
 

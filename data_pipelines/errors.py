@@ -1,0 +1,38 @@
+"""Exceptions of the data pipeline; each names the file (and record/field) at fault."""
+
+from __future__ import annotations
+
+
+class BadInputError(ValueError):
+  """An input file cannot be ingested.
+
+  Attributes:
+    path: the offending file or folder.
+    field: which part is wrong (a band name, "dtype", "crs", "shape", "file", ...).
+    reason: human-readable explanation.
+  """
+
+  def __init__(self, path: object, field: str, reason: str):
+    self.path, self.field, self.reason = str(path), field, reason
+    super().__init__(f"{self.path}: [{field}] {reason}")
+
+  def to_json(self) -> dict[str, str]:
+    return {"path": self.path, "field": self.field, "error": self.reason}
+
+
+class ChecksumError(BadInputError):
+  """A file's SHA-256 differs from the one recorded in SHA256SUMS.txt."""
+
+
+class CorruptRecordError(IOError):
+  """A TFRecord record failed its length/data CRC or is truncated.
+
+  Attributes:
+    shard: path of the shard file.
+    offset: byte offset of the start of the bad record inside the shard.
+    reason: what failed.
+  """
+
+  def __init__(self, shard: object, offset: int, reason: str):
+    self.shard, self.offset, self.reason = str(shard), int(offset), reason
+    super().__init__(f"corrupt record in shard {self.shard} at byte offset {offset}: {reason}")

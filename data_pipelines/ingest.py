@@ -1,0 +1,194 @@
+"""Ingestion drivers: turn GeoTIFFs, BigEarthNet folders or tfds datasets into shards.
+
+Each `*_items` function lists the inputs as `shard_writer.Item`s (stable key + lazy loader
+producing a record dict); `ingest` writes them with `shard_writer.write_shards`. The CLI
+(`python -m spectralgpt_jax ingest`) is a thin argparse layer over `ingest`.
+"""
+
+from __future__ import annotations
+
+import functools
+import glob
+import os
+import pathlib
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from data_pipelines import labels as labels_lib
+from data_pipelines import schema
+from data_pipelines import shard_writer
+from data_pipelines.errors import BadInputError
+from data_pipelines.shard_writer import Item
+
+SOURCES = ("geotiff", "bigearthnet", "tfds")
+
+
+def _finish_cube(rec: dict[str, Any], harmonize: bool, store_dtype: str | None) -> dict[str, Any]:
+  """Optionally removes the baseline-04.00 DN offset and casts the cube for storage."""
+  offset = int(rec.get("radio_add_offset", 0))
+  if harmonize and offset:
+    rec["cube"] = schema.harmonize_dn(rec["cube"], offset)
+    rec["radio_add_offset"] = 0
+  if store_dtype == "uint16" and rec["cube"].dtype != np.uint16:
+    rec["cube"] = np.clip(np.rint(rec["cube"]), 0, 65535).astype(np.uint16)
+  elif store_dtype == "float32":
+    rec["cube"] = rec["cube"].astype(np.float32)
+  return rec
+
+
+# ---------------------------------------------------------------- BigEarthNet folders
+
+def _load_ben(folder: str, resampling: str, nomenclature: str, harmonize: bool,
+              store_dtype: str) -> dict[str, Any]:
+  from data_pipelines import bigearthnet  # pylint: disable=g-import-not-at-top
+  cube, meta = bigearthnet.load_bigearthnet_patch(folder, resampling=resampling)
+  try:
+    idx = labels_lib.bigearthnet_indices(meta["labels"], nomenclature)
+  except KeyError as e:
+    raise BadInputError(folder, "labels", str(e)) from e
+  rec = {"cube": cube, "bands": meta["band_names"], "labels": idx,
+         "num_classes": len(labels_lib.NOMENCLATURES[nomenclature]),
+         "label_names": meta["labels"], "key": meta["patch_id"], "product_id": meta["product_id"],
+         "crs": meta["crs"], "bounds": meta["bounds"], "date": meta["date"],
+         "source": meta["source"], "radio_add_offset": meta["radio_add_offset"]}
+  return _finish_cube(rec, harmonize, store_dtype)
+
+
+def bigearthnet_items(roots: Sequence[str], *, resampling: str = "bilinear",
+                      nomenclature: str = "bigearthnet19", harmonize: bool = True,
+                      store_dtype: str = "uint16", verify_sha256: bool = False) -> list[Item]:
+  """One item per BigEarthNet patch folder found under `roots` (sorted)."""
+  from data_pipelines import bigearthnet  # pylint: disable=g-import-not-at-top
+  items = []
+  for root in roots:
+    if verify_sha256:
+      bigearthnet.verify_sha256sums(root)
+    for folder in bigearthnet.list_bigearthnet_patches(root):
+      items.append(Item(str(folder), functools.partial(
+          _load_ben, str(folder), resampling, nomenclature, harmonize, store_dtype)))
+  return items
+
+
+# ---------------------------------------------------------------- multi-band GeoTIFFs
+
+def expand_paths(inputs: Sequence[str], suffixes=(".tif", ".tiff")) -> list[str]:
+  """Files, directories (recursive) and glob patterns -> sorted unique file paths."""
+  out: set[str] = set()
+  for spec in inputs:
+    p = pathlib.Path(spec)
+    if p.is_dir():
+      out.update(str(f) for f in p.rglob("*") if f.suffix.lower() in suffixes)
+    elif any(c in spec for c in "*?["):
+      out.update(glob.glob(spec, recursive=True))
+    else:
+      out.add(spec)   # a missing file becomes a BadInputError at load time
+  return sorted(out)
+
+
+def _load_geotiff(path: str, bands, expect_shape, expect_crs, label: int | None,
+                  class_names, harmonize: bool, store_dtype: str | None) -> dict[str, Any]:
+  from data_pipelines import geotiff  # pylint: disable=g-import-not-at-top
+  cube, meta = geotiff.read_geotiff(path, bands=bands, expect_shape=expect_shape,
+                                    expect_crs=expect_crs)
+  rec: dict[str, Any] = {"cube": cube, "bands": meta["band_names"], "key": path,
+                         "source": path, "crs": meta["crs"], "bounds": meta["bounds"]}
+  if meta["date"]:
+    rec["date"] = meta["date"]
+  if label is not None:
+    rec["label"], rec["label_names"] = label, [class_names[label]]
+  return _finish_cube(rec, harmonize, store_dtype)
+
+
+def geotiff_items(inputs: Sequence[str], *, bands: str | Sequence[str] | None = None,
+                  label_from_dir: bool = False, classes: Sequence[str] | None = None,
+                  expect_shape: tuple[int, int] | None = None, expect_crs: str | None = None,
+                  harmonize: bool = True, store_dtype: str | None = None,
+                  ) -> tuple[list[Item], tuple[str, ...] | None]:
+  """Items for multi-band GeoTIFFs; labels optionally from the parent folder name (EuroSAT)."""
+  paths = expand_paths(inputs)
+  class_names = None
+  if label_from_dir:
+    class_names = tuple(classes) if classes else tuple(sorted({pathlib.Path(p).parent.name
+                                                               for p in paths}))
+  items = []
+  for path in paths:
+    label = None
+    if class_names is not None:
+      parent = pathlib.Path(path).parent.name
+      if parent not in class_names:
+        raise BadInputError(path, "label", f"parent folder {parent!r} not in classes "
+                            f"{list(class_names)}")
+      label = class_names.index(parent)
+    items.append(Item(path, functools.partial(_load_geotiff, path, bands, expect_shape,
+                                              expect_crs, label, class_names, harmonize,
+                                              store_dtype)))
+  return items, class_names
+
+
+# ---------------------------------------------------------------- tfds
+
+def _load_tfds(src, name: str, split: str, index: int, nomenclature: str,
+               class_names: tuple[str, ...], harmonize: bool, store_dtype: str | None):
+  from data_pipelines import tfds_source  # pylint: disable=g-import-not-at-top
+  kwargs = {} if name.startswith("eurosat") else {"class_names": class_names,
+                                                  "nomenclature": nomenclature}
+  rec = tfds_source.tfds_record(name, src[index], **kwargs)
+  rec["source"] = f"tfds:{name}/{split}[{index}]"
+  return _finish_cube(rec, harmonize, store_dtype)
+
+
+def tfds_items(name: str, *, split: str = "train", data_dir: str | None = None,
+               nomenclature: str = "bigearthnet19", harmonize: bool = True,
+               store_dtype: str | None = None) -> list[Item]:
+  """One item per example of a prepared (array_record) tfds split."""
+  from data_pipelines import tfds_source  # pylint: disable=g-import-not-at-top
+  src = tfds_source.open_source(name, split, data_dir)
+  class_names = tfds_source.class_names_of(name, data_dir)
+  return [Item(f"tfds:{name}/{split}[{i}]", functools.partial(
+      _load_tfds, src, name, split, i, nomenclature, class_names, harmonize, store_dtype))
+          for i in range(len(src))]
+
+
+# ---------------------------------------------------------------- driver
+
+def ingest(source: str, inputs: Sequence[str], out: str | os.PathLike, *, num_shards: int,
+           seed: int = 0, skip_bad: bool = False, overwrite: bool = False,
+           **options: Any) -> dict[str, Any]:
+  """Lists the inputs of `source` and writes shards + manifest to `out`; returns the manifest.
+
+  options: forwarded to `bigearthnet_items`, `geotiff_items` or `tfds_items` (for tfds,
+  `inputs` is [dataset name]).
+  """
+  label_info: dict[str, Any] = {"type": None}
+  if source == "bigearthnet":
+    items = bigearthnet_items(inputs, **options)
+    nom = options.get("nomenclature", "bigearthnet19")
+    label_info = {"type": "multi", "nomenclature": nom,
+                  "class_names": list(labels_lib.NOMENCLATURES[nom])}
+  elif source == "geotiff":
+    items, classes = geotiff_items(inputs, **options)
+    if classes is not None:
+      label_info = {"type": "single", "class_names": list(classes)}
+  elif source == "tfds":
+    if len(inputs) != 1:
+      raise ValueError(f"--source tfds takes one dataset name, got {list(inputs)}")
+    items = tfds_items(inputs[0], **options)
+    if inputs[0].startswith("eurosat"):
+      label_info = {"type": "single", "class_names": list(labels_lib.EUROSAT_CLASSES)}
+    else:
+      nom = options.get("nomenclature", "bigearthnet19")
+      label_info = {"type": "multi", "nomenclature": nom,
+                    "class_names": list(labels_lib.NOMENCLATURES[nom])}
+  else:
+    raise ValueError(f"unknown source {source!r}; choose from {SOURCES}")
+  if label_info.get("class_names"):
+    label_info["num_classes"] = len(label_info["class_names"])
+  if not items:
+    raise BadInputError(", ".join(inputs), "file", f"no {source} inputs found")
+  extra = {"source_type": source, "sources": [str(i) for i in inputs],
+           "num_source_items": len(items), "labels": label_info,
+           "options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in options.items()}}
+  return shard_writer.write_shards(items, out, num_shards=num_shards, seed=seed,
+                                   skip_bad=skip_bad, overwrite=overwrite, extra=extra)

@@ -1,0 +1,209 @@
+"""Pure-Python TFRecord files with CRC verification, plus a checkpointable grain source.
+
+Record framing (TensorFlow's format):
+  uint64 length | uint32 masked_crc32c(length bytes) | data | uint32 masked_crc32c(data)
+with masked_crc(x) = ((crc >> 15) | (crc << 17)) + 0xA282EAD8 (mod 2**32), crc = CRC-32C.
+
+grain's own `TFRecordIterDataset` skips both CRCs; `CheckedTFRecordIterDataset` verifies them.
+A failed check raises `CorruptRecordError(shard, offset)` or, in skip mode, logs it, counts it
+and resynchronises on the next valid record (a record is yielded only if both CRCs match).
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Iterator
+from typing import Any, BinaryIO
+
+import google_crc32c
+import grain
+from absl import logging
+
+from data_pipelines.errors import CorruptRecordError
+
+_HEADER = struct.Struct("<QI")
+_FOOTER = struct.Struct("<I")
+HEADER_SIZE, FOOTER_SIZE = _HEADER.size, _FOOTER.size
+_MASK_DELTA = 0xA282EAD8
+_SCAN_CHUNK = 1 << 20
+
+
+def masked_crc32c(data: bytes | memoryview) -> int:
+  crc = google_crc32c.value(bytes(data) if isinstance(data, memoryview) else data)
+  return (((crc >> 15) | (crc << 17)) + _MASK_DELTA) & 0xFFFFFFFF
+
+
+def frame(data: bytes) -> bytes:
+  """One framed record: header + data + footer."""
+  length = struct.pack("<Q", len(data))
+  return length + _FOOTER.pack(masked_crc32c(length)) + data + _FOOTER.pack(masked_crc32c(data))
+
+
+class TFRecordWriter:
+  """Appends framed records to a binary file object; `offset` is the next record's offset."""
+
+  def __init__(self, f: BinaryIO):
+    self._f = f
+    self.offset = 0
+    self.count = 0
+
+  def write(self, data: bytes) -> int:
+    """Writes one record; returns its byte offset."""
+    start = self.offset
+    framed = frame(data)
+    self._f.write(framed)
+    self.offset += len(framed)
+    self.count += 1
+    return start
+
+
+def open_binary(path: str | os.PathLike) -> BinaryIO:
+  """Opens a local path or an object-store URL (gs://, s3:// via etils.epath) for reading."""
+  p = os.fspath(path)
+  if "://" in p:
+    from etils import epath  # pylint: disable=g-import-not-at-top
+    return epath.Path(p).open("rb")
+  return open(p, "rb", buffering=1 << 16)
+
+
+class RecordReader:
+  """Sequential CRC-checked reader over one shard, seekable to a record offset."""
+
+  def __init__(self, path: str | os.PathLike, *, skip_corrupt: bool = False):
+    self.path = os.fspath(path)
+    self.skip_corrupt = skip_corrupt
+    self.offset = 0
+    self.corrupt = 0     # records skipped so far (skip mode)
+    self._f: BinaryIO | None = None
+
+  def _file(self) -> BinaryIO:
+    if self._f is None:
+      self._f = open_binary(self.path)
+      self._f.seek(self.offset)
+    return self._f
+
+  def seek(self, offset: int) -> None:
+    self.offset = int(offset)
+    if self._f is not None:
+      self._f.seek(self.offset)
+
+  def close(self) -> None:
+    if self._f is not None:
+      self._f.close()
+      self._f = None
+
+  def _try_read(self) -> tuple[bytes | None, str | None]:
+    """Reads at self.offset; returns (data, None), (None, None) at EOF or (None, reason)."""
+    f = self._file()
+    f.seek(self.offset)
+    head = f.read(HEADER_SIZE)
+    if not head:
+      return None, None
+    if len(head) < HEADER_SIZE:
+      return None, f"truncated header ({len(head)} of {HEADER_SIZE} bytes)"
+    length, length_crc = _HEADER.unpack(head)
+    if masked_crc32c(head[:8]) != length_crc:
+      return None, "length CRC mismatch"
+    body = f.read(length + FOOTER_SIZE)
+    if len(body) < length + FOOTER_SIZE:
+      return None, f"truncated record (need {length + FOOTER_SIZE} bytes, have {len(body)})"
+    data = body[:length]
+    if masked_crc32c(data) != _FOOTER.unpack_from(body, length)[0]:
+      return None, "data CRC mismatch"
+    return data, None
+
+  def _resync(self, start: int) -> int | None:
+    """First offset >= start where a record with valid CRCs begins (None: none left)."""
+    f = self._file()
+    pos = start
+    while True:
+      f.seek(pos)
+      buf = f.read(_SCAN_CHUNK + HEADER_SIZE)
+      if len(buf) < HEADER_SIZE:
+        return None
+      for i in range(len(buf) - HEADER_SIZE + 1):
+        length, crc = _HEADER.unpack_from(buf, i)
+        if length < (1 << 40) and masked_crc32c(buf[i:i + 8]) == crc:
+          saved = self.offset
+          self.offset = pos + i
+          data, err = self._try_read()
+          self.offset = saved
+          if data is not None and err is None:
+            return pos + i
+      pos += len(buf) - HEADER_SIZE + 1
+
+  def read_next(self) -> tuple[int, bytes] | None:
+    """(offset, data) of the next good record, or None at the end of the shard."""
+    while True:
+      data, err = self._try_read()
+      if err is None:
+        if data is None:
+          return None
+        start = self.offset
+        self.offset += HEADER_SIZE + len(data) + FOOTER_SIZE
+        return start, data
+      if not self.skip_corrupt:
+        raise CorruptRecordError(self.path, self.offset, err)
+      self.corrupt += 1
+      logging.warning("skipping corrupt record in %s at byte offset %d: %s",
+                      self.path, self.offset, err)
+      nxt = self._resync(self.offset + 1)
+      if nxt is None:
+        self.offset = self._file().seek(0, os.SEEK_END)
+        return None
+      self.offset = nxt
+
+
+def iter_records(path: str | os.PathLike, *, skip_corrupt: bool = False,
+                 start: int = 0) -> Iterator[tuple[int, bytes]]:
+  """Yields (byte offset, record bytes) for every record of a shard, CRC-checked."""
+  reader = RecordReader(path, skip_corrupt=skip_corrupt)
+  reader.seek(start)
+  try:
+    while (item := reader.read_next()) is not None:
+      yield item
+  finally:
+    reader.close()
+
+
+class _CheckedIterator(grain.DatasetIterator):
+  """State: {"offset": next record's byte offset, "corrupt": records skipped so far}."""
+
+  def __init__(self, path: str, skip_corrupt: bool):
+    super().__init__()
+    self._reader = RecordReader(path, skip_corrupt=skip_corrupt)
+
+  def __next__(self) -> bytes:
+    item = self._reader.read_next()
+    if item is None:
+      raise StopIteration
+    return item[1]
+
+  def get_state(self) -> dict[str, Any]:
+    return {"offset": self._reader.offset, "corrupt": self._reader.corrupt}
+
+  def set_state(self, state: dict[str, Any]) -> None:
+    self._reader.seek(state["offset"])
+    self._reader.corrupt = int(state.get("corrupt", 0))
+
+  def close(self) -> None:
+    self._reader.close()
+
+  def __del__(self):
+    self._reader.close()
+
+
+class CheckedTFRecordIterDataset(grain.IterDataset):
+  """grain IterDataset over one TFRecord shard that verifies both CRCs of every record."""
+
+  def __init__(self, path: str | os.PathLike, skip_corrupt: bool = False):
+    super().__init__()
+    self._path = os.fspath(path)
+    self._skip_corrupt = skip_corrupt
+
+  def __iter__(self) -> _CheckedIterator:
+    return _CheckedIterator(self._path, self._skip_corrupt)
+
+  def __str__(self) -> str:
+    return f"CheckedTFRecordIterDataset({self._path})"

@@ -1,0 +1,249 @@
+"""Per-example transforms: record -> element, normalization, augmentation, eval resize-crop.
+
+An *element* is a dict of numpy arrays for one example:
+  cube  [C, H, W] (or [T, C, H, W]) in the configured band order (by name); the stored dtype
+        after parsing, float32 from `Normalize` on
+  label int32 [] (single) or float32 [K] multi-hot (multi), when configured
+  mask  int32 [H, W] segmentation, when configured
+  cube2 float32 like cube (second date, change detection), when configured
+  key   str (record key), when configured
+
+All classes are module-level and picklable (grain's multiprocessing workers use spawn).
+Normalization modes follow the official SpectralGPT recipes (spec section 3):
+  minmax        per image, per band: (x - min) / (max - min + eps)        (pretraining)
+  zscore        (x - mean) / std with named dataset statistics               (EuroSAT)
+  sentinel_clip clip((x - (mean - 2 std)) / (4 std) * 255, 0, 255) -> uint8 -> / 255
+                (the official SentinelNormalize + ToTensor, BigEarthNet fine-tuning)
+  none          values unchanged (float32 DN)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import grain
+import numpy as np
+
+from data_pipelines import example_codec
+from data_pipelines import labels as labels_lib
+from data_pipelines import resample
+from data_pipelines import schema
+
+NORMALIZATIONS = ("minmax", "zscore", "sentinel_clip", "none")
+LABEL_TYPES = ("none", "single", "multi")
+
+
+@dataclasses.dataclass(frozen=True)
+class ElementSpec:
+  """What an element carries, derived from the data config."""
+  bands: tuple[str, ...]
+  label_type: str = "none"
+  num_classes: int = 0
+  use_mask: bool = False
+  use_cube2: bool = False
+  with_keys: bool = False
+  harmonize_offset: bool = True
+
+  def __post_init__(self):
+    if self.label_type not in LABEL_TYPES:
+      raise ValueError(f"label_type {self.label_type!r} not in {LABEL_TYPES}")
+    if self.label_type == "multi" and self.num_classes <= 0:
+      raise ValueError("label_type='multi' needs num_classes > 0")
+
+
+def _cube(rec: dict[str, Any], name: str, spec: ElementSpec) -> np.ndarray:
+  """Selected bands, still in the stored dtype (Normalize makes float32 in the same pass)."""
+  x = schema.select_bands(rec[name], rec["bands"], spec.bands)
+  offset = int(rec.get("radio_add_offset", 0))
+  if spec.harmonize_offset and offset:
+    x = np.maximum(x.astype(np.float32) + offset, 0.0)
+  return x
+
+
+def record_to_element(rec: dict[str, Any], spec: ElementSpec) -> dict[str, Any]:
+  """Decoded record -> element (band selection by name, labels, optional extras)."""
+  key = rec.get("key", "?")
+  try:
+    out: dict[str, Any] = {"cube": _cube(rec, "cube", spec)}
+  except KeyError as e:
+    raise KeyError(f"record {key!r}: {e}") from e
+  if spec.label_type == "single":
+    if "label" not in rec:
+      raise KeyError(f"record {key!r} has no single 'label' (label_type='single')")
+    out["label"] = np.int32(rec["label"])
+  elif spec.label_type == "multi":
+    if "labels" not in rec:
+      raise KeyError(f"record {key!r} has no multi-label 'labels' (label_type='multi')")
+    out["label"] = labels_lib.multi_hot(rec["labels"], spec.num_classes)
+  if spec.use_mask:
+    if "mask" not in rec:
+      raise KeyError(f"record {key!r} has no 'mask'")
+    out["mask"] = rec["mask"].astype(np.int32)
+  if spec.use_cube2:
+    if "cube2" not in rec:
+      raise KeyError(f"record {key!r} has no 'cube2'")
+    out["cube2"] = _cube(rec, "cube2", spec)
+  if spec.with_keys:
+    out["key"] = str(key)
+  return out
+
+
+class ParseExample(grain.transforms.Map):
+  """Serialized tf.train.Example bytes -> element."""
+
+  def __init__(self, spec: ElementSpec):
+    self.spec = spec
+
+  def map(self, data: bytes) -> dict[str, Any]:
+    return record_to_element(example_codec.decode_record(data), self.spec)
+
+
+# ------------------------------------------------------------------ normalization
+
+def minmax(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
+  """Per image, per band min-max over (H, W): [..., C, H, W] float32 in [0, 1]."""
+  lo = x.min(axis=(-2, -1), keepdims=True)
+  hi = x.max(axis=(-2, -1), keepdims=True)
+  y = np.subtract(x, lo, dtype=np.float32)
+  y /= hi.astype(np.float32) - lo.astype(np.float32) + np.float32(eps)   # no int overflow
+  return y
+
+
+def zscore(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+  y = np.subtract(x, mean[:, None, None], dtype=np.float32)
+  y /= std[:, None, None]
+  return y
+
+
+def sentinel_clip(x: np.ndarray, mean: np.ndarray, std: np.ndarray,
+                  quantize: bool = True) -> np.ndarray:
+  """Official SentinelNormalize then ToTensor: [0, 1] float32 (uint8 steps if quantize)."""
+  lo = (mean - 2 * std)[:, None, None]
+  y = np.subtract(x, lo, dtype=np.float32)
+  y *= (255.0 / (4 * std))[:, None, None]
+  np.clip(y, 0.0, 255.0, out=y)
+  if quantize:
+    y = y.astype(np.uint8)   # truncation, as numpy's astype in the official code
+  return (y / np.float32(255.0)).astype(np.float32)
+
+
+class Normalize(grain.transforms.Map):
+  """Normalizes "cube" (and "cube2") with one of NORMALIZATIONS."""
+
+  def __init__(self, mode: str, mean: np.ndarray | None = None, std: np.ndarray | None = None,
+               eps: float = 1e-12, quantize: bool = True):
+    if mode not in NORMALIZATIONS:
+      raise ValueError(f"normalization {mode!r} not in {NORMALIZATIONS}")
+    if mode in ("zscore", "sentinel_clip") and (mean is None or std is None):
+      raise ValueError(f"normalization {mode!r} needs mean and std")
+    self.mode, self.eps, self.quantize = mode, eps, quantize
+    self.mean = None if mean is None else np.asarray(mean, np.float32)
+    self.std = None if std is None else np.asarray(std, np.float32)
+
+  def _apply(self, x: np.ndarray) -> np.ndarray:
+    if self.mode == "minmax":
+      return minmax(x, self.eps)
+    if self.mode == "zscore":
+      return zscore(x, self.mean, self.std)
+    if self.mode == "sentinel_clip":
+      return sentinel_clip(x, self.mean, self.std, self.quantize)
+    return x.astype(np.float32)
+
+  def map(self, el: dict[str, Any]) -> dict[str, Any]:
+    el = dict(el)
+    for k in ("cube", "cube2"):
+      if k in el:
+        el[k] = self._apply(el[k])
+    return el
+
+
+# ------------------------------------------------------------------ geometry
+
+def random_resized_crop_box(rng: np.random.Generator, h: int, w: int,
+                            scale: tuple[float, float], ratio: tuple[float, float],
+                            ) -> tuple[int, int, int, int]:
+  """(top, left, height, width) as torchvision's RandomResizedCrop.get_params."""
+  area = h * w
+  log_r = (math.log(ratio[0]), math.log(ratio[1]))
+  for _ in range(10):
+    target = area * rng.uniform(scale[0], scale[1])
+    aspect = math.exp(rng.uniform(*log_r))
+    cw = int(round(math.sqrt(target * aspect)))
+    ch = int(round(math.sqrt(target / aspect)))
+    if 0 < cw <= w and 0 < ch <= h:
+      return int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1)), ch, cw
+  in_ratio = w / h   # fallback: central crop with the closest allowed aspect ratio
+  if in_ratio < min(ratio):
+    cw, ch = w, int(round(w / min(ratio)))
+  elif in_ratio > max(ratio):
+    ch, cw = h, int(round(h * max(ratio)))
+  else:
+    cw, ch = w, h
+  return (h - ch) // 2, (w - cw) // 2, ch, cw
+
+
+def _crop_resize(x: np.ndarray, box, size: int, method: str, antialias: bool) -> np.ndarray:
+  top, left, ch, cw = box
+  crop = x[..., top:top + ch, left:left + cw]   # crop first, then resize (torchvision order)
+  return resample.resize(crop, (size, size), method, antialias=antialias)
+
+
+class RandomAugment(grain.transforms.RandomMap):
+  """Training geometry: RandomResizedCrop to `size` then random horizontal/vertical flips.
+
+  The same crop and flips apply to cube, cube2 (interpolated) and mask (nearest).
+  """
+
+  def __init__(self, size: int, scale=(0.2, 1.0), ratio=(3 / 4, 4 / 3),
+               method: str = "bicubic", antialias: bool = True, hflip_prob: float = 0.5,
+               vflip_prob: float = 0.0):
+    self.size, self.scale, self.ratio = int(size), tuple(scale), tuple(ratio)
+    self.method, self.antialias = method, antialias
+    self.hflip_prob, self.vflip_prob = hflip_prob, vflip_prob
+
+  def random_map(self, el: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+    h, w = el["cube"].shape[-2:]
+    box = random_resized_crop_box(rng, h, w, self.scale, self.ratio)
+    hflip = rng.uniform() < self.hflip_prob
+    vflip = rng.uniform() < self.vflip_prob
+    out = dict(el)
+    for k in ("cube", "cube2", "mask"):
+      if k in el:
+        y = _crop_resize(el[k], box, self.size, "nearest" if k == "mask" else self.method,
+                         self.antialias)
+        if hflip:
+          y = y[..., ::-1]
+        if vflip:
+          y = y[..., ::-1, :]
+        out[k] = y
+    return out
+
+
+class EvalResizeCrop(grain.transforms.Map):
+  """Deterministic eval geometry: Resize(int(size / crop_pct)) then CenterCrop(size)."""
+
+  def __init__(self, size: int, crop_pct: float = 0.875, method: str = "bicubic",
+               antialias: bool = True):
+    self.size, self.crop_pct, self.method, self.antialias = int(size), crop_pct, method, antialias
+
+  def _matrix(self, n: int, method: str) -> np.ndarray:
+    big = int(self.size / self.crop_pct)
+    top = int(round((big - self.size) / 2.0))
+    return resample.axis_matrix(n, big, method, antialias=self.antialias)[top:top + self.size]
+
+  def map(self, el: dict[str, Any]) -> dict[str, Any]:
+    out = dict(el)
+    for k in ("cube", "cube2", "mask"):
+      if k in el:
+        x = el[k]
+        h, w = x.shape[-2:]
+        if k == "mask":
+          rows = np.argmax(self._matrix(h, "nearest"), axis=1)
+          cols = np.argmax(self._matrix(w, "nearest"), axis=1)
+          out[k] = x[..., rows[:, None], cols[None, :]]
+        else:
+          mh, mw = self._matrix(h, self.method), self._matrix(w, self.method)
+          out[k] = np.matmul(np.matmul(mh, x.astype(np.float32, copy=False)), mw.T)
+    return out

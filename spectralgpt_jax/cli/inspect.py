@@ -1,0 +1,44 @@
+"""`python -m spectralgpt_jax inspect DIR`: verify a shard directory against its manifest."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+HELP = "verify every record of a TFRecord shard directory (CRC, counts, bands, shapes)"
+
+
+def main(argv: list[str]) -> int:
+  parser = argparse.ArgumentParser(prog="python -m spectralgpt_jax inspect", description=HELP)
+  parser.add_argument("directory", help="shard directory containing manifest.json")
+  parser.add_argument("--json", action="store_true", help="print the report as JSON")
+  args = parser.parse_args(argv)
+  from data_pipelines import inspect_shards  # pylint: disable=g-import-not-at-top
+  from data_pipelines.errors import CorruptRecordError  # pylint: disable=g-import-not-at-top
+  try:
+    report = inspect_shards.inspect_dir(args.directory)
+  except (CorruptRecordError, inspect_shards.ManifestMismatchError, FileNotFoundError,
+          ValueError) as e:
+    print(f"FAILED: {e}", file=sys.stderr)
+    return 1
+  if args.json:
+    print(json.dumps(report, indent=1))
+    return 0
+  print(f"{report['directory']}: OK, {report['num_records']} records in "
+        f"{len(report['shards'])} shards")
+  for s in report["shards"]:
+    print(f"  {s['file']}: {s['records']} records")
+  print(f"bands: {' '.join(report['bands'])}")
+  print(f"cube shapes: {report['cube_shapes']}  dtypes: {report['dtypes']}")
+  print("value ranges:")
+  for band, (lo, hi) in report["ranges"].items():
+    print(f"  {band}: [{lo:g}, {hi:g}]")
+  labels = report.get("labels") or {}
+  if labels.get("type"):
+    print(f"labels: {labels['type']}, {labels.get('num_classes')} classes")
+  if report["skipped_at_ingest"]:
+    print(f"inputs skipped at ingestion: {report['skipped_at_ingest']} (see manifest.json)")
+  if report["unlisted_files"]:
+    print(f"warning: shard files not in the manifest: {report['unlisted_files']}")
+  return 0
