@@ -1,0 +1,158 @@
+"""`python -m spectralgpt_jax embed`: GeoTIFF(s) -> embeddings (.npy or .parquet).
+
+Inputs: multi-band GeoTIFFs (a file, or every *.tif/*.tiff in a folder), or BigEarthNet-S2
+patch folders (one GeoTIFF per band). Bands are matched by name (from --bands or the files'
+band descriptions) to the model's list, cubes are resized to the model's image size (bicubic)
+and normalized with the stored statistics unless --no-normalize.
+
+Output: .npy of float32 [N, D] (pooled) or [N, L, D] (--tokens), with `<out>.json` listing the
+sources in row order; or .parquet with one row per input (source, embedding, crs, bounds, date)
+and the same facts in the schema metadata.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import sys
+from typing import Any, Iterator
+
+import numpy as np
+
+HELP = "embed GeoTIFFs or BigEarthNet patch folders with loaded weights into .npy/.parquet"
+_TIF = (".tif", ".tiff")
+
+
+def build_parser() -> argparse.ArgumentParser:
+  p = argparse.ArgumentParser(prog="python -m spectralgpt_jax embed", description=HELP)
+  p.add_argument("--weights", required=True,
+                 help="orbax checkpoint dir, official .pth, or our .pth/.safetensors export")
+  p.add_argument("--input", required=True, nargs="+",
+                 help="GeoTIFF files, folders of them, or BigEarthNet patch folders")
+  p.add_argument("--out", required=True, help="output .npy or .parquet")
+  p.add_argument("--model", default=None, help="variant name override")
+  p.add_argument("--bands", default=None,
+                 help="band names of the GeoTIFF planes in file order: a set name (eurosat, "
+                 "l1c, l2a, spectralgpt) or a comma list; default: the files' descriptions")
+  p.add_argument("--no-normalize", action="store_true",
+                 help="inputs are already normalized (default: normalize raw DN with the "
+                 "model's stored statistics)")
+  p.add_argument("--units", choices=("DN", "reflectance"), default="DN")
+  p.add_argument("--tokens", action="store_true", help="save patch tokens [N, L, D] (.npy only)")
+  p.add_argument("--batch-size", type=int, default=8)
+  p.add_argument("--resampling", default="bicubic", choices=("bilinear", "bicubic", "nearest"),
+                 help="resize to the model's image size")
+  p.add_argument("--force", action="store_true", help="overwrite the output")
+  return p
+
+
+def expand_inputs(inputs: list[str]) -> list[tuple[str, pathlib.Path]]:
+  """-> [(kind "tif"|"ben", path)], sorted within each folder."""
+  from data_pipelines import bigearthnet  # pylint: disable=g-import-not-at-top
+  out: list[tuple[str, pathlib.Path]] = []
+  for raw in inputs:
+    path = pathlib.Path(raw).expanduser()
+    if path.is_file():
+      out.append(("tif", path))
+    elif path.is_dir():
+      patches = bigearthnet.list_bigearthnet_patches(path)
+      if patches:
+        out.extend(("ben", p) for p in patches)
+      else:
+        tifs = sorted(p for p in path.rglob("*") if p.suffix.lower() in _TIF and p.is_file())
+        if not tifs:
+          raise FileNotFoundError(f"{path}: no GeoTIFFs or BigEarthNet patch folders found")
+        out.extend(("tif", p) for p in tifs)
+    else:
+      raise FileNotFoundError(f"{path}: no such file or folder")
+  return out
+
+
+def read_inputs(items, bands: str | None, size: int, method: str
+                ) -> Iterator[tuple[np.ndarray, tuple[str, ...], dict[str, Any]]]:
+  """Yields (cube [C, size, size] float32, band names, info) per input."""
+  from data_pipelines import bigearthnet, geotiff, resample  # pylint: disable=g-import-not-at-top
+  for kind, path in items:
+    if kind == "ben":
+      cube, meta = bigearthnet.load_bigearthnet_patch(path)
+    else:
+      cube, meta = geotiff.read_geotiff(path, bands=bands)
+    cube = np.asarray(cube, np.float32)
+    if cube.shape[-2:] != (size, size):
+      cube = resample.resize_cube(cube, size, method)
+    info = {"source": str(path), "crs": meta.get("crs", ""), "bounds": meta.get("bounds"),
+            "date": meta.get("date", "")}
+    yield cube, tuple(meta["band_names"]), info
+
+
+def _write_npy(out: pathlib.Path, emb: np.ndarray, infos: list[dict], facts: dict) -> None:
+  np.save(out, emb)
+  sidecar = out.with_name(out.name + ".json")
+  sidecar.write_text(json.dumps({**facts, "rows": infos}, indent=2) + "\n")
+
+
+def _write_parquet(out: pathlib.Path, emb: np.ndarray, infos: list[dict], facts: dict) -> None:
+  import pyarrow as pa  # pylint: disable=g-import-not-at-top
+  import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
+  d = emb.shape[1]
+  values = pa.array(emb.reshape(-1).astype(np.float32), pa.float32())
+  table = pa.table({
+      "source": pa.array([i["source"] for i in infos], pa.string()),
+      "embedding": pa.FixedSizeListArray.from_arrays(values, d),
+      "crs": pa.array([i["crs"] or "" for i in infos], pa.string()),
+      "bounds": pa.array([i["bounds"] for i in infos], pa.list_(pa.float64())),
+      "date": pa.array([i["date"] or "" for i in infos], pa.string()),
+  })
+  table = table.replace_schema_metadata({"spectralgpt_jax": json.dumps(facts)})
+  pq.write_table(table, out)
+
+
+def main(argv: list[str]) -> int:
+  args = build_parser().parse_args(argv)
+  out = pathlib.Path(args.out).expanduser()
+  fmt = out.suffix.lower()
+  if fmt not in (".npy", ".parquet"):
+    print(f"embed failed: --out must end in .npy or .parquet, got {out}", file=sys.stderr)
+    return 2
+  if args.tokens and fmt == ".parquet":
+    print("embed failed: --tokens needs a .npy output", file=sys.stderr)
+    return 2
+  if out.exists() and not args.force:
+    print(f"embed failed: {out} exists; pass --force to overwrite it", file=sys.stderr)
+    return 1
+  from spectralgpt_jax import inference  # pylint: disable=g-import-not-at-top
+  try:
+    items = expand_inputs(args.input)
+    model = inference.load(args.weights, model=args.model)
+    fn = model.features if args.tokens else model.embed
+    chunks, infos, batch, batch_bands = [], [], [], None
+
+    def flush():
+      x = np.stack(batch)
+      chunks.append(fn(x, bands=batch_bands, normalize=not args.no_normalize,
+                       units=args.units, batch_size=args.batch_size))
+      batch.clear()
+
+    for cube, names, info in read_inputs(items, args.bands, model.spec.img_size,
+                                         args.resampling):
+      if batch and (names != batch_bands or len(batch) >= args.batch_size):
+        flush()
+      batch.append(cube)
+      batch_bands = names
+      infos.append(info)
+    if batch:
+      flush()
+  except (FileNotFoundError, ImportError, KeyError, ValueError) as e:
+    print(f"embed failed: {e}", file=sys.stderr)
+    return 1
+  emb = np.concatenate(chunks).astype(np.float32)
+  facts = {"weights": str(args.weights), "model": model.meta.get("model"),
+           "bands": list(model.bands), "normalized": not args.no_normalize,
+           "normalization": model.normalization, "units": args.units,
+           "image_size": model.spec.img_size, "kind": "tokens" if args.tokens else "pooled",
+           "shape": list(emb.shape)}
+  out.parent.mkdir(parents=True, exist_ok=True)
+  (_write_npy if fmt == ".npy" else _write_parquet)(out, emb, infos, facts)
+  print(f"wrote {out}: {emb.shape[0]} inputs, embeddings {tuple(emb.shape[1:])}")
+  return 0

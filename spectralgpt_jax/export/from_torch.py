@@ -1,0 +1,246 @@
+"""Import: official SpectralGPT / SpectralGPT+ `.pth` (or our own export) -> Flax params.
+
+  load_weights(path, model=...)           file -> (params, model record, meta); nothing written
+  import_file(path, out=..., model=...)   the same, written as an orbax checkpoint
+  convert_state_dict(state, model, ...)   the pure part, on numpy state_dicts
+
+Layouts recognised: "pretrain" (MaskedAutoencoderViT: separable tables + decoder), "encoder"
+(separable tables, no decoder) and "finetune" (VisionTransformer: one `pos_embed`). Into an
+MAE only "pretrain" fits. Into a ViT the decoder and mask token are dropped; a "finetune" file
+gives pos_embed="official_zeros" (its single table is kept as is) and official pooling. Position
+tables are resized (bicubic spatial, linear spectral) when the target image size or band-group
+count differs. A missing classifier head is initialised as the official fine-tuning does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+from typing import Any, Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from spectralgpt_jax.export import checkpoint_io, manifest as manifest_lib, param_mapping, torch_io
+from spectralgpt_jax.export.to_torch import ExportError, compare_layout, layout_shapes
+from spectralgpt_jax.models import VARIANTS, get_model, get_spec, posembed
+
+_DECODER = ("mask_token", "decoder_")
+
+
+class WeightsImportError(ExportError):
+  """A state_dict does not fit the requested model."""
+
+
+@dataclasses.dataclass
+class Converted:
+  """params: nested numpy Flax params; record: meta["model"]; notes: what was changed."""
+
+  params: dict
+  record: dict[str, Any]
+  notes: list[str]
+
+
+def detect_layout(state: Mapping[str, np.ndarray], what: str = "state_dict") -> str:
+  if "pos_embed_spatial" in state and "pos_embed_temporal" in state:
+    return "pretrain" if "decoder_pred.weight" in state else "encoder"
+  if "pos_embed" in state:
+    return "finetune"
+  raise WeightsImportError(f"{what}: not a SpectralGPT state_dict (no pos_embed_spatial/"
+                           f"pos_embed_temporal or pos_embed key; first keys {sorted(state)[:8]})")
+
+
+def _depth(state: Mapping, stack: str) -> int:
+  return len({k.split(".")[1] for k in state if k.startswith(stack + ".")})
+
+
+def guess_model(state: Mapping[str, np.ndarray], what: str = "state_dict") -> tuple[str, dict]:
+  """(variant name, get_model kwargs) matching an official state_dict's shapes."""
+  layout = detect_layout(state, what)
+  w = state.get("patch_embed.proj.weight")
+  if w is None or w.ndim != 5:
+    raise WeightsImportError(f"{what}: missing or malformed patch_embed.proj.weight")
+  d, t, p = w.shape[0], w.shape[2], w.shape[3]
+  depth = _depth(state, "blocks")
+  kind = "mae" if layout == "pretrain" else "vit"
+  cands = [n for n, s in VARIANTS.items() if s.kind == kind and
+           (s.embed_dim, s.depth, s.patch) == (d, depth, p)]
+  if not cands:
+    raise WeightsImportError(f"{what}: no registered {kind} variant has width {d}, depth "
+                             f"{depth} and patch {p}; pass the model name")
+  if layout == "finetune":
+    length, groups = state["pos_embed"].shape[1], 12 // t
+    side = int(round((length // groups) ** 0.5))
+    if groups * side * side != length:
+      raise WeightsImportError(f"{what}: cannot infer the grid of pos_embed "
+                               f"{state['pos_embed'].shape}; pass the model name")
+  else:
+    side = int(round(state["pos_embed_spatial"].shape[1] ** 0.5))
+    groups = state["pos_embed_temporal"].shape[1]
+  img, bands = side * p, groups * t
+  name = min(cands, key=lambda n: (VARIANTS[n].img_size != img, VARIANTS[n].t_patch != t, n))
+  s, kwargs = VARIANTS[name], {}
+  if s.img_size != img:
+    kwargs["img_size"] = img
+  if s.t_patch != t:
+    kwargs["t_patch"] = t
+  if s.num_bands != bands:
+    kwargs["num_bands"] = bands
+  if "head.weight" in state:
+    kwargs["num_classes"] = int(state["head.weight"].shape[0])
+  return name, kwargs
+
+
+def _resize_separable(state: dict, prefix: str, spec, notes: list[str]) -> None:
+  sp, tp = f"{prefix}pos_embed_spatial", f"{prefix}pos_embed_temporal"
+  _, h, w = spec.grid
+  old = state[sp].shape[1]
+  if old != h * w:
+    state[sp] = np.asarray(posembed.resize_spatial(state[sp], (h, w)))
+    notes.append(f"{sp}: {old} -> {h * w} positions (bicubic)")
+  old_g = state[tp].shape[1]
+  if old_g != spec.spectral_groups:
+    state[tp] = np.asarray(posembed.resize_groups(state[tp], spec.spectral_groups))
+    notes.append(f"{tp}: {old_g} -> {spec.spectral_groups} spectral groups (linear)")
+
+
+def _resize_single(table: np.ndarray, spec, notes: list[str], what: str) -> np.ndarray:
+  """[1, G*S, D] -> [1, G*h*w, D]: each spectral group's spatial table resized (bicubic)."""
+  g_new, h, w = spec.grid
+  length, d = table.shape[1], table.shape[2]
+  if length == g_new * h * w:
+    return table
+  g = g_new if length % g_new == 0 else None
+  side = int(round((length // g) ** 0.5)) if g else 0
+  if not g or g * side * side != length:
+    raise WeightsImportError(f"{what}: pos_embed has {length} tokens; cannot split it "
+                             f"into {g_new} spectral groups of a square grid")
+  out = jnp.stack([posembed.resize_spatial(table[:, i * side * side:(i + 1) * side * side],
+                                           (h, w))[0] for i in range(g)])
+  notes.append(f"pos_embed: {length} -> {g_new * h * w} tokens (bicubic per spectral group)")
+  return np.asarray(out.reshape(1, -1, d))
+
+
+def _init_head(d: int, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+  """As main_finetune: weight trunc_normal(std 2e-5), bias uniform(+-1/sqrt(d)); torch layout."""
+  k1, k2 = jax.random.split(jax.random.key(seed))
+  weight = jax.random.truncated_normal(k1, -2.0, 2.0, (k, d)) * 2e-5
+  bias = jax.random.uniform(k2, (k,), minval=-d ** -0.5, maxval=d ** -0.5)
+  return np.asarray(weight, np.float32), np.asarray(bias, np.float32)
+
+
+def convert_state_dict(state: Mapping[str, np.ndarray], model: str, *,
+                       model_kwargs: Mapping[str, Any] | None = None,
+                       image_size: int | None = None, num_classes: int | None = None,
+                       scan: bool = False, seed: int = 0,
+                       what: str = "state_dict") -> Converted:
+  """Official-layout state_dict -> params of `get_model(model, **model_kwargs)`.
+
+  Args:
+    state: key -> numpy array (any float dtype; params come out float32).
+    model: target variant name (MAE or ViT).
+    model_kwargs: get_model kwargs (spec fields, pos_embed, pool).
+    image_size, num_classes: overrides of the target; a head of another width is replaced.
+    scan: return the blocks stacked (nn.scan layout).
+  Raises:
+    WeightsImportError (an ExportError) listing missing, unexpected and mis-shaped keys.
+  """
+  kwargs = dict(model_kwargs or {})
+  if image_size is not None:
+    kwargs["img_size"] = image_size
+  if num_classes is not None:
+    kwargs["num_classes"] = num_classes
+  layout = detect_layout(state, what)
+  state = {k: np.asarray(v, np.float32) for k, v in state.items()}
+  notes: list[str] = []
+  kind = get_spec(model).kind
+  if kind == "vit":
+    dropped = sorted(k for k in state if k.startswith(_DECODER))
+    state = {k: v for k, v in state.items() if k not in dropped}
+    if dropped:
+      notes.append(f"dropped {len(dropped)} decoder tensors (mask_token, decoder_*)")
+    if layout == "finetune":
+      if kwargs.get("pos_embed", "official_zeros") != "official_zeros":
+        raise WeightsImportError(f"{what}: a fine-tuning state_dict has one pos_embed table; "
+                                 "it loads only with pos_embed='official_zeros'")
+      kwargs["pos_embed"] = "official_zeros"
+      kwargs.setdefault("pool", "official_skip_first")
+    if "head.weight" in state and "num_classes" not in kwargs:
+      kwargs["num_classes"] = int(state["head.weight"].shape[0])
+  target = get_model(model, **kwargs)
+  spec = target.spec
+  if kind == "vit" and layout != "finetune":
+    _resize_separable(state, "", spec, notes)
+    if target.pos_embed == "official_zeros":
+      state["pos_embed"] = np.asarray(posembed.combine(state.pop("pos_embed_spatial"),
+                                                       state.pop("pos_embed_temporal")))
+      notes.append("pos_embed = pos_embed_spatial + pos_embed_temporal")
+  elif kind == "vit":
+    state["pos_embed"] = _resize_single(state["pos_embed"], spec, notes, what)
+  elif layout == "pretrain":
+    _resize_separable(state, "", spec, notes)
+    _resize_separable(state, "decoder_", spec, notes)
+  if kind == "vit":
+    head = state.get("head.weight")
+    if head is None or head.shape[0] != spec.num_classes:
+      state["head.weight"], state["head.bias"] = _init_head(spec.embed_dim, spec.num_classes, seed)
+      notes.append(f"head initialised ({spec.num_classes} classes): "
+                   + ("none in the source" if head is None else f"source head has {head.shape[0]}"))
+  compare_layout(state, layout_shapes(target), f"{what} -> {model}", WeightsImportError)
+  params = param_mapping.torch_to_flax(state, scan=scan)
+  record = manifest_lib.model_record(
+      model, spec, **{k: getattr(target, k) for k in manifest_lib.MODEL_KWARGS
+                      if hasattr(target, k)})
+  return Converted(params=params, record=record, notes=notes)
+
+
+def load_weights(path: str | os.PathLike, *, model: str | None = None,
+                 model_kwargs: Mapping[str, Any] | None = None, image_size: int | None = None,
+                 num_classes: int | None = None, scan: bool = False
+                 ) -> tuple[Converted, dict[str, Any]]:
+  """A .pth/.safetensors file -> (Converted, meta {"config", "model", "bands", "normalization"}).
+
+  The model comes from `model`, else the file's manifest, else the state_dict's shapes.
+  """
+  path = pathlib.Path(path).expanduser().resolve()
+  state, extras = torch_io.load_state_dict(path)
+  man = extras.get("manifest") or manifest_lib.find_manifest(path)
+  kwargs = dict(model_kwargs or {})
+  if model is None and man is not None:
+    model, rec_kwargs = manifest_lib.split_model_record(man["model"])
+    kwargs = {**rec_kwargs, **kwargs}
+  elif model is None:
+    model, guessed = guess_model(state, str(path))
+    kwargs = {**guessed, **kwargs}
+  conv = convert_state_dict(state, model, model_kwargs=kwargs, image_size=image_size,
+                            num_classes=num_classes, scan=scan, what=str(path))
+  config = {"imported_from": str(path)}
+  if "args" in extras:
+    config["source_args"] = extras["args"]
+  if "epoch" in extras:
+    config["source_epoch"] = extras["epoch"]
+  if man is not None:
+    config["source_manifest"] = {k: man.get(k) for k in ("variant", "target", "training_step",
+                                                          "package", "config")}
+  meta = {"config": config, "model": conv.record,
+          "bands": list(man["bands"]) if man else list(manifest_lib.SPECTRALGPT_BANDS),
+          "normalization": (man.get("normalization") if man
+                            else dict(manifest_lib.OFFICIAL_NORMALIZATION)),
+          "import_notes": conv.notes}
+  return conv, meta
+
+
+def import_file(path: str | os.PathLike, out: str | os.PathLike, *, model: str | None = None,
+                image_size: int | None = None, num_classes: int | None = None,
+                scan: bool = False, step: int = 0, force: bool = False
+                ) -> tuple[pathlib.Path, Converted, dict[str, Any]]:
+  """Imports a weights file as the run directory `out`: writes `<out>/checkpoints/<step>/{state,
+  meta}` (state = params + step, no optimizer state), which training reads through
+  `config.init_from.workdir=<out>`. Returns the step directory."""
+  conv, meta = load_weights(path, model=model, image_size=image_size, num_classes=num_classes,
+                            scan=scan)
+  root = pathlib.Path(out).expanduser().resolve() / checkpoint_io.CHECKPOINTS_SUBDIR
+  step_dir = checkpoint_io.write_checkpoint(root, conv.params, meta, step=step, force=force)
+  return step_dir, conv, meta

@@ -1,0 +1,214 @@
+"""The JSON manifest that travels beside exported weights (`<weights file>.json`).
+
+It says what the tensors are and how to feed them: the variant and the official PyTorch class
+and factory that load them with strict=True, image/patch/tubelet size, band names in input
+order, normalization statistics with units, the training step and config, and our version.
+safetensors files also carry it inside their metadata.
+
+Also here: turning a checkpoint's `meta["model"]` record ({"name", **get_model kwargs}) back
+into a model, and the defaults used for official checkpoints that come without a manifest.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import hashlib
+import json
+import os
+import pathlib
+from typing import Any, Mapping
+
+from spectralgpt_jax.models import VARIANTS, get_model, get_spec
+from spectralgpt_jax.models.variants import ModelSpec
+
+FORMAT = "spectralgpt-jax-weights"
+MANIFEST_VERSION = 1
+TARGETS = ("pretrain", "finetune")
+TORCH_MODULES = {"pretrain": "models_mae_spectral.MaskedAutoencoderViT",
+                 "finetune": "models_vit_tensor.VisionTransformer"}
+# get_model kwargs beyond ModelSpec fields that change parameters or outputs; runtime knobs
+# (dtype, scan, remat, dropout rates) are not carried.
+MODEL_KWARGS = ("pos_embed", "pool")
+_SPEC_FIELDS = tuple(f.name for f in dataclasses.fields(ModelSpec)
+                     if f.name not in ("kind", "official_name"))
+
+# SpectralGPT's 12 input channels (spec section 3); also data_pipelines.schema.SPECTRALGPT_BANDS.
+SPECTRALGPT_BANDS = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09",
+                     "B11", "B12")
+# What the official pretraining fed the model: per-image, per-band min-max to [0, 1].
+# Modes are data_pipelines.transforms.NORMALIZATIONS: minmax, zscore, sentinel_clip, none.
+OFFICIAL_NORMALIZATION = {
+    "mode": "minmax", "eps": 1e-10, "units": "DN",
+    "provenance": "official SpectralGPT pretraining (fMoW-Sentinel, BigEarthNet): "
+                  "(x - min_hw) / (max_hw - min_hw + eps) per image and band"}
+
+
+def package_version() -> str:
+  from spectralgpt_jax import __version__  # pylint: disable=g-import-not-at-top
+  return __version__
+
+
+def manifest_path(weights: str | os.PathLike) -> pathlib.Path:
+  """`model.pth` -> `model.pth.json` (so a .pth and a .safetensors never share one)."""
+  weights = pathlib.Path(weights)
+  return weights.with_name(weights.name + ".json")
+
+
+def split_model_record(record: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+  """meta["model"] -> (name, kwargs for get_model restricted to architecture fields)."""
+  if not isinstance(record, Mapping) or "name" not in record:
+    raise ValueError(f"model record {record!r} has no 'name'")
+  kwargs = {k: v for k, v in record.items() if k in _SPEC_FIELDS or k in MODEL_KWARGS}
+  return str(record["name"]), kwargs
+
+
+def model_record(name: str, spec: ModelSpec, **module_kwargs) -> dict[str, Any]:
+  """{"name", every ModelSpec field that differs from the registered variant, module kwargs}."""
+  base = get_spec(name)
+  rec: dict[str, Any] = {"name": name}
+  for field in _SPEC_FIELDS:
+    if base.kind == "vit" and field.startswith("decoder_"):
+      continue
+    if getattr(spec, field) != getattr(base, field):
+      rec[field] = getattr(spec, field)
+  rec.update({k: v for k, v in module_kwargs.items() if k in MODEL_KWARGS})
+  return rec
+
+
+def build_model(record: Mapping[str, Any], **overrides):
+  """The Flax module described by a model record (runtime knobs from `overrides`)."""
+  name, kwargs = split_model_record(record)
+  kwargs.update(overrides)
+  return get_model(name, **kwargs)
+
+
+def variant_for(spec: ModelSpec, kind: str) -> str:
+  """The registered variant of `kind` with the same encoder as `spec` (closest in size)."""
+  names = [n for n, s in VARIANTS.items() if s.kind == kind and
+           (s.embed_dim, s.depth, s.num_heads, s.patch) ==
+           (spec.embed_dim, spec.depth, spec.num_heads, spec.patch)]
+  if not names:
+    raise ValueError(f"no registered {kind} variant has the encoder of {spec}")
+  return min(names, key=lambda n: (VARIANTS[n].img_size != spec.img_size,
+                                   VARIANTS[n].t_patch != spec.t_patch, n))
+
+
+def _official_factory(spec: ModelSpec, kind: str) -> tuple[str, dict[str, Any]]:
+  """An official factory of `kind` with the same encoder, and the kwargs it needs on top."""
+  names = [n for n, s in VARIANTS.items() if s.kind == kind and s.official_name
+           and (s.embed_dim, s.depth, s.num_heads, s.patch) ==
+           (spec.embed_dim, spec.depth, spec.num_heads, spec.patch)]
+  if not names or spec.num_dates != 1:
+    return "", {}
+  # Prefer the factory needing the fewest overrides.
+  def overrides(n: str) -> dict[str, Any]:
+    s, out = VARIANTS[n], {}
+    if s.img_size != spec.img_size:
+      out["img_size"] = spec.img_size
+    if s.t_patch != spec.t_patch:
+      out["t_patch_size"] = spec.t_patch
+    if s.num_bands != spec.num_bands:
+      out["num_frames"] = spec.num_bands
+    if kind == "vit":
+      out["num_classes"] = spec.num_classes
+    return out
+  best = min(names, key=lambda n: (len(overrides(n)), n))
+  return best, overrides(best)
+
+
+def constructor_kwargs(spec: ModelSpec, target: str) -> dict[str, Any]:
+  """Keyword arguments of the official class (see TORCH_MODULES) for this architecture."""
+  kw = dict(img_size=spec.img_size, patch_size=spec.patch, in_chans=1,
+            embed_dim=spec.embed_dim, depth=spec.depth, num_heads=spec.num_heads,
+            mlp_ratio=spec.mlp_ratio, num_frames=spec.num_bands * spec.num_dates,
+            t_patch_size=spec.t_patch)
+  if target == "pretrain":
+    kw.update(decoder_embed_dim=spec.decoder_embed_dim, decoder_depth=spec.decoder_depth,
+              decoder_num_heads=spec.decoder_num_heads, pred_t_dim=spec.num_bands)
+  else:
+    kw.update(num_classes=spec.num_classes)
+  return kw
+
+
+def sha256(path: str | os.PathLike) -> str:
+  h = hashlib.sha256()
+  with open(path, "rb") as f:
+    for chunk in iter(lambda: f.read(1 << 22), b""):
+      h.update(chunk)
+  return h.hexdigest()
+
+
+def build_manifest(*, model: Mapping[str, Any], spec: ModelSpec, target: str, bands: list[str],
+                   normalization: Mapping[str, Any] | None, step: int | None,
+                   config: Mapping[str, Any] | None, weights: Mapping[str, Any],
+                   notes: list[str] | None = None, source: str = "") -> dict[str, Any]:
+  """The manifest dict (JSON-able). `weights`: format, dtype, num_tensors, num_params..."""
+  if target not in TARGETS:
+    raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
+  kind = "mae" if target == "pretrain" else "vit"
+  factory, factory_kwargs = _official_factory(spec, kind)
+  return {
+      "format": FORMAT,
+      "manifest_version": MANIFEST_VERSION,
+      "package": {"name": "spectralgpt_jax", "version": package_version()},
+      "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+      "target": target,
+      "torch_module": TORCH_MODULES[target],
+      "official_factory": factory,
+      "official_factory_kwargs": factory_kwargs,
+      "constructor_kwargs": constructor_kwargs(spec, target),
+      # The official factories also pass norm_layer=partial(nn.LayerNorm, eps=1e-6); the class
+      # default (eps 1e-5) is not what the weights were trained with.
+      "layer_norm_eps": 1e-6,
+      "variant": model["name"],
+      "model": dict(model),
+      "image_size": spec.img_size,
+      "patch_size": spec.patch,
+      "tubelet_size": spec.t_patch,
+      "token_grid": list(spec.grid),
+      "num_bands": spec.num_bands,
+      "bands": list(bands),
+      "normalization": dict(normalization) if normalization else None,
+      "training_step": step,
+      "config": dict(config) if config else None,
+      "weights": dict(weights),
+      "notes": list(notes or []),
+      "source": source,
+  }
+
+
+def write_manifest(manifest: Mapping[str, Any], path: str | os.PathLike) -> pathlib.Path:
+  path = pathlib.Path(path)
+  tmp = path.with_name(path.name + ".tmp")
+  tmp.write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+  os.replace(tmp, path)
+  return path
+
+
+def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
+  """Reads and checks a manifest; raises ValueError naming the file on a foreign format."""
+  path = pathlib.Path(path)
+  try:
+    data = json.loads(path.read_text())
+  except (OSError, ValueError) as e:
+    raise ValueError(f"{path}: unreadable manifest: {e}") from e
+  check_manifest(data, path)
+  return data
+
+
+def check_manifest(data: Any, where: object = "manifest") -> None:
+  if not isinstance(data, Mapping) or data.get("format") != FORMAT:
+    raise ValueError(f"{where}: not a {FORMAT} manifest")
+  if int(data.get("manifest_version", 0)) > MANIFEST_VERSION:
+    raise ValueError(f"{where}: manifest version {data['manifest_version']} is newer than "
+                     f"this package understands ({MANIFEST_VERSION}); upgrade spectralgpt_jax")
+  for key in ("model", "target", "bands"):
+    if key not in data:
+      raise ValueError(f"{where}: manifest lacks {key!r}")
+
+
+def find_manifest(weights: str | os.PathLike) -> dict[str, Any] | None:
+  """The sidecar manifest of a weights file, if there is one."""
+  path = manifest_path(weights)
+  return read_manifest(path) if path.is_file() else None

@@ -1,0 +1,272 @@
+"""Inference API: `spectralgpt_jax.load(path)` -> a model you can embed and reconstruct with.
+
+    import spectralgpt_jax
+    m = spectralgpt_jax.load("runs/pretrain")          # orbax dir, official .pth, .safetensors
+    emb = m.embed(cubes_dn, bands=m.bands, normalize=True)     # [B, D]
+    tok = m.features(cubes, bands=...)                          # [B, L, D]
+    out = m.reconstruct(cubes, mask_ratio=0.9)                  # loss, pred, mask, ...
+
+Cubes are [B, C, H, W] (or one [C, H, W]) numpy arrays. `bands=` names the input's planes:
+they are checked against the model's band list (its manifest) and reordered by name; without
+it the input must already be in the model's order. `normalize=True` applies the stored
+normalization (data_pipelines.transforms modes: minmax, zscore, sentinel_clip) to raw
+Sentinel-2 digital numbers (or reflectance with units="reflectance"); leave it False for
+inputs that are already normalized.
+
+MAE weights: features = encoder tokens after the final norm, with no masking (token order is
+(spectral group, row, col)); embed = their mean. ViT weights: features = tokens after the last
+block (no norm, as the official model); embed = the model's pooled, normed vector.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import pathlib
+from typing import Any, Mapping, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from spectralgpt_jax import losses
+from spectralgpt_jax.export import checkpoint_io, from_torch, manifest as manifest_lib
+from spectralgpt_jax.models.mae import token_grid
+from spectralgpt_jax.models.patch_embed import patchify, unpatchify
+from spectralgpt_jax.models.transformer import to_unrolled
+
+_MODE_ALIASES = {"minmax_per_image": "minmax", "sentinel_normalize": "sentinel_clip",
+                 "sentinel": "sentinel_clip"}
+UNITS = ("DN", "reflectance")
+DN_PER_REFLECTANCE = 10000.0
+
+
+def _stats(norm: Mapping[str, Any], bands: Sequence[str]) -> tuple[np.ndarray, np.ndarray, str]:
+  """(mean, std) in `bands` order, and their units, from a normalization record."""
+  from data_pipelines import schema, stats  # pylint: disable=g-import-not-at-top
+  if "mean" in norm and "std" in norm:
+    src = norm.get("bands") or list(bands)
+    idx = schema.band_indices(src, bands)
+    return (np.asarray(norm["mean"], np.float32)[idx], np.asarray(norm["std"], np.float32)[idx],
+            norm.get("units", "DN"))
+  name = norm.get("stats") or norm.get("name")
+  if name in stats.REGISTRY:
+    s = stats.get_stats(name)
+    mean, std = s.for_bands(bands)
+    return mean, std, s.units
+  raise ValueError(f"normalization {dict(norm)} needs per-band mean and std, and neither these "
+                   "nor a known statistics name are stored")
+
+
+def normalize_cube(cube: np.ndarray, bands: Sequence[str], norm: Mapping[str, Any] | None, *,
+              units: str = "DN") -> np.ndarray:
+  """cube [..., C, H, W] (C = len(bands), in `units`) -> normalized float32, as in training."""
+  from data_pipelines import transforms  # pylint: disable=g-import-not-at-top
+  if not norm:
+    raise ValueError("these weights store no normalization; pass normalized inputs "
+                     "(normalize=False)")
+  if units not in UNITS:
+    raise ValueError(f"units must be one of {UNITS}, got {units!r}")
+  mode = norm.get("mode") or norm.get("method") or ("zscore" if "mean" in norm else None)
+  mode = _MODE_ALIASES.get(mode, mode)
+  x = np.asarray(cube, np.float32)
+  if mode == "none":
+    return x
+  if mode == "minmax":
+    return transforms.minmax(x, float(norm.get("eps", 1e-12)))
+  if mode not in ("zscore", "sentinel_clip"):
+    raise ValueError(f"unknown normalization mode {mode!r}; known: {transforms.NORMALIZATIONS}")
+  mean, std, stat_units = _stats(norm, bands)
+  if stat_units != units:
+    x = x * DN_PER_REFLECTANCE if stat_units == "DN" else x / DN_PER_REFLECTANCE
+  if mode == "zscore":
+    return transforms.zscore(x, mean, std)
+  return transforms.sentinel_clip(x, mean, std, bool(norm.get("quantize", True)))
+
+
+def _check_params(model: nn.Module, params: Mapping, where: str) -> None:
+  """Raises ValueError naming the param paths that differ from what `model` expects."""
+  spec = model.spec
+  x = jax.ShapeDtypeStruct((1, spec.num_bands * spec.num_dates, spec.img_size, spec.img_size),
+                           jnp.float32)
+  kw = {"mask_ratio": 0.5} if spec.kind == "mae" else {}
+  rngs = {"params": jax.random.key(0), "masking": jax.random.key(1)}
+  want = jax.eval_shape(lambda x: nn.unbox(model.init(rngs, x, **kw))["params"], x)
+  flat = lambda t: {"/".join(str(k.key) for k in p): tuple(v.shape)
+                    for p, v in jax.tree_util.tree_flatten_with_path(t)[0]}
+  got, exp = flat(params), flat(want)
+  bad = sorted(k for k in set(got) & set(exp) if got[k] != exp[k])
+  if set(got) != set(exp) or bad:
+    raise ValueError(f"{where}: params do not fit {spec.kind} model; missing "
+                     f"{sorted(set(exp) - set(got))}; unexpected {sorted(set(got) - set(exp))}; "
+                     f"shape mismatches {[f'{k}: {got[k]} != {exp[k]}' for k in bad]}")
+
+
+class SpectralGPT:
+  """A loaded model with its params, band list and normalization (see module docstring).
+
+  Attributes:
+    model: the Flax module (SpectralMAE or SpectralViT), unrolled, float32.
+    params: its params (on the default device).
+    meta: {"model", "bands", "normalization", "config", ...} from the checkpoint or manifest.
+    source: where the weights came from.
+  """
+
+  def __init__(self, model: nn.Module, params: Mapping, meta: Mapping[str, Any], source: str):
+    self.model, self.meta, self.source = model, dict(meta), source
+    self.params = jax.device_put(jax.tree.map(np.asarray, dict(params)))
+
+  @property
+  def spec(self):
+    return self.model.spec
+
+  @property
+  def kind(self) -> str:
+    return self.spec.kind
+
+  @property
+  def bands(self) -> tuple[str, ...]:
+    return tuple(self.meta.get("bands") or manifest_lib.SPECTRALGPT_BANDS)
+
+  @property
+  def normalization(self) -> dict[str, Any] | None:
+    return self.meta.get("normalization")
+
+  def __repr__(self) -> str:
+    return (f"SpectralGPT({self.meta.get('model')}, bands={list(self.bands)}, "
+            f"source={self.source!r})")
+
+  def prepare(self, x: np.ndarray, *, bands: Sequence[str] | str | None = None,
+              normalize: bool = False, units: str = "DN") -> np.ndarray:
+    """Input cube(s) -> float32 [B, C, H, W] in model band order (normalized if asked)."""
+    x = np.asarray(x)
+    if x.ndim == 3:
+      x = x[None]
+    if x.ndim != 4:
+      raise ValueError(f"expected a cube [C, H, W] or a batch [B, C, H, W], got {x.shape}")
+    if bands is not None:
+      from data_pipelines import schema  # pylint: disable=g-import-not-at-top
+      names = schema.parse_band_list(bands)
+      want = [schema.normalize_band_name(b) for b in self.bands]
+      if len(names) != x.shape[1]:
+        raise ValueError(f"input has {x.shape[1]} bands but {len(names)} names were given")
+      missing = [b for b in want if b not in names]
+      if missing:
+        raise ValueError(f"input lacks bands {missing} that the model expects (its manifest "
+                         f"lists {list(self.bands)}; input has {list(names)})")
+      x = schema.select_bands(x, names, want, axis=1)
+    elif x.shape[1] != len(self.bands):
+      raise ValueError(f"input has {x.shape[1]} bands; the model expects {len(self.bands)} "
+                       f"({list(self.bands)}); pass bands= to select them by name")
+    x = np.asarray(x, np.float32)
+    return normalize_cube(x, self.bands, self.normalization, units=units) if normalize else x
+
+  @functools.cached_property
+  def _fns(self) -> dict[str, Any]:
+    m = self.model
+    if self.kind == "mae":
+      def feats(p, x):
+        n = token_grid(m.spec, x.shape)
+        noise = jnp.broadcast_to(jnp.arange(n[0] * n[1] * n[2], dtype=jnp.float32),
+                                 (x.shape[0], n[0] * n[1] * n[2]))
+        return m.apply({"params": p}, x, noise, 0.0, method="encode")[0]
+      pooled = lambda p, x: feats(p, x).mean(axis=1)
+    else:
+      feats = lambda p, x: m.apply({"params": p}, x, method="features")
+      pooled = lambda p, x: m.apply({"params": p}, x, method="pooled")
+    return {"features": jax.jit(feats), "pooled": jax.jit(pooled)}
+
+  def _batched(self, fn, x: np.ndarray, batch_size: int) -> np.ndarray:
+    outs = [np.asarray(fn(self.params, x[i:i + batch_size]))
+            for i in range(0, x.shape[0], batch_size)]
+    return np.concatenate(outs, axis=0)
+
+  def features(self, x: np.ndarray, *, bands=None, normalize: bool = False, units: str = "DN",
+               batch_size: int = 16) -> np.ndarray:
+    """Patch-token features [B, L, D] (no masking)."""
+    x = self.prepare(x, bands=bands, normalize=normalize, units=units)
+    return self._batched(self._fns["features"], x, batch_size)
+
+  def embed(self, x: np.ndarray, *, bands=None, normalize: bool = False, units: str = "DN",
+            batch_size: int = 16) -> np.ndarray:
+    """Pooled embeddings [B, D] (no masking)."""
+    x = self.prepare(x, bands=bands, normalize=normalize, units=units)
+    return self._batched(self._fns["pooled"], x, batch_size)
+
+  def _recon_fn(self, mask_ratio: float):
+    cache = self.__dict__.setdefault("_recon_cache", {})
+    if mask_ratio not in cache:
+      m = self.model
+      cache[mask_ratio] = jax.jit(lambda p, x, noise: m.apply(
+          {"params": p}, x, mask_ratio=mask_ratio, noise=noise))
+    return cache[mask_ratio]
+
+  def reconstruct(self, x: np.ndarray, *, mask_ratio: float = 0.9,
+                  noise: np.ndarray | None = None, seed: int = 0, bands=None,
+                  normalize: bool = False, units: str = "DN", norm_pix: bool = False,
+                  batch_size: int = 16) -> dict[str, np.ndarray]:
+    """MAE reconstruction with the official masking convention and loss.
+
+    `noise` [B, L] fixes the mask (tokens with the smallest noise are kept, as torch's
+    random_masking); otherwise uniform noise from `seed`. Returns loss, loss_mse,
+    loss_spectral (over the whole batch), pred [B, L, t*p*p], mask [B, L] (1 = removed),
+    reconstruction [B, C, H, W] (unpatchified pred) and target [B, L, t*p*p].
+    """
+    if self.kind != "mae":
+      raise ValueError("reconstruct needs MAE (pretraining) weights; these are a classifier")
+    x = self.prepare(x, bands=bands, normalize=normalize, units=units)
+    grid = token_grid(self.spec, x.shape)
+    length = grid[0] * grid[1] * grid[2]
+    if noise is None:
+      noise = np.random.default_rng(seed).uniform(size=(x.shape[0], length))
+    noise = np.asarray(noise, np.float32)
+    if noise.shape != (x.shape[0], length):
+      raise ValueError(f"noise has shape {noise.shape}; expected {(x.shape[0], length)}")
+    fn = self._recon_fn(float(mask_ratio))
+    preds, masks = [], []
+    for i in range(0, x.shape[0], batch_size):
+      pred, aux = fn(self.params, x[i:i + batch_size], noise[i:i + batch_size])
+      preds.append(np.asarray(pred))
+      masks.append(np.asarray(aux["mask"]))
+    pred, mask = np.concatenate(preds), np.concatenate(masks)
+    s = self.spec
+    target = np.asarray(patchify(jnp.asarray(x), s.t_patch, s.patch))
+    loss, terms = losses.spectralgpt_loss(pred, target, mask, grid, norm_pix=norm_pix)
+    return {"loss": float(loss), "loss_mse": float(terms["loss_mse"]),
+            "loss_spectral": float(terms["loss_spectral"]), "pred": pred, "mask": mask,
+            "reconstruction": np.asarray(unpatchify(jnp.asarray(pred), grid, s.t_patch, s.patch)),
+            "target": target}
+
+
+def load(path: str | os.PathLike, *, model: str | None = None, step: int | None = None
+         ) -> SpectralGPT:
+  """Loads weights for inference.
+
+  Args:
+    path: an orbax checkpoint (workdir, its checkpoints/ dir or a step dir), an official
+      SpectralGPT `.pth` (with or without a 'model' key), or our `.pth`/`.safetensors` export
+      (its manifest `<file>.json` or embedded metadata supplies variant, bands and
+      normalization).
+    model: variant name, overriding what the checkpoint/manifest says or the shapes suggest.
+    step: checkpoint step for orbax directories (default: latest).
+  """
+  path = pathlib.Path(path).expanduser()
+  if path.is_dir():
+    ckpt = checkpoint_io.read_checkpoint(path, step)
+    meta = dict(ckpt.meta)
+    record = dict(meta.get("model") or {})
+    if model is not None:
+      record = {**record, "name": model}
+    if "name" not in record:
+      raise ValueError(f"{ckpt.path}: the checkpoint meta names no model; pass model=NAME")
+    params, source = to_unrolled(dict(ckpt.params)), str(ckpt.path)
+    meta["model"], meta["step"] = record, ckpt.step
+  elif path.is_file():
+    conv, meta = from_torch.load_weights(path, model=model)
+    params, record, source = conv.params, conv.record, str(path)
+  else:
+    raise FileNotFoundError(f"{path}: no such checkpoint directory or weights file")
+  net = manifest_lib.build_model(record)
+  _check_params(net, params, source)
+  return SpectralGPT(net, params, meta, source)
