@@ -75,7 +75,7 @@ class SpectralMAE(nn.Module):
                                            s.num_dates)
     self.blocks = TransformerStack(s.depth, s.num_heads, **stack)
     self.norm = layer_norm(dtype=dt, param_dtype=pdt)
-    self.decoder_embed = dense(s.decoder_embed_dim, (ax.EMBED, ax.EMBED), dtype=dt,
+    self.decoder_embed = dense(s.decoder_embed_dim, (ax.EMBED, None), dtype=dt,
                                param_dtype=pdt)
     self.mask_token = self.param(
         "mask_token", nn.with_logical_partitioning(nn.initializers.normal(0.02),

@@ -1,0 +1,112 @@
+"""Shared building blocks of the configs: argument parsing and the pretraining skeleton.
+
+Configs only compute derived values (no I/O, no JAX): the learning rate follows the official
+`lr = blr * effective_batch / 256`, the run length and warmup follow epochs x examples / batch,
+and all of them are FieldReferences, so `--config.batch_size=...` or `--config.total_steps=N`
+propagate (warmup stays the same fraction of the run).
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+from data_pipelines.pipeline import default_data_config
+
+
+def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
+  """'stage=2,resize' -> {stage: 2, resize: True} over `defaults` (values typed like them)."""
+  out = ml_collections.ConfigDict(defaults)
+  for item in filter(None, (s.strip() for s in (arg or "").split(","))):
+    key, _, value = item.partition("=")
+    if key not in defaults:
+      raise ValueError(f"config arg {key!r} unknown; known: {', '.join(defaults)}")
+    default = defaults[key]
+    if not value:
+      out[key] = True
+    elif isinstance(default, bool):
+      out[key] = value.lower() in ("1", "true", "yes")
+    else:
+      out[key] = type(default)(value) if default is not None else value
+  return out
+
+
+def pretrain_config(*, model: str, image_size: int, batch_size: int, blr: float, epochs: float,
+                    warmup_epochs: float, num_examples: int) -> ml_collections.ConfigDict:
+  """The full pretraining config with every field and its default (see docs/training.md)."""
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+  # --- run length: total_steps = epochs x num_examples / batch_size (override either)
+  c.num_examples = num_examples          # training examples per epoch
+  c.epochs = epochs
+  c.batch_size = batch_size              # GLOBAL batch per optimizer step (all hosts, all micro)
+  c.total_steps = c.get_ref("epochs") * c.get_ref("num_examples") // c.get_ref("batch_size")
+  c.image_size = image_size              # feeds model.img_size and data.image_size
+
+  c.model = ml_collections.ConfigDict()
+  c.model.name = model                   # spectralgpt_jax.models.VARIANTS key
+  c.model.img_size = c.get_ref("image_size")
+  c.model.dtype = "bfloat16"             # compute dtype; params stay float32 (official: AMP fp16)
+  c.model.scan = True                    # one compiled block per stack
+  c.model.remat = "none"                 # none | full | dots | dots_no_batch
+  c.model.attention = "auto"             # auto | xla | blocked (same maths; blocked: CPU, long)
+
+  c.data = default_data_config()
+  c.data.batch_size = c.get_ref("batch_size")
+  c.data.image_size = c.get_ref("image_size")
+  c.data.normalization = "minmax"        # official pretraining: per-image per-band min-max
+  c.data.seed = c.get_ref("seed")
+
+  c.masking = ml_collections.ConfigDict({"ratio": 0.9})
+  c.loss = ml_collections.ConfigDict({"mse_weight": 1.0, "spectral_weight": 1.0,
+                                      "norm_pix": False})
+
+  c.optim = ml_collections.ConfigDict()
+  c.optim.blr = blr
+  c.optim.lr = c.optim.get_ref("blr") * c.get_ref("batch_size") / 256
+  c.optim.min_lr = 0.0
+  c.warmup_epochs = warmup_epochs
+  c.optim.warmup_steps = c.get_ref("total_steps") * c.get_ref("warmup_epochs") // c.get_ref(
+      "epochs")
+  c.optim.b1 = 0.9
+  c.optim.b2 = 0.95
+  c.optim.eps = 1e-8
+  c.optim.weight_decay = 0.05            # on every param with >= 2 dims (incl. pos embeds, mask)
+  c.optim.exclude_pos_and_mask = False   # True: no decay on pos embeds and mask_token
+  c.optim.clip_grad_norm = 0.0           # 0 = off (official)
+  c.optim.accum_steps = 1                # microbatches per step (official GPUs: 32)
+
+  c.mesh = ml_collections.ConfigDict({"data": 1, "fsdp": -1, "tensor": 1})
+  c.sharding = ml_collections.ConfigDict({"rules": "fsdp", "overrides": ()})
+
+  c.checkpoint = ml_collections.ConfigDict({"every_steps": 1000, "max_to_keep": 3,
+                                            "async_save": True})
+  c.init_from = ml_collections.ConfigDict()
+  c.init_from.workdir = ""               # another run's workdir: load its params only
+  c.init_from.step = -1                  # -1 = its latest checkpoint
+  c.init_from.pos_embed = "reinit"       # reinit (official) | resize, for changed grids
+
+  c.log = ml_collections.ConfigDict()
+  c.log.every_steps = 50
+  c.log.panel_every_steps = 2000         # 0 = no reconstruction panels
+  c.log.panel_examples = 4
+  c.log.peak_tflops_per_device = 0.0     # 0 = from the device kind (MFU omitted if unknown)
+  c.max_nonfinite_streak = 20            # consecutive skipped steps before stopping
+  return c
+
+
+def official_stage(model_size: str, stage: int, pos_embed: str = "reinit",
+                   ) -> ml_collections.ConfigDict:
+  """Spec section 4: stage 1 fMoW-Sentinel 96 px; stage 2 BigEarthNet 128 px from stage 1."""
+  if stage not in (1, 2):
+    raise ValueError(f"stage must be 1 or 2, got {stage}")
+  size = 96 if stage == 1 else 128
+  c = pretrain_config(
+      model=f"mae_vit_{model_size}_patch8_{size}", image_size=size, batch_size=4096,
+      blr=2e-4 if stage == 1 else 1e-4, epochs=200 if stage == 1 else 100, warmup_epochs=20,
+      # Stage 1: fMoW-Sentinel train split (712,874 images, SatMAE paper; UNVERIFIED here).
+      # Stage 2: the official BigEarthNet pretraining list is not public; 269,695 is the
+      # BigEarthNet-19 train split. Set --config.num_examples to your manifest's num_records.
+      num_examples=712_874 if stage == 1 else 269_695)
+  if stage == 2:
+    c.init_from.pos_embed = pos_embed
+  return c

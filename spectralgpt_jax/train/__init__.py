@@ -1,0 +1,1 @@
+"""Pretraining: state, optimizer, pure train step, checkpointing, metrics and the loop."""

@@ -1,0 +1,70 @@
+"""Construction helpers of the loop: model from config, abstract state, shardings, sharded init."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+from jax.sharding import Mesh, PartitionSpec as P
+
+from spectralgpt_jax.models import get_model
+from spectralgpt_jax.sharding import partition
+from spectralgpt_jax.sharding.rules import Rules
+from spectralgpt_jax.train import state as state_lib
+from spectralgpt_jax.train.state import TrainState
+
+DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
+
+
+def model_kwargs(model_cfg) -> dict[str, Any]:
+  """JSON-able get_model kwargs (dtype as a name) from `config.model` (all fields but name)."""
+  kw = {k: v for k, v in model_cfg.to_dict().items() if k != "name"}
+  if kw.get("dtype") is not None and kw["dtype"] not in DTYPES:
+    raise ValueError(f"config.model.dtype must be one of {sorted(DTYPES)}, got {kw['dtype']!r}")
+  return kw
+
+
+def build_model(model_cfg) -> nn.Module:
+  """get_model(config.model.name, **kwargs) with the dtype name turned into a dtype."""
+  kw = model_kwargs(model_cfg)
+  if "dtype" in kw:
+    kw["dtype"] = DTYPES[kw["dtype"]]
+  model = get_model(model_cfg.name, **kw)
+  if model.spec.kind != "mae":
+    raise ValueError(f"config.model.name {model_cfg.name!r} is a {model.spec.kind} model; "
+                     "pretraining needs an MAE (mae_vit_*)")
+  return model
+
+
+def state_shardings(model: nn.Module, tx: optax.GradientTransformation, mesh: Mesh,
+                    rules: Rules) -> tuple[TrainState, TrainState]:
+  """(abstract state with shardings, TrainState of NamedShardings). No device memory used."""
+  rng = jax.random.key(0)
+  boxed = jax.eval_shape(lambda r: state_lib.init_variables(model, r), rng)["params"]
+  pspecs = partition.param_specs(boxed, mesh, rules)
+  abstract = jax.eval_shape(lambda r: state_lib.init_state(model, tx, r), rng)
+  ospecs = partition.mirror_specs(abstract.opt_state, abstract.params, pspecs)
+  specs = TrainState(step=P(), params=pspecs, opt_state=ospecs)
+  shardings = partition.to_shardings(specs, mesh)
+  abstract = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
+                          abstract, shardings)
+  return abstract, shardings
+
+
+def init_sharded(model: nn.Module, tx: optax.GradientTransformation, rng: jax.Array,
+                 shardings: TrainState) -> TrainState:
+  """A fresh state, every array created directly with its sharding (never whole on a device)."""
+  return jax.jit(lambda r: state_lib.init_state(model, tx, r), out_shardings=shardings)(rng)
+
+
+def fresh_with_params(params: Any, tx: optax.GradientTransformation,
+                      shardings: TrainState) -> TrainState:
+  """Step-0 state around given (sharded) params: a new optimizer state."""
+  return jax.jit(lambda p: state_lib.create_state(p, tx), out_shardings=shardings)(params)
+
+
+def count_params(params: Any) -> int:
+  return sum(int(x.size) for x in jax.tree.leaves(params))

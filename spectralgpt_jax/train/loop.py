@@ -1,0 +1,200 @@
+"""`train(config, workdir)`: the pretraining loop, the only glue between the rooms.
+
+Sections: Mesh -> Data -> Model and optimizer -> Shapes and shardings -> Init or restore ->
+Step functions -> Loop. Resume order: this workdir's latest committed checkpoint (state and
+data iterator), else `config.init_from` (params only), else from scratch.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import jax
+import numpy as np
+from absl import logging
+from etils import epath
+
+from spectralgpt_jax.models.mae import token_grid
+from spectralgpt_jax.sharding import mesh as mesh_lib
+from spectralgpt_jax.sharding import rules as rules_lib
+from spectralgpt_jax.train import build, checkpointing as ckpt, init_from, metrics as metrics_lib
+from spectralgpt_jax.train import data as data_lib
+from spectralgpt_jax.train import optim, panels, step as step_lib
+from spectralgpt_jax.train.preemption import PreemptionWatch
+
+
+class TrainingDiverged(RuntimeError):
+  """Too many consecutive non-finite steps; a checkpoint was written before raising."""
+
+
+def _check_batch(config, mesh) -> None:
+  split = mesh_lib.batch_divisor(mesh) * config.optim.accum_steps
+  if config.batch_size % split:
+    raise ValueError(f"config.batch_size {config.batch_size} must be divisible by the batch "
+                     f"split (mesh data x fsdp = {mesh_lib.batch_divisor(mesh)}) x "
+                     f"config.optim.accum_steps ({config.optim.accum_steps})")
+  if config.data.batch_size != config.batch_size:
+    raise ValueError(f"config.data.batch_size ({config.data.batch_size}) != config.batch_size "
+                     f"({config.batch_size}); set only config.batch_size")
+
+
+def _meta(config, model_meta: dict[str, Any]) -> dict[str, Any]:
+  return {"config": config.to_dict(), "model": model_meta, **data_lib.data_meta(config.data)}
+
+
+def _check_resume(meta: dict[str, Any], model_meta: dict[str, Any], workdir: str) -> None:
+  saved = meta.get("model", {})
+  keys = ("name", "img_size", "scan")
+  if any(saved.get(k) != model_meta.get(k) for k in keys if k in saved or k in model_meta):
+    raise ValueError(f"{ckpt.checkpoint_dir(workdir)} holds a run of model {saved}, but the "
+                     f"config asks for {model_meta}; use another --workdir (or init_from)")
+
+
+def train(config, workdir: str) -> dict[str, float]:
+  """Runs or resumes pretraining in `workdir`; returns the last step's metrics."""
+  workdir = ckpt.absolute(workdir)
+  lead = jax.process_index() == 0
+  total = int(config.total_steps)
+
+  # -------------------------------------------------------- Mesh
+  mesh = mesh_lib.make_mesh(config.mesh)
+  rules = rules_lib.get_rules(config.sharding.rules, tuple(config.sharding.overrides))
+  _check_batch(config, mesh)
+  logging.info("mesh %s over %d devices (%d processes), rules %s", dict(mesh.shape),
+               jax.device_count(), jax.process_count(), config.sharding.rules)
+
+  # -------------------------------------------------------- Data
+  data_iter = data_lib.make_iterator(config.data, process_index=jax.process_index(),
+                                     process_count=jax.process_count())
+
+  # ----------------------------------------- Model and optimizer
+  model = build.build_model(config.model)
+  spec = model.spec
+  model_meta = {"name": config.model.name, **build.model_kwargs(config.model)}
+  tx, schedule = optim.make_optimizer(config.optim, total)
+  cube_shape = (config.batch_size,) + tuple(
+      ((spec.num_dates,) if spec.num_dates > 1 else ()) + (spec.num_bands,)
+      + (config.data.image_size,) * 2)
+  grid = token_grid(spec, cube_shape)
+
+  # ---------------------------------------- Shapes and shardings
+  abstract, shardings = build.state_shardings(model, tx, mesh, rules)
+  cube_sharding = mesh_lib.batch_sharding(mesh, len(cube_shape))
+  repl = mesh_lib.replicated(mesh)
+
+  # --------------------------------------------- Init or restore
+  mngr = ckpt.make_manager(workdir, max_to_keep=config.checkpoint.max_to_keep,
+                           async_save=config.checkpoint.async_save)
+  base_rng = jax.random.key(config.seed)
+  start = mngr.latest_step()
+  with jax.set_mesh(mesh):
+    if start is not None:
+      state, saved_meta = ckpt.restore(mngr, start, abstract, data_iter)
+      _check_resume(saved_meta, model_meta, workdir)
+      logging.info("resumed from %s at step %d", ckpt.checkpoint_dir(workdir), start)
+    else:
+      start = 0
+      state = build.init_sharded(model, tx, jax.random.fold_in(base_rng, 0), shardings)
+      if config.init_from.workdir:
+        params = init_from.load_into(state.params, shardings.params, config.init_from, mesh)
+        state = build.fresh_with_params(params, tx, shardings)
+  logging.info("model %s: %.1fM parameters", config.model.name,
+               build.count_params(state.params) / 1e6)
+
+  # ---------------------------------------------- Step functions
+  train_step = step_lib.make_train_step(
+      model, tx, schedule, mask_ratio=config.masking.ratio, accum_steps=config.optim.accum_steps,
+      rules=rules, mse_weight=config.loss.mse_weight, spectral_weight=config.loss.spectral_weight,
+      norm_pix=config.loss.norm_pix)
+  step_jit = jax.jit(train_step, in_shardings=(shardings, {"cube": cube_sharding}, repl),
+                     out_shardings=(shardings, repl), donate_argnums=0)
+  mask_rng = jax.random.fold_in(base_rng, 1)
+  n_panel = min(int(config.log.panel_examples), config.batch_size)
+  predict = step_lib.make_predict_fn(model, mask_ratio=config.masking.ratio, rules=rules)
+  first_rows = lambda p, c, r: jax.tree.map(lambda a: a[:n_panel], (c, *predict(p, c, r)))
+  predict_jit = jax.jit(first_rows, in_shardings=(shardings.params, cube_sharding, repl),
+                        out_shardings=repl)
+  t0 = time.perf_counter()
+  with jax.set_mesh(mesh):
+    abstract_batch = {"cube": jax.ShapeDtypeStruct(cube_shape, np.float32, sharding=cube_sharding)}
+    compiled = step_jit.lower(abstract, abstract_batch, mask_rng).compile()
+  logging.info("train step compiled in %.1f s", time.perf_counter() - t0)
+
+  # -------------------------------------------------------- Loop
+  writer = metrics_lib.Writer(os.path.join(workdir, "tensorboard"), active=lead)
+  flops = metrics_lib.model_flops_per_example(spec, config.masking.ratio, config.data.image_size)
+  peak = metrics_lib.peak_flops(jax.devices()[0].device_kind, config.log.peak_tflops_per_device)
+  meter = metrics_lib.Throughput(config.batch_size, flops, jax.device_count(), peak)
+  meta = _meta(config, model_meta)
+  if lead and start == 0:
+    writer.text(0, "config", "<pre>" + str(config) + "</pre>")
+  last: dict[str, float] = {"step": start}
+
+  def report(step: int, device_metrics) -> None:
+    nonlocal last
+    m = {k: float(v) for k, v in jax.device_get(device_metrics).items()}
+    last = {**m, "step": step}
+    if m["skipped"]:
+      logging.warning("step %d: non-finite loss/gradients (loss %s); update skipped (%d in a "
+                      "row, %d in total)", step, m["loss"], m["skipped_streak"], m["skipped_total"])
+    if m["skipped_streak"] >= config.max_nonfinite_streak:
+      ckpt.save(mngr, int(jax.device_get(state.step)), state, data_iter, meta, force=True)
+      mngr.wait_until_finished()
+      raise TrainingDiverged(
+          f"{int(m['skipped_streak'])} consecutive non-finite steps up to step {step} "
+          f"(config.max_nonfinite_streak = {config.max_nonfinite_streak}); parameters are those "
+          f"of the last finite step, saved in {ckpt.checkpoint_dir(workdir)}. Lower "
+          "config.optim.lr, enable config.optim.clip_grad_norm or config.loss.norm_pix.")
+    if step % config.log.every_steps == 0 or step == total:
+      m.update(meter.measure(step))
+      eta = (total - step) / m["steps_per_sec"] if "steps_per_sec" in m else None
+      metrics_lib.log_line(metrics_lib.progress_line(step, total, m, eta), lead)
+      writer.scalars(step, m)
+      last = {**m, "step": step}
+
+  def panel(step: int, batch) -> None:
+    with jax.set_mesh(mesh):
+      out = predict_jit(state.params, batch["cube"], jax.random.fold_in(base_rng, 2))
+    cube, pred, mask = jax.device_get(out)
+    if not lead:
+      return
+    img = panels.make_panel(cube, pred, mask, grid=grid, t_patch=spec.t_patch, patch=spec.patch,
+                            bands=meta["bands"], norm_pix=config.loss.norm_pix)
+    png = panels.encode_png(img)
+    folder = epath.Path(workdir) / "panels"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"step_{step:07d}.png").write_bytes(png)
+    writer.image_png(step, "reconstruction", png, img.shape[0], img.shape[1])
+
+  pending = None
+  step = start
+  meter.start(start)
+  with PreemptionWatch() as watch:
+    while step < total:
+      host = next(data_iter)
+      batch = {"cube": jax.make_array_from_process_local_data(cube_sharding, host["cube"])}
+      state, metrics = compiled(state, batch, mask_rng)
+      step += 1
+      if pending is not None:
+        report(*pending)  # one step behind: the host never waits for the step just dispatched
+      pending = (step, metrics)
+      every = config.log.panel_every_steps
+      if every and (step % every == 0 or step == total) and n_panel:
+        panel(step, batch)
+      stop = watch.reached(step, mngr)
+      ckpt.save(mngr, step, state, data_iter, meta, every_steps=config.checkpoint.every_steps,
+                force=stop or step == total)
+      if stop:
+        logging.warning("stopping at step %d on request (checkpoint written)", step)
+        break
+    if pending is not None:
+      report(*pending)
+  mngr.wait_until_finished()
+  mngr.close()
+  writer.close()
+  if lead:
+    logging.info("done at step %d; checkpoints in %s, TensorBoard logs in %s", step,
+                 ckpt.checkpoint_dir(workdir), os.path.join(workdir, "tensorboard"))
+  return last

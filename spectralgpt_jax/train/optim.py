@@ -1,0 +1,112 @@
+"""AdamW with the official SpectralGPT recipe, its schedule, and a non-finite update guard.
+
+Recipe (spec section 4): AdamW betas (0.9, 0.95), weight decay 0.05 on every parameter with two
+or more dimensions (so position tables and the mask token *are* decayed; biases and LayerNorm
+are not), lr = blr * effective_batch / 256, linear warmup then half-cycle cosine to min_lr,
+updated every optimizer step, no clipping by default.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+PyTree = Any
+Schedule = optax.Schedule
+
+# Leaf names the "exclude_pos_and_mask" option keeps out of weight decay (as MAE's skip_list).
+NO_DECAY_OPTION = ("pos_embed", "mask_token")
+
+
+def warmup_cosine(peak: float, warmup_steps: int, total_steps: int, min_lr: float = 0.0,
+                  ) -> Schedule:
+  """lr(step): peak * step / warmup for step < warmup, then min_lr + (peak - min_lr) *
+  0.5 * (1 + cos(pi * (step - warmup) / (total - warmup))), constant min_lr after total."""
+
+  def schedule(step):
+    step = jnp.asarray(step, jnp.float32)
+    warm = peak * step / max(warmup_steps, 1)
+    progress = jnp.clip((step - warmup_steps) / max(total_steps - warmup_steps, 1), 0.0, 1.0)
+    cosine = min_lr + (peak - min_lr) * 0.5 * (1.0 + jnp.cos(math.pi * progress))
+    return jnp.where(step < warmup_steps, warm, cosine)
+
+  return schedule
+
+
+def _ndim_per_layer(path: tuple, leaf) -> int:
+  # A scanned stack stores its layers stacked on a leading axis (params[...]["layers"]); the
+  # official 1-D rule applies to one layer's tensor, so that axis does not count.
+  keys = [getattr(k, "key", None) for k in path]
+  return leaf.ndim - (1 if "layers" in keys else 0)
+
+
+def decay_mask(params: PyTree, exclude_pos_and_mask: bool = False) -> PyTree:
+  """True where weight decay applies: >= 2 dims per layer (optionally not pos embeds/mask)."""
+
+  def one(path, leaf):
+    name = str(getattr(path[-1], "key", path[-1]))
+    if exclude_pos_and_mask and any(n in name for n in NO_DECAY_OPTION):
+      return False
+    return _ndim_per_layer(path, leaf) >= 2
+
+  return jax.tree_util.tree_map_with_path(one, params)
+
+
+class GuardState(NamedTuple):
+  """Optimizer state behind the non-finite guard.
+
+  Attributes:
+    inner: state of the wrapped optimizer (unchanged by a skipped step).
+    streak: int32, consecutive skipped (non-finite) steps up to now.
+    total: int32, skipped steps since the start of training.
+  """
+  inner: Any
+  streak: jax.Array
+  total: jax.Array
+
+
+def guard_nonfinite(inner: optax.GradientTransformation) -> optax.GradientTransformationExtraArgs:
+  """Skips the whole update (zero updates, inner state kept) when the gradients or the `loss`
+  extra argument are not finite, and counts it. The counters live in the optimizer state, so
+  they are checkpointed with it. Unlike optax.apply_if_finite it never applies a bad update."""
+
+  def init(params):
+    zero = jnp.zeros([], jnp.int32)
+    return GuardState(inner.init(params), zero, zero)
+
+  def update(updates, state, params=None, *, loss=None, **_):
+    finite = jnp.isfinite(optax.tree.norm(updates))
+    if loss is not None:
+      finite &= jnp.isfinite(loss)
+    new_updates, new_inner = inner.update(updates, state.inner, params)
+    new_updates = jax.tree.map(lambda u: jnp.where(finite, u, jnp.zeros_like(u)), new_updates)
+    new_inner = jax.tree.map(lambda n, o: jnp.where(finite, n, o), new_inner, state.inner)
+    bad = (~finite).astype(jnp.int32)
+    return new_updates, GuardState(new_inner, (state.streak + 1) * bad, state.total + bad)
+
+  return optax.GradientTransformationExtraArgs(init, update)
+
+
+def make_optimizer(optim_cfg, total_steps: int) -> tuple[optax.GradientTransformationExtraArgs,
+                                                         Schedule]:
+  """(tx, schedule) from `config.optim`; tx.update takes `loss=` for the guard.
+
+  Fields: lr, min_lr, warmup_steps, b1, b2, eps, weight_decay, exclude_pos_and_mask,
+  clip_grad_norm (0 = off).
+  """
+  if optim_cfg.lr is None or optim_cfg.lr <= 0:
+    raise ValueError(f"config.optim.lr must be > 0, got {optim_cfg.lr}")
+  schedule = warmup_cosine(float(optim_cfg.lr), int(optim_cfg.warmup_steps), int(total_steps),
+                           float(optim_cfg.min_lr))
+  mask = lambda params: decay_mask(params, bool(optim_cfg.exclude_pos_and_mask))
+  parts = []
+  if optim_cfg.clip_grad_norm and optim_cfg.clip_grad_norm > 0:
+    parts.append(optax.clip_by_global_norm(float(optim_cfg.clip_grad_norm)))
+  parts.append(optax.adamw(schedule, b1=float(optim_cfg.b1), b2=float(optim_cfg.b2),
+                           eps=float(optim_cfg.eps), weight_decay=float(optim_cfg.weight_decay),
+                           mask=mask))
+  return guard_nonfinite(optax.chain(*parts)), schedule

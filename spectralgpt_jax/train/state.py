@@ -1,0 +1,64 @@
+"""The train state: step, params, optimizer state. A pytree; its dict form is the checkpoint.
+
+Not `flax.training.train_state.TrainState`: the step calls `tx.update(..., loss=)` (the
+non-finite guard needs the loss) and the checkpoint contract is a plain dict
+{"params", "opt_state", "step"} that the export code reads without our classes. The rng is
+not stored: each step folds the step number into the run's base key.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import flax.struct
+import jax
+import jax.numpy as jnp
+import optax
+
+PyTree = Any
+
+
+class TrainState(flax.struct.PyTreeNode):
+  """Attributes: step int32 [] (optimizer steps done), params (unboxed Flax params),
+  opt_state (optax state of `optim.make_optimizer`)."""
+
+  step: jax.Array
+  params: PyTree
+  opt_state: PyTree
+
+  def to_dict(self) -> dict[str, PyTree]:
+    """The checkpointed form (item "state")."""
+    return {"params": self.params, "opt_state": self.opt_state, "step": self.step}
+
+  @classmethod
+  def from_dict(cls, d: dict[str, PyTree]) -> "TrainState":
+    return cls(step=d["step"], params=d["params"], opt_state=d["opt_state"])
+
+
+def example_input(spec, batch: int = 1, image_size: int | None = None) -> jax.ShapeDtypeStruct:
+  """Abstract cube [B, C, S, S] (or [B, T, C, S, S] with dates) for shape inference."""
+  size = image_size or spec.img_size
+  shape = (batch, spec.num_bands, size, size)
+  if spec.num_dates > 1:
+    shape = (batch, spec.num_dates, spec.num_bands, size, size)
+  return jax.ShapeDtypeStruct(shape, jnp.float32)
+
+
+def init_variables(model: nn.Module, rng: jax.Array, image_size: int | None = None) -> PyTree:
+  """Boxed Flax variables (LogicallyPartitioned leaves) of `model` for one example."""
+  x = jnp.zeros(example_input(model.spec, 1, image_size).shape, jnp.float32)
+  params_rng, mask_rng = jax.random.split(rng)
+  return model.init({"params": params_rng, "masking": mask_rng}, x)
+
+
+def create_state(params: PyTree, tx: optax.GradientTransformation) -> TrainState:
+  """A fresh state at step 0 from unboxed params."""
+  return TrainState(step=jnp.zeros([], jnp.int32), params=params, opt_state=tx.init(params))
+
+
+def init_state(model: nn.Module, tx: optax.GradientTransformation, rng: jax.Array,
+               image_size: int | None = None) -> TrainState:
+  """model.init + tx.init; jit it with out_shardings to create the state already sharded."""
+  params = nn.unbox(init_variables(model, rng, image_size))["params"]
+  return create_state(params, tx)

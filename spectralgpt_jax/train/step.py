@@ -1,0 +1,116 @@
+"""The pure train step: masking noise from a per-step folded key, loss, gradients, AdamW.
+
+`make_train_step(...)` returns `train_step(state, batch, rng) -> (state, metrics)`; it reads no
+config and has no side effects, so the loop jits it once with shardings and donation. Gradient
+accumulation scans over microbatches inside the step (one compiled program, no Python loop).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+
+from spectralgpt_jax import losses
+from spectralgpt_jax.models.mae import token_grid
+from spectralgpt_jax.models.patch_embed import fold_dates, patchify
+from spectralgpt_jax.sharding import axis_names as ax
+from spectralgpt_jax.train.state import TrainState
+
+Metrics = dict[str, jax.Array]
+
+
+def make_loss_fn(model: nn.Module, *, mask_ratio: float, mse_weight: float = 1.0,
+                 spectral_weight: float = 1.0, norm_pix: bool = False) -> Callable:
+  """loss_fn(params, cube [B, C, H, W], rng) -> (loss, (terms, pred, mask)), float32."""
+  spec = model.spec
+
+  def loss_fn(params, cube, rng):
+    pred, aux = model.apply({"params": params}, cube, mask_ratio=mask_ratio,
+                            rngs={"masking": rng})
+    grid = token_grid(spec, cube.shape)
+    target = patchify(fold_dates(cube), spec.t_patch, spec.patch)
+    loss, terms = losses.spectralgpt_loss(
+        pred, target, aux["mask"], grid, mse_weight=mse_weight, spectral_weight=spectral_weight,
+        norm_pix=norm_pix, groups_per_date=spec.spectral_groups if spec.num_dates > 1 else None)
+    return loss, (terms, pred, aux["mask"])
+
+  return loss_fn
+
+
+def _microbatches(cube: jax.Array, accum_steps: int) -> jax.Array:
+  """[A*M, ...] -> [A, M, ...] with microbatch a = rows {m*A + a}: every device keeps its own
+  rows (the batch axis stays split over the data axes, no communication)."""
+  m = cube.shape[0] // accum_steps
+  x = cube.reshape(m, accum_steps, *cube.shape[1:]).swapaxes(0, 1)
+  return nn.with_logical_constraint(x, (None, ax.ACT_BATCH) + (None,) * (cube.ndim - 1))
+
+
+def make_train_step(model: nn.Module, tx: optax.GradientTransformationExtraArgs,
+                    schedule: optax.Schedule, *, mask_ratio: float, accum_steps: int = 1,
+                    rules: Any = (), **loss_kwargs) -> Callable:
+  """The step. batch {"cube": float32 [B, C, H, W]} (B = global batch); rng: the run's key.
+
+  Metrics (float32 scalars): loss, loss_mse, loss_spectral, grad_norm, param_norm,
+  update_norm, lr, skipped (1 if this update was skipped as non-finite), skipped_total,
+  skipped_streak.
+  """
+  loss_fn = make_loss_fn(model, mask_ratio=mask_ratio, **loss_kwargs)
+  grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+
+  def gradients(params, cube, rng):
+    if accum_steps == 1:
+      (loss, (terms, _, _)), grads = grad_fn(params, cube, jax.random.fold_in(rng, 0))
+      return loss, terms, grads
+    if cube.shape[0] % accum_steps:
+      raise ValueError(f"batch {cube.shape[0]} not divisible by accum_steps {accum_steps}")
+
+    def body(carry, xs):
+      micro, i = xs
+      (loss, (terms, _, _)), grads = grad_fn(params, micro, jax.random.fold_in(rng, i))
+      return jax.tree.map(jnp.add, carry, (loss, terms, grads)), None
+
+    scalar = lambda: jnp.zeros([], jnp.float32)
+    zeros = (scalar(), {"loss_mse": scalar(), "loss_spectral": scalar()},
+             jax.tree.map(jnp.zeros_like, params))
+    xs = (_microbatches(cube, accum_steps), jnp.arange(accum_steps))
+    total, _ = jax.lax.scan(body, zeros, xs)
+    return jax.tree.map(lambda t: t / accum_steps, total)
+
+  def train_step(state: TrainState, batch: dict[str, jax.Array],
+                 rng: jax.Array) -> tuple[TrainState, Metrics]:
+    with nn.logical_axis_rules(rules):
+      step_rng = jax.random.fold_in(rng, state.step)
+      loss, terms, grads = gradients(state.params, batch["cube"], step_rng)
+      updates, opt_state = tx.update(grads, state.opt_state, state.params, loss=loss)
+      params = optax.apply_updates(state.params, updates)
+    metrics = {
+        "loss": loss, **terms,
+        "grad_norm": optax.tree.norm(grads),
+        "update_norm": optax.tree.norm(updates),
+        "param_norm": optax.tree.norm(params),
+        # The schedule advances with applied (not skipped) updates, like the inner AdamW count.
+        "lr": schedule(state.step - state.opt_state.total),
+        "skipped": opt_state.total - state.opt_state.total,  # GuardState counters
+        "skipped_total": opt_state.total,
+        "skipped_streak": opt_state.streak,
+    }
+    new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
+    return new_state, {k: jnp.asarray(v, jnp.float32) for k, v in metrics.items()}
+
+  return train_step
+
+
+def make_predict_fn(model: nn.Module, *, mask_ratio: float, rules: Any = ()) -> Callable:
+  """predict(params, cube, rng) -> (pred [B, L, P], mask [B, L]) for reconstruction panels."""
+
+  def predict(params, cube, rng):
+    with nn.logical_axis_rules(rules):
+      pred, aux = model.apply({"params": params}, cube, mask_ratio=mask_ratio,
+                              rngs={"masking": rng})
+    return pred, aux["mask"]
+
+  return predict

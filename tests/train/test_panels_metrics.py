@@ -1,0 +1,83 @@
+"""Reconstruction panels (PNG encoding, spectral-spatial masks) and the throughput/MFU maths."""
+
+import struct
+import zlib
+
+import numpy as np
+import pytest
+
+from spectralgpt_jax import losses
+from spectralgpt_jax.models import flops, get_spec
+from spectralgpt_jax.train import metrics, panels
+
+
+def _decode_png(data: bytes) -> np.ndarray:
+  assert data[:8] == b"\x89PNG\r\n\x1a\n"
+  pos, idat, size = 8, b"", None
+  while pos < len(data):
+    (n,), tag = struct.unpack(">I", data[pos:pos + 4]), data[pos + 4:pos + 8]
+    body = data[pos + 8:pos + 8 + n]
+    assert struct.unpack(">I", data[pos + 8 + n:pos + 12 + n])[0] == zlib.crc32(tag + body)
+    if tag == b"IHDR":
+      size = struct.unpack(">II", body[:8])
+    elif tag == b"IDAT":
+      idat += body
+    pos += 12 + n
+  w, h = size
+  raw = np.frombuffer(zlib.decompress(idat), np.uint8).reshape(h, 1 + 3 * w)
+  assert (raw[:, 0] == 0).all()
+  return raw[:, 1:].reshape(h, w, 3)
+
+
+def test_png_round_trip():
+  img = np.random.default_rng(0).integers(0, 256, (7, 5, 3), dtype=np.uint8)
+  np.testing.assert_array_equal(_decode_png(panels.encode_png(img)), img)
+
+
+def test_pixel_mask_marks_exactly_the_masked_tubelets():
+  grid, t, p = (4, 2, 2), 3, 8  # 12 bands, 16 x 16 px
+  mask = np.zeros((1, 16))
+  mask[0, 1 * 4 + 2 * 1 + 1] = 1  # group 1, row 1, col 1
+  pm = panels.pixel_mask(mask, grid, t, p)
+  assert pm.shape == (1, 12, 16, 16) and pm.sum() == 3 * 8 * 8
+  assert pm[0, 3:6, 8:, 8:].all() and not pm[0, :3].any()
+
+
+def test_panel_layout_and_norm_pix_inverse():
+  from spectralgpt_jax.models.patch_embed import patchify
+  rng = np.random.default_rng(1)
+  cube = rng.uniform(size=(2, 12, 32, 32)).astype(np.float32)
+  target = np.asarray(patchify(cube, 3, 8))
+  np.testing.assert_allclose(
+      panels.denormalize_pred(np.asarray(losses.normalize_patches(target)), target), target,
+      atol=1e-5)
+  mask = (rng.uniform(size=(2, 64)) < 0.75).astype(np.float32)
+  img = panels.make_panel(cube, target, mask, grid=(4, 4, 4), t_patch=3, patch=8,
+                          bands=["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A",
+                                 "B09", "B11", "B12"])
+  tile = 96  # 32 px upscaled x3
+  assert img.dtype == np.uint8 and img.shape[0] == 2 * tile + 2 * panels.GAP
+  # A perfect reconstruction: columns 1, 3 and 4 (original, recon, recon + visible) agree.
+  step = tile + panels.GAP
+  np.testing.assert_array_equal(img[:tile, :tile], img[:tile, 2 * step:2 * step + tile])
+  np.testing.assert_array_equal(img[:tile, :tile], img[:tile, 3 * step:3 * step + tile])
+  assert panels.rgb_indices(["B02", "B03", "B04"]) == [2, 1, 0]
+
+
+def test_model_flops_and_mfu():
+  spec = get_spec("mae_vit_base_patch8_128")
+  f = metrics.model_flops_per_example(spec, 0.9)
+  assert f == pytest.approx(flops.mae_train_flops(spec, 1, 0.9))
+  assert metrics.model_flops_per_example(get_spec("mae_vit_base_patch8_96"), 0.9, 128) == f
+  assert metrics.model_flops_per_example(spec, 0.75) > f
+  assert metrics.peak_flops("TPU v4") == 275e12 and metrics.peak_flops("cpu") is None
+  assert metrics.peak_flops("cpu", 0.2) == pytest.approx(2e11)
+  t = metrics.Throughput(batch_size=8, flops_per_example=1e9, num_devices=2, peak=1e10)
+  t.start(0)
+  t._t -= 2.0  # pretend 2 s passed  # pylint: disable=protected-access
+  m = t.measure(4)
+  assert m["images_per_sec"] == pytest.approx(16, rel=0.05)
+  assert m["mfu"] == pytest.approx(16 * 1e9 / 2e10, rel=0.05)
+  line = metrics.progress_line(4, 10, {"loss": 0.5, "loss_mse": 0.3, "loss_spectral": 0.2,
+                                       "lr": 1e-3, **m}, eta_s=75)
+  assert "step 4/10" in line and "img/s" in line and "ETA 0:01:15" in line and "MFU" in line
