@@ -27,12 +27,15 @@ def dense(features: int, axes: tuple[str, str], name: str | None = None, dtype=N
 def dot_product_attention(q: jax.Array, k: jax.Array, v: jax.Array) -> jax.Array:
   """softmax(q k^T / sqrt(d)) v for q, k, v [B, N, H, d] -> [B, N, H, d].
 
-  The scale is folded into q (N*d multiplies instead of N*N); softmax runs in float32.
+  The scale is folded into q (N*d multiplies instead of N*N); softmax runs in float32. Heads are
+  moved before tokens once, so both matmuls batch over (B, H) without per-op transposes.
   """
   q = q * jnp.asarray(q.shape[-1] ** -0.5, q.dtype)
-  logits = jnp.einsum("bqhd,bkhd->bhqk", q, k, preferred_element_type=jnp.float32)
+  q, k, v = (t.transpose(0, 2, 1, 3) for t in (q, k, v))
+  logits = jnp.einsum("bhqd,bhkd->bhqk", q, k, preferred_element_type=jnp.float32)
   weights = jax.nn.softmax(logits, axis=-1).astype(v.dtype)
-  return jnp.einsum("bhqk,bkhd->bqhd", weights, v, preferred_element_type=jnp.float32)
+  out = jnp.einsum("bhqk,bhkd->bhqd", weights, v, preferred_element_type=jnp.float32)
+  return out.transpose(0, 2, 1, 3)
 
 
 def attend(q: jax.Array, k: jax.Array, v: jax.Array, impl: str = "auto") -> jax.Array:
