@@ -4,7 +4,7 @@ Measures the full training path: read shard -> CRC check -> parse tf.train.Examp
 bands -> per-image min-max -> RandomResizedCrop(128, bicubic) -> flip -> batch, plus a
 single-core per-stage breakdown. Writes a Markdown section (machine, command, date, numbers).
 
-  .venv/bin/python bench/pipeline_bench.py --out BENCHMARKS_PIPELINE.md
+  .venv/bin/python bench/pipeline_bench.py --out BENCHMARKS.md
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import time
 
 def _parse(argv):
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  p.add_argument("--out", default="BENCHMARKS_PIPELINE.md")
+  p.add_argument("--out", default="BENCHMARKS.md")
   p.add_argument("--records", type=int, default=512, help="synthetic records written")
   p.add_argument("--shards", type=int, default=8)
   p.add_argument("--batch", type=int, default=64)
@@ -179,13 +179,11 @@ def main(argv=None) -> int:
             "| stage | us/image |", "|---|---|"]
   lines += [f"| {k} | {v:.0f} |" for k, v in stages.items()]
   lines += [f"| **sum** | **{per_image:.0f}** (= {1e6 / per_image:.0f} images/s per core) |", "",
-            "Ratio to the mae_vit_base_patch8_128 training step's consumption: to be filled in "
-            "from the step benchmark (images/s of the step on the same machine).", ""]
+            "Compare with the mae_vit_base_patch8_128 step's images/s from bench/step_bench.py "
+            "on the same machine (BENCHMARKS.md summary).", ""]
   text = "\n".join(lines)
-  tmp = args.out + ".tmp"
-  with open(tmp, "w") as f:
-    f.write(text)
-  os.replace(tmp, args.out)
+  with open(args.out, "a") as f:  # results accumulate, one dated section per run
+    f.write("\n" + text + "\n")
   print(text)
   return 0
 

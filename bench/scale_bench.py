@@ -8,7 +8,7 @@
 2. time: runs the base model's step (mae_vit_base_patch8_{96,128}) on this machine's one real
    CPU device, for mask ratios and image sizes, and reports s/step, images/s and model TFLOP/s.
 
-  .venv/bin/python bench/scale_bench.py --out BENCHMARKS_TRAIN.md            # both parts
+  .venv/bin/python bench/scale_bench.py --out BENCHMARKS.md            # both parts
   .venv/bin/python bench/scale_bench.py --part memory --json /tmp/mem.json   # one part
 Each part runs in its own process (the device count is fixed at jax import).
 """
@@ -179,7 +179,7 @@ def _child(part: str, args) -> dict:
 def main() -> int:
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   p.add_argument("--part", choices=("memory", "time", "all"), default="all")
-  p.add_argument("--out", default="BENCHMARKS_TRAIN.md", help="markdown file (overwritten)")
+  p.add_argument("--out", default="BENCHMARKS.md", help="markdown file (appended)")
   p.add_argument("--json", help="write this part's raw results here (child mode)")
   p.add_argument("--batch", default="256,32", help="global batches of the memory part")
   p.add_argument("--time-batch", type=int, default=8, help="batch of the timing part")
@@ -193,7 +193,8 @@ def main() -> int:
   mem = _child("memory", args) if args.part in ("memory", "all") else {}
   tim = _child("time", args) if args.part in ("time", "all") else {}
   cmd = "python bench/scale_bench.py " + " ".join(sys.argv[1:])
-  pathlib.Path(args.out).write_text(_markdown(mem, tim, cmd.strip()) + "\n")
+  with open(args.out, "a") as f:  # results accumulate, one dated section per run
+    f.write("\n" + _markdown(mem, tim, cmd.strip()) + "\n")
   print(f"wrote {args.out}")
   return 0
 

@@ -81,6 +81,9 @@ def main(argv: list[str]) -> int:
   logging.set_verbosity(logging.INFO)
   logging.use_absl_handler()
   quiet_library_logs()
+  from spectralgpt_jax import hostmem  # pylint: disable=g-import-not-at-top
+  if hostmem.retain_freed_host_memory():  # before jax allocates: no per-step page faults
+    logging.info("host allocator: freed memory is kept for reuse (spectralgpt_jax/hostmem.py)")
   _initialize(fv)
   import jax  # pylint: disable=g-import-not-at-top
   from spectralgpt_jax.train import loop  # pylint: disable=g-import-not-at-top

@@ -67,6 +67,8 @@ class Attention(nn.Module):
     b, n, d = x.shape
     proj_in = lambda name: dense(d, (ax.EMBED, ax.HEADS), name, self.dtype, self.param_dtype)
     split = lambda t: t.reshape(b, n, self.num_heads, d // self.num_heads)
-    q, k, v = (split(proj_in(name)(x)) for name in ("q", "k", "v"))
-    out = attend(q, k, v, self.impl).astype(q.dtype).reshape(b, n, d)
+    # The attention matmuls take `dtype` operands (softmax stays float32, see attend).
+    dtype = self.dtype or jnp.float32
+    q, k, v = (split(proj_in(name)(x)).astype(dtype) for name in ("q", "k", "v"))
+    out = attend(q, k, v, self.impl).reshape(b, n, d)
     return dense(d, (ax.HEADS, ax.EMBED), "proj", self.dtype, self.param_dtype)(out)

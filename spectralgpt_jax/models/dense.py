@@ -1,28 +1,71 @@
-"""nn.Dense that accumulates low-precision matmuls in float32 and returns the compute dtype."""
+"""Dense layer whose `dtype` is the matmul operand precision; everything else stays float32.
+
+Mixed precision here means (as torch autocast does for its linear layers): with a bfloat16
+`dtype` the inputs and kernel are cast to bf16 for the matmul, which accumulates in float32, and
+the output is float32, so the residual stream, LayerNorm, GELU and softmax run in float32. The
+backward matmuls also take bf16 operands (a custom VJP: plain autodiff would promote the f32
+cotangent and run them in f32, which measured no faster than f32 training on CPU).
+"""
 
 from __future__ import annotations
+
+import functools
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 
-class Dense(nn.Dense):
-  """Same parameters and names as nn.Dense (kernel [in, out], bias [out]).
+def _dot_last(a: jax.Array, b: jax.Array) -> jax.Array:
+  """a [..., k] @ b [k, n] -> [..., n], float32 accumulation."""
+  return jax.lax.dot_general(a, b, (((a.ndim - 1,), (0,)), ((), ())),
+                             preferred_element_type=jnp.float32)
 
-  With a bfloat16 `dtype` the matmul takes bf16 inputs and accumulates in float32 (on CPU a
-  bf16-output matmul is slower than f32; see ../shared/STACK.md section 3), adds the bias in
-  float32, then casts back to `dtype` so activations stay bf16 between layers.
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def lowp_matmul(x: jax.Array, w: jax.Array, dtype) -> jax.Array:
+  """x [..., k] @ w [k, n] with operands in `dtype`, float32 result; bf16 backward matmuls."""
+  return _dot_last(x.astype(dtype), w.astype(dtype))
+
+
+def _lowp_fwd(x, w, dtype):
+  xl, wl = x.astype(dtype), w.astype(dtype)
+  # Zero-size carriers remember the primal dtypes for the cotangents.
+  return _dot_last(xl, wl), (xl, wl, jnp.zeros((0,), x.dtype), jnp.zeros((0,), w.dtype))
+
+
+def _lowp_bwd(dtype, res, g):
+  xl, wl, x_carrier, w_carrier = res
+  gl = g.astype(dtype)
+  dx = jax.lax.dot_general(gl, wl, (((g.ndim - 1,), (1,)), ((), ())),
+                           preferred_element_type=jnp.float32)
+  lead = tuple(range(g.ndim - 1))
+  dw = jax.lax.dot_general(xl, gl, ((lead, lead), ((), ())), preferred_element_type=jnp.float32)
+  return dx.astype(x_carrier.dtype), dw.astype(w_carrier.dtype)
+
+
+lowp_matmul.defvjp(_lowp_fwd, _lowp_bwd)
+
+
+def is_low_precision(dtype) -> bool:
+  return dtype is not None and jnp.dtype(dtype) != jnp.float32
+
+
+class Dense(nn.Dense):
+  """nn.Dense with the same parameters and names (kernel [in, out], bias [out]).
+
+  float32 (or None) `dtype`: an ordinary float32 Dense. Low-precision `dtype`: `lowp_matmul`
+  with a float32 bias add and a float32 output (see the module docstring).
   """
 
   @nn.compact
   def __call__(self, inputs: jax.Array) -> jax.Array:
     kernel = self.param("kernel", self.kernel_init, (jnp.shape(inputs)[-1], self.features),
                         self.param_dtype)
-    dtype = self.dtype or jnp.result_type(inputs, kernel)
-    y = jax.lax.dot_general(inputs.astype(dtype), kernel.astype(dtype),
-                            (((inputs.ndim - 1,), (0,)), ((), ())), precision=self.precision,
-                            preferred_element_type=jnp.float32)
+    if is_low_precision(self.dtype):
+      y = lowp_matmul(inputs, kernel, jnp.dtype(self.dtype))
+    else:
+      y = _dot_last(inputs.astype(jnp.float32), kernel.astype(jnp.float32))
     if self.use_bias:
       y = y + self.param("bias", self.bias_init, (self.features,), self.param_dtype)
-    return y.astype(dtype)
+    return y

@@ -95,7 +95,7 @@ class SpectralMAE(nn.Module):
     # Masking first, then embedding only the kept tubelets: the patch embedding is per token,
     # so this equals the official embed-all-then-gather at a tenth of the cost (r = 0.9).
     tubelets = patchify(fold_dates(x), self.spec.t_patch, self.spec.patch)
-    tokens = self.patch_embed.embed(masking.gather_tokens(tubelets, info.ids_keep).astype(self.dtype))
+    tokens = self.patch_embed.embed(masking.gather_tokens(tubelets, info.ids_keep))
     pos = full_pos_embed(self.pos_tables, self.spec, grid)
     pos = masking.gather_tokens(jnp.broadcast_to(pos, (x.shape[0],) + pos.shape[1:]), info.ids_keep)
     latent = self.blocks(tokens + pos.astype(tokens.dtype))

@@ -22,8 +22,10 @@ LN_EPS = 1e-6  # every official LayerNorm
 
 
 def layer_norm(name: str | None = None, dtype=None, param_dtype=jnp.float32) -> nn.LayerNorm:
+  """LayerNorm (eps 1e-6), always computed in float32: `dtype` only sets matmul precision."""
+  del dtype
   return nn.LayerNorm(
-      epsilon=LN_EPS, dtype=dtype, param_dtype=param_dtype, name=name,
+      epsilon=LN_EPS, dtype=jnp.float32, param_dtype=param_dtype, name=name,
       scale_init=nn.with_logical_partitioning(nn.initializers.ones, (ax.EMBED,)),
       bias_init=nn.with_logical_partitioning(nn.initializers.zeros, (ax.EMBED,)))
 

@@ -83,7 +83,7 @@ class SpectralViT(nn.Module):
   def features(self, x: jax.Array, *, train: bool = False) -> jax.Array:
     """cube -> token features [B, L, D] after the last block (no final norm, as official)."""
     grid = token_grid(self.spec, x.shape)
-    tokens = self.patch_embed(fold_dates(x).astype(self.dtype))
+    tokens = self.patch_embed(fold_dates(x))
     if self.pos_embed == "separable":
       pos = full_pos_embed(self.pos_tables, self.spec, grid)
     else:
