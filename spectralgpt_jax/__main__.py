@@ -15,11 +15,12 @@ from spectralgpt_jax import cli
 
 # `import` is a Python keyword, so that command lives in `cli/import_.py`.
 _ALIASES = {"import": "import_"}
+_COMMAND_OF_MODULE = {module: command for command, module in _ALIASES.items()}
 
 
 def _commands() -> list[str]:
-  names = [m.name for m in pkgutil.iter_modules(cli.__path__) if not m.name.startswith("_")]
-  return sorted({ {v: k for k, v in _ALIASES.items()}.get(n, n) for n in names})
+  modules = [m.name for m in pkgutil.iter_modules(cli.__path__) if not m.name.startswith("_")]
+  return sorted(_COMMAND_OF_MODULE.get(m, m) for m in modules)
 
 
 def _usage() -> str:

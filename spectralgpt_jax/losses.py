@@ -25,9 +25,12 @@ def normalize_patches(target: jax.Array) -> jax.Array:
 
 
 def masked_mse(pred: jax.Array, target: jax.Array, mask: jax.Array) -> jax.Array:
-  """pred, target [B, L, P]; mask [B, L] (1 = removed). Mean squared error over masked tokens."""
+  """pred, target [B, L, P]; mask [B, L] (1 = removed). Mean squared error over masked tokens.
+
+  With no masked token (mask ratio 0) the term is 0, where the official division gives NaN.
+  """
   per_token = jnp.mean(jnp.square(pred - target), axis=-1)
-  return jnp.sum(per_token * mask) / jnp.sum(mask)
+  return jnp.sum(per_token * mask) / jnp.maximum(jnp.sum(mask), 1.0)
 
 
 def spectral_sum_mse(pred: jax.Array, target: jax.Array, grid: tuple[int, int, int],

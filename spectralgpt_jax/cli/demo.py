@@ -56,8 +56,10 @@ def main(argv: list[str]) -> int:
     flags.FLAGS.mark_as_parsed()
   logging.set_verbosity(logging.INFO)
   logging.use_absl_handler()
+  from spectralgpt_jax import hostmem  # pylint: disable=g-import-not-at-top
   from spectralgpt_jax.cli.train import quiet_library_logs  # pylint: disable=g-import-not-at-top
   quiet_library_logs()
+  hostmem.retain_freed_host_memory()  # as `train` does, before jax allocates
 
   t0 = time.perf_counter()
   workdir = os.path.abspath(args.workdir)

@@ -227,3 +227,8 @@ def test_blocked_attention_equals_plain(dtype, tol):
   for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(ref)):
     a, b = np.asarray(a, np.float32), np.asarray(b, np.float32)
     assert np.max(np.abs(a - b)) <= tol * np.max(np.abs(b))
+
+
+def test_masked_mse_without_masked_tokens_is_zero_not_nan():
+  pred = np.ones((1, 4, 2), np.float32)
+  assert float(losses.masked_mse(pred, pred * 3, np.zeros((1, 4), np.float32))) == 0.0
