@@ -31,6 +31,8 @@ setuptools.setup(
     version="0.1.0",
     description=__doc__,
     packages=setuptools.find_packages(include=["spectralgpt_jax*", "data_pipelines*", "configs*"]),
+    # The fused CPU attention kernel is compiled from source on first use (kernels/).
+    package_data={"spectralgpt_jax.kernels": ["*.cc"]},
     python_requires=">=3.10",
     install_requires=CORE,
     extras_require=EXTRAS,

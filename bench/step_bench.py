@@ -120,7 +120,8 @@ def main() -> None:
   parser.add_argument("--steps", type=int, default=3)
   parser.add_argument("--warmup", type=int, default=1)
   parser.add_argument("--what", default="peak,f32,bf16,torch",
-                      help="comma list of peak, f32, bf16, f32-xla, torch")
+                      help="comma list of peak, f32, bf16, f32-xla, f32-blocked, bf16-blocked, torch "
+                           "(f32/bf16 use attention='auto')")
   parser.add_argument("--keep-os-allocator", action="store_true",
                       help="do not tune glibc malloc (see spectralgpt_jax/hostmem.py)")
   args = parser.parse_args()
@@ -137,7 +138,8 @@ def main() -> None:
     print(f"matmul peak: f32 {results['peak_f32']:.0f} GFLOP/s, "
           f"bf16->f32 {results['peak_bf16']:.0f} GFLOP/s", flush=True)
   configs = {"f32": ("float32", "auto"), "bf16": ("bfloat16", "auto"),
-             "f32-xla": ("float32", "xla")}
+             "f32-xla": ("float32", "xla"), "f32-blocked": ("float32", "blocked"),
+             "bf16-blocked": ("bfloat16", "blocked")}
   for key in [w for w in what if w in configs]:
     times, loss = jax_step(*configs[key], args.warmup, args.steps)
     results[key] = statistics.median(times)
@@ -146,13 +148,13 @@ def main() -> None:
     times = torch_step(args.warmup, args.steps)
     results["torch"] = statistics.median(times)
     print(f"torch eager: {results['torch']:.2f} s/step {times}", flush=True)
-  for key in [k for k in ("f32", "bf16", "f32-xla", "torch") if k in results]:
+  for key in [k for k in (*configs, "torch") if k in results]:
     sec = results[key]
     ratio = results["torch"] / sec if "torch" in results else float("nan")
     achieved = flops / sec / 1e9
     f32_mfu = achieved / results["peak_f32"] if "peak_f32" in results else float("nan")
     bf16_mfu = achieved / results["peak_bf16"] if "peak_bf16" in results else float("nan")
-    mfu = f"{bf16_mfu:.0%} of bf16" if key == "bf16" else f"{f32_mfu:.0%} of f32"
+    mfu = f"{bf16_mfu:.0%} of bf16" if key.startswith("bf16") else f"{f32_mfu:.0%} of f32"
     rows.append(f"| {key} | {sec:.2f} | {BATCH / sec:.2f} | {ratio:.2f}x | {achieved:.0f} "
                 f"({mfu} peak) |")
   table = "\n".join(["| step | s/step (median) | images/s | vs torch eager | model GFLOP/s (MFU) |",

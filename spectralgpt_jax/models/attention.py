@@ -6,13 +6,14 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from spectralgpt_jax.kernels import cpu_attention
 from spectralgpt_jax.models.blocked_attention import blocked_attention
 from spectralgpt_jax.models.dense import Dense
 from spectralgpt_jax.sharding import axis_names as ax
 
-ATTENTION_IMPLS = ("auto", "xla", "blocked")
-# "auto" uses the blocked kernel on CPU from this many tokens on (the 128 px decoder: 1024).
-_BLOCKED_MIN_TOKENS = 256
+ATTENTION_IMPLS = ("auto", "xla", "blocked", "fused")
+# "auto" picks a CPU-specific implementation from this many tokens on (the 128 px decoder: 1024).
+_LONG_TOKENS = 256
 
 
 def dense(features: int, axes: tuple[str, str], name: str | None = None, dtype=None,
@@ -39,12 +40,23 @@ def dot_product_attention(q: jax.Array, k: jax.Array, v: jax.Array) -> jax.Array
 
 
 def attend(q: jax.Array, k: jax.Array, v: jax.Array, impl: str = "auto") -> jax.Array:
-  """Dispatches to an attention implementation; all compute the same function."""
+  """Dispatches to an attention implementation; all compute the same function.
+
+  "auto": on CPU for sequences of _LONG_TOKENS or more, the fused C++ kernel where it builds,
+  takes the shape and the process has one device (XLA's partitioner cannot split a custom call,
+  so under a multi-device jit it would gather the whole batch onto each device), else the
+  blocked XLA version; plain XLA attention everywhere else.
+  """
   if impl not in ATTENTION_IMPLS:
     raise ValueError(f"attention impl must be one of {ATTENTION_IMPLS}, got {impl!r}")
   if impl == "auto":
-    long = q.shape[1] >= _BLOCKED_MIN_TOKENS
-    impl = "blocked" if long and jax.default_backend() == "cpu" else "xla"
+    impl = "xla"
+    if q.shape[1] >= _LONG_TOKENS and jax.default_backend() == "cpu":
+      fused = (jax.device_count() == 1 and cpu_attention.supports(q)
+               and cpu_attention.available())
+      impl = "fused" if fused else "blocked"
+  if impl == "fused":
+    return cpu_attention.fused_attention(q, k, v)
   return blocked_attention(q, k, v) if impl == "blocked" else dot_product_attention(q, k, v)
 
 
@@ -54,7 +66,8 @@ class Attention(nn.Module):
   Attributes:
     num_heads: heads H (head_dim = D / H).
     impl: "xla" (plain einsum + softmax), "blocked" (cache-blocked, recomputing backward; see
-      blocked_attention.py) or "auto" (blocked on CPU for long sequences, else xla).
+      blocked_attention.py), "fused" (C++ kernel for XLA:CPU, kernels/cpu_attention.py) or
+      "auto" (fused, else blocked, on CPU for long sequences; xla otherwise).
   """
 
   num_heads: int

@@ -54,7 +54,8 @@ class SpectralMAE(nn.Module):
     spec: architecture (see `variants.VARIANTS`).
     dtype: compute dtype (e.g. bfloat16); parameters stay `param_dtype`.
     scan, remat: layer scanning and rematerialisation policy of both transformer stacks.
-    attention: attention implementation ("auto", "xla", "blocked"); all compute the same.
+    attention: attention implementation ("auto", "xla", "blocked", "fused"); all compute the
+      same function (see attention.attend).
   Input: cube [B, C, H, W] (or [B, T, C, H, W]) in SpectralGPT band order, normalised.
   """
 

@@ -1,0 +1,375 @@
+// Fused softmax attention for XLA:CPU: forward and backward as XLA FFI handlers.
+//
+// q, k, v, out, g: float32 [B, N, H, D] (the layout the model produces, no transposes);
+// lse: float32 [B, H, N], the log-sum-exp of each query's scaled logits, saved by the forward
+// for the backward (FlashAttention's recipe). The B*H problems are spread over XLA's intra-op
+// thread pool; each problem walks its queries in blocks whose logits stay in L2, so the N x N
+// matrix never goes through memory. Needs D in {32, 64} and N % 16 == 0; the Python side
+// checks and otherwise uses the XLA implementation.
+//
+// SIMD is written with GCC vector extensions (16 floats: one AVX-512 register, two AVX2 ones),
+// so the compiler emits the machine's widest FMA code with -march=native.
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "xla/ffi/api/ffi.h"
+
+namespace ffi = xla::ffi;
+
+namespace {
+
+constexpr int kLanes = 16;
+typedef float vf __attribute__((vector_size(64)));
+typedef float vf_unaligned __attribute__((vector_size(64), aligned(4)));
+typedef int32_t vi __attribute__((vector_size(64)));
+
+inline vf Load(const float* p) { return *reinterpret_cast<const vf_unaligned*>(p); }
+inline void Store(float* p, vf x) { *reinterpret_cast<vf_unaligned*>(p) = x; }
+inline vf Splat(float x) { return vf{} + x; }
+inline vf Select(vi mask, vf a, vf b) { return (vf)(((vi)a & mask) | ((vi)b & ~mask)); }
+
+inline float HorizontalSum(vf x) {
+  float s = 0.f;
+  for (int i = 0; i < kLanes; ++i) s += x[i];
+  return s;
+}
+
+inline float HorizontalMax(vf x) {
+  float m = x[0];
+  for (int i = 1; i < kLanes; ++i) m = std::max(m, x[i]);
+  return m;
+}
+
+// exp(x) for x <= 88: 2^n * e^r with n = round(x / ln 2), |r| <= ln2 / 2, a degree-6 minimax
+// polynomial for e^r (Cephes' expf coefficients, ~1 ulp); exactly 0 below -87.3.
+inline vf Exp(vf x) {
+  const vf lowest = Splat(-87.33654f);
+  const vi underflow = x < lowest;
+  x = Select(underflow, lowest, x);
+  x = Select(x > Splat(88.0f), Splat(88.0f), x);
+  const vf shifter = Splat(12582912.0f);  // 1.5 * 2^23: adding it rounds to an integer
+  const vf shifted = x * 1.44269504088896341f + shifter;
+  const vf n = shifted - shifter;
+  const vi n_int = (vi)shifted - (vi)shifter;
+  vf r = x - n * 0.693359375f;
+  r = r + n * 2.12194440e-4f;
+  vf p = Splat(1.9875691500e-4f);
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * (r * r) + r + 1.0f;
+  const vf scale = (vf)((n_int + 127) << 23);
+  return (vf)((vi)(p * scale) & ~underflow);
+}
+
+// c[rows, m] = a[rows, D] . bt[D, m]  (bt is b transposed); rows % 4 == 0, m % 16 == 0.
+template <int D>
+void MatmulNT(const float* a, const float* bt, float* c, int rows, int m) {
+  for (int i = 0; i < rows; i += 4) {
+    int j = 0;
+    for (; j + 4 * kLanes <= m; j += 4 * kLanes) {
+      vf acc[4][4] = {};
+      for (int d = 0; d < D; ++d) {
+        const float* b = bt + d * m + j;
+        const vf b0 = Load(b), b1 = Load(b + kLanes), b2 = Load(b + 2 * kLanes),
+                 b3 = Load(b + 3 * kLanes);
+        for (int r = 0; r < 4; ++r) {
+          const vf x = Splat(a[(i + r) * D + d]);
+          acc[r][0] += x * b0;
+          acc[r][1] += x * b1;
+          acc[r][2] += x * b2;
+          acc[r][3] += x * b3;
+        }
+      }
+      for (int r = 0; r < 4; ++r)
+        for (int u = 0; u < 4; ++u) Store(c + (i + r) * m + j + u * kLanes, acc[r][u]);
+    }
+    for (; j < m; j += kLanes) {
+      vf acc[4] = {};
+      for (int d = 0; d < D; ++d) {
+        const vf b = Load(bt + d * m + j);
+        for (int r = 0; r < 4; ++r) acc[r] += Splat(a[(i + r) * D + d]) * b;
+      }
+      for (int r = 0; r < 4; ++r) Store(c + (i + r) * m + j, acc[r]);
+    }
+  }
+}
+
+// Rows of the [*, D] results handled per register block: R x D/16 accumulators.
+template <int D>
+constexpr int kRows = D == 32 ? 8 : 4;
+
+// c[rows, D] = p[rows, m] . b[m, D]; rows % kRows<D> == 0.
+template <int D>
+void MatmulNN(const float* p, const float* b, float* c, int rows, int m) {
+  constexpr int R = kRows<D>, U = D / kLanes;
+  for (int i = 0; i < rows; i += R) {
+    vf acc[R][U] = {};
+    for (int j = 0; j < m; ++j) {
+      vf bv[U];
+      for (int u = 0; u < U; ++u) bv[u] = Load(b + j * D + u * kLanes);
+      for (int r = 0; r < R; ++r) {
+        const vf x = Splat(p[(i + r) * m + j]);
+        for (int u = 0; u < U; ++u) acc[r][u] += x * bv[u];
+      }
+    }
+    for (int r = 0; r < R; ++r)
+      for (int u = 0; u < U; ++u) Store(c + (i + r) * D + u * kLanes, acc[r][u]);
+  }
+}
+
+// c[m, D] += p[rows, m]^T . b[rows, D]; m % kRows<D> == 0.
+template <int D>
+void MatmulTNAccumulate(const float* p, const float* b, float* c, int rows, int m) {
+  constexpr int R = kRows<D>, U = D / kLanes;
+  for (int j = 0; j < m; j += R) {
+    vf acc[R][U];
+    for (int r = 0; r < R; ++r)
+      for (int u = 0; u < U; ++u) acc[r][u] = Load(c + (j + r) * D + u * kLanes);
+    for (int i = 0; i < rows; ++i) {
+      vf bv[U];
+      for (int u = 0; u < U; ++u) bv[u] = Load(b + i * D + u * kLanes);
+      for (int r = 0; r < R; ++r) {
+        const vf x = Splat(p[i * m + j + r]);
+        for (int u = 0; u < U; ++u) acc[r][u] += x * bv[u];
+      }
+    }
+    for (int r = 0; r < R; ++r)
+      for (int u = 0; u < U; ++u) Store(c + (j + r) * D + u * kLanes, acc[r][u]);
+  }
+}
+
+// One attention problem (a batch element and head) inside [B, N, H, D] arrays.
+struct Problem {
+  int64_t offset;  // of row 0 of this (b, h)
+  int64_t stride;  // between rows: H * D
+  int64_t lse_offset;
+};
+
+inline Problem Locate(int64_t index, int64_t n, int64_t h, int64_t d) {
+  const int64_t b = index / h, head = index % h;
+  return {(b * n * h + head) * d, h * d, index * n};
+}
+
+// Query rows per block: the [block, N] logits (and dP in the backward) stay in L2.
+inline int QueryBlock(int64_t n) { return n >= 512 ? 64 : 32; }
+
+template <int D>
+void PackRows(const float* src, const Problem& pr, int n, float* dst, float scale = 1.f) {
+  for (int j = 0; j < n; ++j)
+    for (int d = 0; d < D; ++d) dst[j * D + d] = src[pr.offset + j * pr.stride + d] * scale;
+}
+
+template <int D>
+void PackTransposed(const float* src, const Problem& pr, int n, float* dst) {
+  for (int j = 0; j < n; ++j)
+    for (int d = 0; d < D; ++d) dst[d * n + j] = src[pr.offset + j * pr.stride + d];
+}
+
+template <int D>
+void ForwardProblem(const float* q, const float* k, const float* v, float* out, float* lse,
+                    const Problem& pr, int n, float scale, std::vector<float>& scratch) {
+  const int qb = QueryBlock(n);
+  scratch.resize(2 * size_t(n) * D + size_t(qb) * n + 2 * size_t(qb) * D);
+  float* kt = scratch.data();
+  float* vp = kt + n * D;
+  float* s = vp + n * D;
+  float* qs = s + qb * n;
+  float* o = qs + qb * D;
+  PackTransposed<D>(k, pr, n, kt);
+  PackRows<D>(v, pr, n, vp);
+  for (int q0 = 0; q0 < n; q0 += qb) {
+    const int rows = std::min(qb, n - q0);
+    for (int i = 0; i < rows; ++i)
+      for (int d = 0; d < D; ++d) qs[i * D + d] = q[pr.offset + (q0 + i) * pr.stride + d] * scale;
+    MatmulNT<D>(qs, kt, s, rows, n);
+    float total[64], row_max[64];
+    for (int i = 0; i < rows; ++i) {
+      float* row = s + i * n;
+      vf mx = Load(row);
+      for (int j = kLanes; j < n; j += kLanes) mx = Select(Load(row + j) > mx, Load(row + j), mx);
+      const float m = HorizontalMax(mx);
+      vf sum = {};
+      for (int j = 0; j < n; j += kLanes) {
+        const vf e = Exp(Load(row + j) - m);
+        Store(row + j, e);
+        sum += e;
+      }
+      row_max[i] = m;
+      total[i] = HorizontalSum(sum);
+    }
+    MatmulNN<D>(s, vp, o, rows, n);
+    for (int i = 0; i < rows; ++i) {
+      const float inv = 1.f / total[i];
+      float* dst = out + pr.offset + (q0 + i) * pr.stride;
+      for (int d = 0; d < D; ++d) dst[d] = o[i * D + d] * inv;
+      lse[pr.lse_offset + q0 + i] = row_max[i] + std::log(total[i]);
+    }
+  }
+}
+
+template <int D>
+void BackwardProblem(const float* q, const float* k, const float* v, const float* out,
+                     const float* lse, const float* g, float* dq, float* dk, float* dv,
+                     const Problem& pr, int n, float scale, std::vector<float>& scratch) {
+  const int qb = QueryBlock(n);
+  scratch.resize(5 * size_t(n) * D + 2 * size_t(qb) * n + 3 * size_t(qb) * D);
+  float* kt = scratch.data();
+  float* vt = kt + n * D;
+  float* kp = vt + n * D;
+  float* dkp = kp + n * D;
+  float* dvp = dkp + n * D;
+  float* p = dvp + n * D;
+  float* ds = p + qb * n;
+  float* qs = ds + qb * n;
+  float* gp = qs + qb * D;
+  float* dqp = gp + qb * D;
+  PackTransposed<D>(k, pr, n, kt);
+  PackTransposed<D>(v, pr, n, vt);
+  PackRows<D>(k, pr, n, kp);
+  std::fill(dkp, dkp + 2 * n * D, 0.f);
+  for (int q0 = 0; q0 < n; q0 += qb) {
+    const int rows = std::min(qb, n - q0);
+    float delta[64];
+    for (int i = 0; i < rows; ++i) {
+      const int64_t at = pr.offset + (q0 + i) * pr.stride;
+      float dot = 0.f;
+      for (int d = 0; d < D; ++d) {
+        qs[i * D + d] = q[at + d] * scale;
+        gp[i * D + d] = g[at + d];
+        dot += g[at + d] * out[at + d];
+      }
+      delta[i] = dot;
+    }
+    MatmulNT<D>(qs, kt, p, rows, n);
+    MatmulNT<D>(gp, vt, ds, rows, n);
+    for (int i = 0; i < rows; ++i) {
+      float* prow = p + i * n;
+      float* srow = ds + i * n;
+      const float l = lse[pr.lse_offset + q0 + i];
+      for (int j = 0; j < n; j += kLanes) {
+        const vf e = Exp(Load(prow + j) - l);
+        Store(prow + j, e);
+        Store(srow + j, e * (Load(srow + j) - delta[i]));
+      }
+    }
+    MatmulTNAccumulate<D>(p, gp, dvp, rows, n);
+    MatmulTNAccumulate<D>(ds, qs, dkp, rows, n);
+    MatmulNN<D>(ds, kp, dqp, rows, n);
+    for (int i = 0; i < rows; ++i) {
+      float* dst = dq + pr.offset + (q0 + i) * pr.stride;
+      for (int d = 0; d < D; ++d) dst[d] = dqp[i * D + d] * scale;
+    }
+  }
+  for (int j = 0; j < n; ++j)
+    for (int d = 0; d < D; ++d) {
+      dk[pr.offset + j * pr.stride + d] = dkp[j * D + d];
+      dv[pr.offset + j * pr.stride + d] = dvp[j * D + d];
+    }
+}
+
+// Runs work(i, scratch) for i in [0, count) on the caller and the pool's other threads. Tasks
+// that start after the work is gone only touch the shared counters, which they keep alive.
+template <typename Work>
+void ParallelFor(ffi::ThreadPool& pool, int64_t count, Work work) {
+  struct Counters {
+    std::atomic<int64_t> next{0}, done{0};
+  };
+  auto counters = std::make_shared<Counters>();
+  auto worker = [counters, count, work]() {
+    std::vector<float> scratch;
+    for (int64_t i; (i = counters->next.fetch_add(1)) < count;) {
+      work(i, scratch);
+      counters->done.fetch_add(1, std::memory_order_release);
+    }
+  };
+  const int64_t helpers = std::min<int64_t>(pool.num_threads(), count) - 1;
+  for (int64_t t = 0; t < helpers; ++t) pool.Schedule([worker] { worker(); });
+  worker();
+  while (counters->done.load(std::memory_order_acquire) < count) std::this_thread::yield();
+}
+
+struct Shape {
+  int64_t b, n, h, d;
+};
+
+ffi::Error CheckShape(const ffi::Buffer<ffi::F32>& x, Shape* shape) {
+  const auto dims = x.dimensions();
+  if (dims.size() != 4)
+    return ffi::Error::InvalidArgument("attention inputs must be [B, N, H, D]");
+  *shape = {dims[0], dims[1], dims[2], dims[3]};
+  if ((shape->d != 32 && shape->d != 64) || shape->n % 16 != 0)
+    return ffi::Error::InvalidArgument("fused CPU attention needs D in {32, 64}, N % 16 == 0");
+  return ffi::Error::Success();
+}
+
+ffi::Error Forward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> q, ffi::Buffer<ffi::F32> k,
+                   ffi::Buffer<ffi::F32> v, float scale, ffi::ResultBuffer<ffi::F32> out,
+                   ffi::ResultBuffer<ffi::F32> lse) {
+  Shape s;
+  if (ffi::Error error = CheckShape(q, &s); error.failure()) return error;
+  const float *qp = q.typed_data(), *kp = k.typed_data(), *vp = v.typed_data();
+  float *op = out->typed_data(), *lp = lse->typed_data();
+  ParallelFor(pool, s.b * s.h, [=](int64_t i, std::vector<float>& scratch) {
+    const Problem pr = Locate(i, s.n, s.h, s.d);
+    if (s.d == 32)
+      ForwardProblem<32>(qp, kp, vp, op, lp, pr, s.n, scale, scratch);
+    else
+      ForwardProblem<64>(qp, kp, vp, op, lp, pr, s.n, scale, scratch);
+  });
+  return ffi::Error::Success();
+}
+
+ffi::Error Backward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> q, ffi::Buffer<ffi::F32> k,
+                    ffi::Buffer<ffi::F32> v, ffi::Buffer<ffi::F32> out,
+                    ffi::Buffer<ffi::F32> lse, ffi::Buffer<ffi::F32> g, float scale,
+                    ffi::ResultBuffer<ffi::F32> dq, ffi::ResultBuffer<ffi::F32> dk,
+                    ffi::ResultBuffer<ffi::F32> dv) {
+  Shape s;
+  if (ffi::Error error = CheckShape(q, &s); error.failure()) return error;
+  const float *qp = q.typed_data(), *kp = k.typed_data(), *vp = v.typed_data();
+  const float *op = out.typed_data(), *lp = lse.typed_data(), *gp = g.typed_data();
+  float *dqp = dq->typed_data(), *dkp = dk->typed_data(), *dvp = dv->typed_data();
+  ParallelFor(pool, s.b * s.h, [=](int64_t i, std::vector<float>& scratch) {
+    const Problem pr = Locate(i, s.n, s.h, s.d);
+    if (s.d == 32)
+      BackwardProblem<32>(qp, kp, vp, op, lp, gp, dqp, dkp, dvp, pr, s.n, scale, scratch);
+    else
+      BackwardProblem<64>(qp, kp, vp, op, lp, gp, dqp, dkp, dvp, pr, s.n, scale, scratch);
+  });
+  return ffi::Error::Success();
+}
+
+}  // namespace
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SpectralgptAttentionForward, Forward,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Attr<float>("scale")
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>());
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SpectralgptAttentionBackward, Backward,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Attr<float>("scale")
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>());

@@ -1,0 +1,103 @@
+"""The fused C++ attention kernel for XLA:CPU (spectralgpt_jax/kernels) against plain attention."""
+
+import os
+import subprocess
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from spectralgpt_jax.kernels import cpu_attention
+from spectralgpt_jax.models.attention import attend
+
+
+@pytest.fixture(scope="module", autouse=True)
+def kernel():
+  if not cpu_attention.available():
+    pytest.skip("the fused CPU attention kernel does not build here (no C++ compiler?)")
+
+
+def _value_and_grads(impl, q, k, v, cot):
+  fn = lambda q, k, v: jnp.sum(attend(q, k, v, impl).astype(jnp.float32) * cot)
+  return jax.jit(jax.value_and_grad(fn, (0, 1, 2)))(q, k, v)
+
+
+def _assert_close(ours, ref, tol):
+  for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(ref)):
+    a, b = np.asarray(a, np.float32), np.asarray(b, np.float32)
+    assert np.max(np.abs(a - b)) <= tol * np.max(np.abs(b)), np.max(np.abs(a - b))
+
+
+# Shapes: both head dims, a sequence that is not a multiple of the 64-query block, and peaked
+# softmax (logit scale 6) where a poor exp or max would show.
+@pytest.mark.parametrize("shape,scale", [((2, 256, 4, 32), 1.0), ((1, 1040, 2, 32), 6.0),
+                                         ((2, 144, 3, 64), 1.0), ((1, 528, 2, 64), 4.0)])
+def test_fused_matches_plain_attention_and_gradients(shape, scale):
+  rng = np.random.default_rng(0)
+  q, k, v = (jnp.asarray(rng.normal(size=shape) * s, jnp.float32) for s in (scale, 1.0, 1.0))
+  cot = jnp.asarray(rng.normal(size=shape), jnp.float32)
+  out = jax.jit(lambda *a: attend(*a, "fused"))(q, k, v)
+  np.testing.assert_allclose(out, attend(q, k, v, "xla"), rtol=0, atol=2e-5)
+  _assert_close(_value_and_grads("fused", q, k, v, cot), _value_and_grads("xla", q, k, v, cot),
+                2e-5)
+
+
+def test_fused_takes_bfloat16_and_returns_it():
+  rng = np.random.default_rng(1)
+  q, k, v = (jnp.asarray(rng.normal(size=(2, 256, 2, 32)), jnp.bfloat16) for _ in range(3))
+  cot = jnp.asarray(rng.normal(size=(2, 256, 2, 32)), jnp.float32)
+  ours = _value_and_grads("fused", q, k, v, cot)
+  assert attend(q, k, v, "fused").dtype == jnp.bfloat16
+  assert all(g.dtype == jnp.bfloat16 for g in ours[1])
+  _assert_close(ours, _value_and_grads("xla", q, k, v, cot), 2e-2)
+
+
+def test_auto_uses_fused_on_one_device_cpu_for_long_sequences_only(monkeypatch):
+  q = jnp.zeros((1, 256, 2, 32))
+  assert "spectralgpt" not in jax.jit(lambda q: attend(q, q, q)).lower(q).as_text()  # 8 devices
+  monkeypatch.setattr(jax, "device_count", lambda: 1)
+  assert "spectralgpt_attention_forward" in jax.jit(lambda q: attend(q, q, q)).lower(q).as_text()
+  short = jnp.zeros((1, 64, 2, 32))
+  assert "spectralgpt" not in jax.jit(lambda q: attend(q, q, q)).lower(short).as_text()
+  odd = jnp.zeros((1, 260, 2, 32))  # N % 16 != 0: the blocked XLA version, same function
+  assert "spectralgpt" not in jax.jit(lambda q: attend(q, q, q)).lower(odd).as_text()
+
+
+def test_unsupported_shape_is_a_clear_error():
+  with pytest.raises(ValueError, match="D in"):
+    cpu_attention.fused_attention(*(jnp.zeros((1, 64, 2, 8)),) * 3)
+
+
+def test_fused_under_a_batch_sharded_jit_is_still_correct():
+  devices = np.array(jax.devices()[:4])
+  if devices.size < 4:
+    pytest.skip("needs 4 devices (tests/conftest.py simulates 8 on CPU)")
+  mesh = jax.sharding.Mesh(devices, ("data",))
+  sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
+  rng = np.random.default_rng(2)
+  q, k, v, cot = (jax.device_put(jnp.asarray(rng.normal(size=(4, 256, 2, 32)), jnp.float32),
+                                 sharding) for _ in range(4))
+  ours = _value_and_grads("fused", q, k, v, cot)
+  _assert_close(ours, _value_and_grads("xla", q, k, v, cot), 2e-5)
+
+
+def test_build_is_cached_and_a_failing_compiler_is_reported(tmp_path, monkeypatch):
+  first = cpu_attention.build()
+  assert cpu_attention.build() == first  # same source, flags and CPU: no recompilation
+  monkeypatch.setenv("SPECTRALGPT_JAX_KERNEL_CACHE", str(tmp_path))
+  monkeypatch.setenv("CXX", "false")  # a "compiler" that always fails
+  with pytest.raises(cpu_attention.KernelBuildError, match="failed"):
+    cpu_attention.build()
+  assert list(tmp_path.iterdir()) == []  # no partial library left behind
+
+
+def test_kernel_source_compiles_without_warnings_that_matter():
+  """-Wall on the kernel itself (the FFI headers' own warnings are not ours)."""
+  cmd = [cpu_attention._compiler(), *cpu_attention._FLAGS[:4], "-fsyntax-only", "-Wall", "-Wextra",
+         "-isystem", jax.ffi.include_dir(),
+         str(cpu_attention._SOURCE)]
+  result = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ})
+  assert result.returncode == 0, result.stderr
+  ours = [l for l in result.stderr.splitlines() if "cpu_attention.cc" in l and "warning" in l]
+  assert not ours, "\n".join(ours)
