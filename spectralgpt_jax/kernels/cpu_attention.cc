@@ -31,7 +31,9 @@ typedef int32_t vi __attribute__((vector_size(64)));
 
 inline vf Load(const float* p) { return *reinterpret_cast<const vf_unaligned*>(p); }
 inline void Store(float* p, vf x) { *reinterpret_cast<vf_unaligned*>(p) = x; }
-inline vf Splat(float x) { return vf{} + x; }
+// (Not `vf{} + x`: that adds 0.0f first, which the compiler must keep, and broadcasts through a
+// shuffle port that the FMAs need; this form broadcasts straight from memory.)
+inline vf Splat(float x) { return vf{x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x}; }
 inline vf Select(vi mask, vf a, vf b) { return (vf)(((vi)a & mask) | ((vi)b & ~mask)); }
 
 inline float HorizontalSum(vf x) {
@@ -71,14 +73,16 @@ inline vf Exp(vf x) {
 }
 
 // c[rows, m] = a[rows, D] . bt[D, m]  (bt is b transposed); rows % 4 == 0, m % 16 == 0.
+// bt and c have row stride ld (see Padded). Key blocks outside, query rows inside: the 8 KiB
+// bt panel of a block stays in L1 while every query row passes over it.
 template <int D>
-void MatmulNT(const float* a, const float* bt, float* c, int rows, int m) {
-  for (int i = 0; i < rows; i += 4) {
-    int j = 0;
-    for (; j + 4 * kLanes <= m; j += 4 * kLanes) {
+void MatmulNT(const float* a, const float* bt, float* c, int rows, int m, int ld) {
+  int j = 0;
+  for (; j + 4 * kLanes <= m; j += 4 * kLanes) {
+    for (int i = 0; i < rows; i += 4) {
       vf acc[4][4] = {};
       for (int d = 0; d < D; ++d) {
-        const float* b = bt + d * m + j;
+        const float* b = bt + d * ld + j;
         const vf b0 = Load(b), b1 = Load(b + kLanes), b2 = Load(b + 2 * kLanes),
                  b3 = Load(b + 3 * kLanes);
         for (int r = 0; r < 4; ++r) {
@@ -90,15 +94,17 @@ void MatmulNT(const float* a, const float* bt, float* c, int rows, int m) {
         }
       }
       for (int r = 0; r < 4; ++r)
-        for (int u = 0; u < 4; ++u) Store(c + (i + r) * m + j + u * kLanes, acc[r][u]);
+        for (int u = 0; u < 4; ++u) Store(c + (i + r) * ld + j + u * kLanes, acc[r][u]);
     }
-    for (; j < m; j += kLanes) {
+  }
+  for (; j < m; j += kLanes) {
+    for (int i = 0; i < rows; i += 4) {
       vf acc[4] = {};
       for (int d = 0; d < D; ++d) {
-        const vf b = Load(bt + d * m + j);
+        const vf b = Load(bt + d * ld + j);
         for (int r = 0; r < 4; ++r) acc[r] += Splat(a[(i + r) * D + d]) * b;
       }
-      for (int r = 0; r < 4; ++r) Store(c + (i + r) * m + j, acc[r]);
+      for (int r = 0; r < 4; ++r) Store(c + (i + r) * ld + j, acc[r]);
     }
   }
 }
@@ -107,9 +113,9 @@ void MatmulNT(const float* a, const float* bt, float* c, int rows, int m) {
 template <int D>
 constexpr int kRows = D == 32 ? 8 : 4;
 
-// c[rows, D] = p[rows, m] . b[m, D]; rows % kRows<D> == 0.
+// c[rows, D] = p[rows, m] . b[m, D]; rows % kRows<D> == 0; p has row stride ld.
 template <int D>
-void MatmulNN(const float* p, const float* b, float* c, int rows, int m) {
+void MatmulNN(const float* p, const float* b, float* c, int rows, int m, int ld) {
   constexpr int R = kRows<D>, U = D / kLanes;
   for (int i = 0; i < rows; i += R) {
     vf acc[R][U] = {};
@@ -117,7 +123,7 @@ void MatmulNN(const float* p, const float* b, float* c, int rows, int m) {
       vf bv[U];
       for (int u = 0; u < U; ++u) bv[u] = Load(b + j * D + u * kLanes);
       for (int r = 0; r < R; ++r) {
-        const vf x = Splat(p[(i + r) * m + j]);
+        const vf x = Splat(p[(i + r) * ld + j]);
         for (int u = 0; u < U; ++u) acc[r][u] += x * bv[u];
       }
     }
@@ -126,9 +132,9 @@ void MatmulNN(const float* p, const float* b, float* c, int rows, int m) {
   }
 }
 
-// c[m, D] += p[rows, m]^T . b[rows, D]; m % kRows<D> == 0.
+// c[m, D] += p[rows, m]^T . b[rows, D]; m % kRows<D> == 0; p has row stride ld.
 template <int D>
-void MatmulTNAccumulate(const float* p, const float* b, float* c, int rows, int m) {
+void MatmulTNAccumulate(const float* p, const float* b, float* c, int rows, int m, int ld) {
   constexpr int R = kRows<D>, U = D / kLanes;
   for (int j = 0; j < m; j += R) {
     vf acc[R][U];
@@ -138,7 +144,7 @@ void MatmulTNAccumulate(const float* p, const float* b, float* c, int rows, int 
       vf bv[U];
       for (int u = 0; u < U; ++u) bv[u] = Load(b + i * D + u * kLanes);
       for (int r = 0; r < R; ++r) {
-        const vf x = Splat(p[i * m + j + r]);
+        const vf x = Splat(p[i * ld + j + r]);
         for (int u = 0; u < U; ++u) acc[r][u] += x * bv[u];
       }
     }
@@ -162,6 +168,10 @@ inline Problem Locate(int64_t index, int64_t n, int64_t h, int64_t d) {
 // Query rows per block: the [block, N] logits (and dP in the backward) stay in L2.
 inline int QueryBlock(int64_t n) { return n >= 512 ? 64 : 32; }
 
+// Row stride of [*, n] scratch matrices: n rounded to a cache line, plus one line, so that rows
+// 4 KiB apart do not all map to the same L1 set.
+inline int Padded(int n) { return (n + kLanes - 1) / kLanes * kLanes + kLanes; }
+
 template <int D>
 void PackRows(const float* src, const Problem& pr, int n, float* dst, float scale = 1.f) {
   for (int j = 0; j < n; ++j)
@@ -169,31 +179,31 @@ void PackRows(const float* src, const Problem& pr, int n, float* dst, float scal
 }
 
 template <int D>
-void PackTransposed(const float* src, const Problem& pr, int n, float* dst) {
+void PackTransposed(const float* src, const Problem& pr, int n, int ld, float* dst) {
   for (int j = 0; j < n; ++j)
-    for (int d = 0; d < D; ++d) dst[d * n + j] = src[pr.offset + j * pr.stride + d];
+    for (int d = 0; d < D; ++d) dst[d * ld + j] = src[pr.offset + j * pr.stride + d];
 }
 
 template <int D>
 void ForwardProblem(const float* q, const float* k, const float* v, float* out, float* lse,
                     const Problem& pr, int n, float scale, std::vector<float>& scratch) {
-  const int qb = QueryBlock(n);
-  scratch.resize(2 * size_t(n) * D + size_t(qb) * n + 2 * size_t(qb) * D);
+  const int qb = QueryBlock(n), ld = Padded(n);
+  scratch.resize(size_t(ld) * D + size_t(n) * D + size_t(qb) * ld + 2 * size_t(qb) * D);
   float* kt = scratch.data();
-  float* vp = kt + n * D;
+  float* vp = kt + ld * D;
   float* s = vp + n * D;
-  float* qs = s + qb * n;
+  float* qs = s + qb * ld;
   float* o = qs + qb * D;
-  PackTransposed<D>(k, pr, n, kt);
+  PackTransposed<D>(k, pr, n, ld, kt);
   PackRows<D>(v, pr, n, vp);
   for (int q0 = 0; q0 < n; q0 += qb) {
     const int rows = std::min(qb, n - q0);
     for (int i = 0; i < rows; ++i)
       for (int d = 0; d < D; ++d) qs[i * D + d] = q[pr.offset + (q0 + i) * pr.stride + d] * scale;
-    MatmulNT<D>(qs, kt, s, rows, n);
+    MatmulNT<D>(qs, kt, s, rows, n, ld);
     float total[64], row_max[64];
     for (int i = 0; i < rows; ++i) {
-      float* row = s + i * n;
+      float* row = s + i * ld;
       vf mx = Load(row);
       for (int j = kLanes; j < n; j += kLanes) mx = Select(Load(row + j) > mx, Load(row + j), mx);
       const float m = HorizontalMax(mx);
@@ -206,7 +216,7 @@ void ForwardProblem(const float* q, const float* k, const float* v, float* out, 
       row_max[i] = m;
       total[i] = HorizontalSum(sum);
     }
-    MatmulNN<D>(s, vp, o, rows, n);
+    MatmulNN<D>(s, vp, o, rows, n, ld);
     for (int i = 0; i < rows; ++i) {
       const float inv = 1.f / total[i];
       float* dst = out + pr.offset + (q0 + i) * pr.stride;
@@ -220,20 +230,21 @@ template <int D>
 void BackwardProblem(const float* q, const float* k, const float* v, const float* out,
                      const float* lse, const float* g, float* dq, float* dk, float* dv,
                      const Problem& pr, int n, float scale, std::vector<float>& scratch) {
-  const int qb = QueryBlock(n);
-  scratch.resize(5 * size_t(n) * D + 2 * size_t(qb) * n + 3 * size_t(qb) * D);
+  const int qb = QueryBlock(n), ld = Padded(n);
+  scratch.resize(2 * size_t(ld) * D + 3 * size_t(n) * D + 2 * size_t(qb) * ld +
+                 3 * size_t(qb) * D);
   float* kt = scratch.data();
-  float* vt = kt + n * D;
-  float* kp = vt + n * D;
+  float* vt = kt + ld * D;
+  float* kp = vt + ld * D;
   float* dkp = kp + n * D;
   float* dvp = dkp + n * D;
   float* p = dvp + n * D;
-  float* ds = p + qb * n;
-  float* qs = ds + qb * n;
+  float* ds = p + qb * ld;
+  float* qs = ds + qb * ld;
   float* gp = qs + qb * D;
   float* dqp = gp + qb * D;
-  PackTransposed<D>(k, pr, n, kt);
-  PackTransposed<D>(v, pr, n, vt);
+  PackTransposed<D>(k, pr, n, ld, kt);
+  PackTransposed<D>(v, pr, n, ld, vt);
   PackRows<D>(k, pr, n, kp);
   std::fill(dkp, dkp + 2 * n * D, 0.f);
   for (int q0 = 0; q0 < n; q0 += qb) {
@@ -249,11 +260,11 @@ void BackwardProblem(const float* q, const float* k, const float* v, const float
       }
       delta[i] = dot;
     }
-    MatmulNT<D>(qs, kt, p, rows, n);
-    MatmulNT<D>(gp, vt, ds, rows, n);
+    MatmulNT<D>(qs, kt, p, rows, n, ld);
+    MatmulNT<D>(gp, vt, ds, rows, n, ld);
     for (int i = 0; i < rows; ++i) {
-      float* prow = p + i * n;
-      float* srow = ds + i * n;
+      float* prow = p + i * ld;
+      float* srow = ds + i * ld;
       const float l = lse[pr.lse_offset + q0 + i];
       for (int j = 0; j < n; j += kLanes) {
         const vf e = Exp(Load(prow + j) - l);
@@ -261,9 +272,9 @@ void BackwardProblem(const float* q, const float* k, const float* v, const float
         Store(srow + j, e * (Load(srow + j) - delta[i]));
       }
     }
-    MatmulTNAccumulate<D>(p, gp, dvp, rows, n);
-    MatmulTNAccumulate<D>(ds, qs, dkp, rows, n);
-    MatmulNN<D>(ds, kp, dqp, rows, n);
+    MatmulTNAccumulate<D>(p, gp, dvp, rows, n, ld);
+    MatmulTNAccumulate<D>(ds, qs, dkp, rows, n, ld);
+    MatmulNN<D>(ds, kp, dqp, rows, n, ld);
     for (int i = 0; i < rows; ++i) {
       float* dst = dq + pr.offset + (q0 + i) * pr.stride;
       for (int d = 0; d < D; ++d) dst[d] = dqp[i * D + d] * scale;
