@@ -48,17 +48,15 @@ inline float HorizontalMax(vf x) {
   return m;
 }
 
-// exp(x) for x <= 88: 2^n * e^r with n = round(x / ln 2), |r| <= ln2 / 2, a degree-6 minimax
-// polynomial for e^r (Cephes' expf coefficients, ~1 ulp); exactly 0 below -87.3.
+// exp(x) for x <= ~0 (softmax arguments: s - max, s - lse): 2^n * e^r with n = round(x / ln 2),
+// |r| <= ln2 / 2, and a degree-6 polynomial for e^r (Cephes' expf coefficients, ~1 ulp);
+// exactly 0 below -87.3 (never a denormal, which would slow the matmuls that read it).
 inline vf Exp(vf x) {
   const vf lowest = Splat(-87.33654f);
   const vi underflow = x < lowest;
   x = Select(underflow, lowest, x);
-  x = Select(x > Splat(88.0f), Splat(88.0f), x);
-  const vf shifter = Splat(12582912.0f);  // 1.5 * 2^23: adding it rounds to an integer
-  const vf shifted = x * 1.44269504088896341f + shifter;
-  const vf n = shifted - shifter;
-  const vi n_int = (vi)shifted - (vi)shifter;
+  const vf n_shifted = x * 1.44269504088896341f + 12582912.0f;  // + 1.5 * 2^23 rounds
+  const vf n = n_shifted - 12582912.0f;
   vf r = x - n * 0.693359375f;
   r = r + n * 2.12194440e-4f;
   vf p = Splat(1.9875691500e-4f);
@@ -68,15 +66,19 @@ inline vf Exp(vf x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * (r * r) + r + 1.0f;
-  const vf scale = (vf)((n_int + 127) << 23);
-  return (vf)((vi)(p * scale) & ~underflow);
+  const vi n_int = (vi)n_shifted - (vi)Splat(12582912.0f);
+  return (vf)((vi)(p * (vf)((n_int + 127) << 23)) & ~underflow);
 }
+
+inline vf Max(vf a, vf b) { return Select(a > b, a, b); }
 
 // c[rows, m] = a[rows, D] . bt[D, m]  (bt is b transposed); rows % 4 == 0, m % 16 == 0.
 // bt and c have row stride ld (see Padded). Key blocks outside, query rows inside: the 8 KiB
-// bt panel of a block stays in L1 while every query row passes over it.
+// bt panel of a block stays in L1 while every query row passes over it. With a row_max array
+// (initialised to -inf) each row's running lane-wise maximum is kept on the way out.
 template <int D>
-void MatmulNT(const float* a, const float* bt, float* c, int rows, int m, int ld) {
+void MatmulNT(const float* a, const float* bt, float* c, int rows, int m, int ld,
+              vf* row_max = nullptr) {
   int j = 0;
   for (; j + 4 * kLanes <= m; j += 4 * kLanes) {
     for (int i = 0; i < rows; i += 4) {
@@ -95,6 +97,10 @@ void MatmulNT(const float* a, const float* bt, float* c, int rows, int m, int ld
       }
       for (int r = 0; r < 4; ++r)
         for (int u = 0; u < 4; ++u) Store(c + (i + r) * ld + j + u * kLanes, acc[r][u]);
+      if (row_max)
+        for (int r = 0; r < 4; ++r)
+          row_max[i + r] = Max(row_max[i + r], Max(Max(acc[r][0], acc[r][1]),
+                                                   Max(acc[r][2], acc[r][3])));
     }
   }
   for (; j < m; j += kLanes) {
@@ -105,6 +111,8 @@ void MatmulNT(const float* a, const float* bt, float* c, int rows, int m, int ld
         for (int r = 0; r < 4; ++r) acc[r] += Splat(a[(i + r) * D + d]) * b;
       }
       for (int r = 0; r < 4; ++r) Store(c + (i + r) * ld + j, acc[r]);
+      if (row_max)
+        for (int r = 0; r < 4; ++r) row_max[i + r] = Max(row_max[i + r], acc[r]);
     }
   }
 }
@@ -200,13 +208,13 @@ void ForwardProblem(const float* q, const float* k, const float* v, float* out, 
     const int rows = std::min(qb, n - q0);
     for (int i = 0; i < rows; ++i)
       for (int d = 0; d < D; ++d) qs[i * D + d] = q[pr.offset + (q0 + i) * pr.stride + d] * scale;
-    MatmulNT<D>(qs, kt, s, rows, n, ld);
+    vf lane_max[64];
+    std::fill(lane_max, lane_max + rows, Splat(-INFINITY));
+    MatmulNT<D>(qs, kt, s, rows, n, ld, lane_max);
     float total[64], row_max[64];
     for (int i = 0; i < rows; ++i) {
       float* row = s + i * ld;
-      vf mx = Load(row);
-      for (int j = kLanes; j < n; j += kLanes) mx = Select(Load(row + j) > mx, Load(row + j), mx);
-      const float m = HorizontalMax(mx);
+      const float m = HorizontalMax(lane_max[i]);
       vf sum = {};
       for (int j = 0; j < n; j += kLanes) {
         const vf e = Exp(Load(row + j) - m);
