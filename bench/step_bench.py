@@ -119,7 +119,7 @@ def main() -> None:
   parser.add_argument("--out", default="", help="markdown file to append results to")
   parser.add_argument("--steps", type=int, default=3)
   parser.add_argument("--warmup", type=int, default=1)
-  parser.add_argument("--what", default="peak,f32,bf16,torch",
+  parser.add_argument("--what", default="peak,f32,f32-blocked,bf16,torch",
                       help="comma list of peak, f32, bf16, f32-xla, f32-blocked, bf16-blocked, torch "
                            "(f32/bf16 use attention='auto')")
   parser.add_argument("--keep-os-allocator", action="store_true",
