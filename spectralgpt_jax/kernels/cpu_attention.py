@@ -70,14 +70,18 @@ def build() -> pathlib.Path:
   compiler = _compiler()
   include = jax.ffi.include_dir()
   version = subprocess.run([compiler, "--version"], capture_output=True, text=True).stdout
-  key = hashlib.sha256("\n".join([
-      _SOURCE.read_text(), " ".join(_FLAGS), version, importlib.metadata.version("jaxlib"), _cpu_signature()
-  ]).encode()).hexdigest()[:16]
+  parts = (_SOURCE.read_text(), " ".join(_FLAGS), version, importlib.metadata.version("jaxlib"),
+           _cpu_signature())
+  key = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
   target = cache_dir() / f"cpu_attention-{key}.so"
   if target.exists():
     return target
-  target.parent.mkdir(parents=True, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
+  try:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
+  except OSError as e:
+    raise KernelBuildError(f"cannot write the kernel cache {target.parent}: {e} "
+                           "(set SPECTRALGPT_JAX_KERNEL_CACHE)") from e
   os.close(fd)
   cmd = [compiler, *_FLAGS, f"-I{include}", str(_SOURCE), "-o", tmp]
   result = subprocess.run(cmd, capture_output=True, text=True)
@@ -85,7 +89,7 @@ def build() -> pathlib.Path:
     os.unlink(tmp)
     raise KernelBuildError(f"compiling {_SOURCE.name} failed ({' '.join(cmd)}):\n"
                            f"{result.stderr[-4000:]}")
-  os.replace(tmp, target)  # atomic: other processes see the old state or the whole library
+  os.replace(tmp, target)  # atomic: other processes see no library or the whole one
   return target
 
 

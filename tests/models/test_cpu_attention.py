@@ -90,6 +90,10 @@ def test_build_is_cached_and_a_failing_compiler_is_reported(tmp_path, monkeypatc
   with pytest.raises(cpu_attention.KernelBuildError, match="failed"):
     cpu_attention.build()
   assert list(tmp_path.iterdir()) == []  # no partial library left behind
+  (tmp_path / "a_file").write_text("")
+  monkeypatch.setenv("SPECTRALGPT_JAX_KERNEL_CACHE", str(tmp_path / "a_file" / "cache"))
+  with pytest.raises(cpu_attention.KernelBuildError, match="cannot write the kernel cache"):
+    cpu_attention.build()
 
 
 def test_kernel_source_compiles_without_warnings_that_matter():
