@@ -25,8 +25,8 @@ demo: $(STAMP)
 bench: bench-step bench-pipeline bench-scale
 
 bench-step: $(STAMP)
-	$(PY) bench/step_bench.py --keep-os-allocator --steps 5 --out BENCHMARKS.md
-	$(PY) bench/step_bench.py --steps 5 --out BENCHMARKS.md
+	$(PY) bench/step_bench.py --keep-os-allocator --out BENCHMARKS.md
+	$(PY) bench/step_bench.py --out BENCHMARKS.md
 
 bench-pipeline: $(STAMP)
 	$(PY) bench/pipeline_bench.py --out BENCHMARKS.md

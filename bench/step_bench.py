@@ -117,11 +117,11 @@ def torch_step(warmup: int, steps: int) -> list[float]:
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--out", default="", help="markdown file to append results to")
-  parser.add_argument("--steps", type=int, default=3)
+  parser.add_argument("--steps", type=int, default=5)
   parser.add_argument("--warmup", type=int, default=1)
   parser.add_argument("--what", default="peak,f32,f32-blocked,bf16,torch",
-                      help="comma list of peak, f32, bf16, f32-xla, f32-blocked, bf16-blocked, torch "
-                           "(f32/bf16 use attention='auto')")
+                      help="comma list of peak, f32, bf16, f32-xla, f32-blocked, bf16-blocked, "
+                           "torch (f32/bf16 use attention='auto')")
   parser.add_argument("--keep-os-allocator", action="store_true",
                       help="do not tune glibc malloc (see spectralgpt_jax/hostmem.py)")
   args = parser.parse_args()
