@@ -4,7 +4,7 @@
 // lse: float32 [B, H, N], the log-sum-exp of each query's scaled logits, saved by the forward
 // for the backward (FlashAttention's recipe). The B*H problems are spread over XLA's intra-op
 // thread pool; each problem walks its queries in blocks whose logits stay in L2, so the N x N
-// matrix never goes through memory. Needs D in {32, 64} and N % 16 == 0; the Python side
+// matrix never goes out to main memory. Needs D in {32, 64} and N % 16 == 0; the Python side
 // checks and otherwise uses the XLA implementation.
 //
 // SIMD is written with GCC vector extensions (16 floats: one AVX-512 register, two AVX2 ones),

@@ -9,8 +9,9 @@ never load a half-written library. Nothing is built or registered at import.
 `fused_attention(q, k, v)` takes q, k, v [B, N, H, D] (any float dtype; the kernel computes in
 float32) and has a custom VJP: the forward saves only the output and the per-query log-sum-exp,
 and the backward recomputes the probabilities block by block (FlashAttention's recipe on CPU
-cache blocks). The targets are registered as batch-partitionable, so a jit that shards the batch
-axis runs the kernel on each device's shard.
+cache blocks). XLA's partitioner cannot split the custom call: under a jit that shards its
+inputs they are gathered and every device runs the whole batch (correct, not parallel), so
+attention="auto" uses the kernel only in one-device processes.
 """
 
 from __future__ import annotations
