@@ -56,11 +56,11 @@ def layer_times() -> list[str]:
 
 def kernel_parts() -> list[str]:
   import jax
-  from spectralgpt_jax.kernels import cpu_attention
+  from spectralgpt_jax.kernels import build
   with tempfile.TemporaryDirectory() as tmp:
     exe = os.path.join(tmp, "parts")
-    flags = [f for f in cpu_attention._FLAGS if f not in ("-shared", "-fPIC")]
-    subprocess.run([cpu_attention._compiler(), *flags, "-isystem", jax.ffi.include_dir(),
+    flags = [f for f in build.FLAGS if f not in ("-shared", "-fPIC")]
+    subprocess.run([build.compiler(), *flags, "-isystem", jax.ffi.include_dir(),
                     str(ROOT / "bench" / "cpu_attention_parts.cc"), "-o", exe], check=True)
     out = subprocess.run([exe], check=True, capture_output=True, text=True).stdout
   print(out, flush=True)

@@ -6,6 +6,10 @@ step (written the way the official code computes; official AdamW grouping). Repo
 the speed ratio to the twin, and MFU against the measured f32 peak, using the analytic model
 FLOPs of spectralgpt_jax.models.flops. Appends a dated section to the --out markdown file.
 
+Allocators: our steps run with the host allocator setting our `train` uses (hostmem.py; off with
+--keep-os-allocator). The twin runs in its own process: "torch" as the official code runs (glibc
+defaults), "torch-hostmem" with the same allocator setting as ours, for a like-for-like ratio.
+
   .venv/bin/python bench/step_bench.py --out BENCHMARKS.md
 """
 
@@ -13,10 +17,12 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import pathlib
 import platform
 import statistics
+import subprocess
 import sys
 import time
 
@@ -50,7 +56,7 @@ def matmul_peak(dtype_name: str, n: int = 2048) -> float:
   return 2 * n ** 3 / min(times) / 1e9
 
 
-def jax_step(dtype_name: str, attention: str, warmup: int, steps: int) -> tuple[list[float], float]:
+def jax_step(dtype_name: str, attention: str, mlp: str, warmup: int, steps: int) -> tuple[list[float], float]:
   """Times our jitted train step; returns (seconds per step, last loss)."""
   import jax
   import jax.numpy as jnp
@@ -61,7 +67,7 @@ def jax_step(dtype_name: str, attention: str, warmup: int, steps: int) -> tuple[
   import parity
 
   dtype = jnp.bfloat16 if dtype_name == "bfloat16" else jnp.float32
-  model = get_model(MODEL, dtype=dtype, attention=attention)
+  model = get_model(MODEL, dtype=dtype, attention=attention, mlp=mlp)
   x = np.random.default_rng(0).uniform(size=(BATCH, 12, 128, 128)).astype(np.float32)
   params = parity.init_params(model, x[:1])
   # Official pretraining AdamW: betas (0.9, 0.95), wd 0.05 on every >= 2-D parameter.
@@ -114,18 +120,35 @@ def torch_step(warmup: int, steps: int) -> list[float]:
   return _timed(run, warmup, steps)
 
 
+def torch_step_in_subprocess(tuned: bool, warmup: int, steps: int) -> list[float]:
+  """torch_step in a fresh process: the allocator setting is per process."""
+  cmd = [sys.executable, __file__, "--twin-only", "--warmup", str(warmup), "--steps", str(steps)]
+  out = subprocess.run(cmd + (["--twin-hostmem"] if tuned else []), check=True,
+                       capture_output=True, text=True).stdout
+  return json.loads(out.strip().splitlines()[-1])
+
+
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--out", default="", help="markdown file to append results to")
   parser.add_argument("--steps", type=int, default=5)
   parser.add_argument("--warmup", type=int, default=1)
-  parser.add_argument("--what", default="peak,f32,f32-blocked,bf16,torch",
-                      help="comma list of peak, f32, bf16, f32-xla, f32-blocked, bf16-blocked, "
-                           "torch (f32/bf16 use attention='auto')")
+  parser.add_argument("--what", default="peak,f32,f32-xla-mlp,f32-blocked,bf16,torch,torch-hostmem",
+                      help="comma list of peak, f32, bf16, f32-xla, f32-blocked, f32-xla-mlp, "
+                           "bf16-blocked, torch, torch-hostmem (f32/bf16: attention and mlp "
+                           "'auto'; -blocked: XLA blocked attention; -xla-mlp: XLA MLP; f32-xla: "
+                           "XLA for both; torch: glibc defaults; torch-hostmem: tuned allocator)")
   parser.add_argument("--keep-os-allocator", action="store_true",
-                      help="do not tune glibc malloc (see spectralgpt_jax/hostmem.py)")
+                      help="do not tune glibc malloc for our steps (see spectralgpt_jax/hostmem.py)")
+  parser.add_argument("--twin-only", action="store_true", help=argparse.SUPPRESS)
+  parser.add_argument("--twin-hostmem", action="store_true", help=argparse.SUPPRESS)
   args = parser.parse_args()
   from spectralgpt_jax import hostmem
+  if args.twin_only:  # child process of torch_step_in_subprocess: prints the times as JSON
+    if args.twin_hostmem and not hostmem.retain_freed_host_memory():
+      raise SystemExit("cannot tune the allocator here (not glibc)")
+    print(json.dumps(torch_step(args.warmup, args.steps)))
+    return
   tuned = False if args.keep_os_allocator else hostmem.retain_freed_host_memory()
   what = args.what.split(",")
   from spectralgpt_jax.models import get_spec
@@ -137,35 +160,40 @@ def main() -> None:
     results["peak_bf16"] = matmul_peak("bfloat16")
     print(f"matmul peak: f32 {results['peak_f32']:.0f} GFLOP/s, "
           f"bf16->f32 {results['peak_bf16']:.0f} GFLOP/s", flush=True)
-  configs = {"f32": ("float32", "auto"), "bf16": ("bfloat16", "auto"),
-             "f32-xla": ("float32", "xla"), "f32-blocked": ("float32", "blocked"),
-             "bf16-blocked": ("bfloat16", "blocked")}
+  configs = {"f32": ("float32", "auto", "auto"), "bf16": ("bfloat16", "auto", "auto"),
+             "f32-xla": ("float32", "xla", "xla"), "f32-blocked": ("float32", "blocked", "auto"),
+             "f32-xla-mlp": ("float32", "auto", "xla"),
+             "bf16-blocked": ("bfloat16", "blocked", "auto")}
   for key in [w for w in what if w in configs]:
     times, loss = jax_step(*configs[key], args.warmup, args.steps)
     results[key] = statistics.median(times)
     print(f"jax {key}: {results[key]:.2f} s/step {times} loss {loss:.4f}", flush=True)
-  if "torch" in what:
-    times = torch_step(args.warmup, args.steps)
-    results["torch"] = statistics.median(times)
-    print(f"torch eager: {results['torch']:.2f} s/step {times}", flush=True)
-  for key in [k for k in (*configs, "torch") if k in results]:
+  for key, tuned_twin in (("torch", False), ("torch-hostmem", True)):
+    if key in what:
+      times = torch_step_in_subprocess(tuned_twin, args.warmup, args.steps)
+      results[key] = statistics.median(times)
+      print(f"{key} eager: {results[key]:.2f} s/step {times}", flush=True)
+  nan = float("nan")
+  for key in [k for k in (*configs, "torch", "torch-hostmem") if k in results]:
     sec = results[key]
-    ratio = results["torch"] / sec if "torch" in results else float("nan")
+    ratio = results.get("torch", nan) / sec
+    ratio_tuned = results.get("torch-hostmem", nan) / sec
     achieved = flops / sec / 1e9
     f32_mfu = achieved / results["peak_f32"] if "peak_f32" in results else float("nan")
     bf16_mfu = achieved / results["peak_bf16"] if "peak_bf16" in results else float("nan")
     mfu = f"{bf16_mfu:.0%} of bf16" if key.startswith("bf16") else f"{f32_mfu:.0%} of f32"
-    rows.append(f"| {key} | {sec:.2f} | {BATCH / sec:.2f} | {ratio:.2f}x | {achieved:.0f} "
-                f"({mfu} peak) |")
-  table = "\n".join(["| step | s/step (median) | images/s | vs torch eager | model GFLOP/s (MFU) |",
-                     "|---|---|---|---|---|", *rows])
+    rows.append(f"| {key} | {sec:.2f} | {BATCH / sec:.2f} | {ratio:.2f}x | {ratio_tuned:.2f}x | "
+                f"{achieved:.0f} ({mfu} peak) |")
+  table = "\n".join(["| step | s/step (median) | images/s | vs torch | vs torch-hostmem | "
+                     "model GFLOP/s (MFU) |", "|---|---|---|---|---|---|", *rows])
   print(table)
   if args.out:
     head = (f"\n### {MODEL} train step, batch {BATCH}, mask {MASK_RATIO} "
             f"({datetime.date.today()})\n\n"
             f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores. "
             f"Command: `.venv/bin/python bench/step_bench.py {' '.join(sys.argv[1:])}`. "
-            f"Host allocator tuned (hostmem): {tuned} (applies to both frameworks). "
+            f"Our steps with the tuned host allocator (hostmem): {tuned}; twin: torch = glibc "
+            f"defaults (as the official code runs), torch-hostmem = tuned, each in its own process. "
             f"Model FLOPs/step {flops / 1e12:.3f} TFLOP; matmul peak f32 "
             f"{results.get('peak_f32', float('nan')):.0f}, bf16 "
             f"{results.get('peak_bf16', float('nan')):.0f} GFLOP/s.\n\n")

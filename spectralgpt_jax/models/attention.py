@@ -8,18 +8,21 @@ import jax.numpy as jnp
 
 from spectralgpt_jax.kernels import cpu_attention
 from spectralgpt_jax.models.blocked_attention import blocked_attention
-from spectralgpt_jax.models.dense import Dense
+from spectralgpt_jax.models.dense import Dense, DenseParams
 from spectralgpt_jax.sharding import axis_names as ax
 
 ATTENTION_IMPLS = ("auto", "xla", "blocked", "fused")
 # "auto" picks a CPU-specific implementation from this many tokens on (the 128 px decoder: 1024).
-_LONG_TOKENS = 256
+LONG_TOKENS = 256
 
 
 def dense(features: int, axes: tuple[str, str], name: str | None = None, dtype=None,
-          param_dtype=jnp.float32) -> nn.Dense:
-  """Linear layer with the official init (xavier_uniform weight, zero bias) and logical axes."""
-  return Dense(
+          param_dtype=jnp.float32, params_only: bool = False) -> nn.Dense:
+  """Linear layer with the official init (xavier_uniform weight, zero bias) and logical axes.
+
+  params_only: a DenseParams (the same parameters, returned instead of applied).
+  """
+  return (DenseParams if params_only else Dense)(
       features, dtype=dtype, param_dtype=param_dtype, name=name,
       kernel_init=nn.with_logical_partitioning(nn.initializers.xavier_uniform(), axes),
       bias_init=nn.with_logical_partitioning(nn.initializers.zeros, (axes[1],)))
@@ -42,7 +45,7 @@ def dot_product_attention(q: jax.Array, k: jax.Array, v: jax.Array) -> jax.Array
 def attend(q: jax.Array, k: jax.Array, v: jax.Array, impl: str = "auto") -> jax.Array:
   """Dispatches to an attention implementation; all compute the same function.
 
-  "auto": on CPU for sequences of _LONG_TOKENS or more, the fused C++ kernel where it builds,
+  "auto": on CPU for sequences of LONG_TOKENS or more, the fused C++ kernel where it builds,
   takes the shape and the process has one device (XLA's partitioner cannot split a custom call,
   so under a multi-device jit it would gather the whole batch onto each device), else the
   blocked XLA version; plain XLA attention everywhere else.
@@ -51,7 +54,7 @@ def attend(q: jax.Array, k: jax.Array, v: jax.Array, impl: str = "auto") -> jax.
     raise ValueError(f"attention impl must be one of {ATTENTION_IMPLS}, got {impl!r}")
   if impl == "auto":
     impl = "xla"
-    if q.shape[1] >= _LONG_TOKENS and jax.default_backend() == "cpu":
+    if q.shape[1] >= LONG_TOKENS and jax.default_backend() == "cpu":
       fused = (jax.device_count() == 1 and cpu_attention.supports(q)
                and cpu_attention.available())
       impl = "fused" if fused else "blocked"
