@@ -32,7 +32,7 @@ setuptools.setup(
     description=__doc__,
     packages=setuptools.find_packages(include=["spectralgpt_jax*", "data_pipelines*", "configs*"]),
     # The fused CPU attention kernel is compiled from source on first use (kernels/).
-    package_data={"spectralgpt_jax.kernels": ["*.cc"]},
+    package_data={"spectralgpt_jax.kernels": ["*.cc", "*.h"]},
     python_requires=">=3.10",
     install_requires=CORE,
     extras_require=EXTRAS,

@@ -1,0 +1,119 @@
+"""The transformer MLP on this CPU: XLA vs the fused FFI kernel, and the GEMM against MKL.
+
+Times forward and forward + backward of one MLP (fc1 -> exact GELU -> fc2) under jit, for the
+base model's decoder (8 x 1024 tokens, 512 -> 2048 -> 512) and encoder (8 x 102 kept tokens,
+768 -> 3072 -> 768), mlp="xla" and mlp="fused" side by side in one run. Then the f32 matmul
+shapes of the decoder's layers in XLA and in torch (MKL, a separate process), for what a better
+GEMM could still buy. Appends a dated section to the --out markdown file.
+
+  .venv/bin/python bench/mlp_bench.py --out BENCHMARKS.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+CASES = {"decoder": ((8, 1024, 512), 2048), "encoder": ((8, 102, 768), 3072)}
+# (M, K, N, what) of the decoder's linear layers: a [M, K] @ b [K, N], except the weight
+# gradients ("dW"), which contract the 8192 tokens: a [K, M]^T @ b [K, N].
+GEMMS = [(8192, 512, 512, "q/k/v/proj forward"), (8192, 512, 2048, "fc1 forward"),
+         (8192, 2048, 512, "fc2 forward"), (512, 8192, 512, "q/k/v/proj dW"),
+         (2048, 8192, 512, "fc2 dW")]
+
+
+def _best_seconds(fn, reps: int = 5) -> float:
+  fn()
+  times = []
+  for _ in range(reps):
+    start = time.perf_counter()
+    fn()
+    times.append(time.perf_counter() - start)
+  return min(times)
+
+
+def mlp_times() -> list[str]:
+  import jax
+  import jax.numpy as jnp
+  from spectralgpt_jax.models.transformer import Mlp
+  rows = []
+  for name, (shape, hidden) in CASES.items():
+    x = jnp.asarray(np.random.default_rng(0).normal(size=shape), jnp.float32)
+    for impl in ("xla", "fused"):
+      mlp = Mlp(hidden, jnp.float32, impl=impl)
+      params = mlp.init(jax.random.key(0), x)
+      fwd = jax.jit(mlp.apply)
+      grad = jax.jit(jax.grad(lambda p, x: jnp.sum(mlp.apply(p, x) ** 2), (0, 1)))
+      t_fwd = _best_seconds(lambda: jax.block_until_ready(fwd(params, x)))
+      t_all = _best_seconds(lambda: jax.block_until_ready(grad(params, x)))
+      rows.append(f"| {name} {list(shape)} -> {hidden} | {impl} | {t_fwd * 1e3:.1f} | "
+                  f"{t_all * 1e3:.1f} |")
+      print(rows[-1], flush=True)
+  return ["| MLP | impl | forward (ms) | forward + backward (ms) |", "|---|---|---|---|", *rows]
+
+
+def xla_gemm(m: int, k: int, n: int, what: str) -> float:
+  import jax
+  import jax.numpy as jnp
+  dw = what.endswith("dW")
+  a = jnp.ones((k, m) if dw else (m, k), jnp.float32)
+  b = jnp.ones((k, n), jnp.float32)
+  f = jax.jit(lambda a, b: (a.T if dw else a) @ b)  # the transpose folds into the dot
+  return 2 * m * k * n / _best_seconds(lambda: jax.block_until_ready(f(a, b))) / 1e9
+
+
+def torch_gemms() -> list[float]:
+  """GFLOP/s of torch's f32 matmul (MKL) on GEMMS, all cores (run in its own process)."""
+  import torch
+  torch.set_num_threads(os.cpu_count() or 1)
+  warm = torch.ones(2048, 2048)
+  _best_seconds(lambda: warm @ warm)  # MKL's first calls set up its threads
+  out = []
+  for m, k, n, what in GEMMS:
+    dw = what.endswith("dW")
+    a, b = torch.ones((k, m) if dw else (m, k)), torch.ones(k, n)
+    out.append(2 * m * k * n / _best_seconds(lambda: (a.t() if dw else a) @ b) / 1e9)
+  return out
+
+
+def gemm_rows() -> list[str]:
+  mkl = json.loads(subprocess.run([sys.executable, __file__, "--torch-gemms"], check=True,
+                                  capture_output=True, text=True).stdout.splitlines()[-1])
+  rows = []
+  for (m, k, n, what), torch_rate in zip(GEMMS, mkl):
+    rows.append(f"| {m} x {k} x {n} ({what}) | {xla_gemm(m, k, n, what):.0f} | "
+                f"{torch_rate:.0f} |")
+    print(rows[-1], flush=True)
+  return ["| f32 GEMM M x K x N | XLA (GFLOP/s) | torch/MKL (GFLOP/s) |", "|---|---|---|", *rows]
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--out", default="", help="markdown file to append results to")
+  parser.add_argument("--torch-gemms", action="store_true", help=argparse.SUPPRESS)
+  args = parser.parse_args()
+  from spectralgpt_jax import hostmem
+  hostmem.retain_freed_host_memory()
+  if args.torch_gemms:
+    print(json.dumps(torch_gemms()))
+    return
+  table, gemms = mlp_times(), gemm_rows()
+  if args.out:
+    with open(args.out, "a") as f:
+      f.write(f"\n### MLP, one layer, f32 ({datetime.date.today()})\n\n"
+              f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores. "
+              f"Command: `.venv/bin/python bench/mlp_bench.py {' '.join(sys.argv[1:])}`. "
+              "Best of 5 jitted calls, all cores, tuned host allocator.\n\n"
+              + "\n".join(table) + "\n\n" + "\n".join(gemms) + "\n")
+
+
+if __name__ == "__main__":
+  main()
