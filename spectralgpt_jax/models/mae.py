@@ -99,8 +99,9 @@ class SpectralMAE(nn.Module):
     # so this equals the official embed-all-then-gather at a tenth of the cost (r = 0.9).
     tubelets = patchify(fold_dates(x), self.spec.t_patch, self.spec.patch)
     tokens = self.patch_embed.embed(masking.gather_tokens(tubelets, info.ids_keep))
-    pos = full_pos_embed(self.pos_tables, self.spec, grid)
-    pos = masking.gather_tokens(jnp.broadcast_to(pos, (x.shape[0],) + pos.shape[1:]), info.ids_keep)
+    # Rows of the one [L, D] table (not of a batch-broadcast copy): the backward then adds into
+    # [L, D] instead of zero-filling, scattering into and summing a [B, L, D] array.
+    pos = jnp.take(full_pos_embed(self.pos_tables, self.spec, grid)[0], info.ids_keep, axis=0)
     latent = self.blocks(tokens + pos.astype(tokens.dtype))
     return self.norm(latent), info
 
