@@ -23,10 +23,10 @@ def _dot_last(a: jax.Array, b: jax.Array) -> jax.Array:
 
 
 def _weight_grad(x: jax.Array, g: jax.Array) -> jax.Array:
-  """x [..., k], g [..., n] -> x^T g [k, n] over the flattened tokens, float32 accumulation.
+  """x [..., k], g [..., n] float32 -> x^T g [k, n] over the flattened tokens.
 
   (Contracting the leading dims of 3-D arrays instead, XLA:CPU copied the cotangent into a
-  transposed layout before every weight-gradient dot: ~0.1 s of the base model's step.)
+  transposed layout before every weight-gradient dot: 0.12-0.17 s of the base model's f32 step.)
   """
   x2, g2 = x.reshape(-1, x.shape[-1]), g.reshape(-1, g.shape[-1])
   return jax.lax.dot_general(x2, g2, (((0,), (0,)), ((), ())), preferred_element_type=jnp.float32)
@@ -49,7 +49,11 @@ def _lowp_bwd(dtype, res, g):
   gl = g.astype(dtype)
   dx = jax.lax.dot_general(gl, wl, (((g.ndim - 1,), (1,)), ((), ())),
                            preferred_element_type=jnp.float32)
-  return dx.astype(x_carrier.dtype), _weight_grad(xl, gl).astype(w_carrier.dtype)
+  # Contracting the leading dims here, not flattened as in _weight_grad: with bf16 operands the
+  # flattened form measured 4.0 s against 3.1 s per base-model step (interleaved A/B).
+  lead = tuple(range(g.ndim - 1))
+  dw = jax.lax.dot_general(xl, gl, ((lead, lead), ((), ())), preferred_element_type=jnp.float32)
+  return dx.astype(x_carrier.dtype), dw.astype(w_carrier.dtype)
 
 
 lowp_matmul.defvjp(_lowp_fwd, _lowp_bwd)
