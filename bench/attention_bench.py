@@ -18,22 +18,13 @@ import platform
 import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
 
+from timing import best_seconds
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHAPE = (8, 1024, 16, 32)  # mae_vit_base_patch8_128 decoder: B, N, H, head dim
-
-
-def _best_seconds(fn, reps: int = 4) -> float:
-  fn()
-  times = []
-  for _ in range(reps):
-    start = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - start)
-  return min(times)
 
 
 def layer_times() -> list[str]:
@@ -47,8 +38,8 @@ def layer_times() -> list[str]:
     fwd = jax.jit(lambda q, k, v, impl=impl: attend(q, k, v, impl))
     grad = jax.jit(jax.value_and_grad(
         lambda q, k, v, impl=impl: jnp.sum(attend(q, k, v, impl) * cot), (0, 1, 2)))
-    t_fwd = _best_seconds(lambda: jax.block_until_ready(fwd(q, k, v)))
-    t_all = _best_seconds(lambda: jax.block_until_ready(grad(q, k, v)))
+    t_fwd = best_seconds(lambda: jax.block_until_ready(fwd(q, k, v)), 4)
+    t_all = best_seconds(lambda: jax.block_until_ready(grad(q, k, v)), 4)
     rows.append(f"| {impl} | {t_fwd:.3f} | {t_all:.3f} |")
     print(rows[-1], flush=True)
   return ["| attention | forward (s) | forward + backward (s) |", "|---|---|---|", *rows]

@@ -18,9 +18,10 @@ import os
 import platform
 import subprocess
 import sys
-import time
 
 import numpy as np
+
+from timing import best_seconds
 
 CASES = {"decoder": ((8, 1024, 512), 2048), "encoder": ((8, 102, 768), 3072)}
 # (M, K, N, what) of the decoder's linear layers: a [M, K] @ b [K, N], except the weight
@@ -28,16 +29,6 @@ CASES = {"decoder": ((8, 1024, 512), 2048), "encoder": ((8, 102, 768), 3072)}
 GEMMS = [(8192, 512, 512, "q/k/v/proj forward"), (8192, 512, 2048, "fc1 forward"),
          (8192, 2048, 512, "fc2 forward"), (512, 8192, 512, "q/k/v/proj dW"),
          (2048, 8192, 512, "fc2 dW")]
-
-
-def _best_seconds(fn, reps: int = 5) -> float:
-  fn()
-  times = []
-  for _ in range(reps):
-    start = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - start)
-  return min(times)
 
 
 def mlp_times() -> list[str]:
@@ -52,8 +43,8 @@ def mlp_times() -> list[str]:
       params = mlp.init(jax.random.key(0), x)
       fwd = jax.jit(mlp.apply)
       grad = jax.jit(jax.grad(lambda p, x: jnp.sum(mlp.apply(p, x) ** 2), (0, 1)))
-      t_fwd = _best_seconds(lambda: jax.block_until_ready(fwd(params, x)))
-      t_all = _best_seconds(lambda: jax.block_until_ready(grad(params, x)))
+      t_fwd = best_seconds(lambda: jax.block_until_ready(fwd(params, x)))
+      t_all = best_seconds(lambda: jax.block_until_ready(grad(params, x)))
       rows.append(f"| {name} {list(shape)} -> {hidden} | {impl} | {t_fwd * 1e3:.1f} | "
                   f"{t_all * 1e3:.1f} |")
       print(rows[-1], flush=True)
@@ -67,7 +58,7 @@ def xla_gemm(m: int, k: int, n: int, what: str) -> float:
   a = jnp.ones((k, m) if dw else (m, k), jnp.float32)
   b = jnp.ones((k, n), jnp.float32)
   f = jax.jit(lambda a, b: (a.T if dw else a) @ b)  # the transpose folds into the dot
-  return 2 * m * k * n / _best_seconds(lambda: jax.block_until_ready(f(a, b))) / 1e9
+  return 2 * m * k * n / best_seconds(lambda: jax.block_until_ready(f(a, b))) / 1e9
 
 
 def torch_gemms() -> list[float]:
@@ -75,12 +66,12 @@ def torch_gemms() -> list[float]:
   import torch
   torch.set_num_threads(os.cpu_count() or 1)
   warm = torch.ones(2048, 2048)
-  _best_seconds(lambda: warm @ warm)  # MKL's first calls set up its threads
+  best_seconds(lambda: warm @ warm)  # MKL's first calls set up its threads
   out = []
   for m, k, n, what in GEMMS:
     dw = what.endswith("dW")
     a, b = torch.ones((k, m) if dw else (m, k)), torch.ones(k, n)
-    out.append(2 * m * k * n / _best_seconds(lambda: (a.t() if dw else a) @ b) / 1e9)
+    out.append(2 * m * k * n / best_seconds(lambda: (a.t() if dw else a) @ b) / 1e9)
   return out
 
 

@@ -144,6 +144,9 @@ def main() -> None:
   parser.add_argument("--out", default="", help="markdown file to append results to")
   parser.add_argument("--steps", type=int, default=5)
   parser.add_argument("--warmup", type=int, default=1)
+  parser.add_argument("--interleave", type=int, default=1,
+                      help="run the jax configs in turn this many times (an A/B on a noisy "
+                           "machine); each reports the median over its runs' medians")
   parser.add_argument("--what", default="peak,f32,f32-xla-mlp,f32-blocked,bf16,torch,torch-hostmem",
                       help="comma list of peak, f32, bf16, f32-xla, f32-blocked, f32-xla-mlp, "
                            "bf16-blocked, torch, torch-hostmem (f32/bf16: attention and mlp "
@@ -179,10 +182,16 @@ def main() -> None:
              "f32-xla": ("float32", "xla", "xla"), "f32-blocked": ("float32", "blocked", "auto"),
              "f32-xla-mlp": ("float32", "auto", "xla"),
              "bf16-blocked": ("bfloat16", "blocked", "auto")}
-  for key in [w for w in what if w in configs]:
-    times, loss = jax_step(*configs[key], args.warmup, args.steps)
-    results[key] = statistics.median(times)
-    print(f"jax {key}: {results[key]:.2f} s/step {times} loss {loss:.4f}", flush=True)
+  runs = {}
+  for _ in range(args.interleave):
+    for key in [w for w in what if w in configs]:
+      times, loss = jax_step(*configs[key], args.warmup, args.steps)
+      runs.setdefault(key, []).append(statistics.median(times))
+      print(f"jax {key}: {runs[key][-1]:.2f} s/step {times} loss {loss:.4f}", flush=True)
+  for key, medians in runs.items():
+    results[key] = statistics.median(medians)
+    if len(medians) > 1:
+      print(f"jax {key}: median {results[key]:.3f} over runs {[round(m, 2) for m in medians]}")
   for key, tuned_twin in (("torch", False), ("torch-hostmem", True)):
     if key in what:
       flags = ["--warmup", str(args.warmup), "--steps", str(args.steps)]
@@ -220,7 +229,9 @@ def main() -> None:
             f"{results.get('peak_f32_torch', float('nan')):.0f} (best f32 = the larger), bf16 "
             f"XLA {results.get('peak_bf16', float('nan')):.0f} GFLOP/s.\n\n")
     with open(args.out, "a") as f:
-      f.write(head + table + "\n")
+      per_run = "".join(f"\n{k}: per-run medians {[round(m, 2) for m in v]}"
+                        for k, v in runs.items() if len(v) > 1)
+      f.write(head + table + "\n" + (f"\nInterleaved runs:{per_run}\n" if per_run else ""))
 
 
 if __name__ == "__main__":
