@@ -3,7 +3,7 @@ PY      := .venv/bin/python
 STAMP   := .venv/.installed
 SHARED  ?= ../shared
 
-.PHONY: setup test test-slow demo bench bench-step bench-attention bench-mlp bench-pipeline bench-scale models clean
+.PHONY: setup test test-slow demo bench bench-step bench-attention bench-gemm bench-pipeline bench-scale models clean
 
 setup: $(STAMP)
 
@@ -22,7 +22,7 @@ test-slow: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m spectralgpt_jax demo --data $(SHARED)/data/bigearthnet_s2_example --workdir runs/demo
 
-bench: bench-step bench-attention bench-mlp bench-pipeline bench-scale
+bench: bench-step bench-attention bench-gemm bench-pipeline bench-scale
 
 bench-step: $(STAMP)
 	$(PY) bench/step_bench.py --out BENCHMARKS.md
@@ -30,8 +30,8 @@ bench-step: $(STAMP)
 bench-attention: $(STAMP)
 	$(PY) bench/attention_bench.py --out BENCHMARKS.md
 
-bench-mlp: $(STAMP)
-	$(PY) bench/mlp_bench.py --out BENCHMARKS.md
+bench-gemm: $(STAMP)
+	$(PY) bench/gemm_bench.py --out BENCHMARKS.md
 
 bench-pipeline: $(STAMP)
 	$(PY) bench/pipeline_bench.py --out BENCHMARKS.md

@@ -65,7 +65,7 @@ def torch_matmul_peak(n: int = 2048) -> float:
   return 2 * n ** 3 / min(times) / 1e9
 
 
-def jax_step(dtype_name: str, attention: str, mlp: str, warmup: int, steps: int) -> tuple[list[float], float]:
+def jax_step(dtype_name: str, attention: str, warmup: int, steps: int) -> tuple[list[float], float]:
   """Times our jitted train step; returns (seconds per step, last loss)."""
   import jax
   import jax.numpy as jnp
@@ -76,7 +76,7 @@ def jax_step(dtype_name: str, attention: str, mlp: str, warmup: int, steps: int)
   import parity
 
   dtype = jnp.bfloat16 if dtype_name == "bfloat16" else jnp.float32
-  model = get_model(MODEL, dtype=dtype, attention=attention, mlp=mlp)
+  model = get_model(MODEL, dtype=dtype, attention=attention)
   x = np.random.default_rng(0).uniform(size=(BATCH, 12, 128, 128)).astype(np.float32)
   params = parity.init_params(model, x[:1])
   # Official pretraining AdamW: betas (0.9, 0.95), wd 0.05 on every >= 2-D parameter.
@@ -147,11 +147,11 @@ def main() -> None:
   parser.add_argument("--interleave", type=int, default=1,
                       help="run the jax configs in turn this many times (an A/B on a noisy "
                            "machine); each reports the median over its runs' medians")
-  parser.add_argument("--what", default="peak,f32,f32-xla-mlp,f32-blocked,bf16,torch,torch-hostmem",
-                      help="comma list of peak, f32, bf16, f32-xla, f32-blocked, f32-xla-mlp, "
-                           "bf16-blocked, torch, torch-hostmem (f32/bf16: attention and mlp "
-                           "'auto'; -blocked: XLA blocked attention; -xla-mlp: XLA MLP; f32-xla: "
-                           "XLA for both; torch: glibc defaults; torch-hostmem: tuned allocator)")
+  parser.add_argument("--what", default="peak,f32,f32-blocked,bf16,torch,torch-hostmem",
+                      help="comma list of peak, f32, bf16, f32-xla, f32-blocked, bf16-blocked, "
+                           "torch, torch-hostmem (f32/bf16: attention 'auto'; -blocked: XLA "
+                           "blocked attention; f32-xla: plain XLA attention; torch: glibc "
+                           "defaults; torch-hostmem: tuned allocator)")
   parser.add_argument("--keep-os-allocator", action="store_true",
                       help="do not tune glibc malloc for our steps (see spectralgpt_jax/hostmem.py)")
   parser.add_argument("--twin-only", action="store_true", help=argparse.SUPPRESS)
@@ -178,10 +178,9 @@ def main() -> None:
     print(f"matmul peak: f32 {results['peak_f32']:.0f} GFLOP/s (torch/MKL "
           f"{results['peak_f32_torch']:.0f}), bf16->f32 {results['peak_bf16']:.0f} GFLOP/s",
           flush=True)
-  configs = {"f32": ("float32", "auto", "auto"), "bf16": ("bfloat16", "auto", "auto"),
-             "f32-xla": ("float32", "xla", "xla"), "f32-blocked": ("float32", "blocked", "auto"),
-             "f32-xla-mlp": ("float32", "auto", "xla"),
-             "bf16-blocked": ("bfloat16", "blocked", "auto")}
+  configs = {"f32": ("float32", "auto"), "bf16": ("bfloat16", "auto"),
+             "f32-xla": ("float32", "xla"), "f32-blocked": ("float32", "blocked"),
+             "bf16-blocked": ("bfloat16", "blocked")}
   runs = {}
   for _ in range(args.interleave):
     for key in [w for w in what if w in configs]:

@@ -25,15 +25,13 @@ import tempfile
 import jax
 
 _HERE = pathlib.Path(__file__).parent
-SOURCES = (_HERE / "cpu_attention.cc", _HERE / "cpu_mlp.cc")
+SOURCES = (_HERE / "cpu_attention.cc",)
 HEADERS = (_HERE / "simd.h",)
 FLAGS = ("-O3", "-march=native", "-ffp-contract=fast", "-std=c++17", "-shared", "-fPIC", "-w")
 # FFI target name (as jax.ffi.ffi_call uses it) -> exported handler symbol.
 TARGETS = {
     "spectralgpt_attention_forward": "SpectralgptAttentionForward",
     "spectralgpt_attention_backward": "SpectralgptAttentionBackward",
-    "spectralgpt_mlp_forward": "SpectralgptMlpForward",
-    "spectralgpt_mlp_backward": "SpectralgptMlpBackward",
 }
 _log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 
 from spectralgpt_jax.kernels import cpu_attention
 from spectralgpt_jax.models.blocked_attention import blocked_attention
-from spectralgpt_jax.models.dense import Dense, DenseParams
+from spectralgpt_jax.models.dense import Dense
 from spectralgpt_jax.sharding import axis_names as ax
 
 ATTENTION_IMPLS = ("auto", "xla", "blocked", "fused")
@@ -17,12 +17,9 @@ LONG_TOKENS = 256
 
 
 def dense(features: int, axes: tuple[str, str], name: str | None = None, dtype=None,
-          param_dtype=jnp.float32, params_only: bool = False) -> nn.Dense:
-  """Linear layer with the official init (xavier_uniform weight, zero bias) and logical axes.
-
-  params_only: a DenseParams (the same parameters, returned instead of applied).
-  """
-  return (DenseParams if params_only else Dense)(
+          param_dtype=jnp.float32) -> nn.Dense:
+  """Linear layer with the official init (xavier_uniform weight, zero bias) and logical axes."""
+  return Dense(
       features, dtype=dtype, param_dtype=param_dtype, name=name,
       kernel_init=nn.with_logical_partitioning(nn.initializers.xavier_uniform(), axes),
       bias_init=nn.with_logical_partitioning(nn.initializers.zeros, (axes[1],)))

@@ -103,16 +103,3 @@ class Dense(nn.Dense):
       y = y + self.param("bias", self.bias_init, (self.features,), self.param_dtype)
     return y
 
-
-class DenseParams(Dense):
-  """A Dense's parameters (same names, shapes, inits and RNG use) without applying them.
-
-  For fused kernels that apply the layer themselves; called with the input width, returns
-  (kernel [in, out], bias [out]).
-  """
-
-  @nn.compact
-  def __call__(self, in_features: int) -> tuple[jax.Array, jax.Array]:
-    kernel = self.param("kernel", self.kernel_init, (in_features, self.features),
-                        self.param_dtype)
-    return kernel, self.param("bias", self.bias_init, (self.features,), self.param_dtype)

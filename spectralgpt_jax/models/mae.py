@@ -56,7 +56,6 @@ class SpectralMAE(nn.Module):
     scan, remat: layer scanning and rematerialisation policy of both transformer stacks.
     attention: attention implementation ("auto", "xla", "blocked", "fused"); all compute the
       same function (see attention.attend).
-    mlp: MLP implementation ("auto", "xla", "fused"; see transformer.mlp_impl).
   Input: cube [B, C, H, W] (or [B, T, C, H, W]) in SpectralGPT band order, normalised.
   """
 
@@ -66,13 +65,12 @@ class SpectralMAE(nn.Module):
   scan: bool = False
   remat: str = "none"
   attention: str = "auto"
-  mlp: str = "auto"
 
   def setup(self):
     s, dt, pdt = self.spec, self.dtype, self.param_dtype
     _, h, w = s.grid
     stack = dict(mlp_ratio=s.mlp_ratio, scan=self.scan, remat=self.remat, dtype=dt,
-                 param_dtype=pdt, attention=self.attention, mlp=self.mlp)
+                 param_dtype=pdt, attention=self.attention)
     self.patch_embed = PatchEmbed(s.embed_dim, s.t_patch, s.patch, dt, pdt)
     self.pos_tables = posembed.make_tables(self, "", s.embed_dim, h * w, s.spectral_groups,
                                            s.num_dates)

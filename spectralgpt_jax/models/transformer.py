@@ -15,9 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from spectralgpt_jax.kernels import cpu_mlp
-from spectralgpt_jax.models.attention import LONG_TOKENS, Attention, dense
-from spectralgpt_jax.models.dense import is_low_precision
+from spectralgpt_jax.models.attention import Attention, dense
 from spectralgpt_jax.sharding import axis_names as ax
 
 LN_EPS = 1e-6  # every official LayerNorm
@@ -42,49 +40,19 @@ def gelu(x: jax.Array) -> jax.Array:
   return x * (0.5 * (1.0 + jax.lax.erf(x * jnp.asarray(2 ** -0.5, x.dtype))))
 
 
-MLP_IMPLS = ("auto", "xla", "fused")
-
-
-def mlp_impl(x: jax.Array, dtype, impl: str = "auto") -> str:
-  """Resolves an MLP implementation name to "xla" or "fused" for input x [B, N, D].
-
-  "auto": on CPU, for float32 compute and sequences of LONG_TOKENS or more, the fused C++ kernel
-  (kernels/cpu_mlp.py) where it builds and the process has one device (XLA's partitioner cannot
-  split a custom call); plain XLA everywhere else.
-  """
-  if impl not in MLP_IMPLS:
-    raise ValueError(f"mlp impl must be one of {MLP_IMPLS}, got {impl!r}")
-  if impl == "fused" and is_low_precision(dtype):
-    raise ValueError(f"mlp='fused' computes in float32; use 'xla' or 'auto' for dtype {dtype}")
-  if impl == "auto":
-    fused = (x.shape[-2] >= LONG_TOKENS and not is_low_precision(dtype)
-             and jax.default_backend() == "cpu" and jax.device_count() == 1
-             and cpu_mlp.available())
-    impl = "fused" if fused else "xla"
-  return impl
-
-
 class Mlp(nn.Module):
-  """fc1 -> exact (erf) GELU -> fc2, hidden width `hidden`. [B, N, D] -> [B, N, D].
-
-  impl: "xla", "fused" (fc1 with GELU fused in, a C++ kernel for XLA:CPU) or "auto" (see
-  `mlp_impl`); the same parameters and function either way.
-  """
+  """fc1 -> exact (erf) GELU -> fc2, hidden width `hidden`. [B, N, D] -> [B, N, D]."""
 
   hidden: int
   dtype: Any = None
   param_dtype: Any = jnp.float32
-  impl: str = "auto"
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    d, dt, pdt = x.shape[-1], self.dtype, self.param_dtype
-    if mlp_impl(x, dt, self.impl) == "fused":
-      w1, b1 = dense(self.hidden, (ax.EMBED, ax.MLP), "fc1", dt, pdt, params_only=True)(d)
-      w2, b2 = dense(d, (ax.MLP, ax.EMBED), "fc2", dt, pdt, params_only=True)(self.hidden)
-      return cpu_mlp.fused_mlp(x, w1, b1, w2, b2)
-    h = dense(self.hidden, (ax.EMBED, ax.MLP), "fc1", dt, pdt)(x)
-    return dense(d, (ax.MLP, ax.EMBED), "fc2", dt, pdt)(gelu(h))
+    d = x.shape[-1]
+    h = dense(self.hidden, (ax.EMBED, ax.MLP), "fc1", self.dtype, self.param_dtype)(x)
+    h = gelu(h)
+    return dense(d, (ax.MLP, ax.EMBED), "fc2", self.dtype, self.param_dtype)(h)
 
 
 def drop_path(x: jax.Array, rate: jax.Array | float, rng: jax.Array) -> jax.Array:
@@ -109,7 +77,6 @@ class Block(nn.Module):
   dtype: Any = None
   param_dtype: Any = jnp.float32
   attention: str = "auto"
-  mlp: str = "auto"
 
   @nn.compact
   def __call__(self, x: jax.Array, drop_rate: jax.Array | float = 0.0) -> jax.Array:
@@ -120,7 +87,7 @@ class Block(nn.Module):
     x = x + branch(Attention(self.num_heads, self.dtype, self.param_dtype, self.attention, name="attn")(y))
     x = nn.with_logical_constraint(x, ax.RESIDUAL)
     y = layer_norm("norm2", self.dtype, self.param_dtype)(x)
-    x = x + branch(Mlp(int(d * self.mlp_ratio), self.dtype, self.param_dtype, self.mlp, name="mlp")(y))
+    x = x + branch(Mlp(int(d * self.mlp_ratio), self.dtype, self.param_dtype, name="mlp")(y))
     return nn.with_logical_constraint(x, ax.RESIDUAL)
 
 
@@ -140,7 +107,6 @@ class TransformerStack(nn.Module):
     scan: run the blocks under nn.scan (one compiled block, params stacked on axis "layers").
     remat: rematerialisation policy name, one of REMAT_POLICIES.
     attention: attention implementation (see attention.ATTENTION_IMPLS).
-    mlp: MLP implementation (see MLP_IMPLS).
   """
 
   depth: int
@@ -152,7 +118,6 @@ class TransformerStack(nn.Module):
   dtype: Any = None
   param_dtype: Any = jnp.float32
   attention: str = "auto"
-  mlp: str = "auto"
 
   @nn.compact
   def __call__(self, x: jax.Array, *, deterministic: bool = True) -> jax.Array:
@@ -165,7 +130,7 @@ class TransformerStack(nn.Module):
     if self.remat != "none":
       block_cls = nn.remat(Block, policy=REMAT_POLICIES[self.remat], prevent_cse=not self.scan)
     kw = dict(num_heads=self.num_heads, mlp_ratio=self.mlp_ratio, dtype=self.dtype,
-              param_dtype=self.param_dtype, attention=self.attention, mlp=self.mlp,
+              param_dtype=self.param_dtype, attention=self.attention,
               use_drop_path=not deterministic and any(r > 0 for r in rates))
     if not self.scan:
       for i, rate in enumerate(rates):

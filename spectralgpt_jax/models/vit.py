@@ -38,7 +38,7 @@ class SpectralViT(nn.Module):
     drop_path_rate: stochastic depth, linearly increasing over layers (official default 0.2).
     dropout: dropout before the head.
     pos_embed, pool: see the module docstring.
-    attention, mlp: implementations (see attention.attend, transformer.mlp_impl).
+    attention: attention implementation (see attention.attend).
   Input cube [B, C, H, W]; output logits [B, num_classes] float32.
   """
 
@@ -52,7 +52,6 @@ class SpectralViT(nn.Module):
   scan: bool = False
   remat: str = "none"
   attention: str = "auto"
-  mlp: str = "auto"
 
   def setup(self):
     s, dt, pdt = self.spec, self.dtype, self.param_dtype
@@ -71,7 +70,7 @@ class SpectralViT(nn.Module):
           (1, s.num_tokens, s.embed_dim))
     rates = tuple(float(r) for r in np.linspace(0.0, self.drop_path_rate, s.depth))
     self.blocks = TransformerStack(s.depth, s.num_heads, s.mlp_ratio, rates, self.scan,
-                                   self.remat, dt, pdt, self.attention, self.mlp)
+                                   self.remat, dt, pdt, self.attention)
     self.norm = layer_norm(dtype=dt, param_dtype=pdt)
     self.drop = nn.Dropout(self.dropout)
     # main_finetune re-initialises the head weight with trunc_normal_(std=2e-5).

@@ -1,12 +1,10 @@
-"""The transformer MLP on this CPU: XLA vs the fused FFI kernel, and the GEMM against MKL.
+"""f32 GEMMs of the base model's decoder on this CPU: XLA:CPU against torch (MKL).
 
-Times forward and forward + backward of one MLP (fc1 -> exact GELU -> fc2) under jit, for the
-base model's decoder (8 x 1024 tokens, 512 -> 2048 -> 512) and encoder (8 x 102 kept tokens,
-768 -> 3072 -> 768), mlp="xla" and mlp="fused" side by side in one run. Then the f32 matmul
-shapes of the decoder's layers in XLA and in torch (MKL, a separate process), for what a better
-GEMM could still buy. Appends a dated section to the --out markdown file.
+Times the matmul shapes of the decoder's linear layers (forward and weight gradients) under jit,
+and the same products in torch in a separate process, side by side in one run: what a GEMM at
+MKL's level would still buy the train step. Appends a dated section to the --out markdown file.
 
-  .venv/bin/python bench/mlp_bench.py --out BENCHMARKS.md
+  .venv/bin/python bench/gemm_bench.py --out BENCHMARKS.md
 """
 
 from __future__ import annotations
@@ -19,36 +17,13 @@ import platform
 import subprocess
 import sys
 
-import numpy as np
-
 from timing import best_seconds
 
-CASES = {"decoder": ((8, 1024, 512), 2048), "encoder": ((8, 102, 768), 3072)}
 # (M, K, N, what) of the decoder's linear layers: a [M, K] @ b [K, N], except the weight
 # gradients ("dW"), which contract the 8192 tokens: a [K, M]^T @ b [K, N].
 GEMMS = [(8192, 512, 512, "q/k/v/proj forward"), (8192, 512, 2048, "fc1 forward"),
          (8192, 2048, 512, "fc2 forward"), (512, 8192, 512, "q/k/v/proj dW"),
          (2048, 8192, 512, "fc2 dW")]
-
-
-def mlp_times() -> list[str]:
-  import jax
-  import jax.numpy as jnp
-  from spectralgpt_jax.models.transformer import Mlp
-  rows = []
-  for name, (shape, hidden) in CASES.items():
-    x = jnp.asarray(np.random.default_rng(0).normal(size=shape), jnp.float32)
-    for impl in ("xla", "fused"):
-      mlp = Mlp(hidden, jnp.float32, impl=impl)
-      params = mlp.init(jax.random.key(0), x)
-      fwd = jax.jit(mlp.apply)
-      grad = jax.jit(jax.grad(lambda p, x: jnp.sum(mlp.apply(p, x) ** 2), (0, 1)))
-      t_fwd = best_seconds(lambda: jax.block_until_ready(fwd(params, x)))
-      t_all = best_seconds(lambda: jax.block_until_ready(grad(params, x)))
-      rows.append(f"| {name} {list(shape)} -> {hidden} | {impl} | {t_fwd * 1e3:.1f} | "
-                  f"{t_all * 1e3:.1f} |")
-      print(rows[-1], flush=True)
-  return ["| MLP | impl | forward (ms) | forward + backward (ms) |", "|---|---|---|---|", *rows]
 
 
 def xla_gemm(m: int, k: int, n: int, what: str) -> float:
@@ -96,14 +71,14 @@ def main() -> None:
   if args.torch_gemms:
     print(json.dumps(torch_gemms()))
     return
-  table, gemms = mlp_times(), gemm_rows()
+  gemms = gemm_rows()
   if args.out:
     with open(args.out, "a") as f:
-      f.write(f"\n### MLP, one layer, f32 ({datetime.date.today()})\n\n"
+      f.write(f"\n### Decoder GEMMs, f32, XLA vs MKL ({datetime.date.today()})\n\n"
               f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores. "
-              f"Command: `.venv/bin/python bench/mlp_bench.py {' '.join(sys.argv[1:])}`. "
-              "Best of 5 jitted calls, all cores, tuned host allocator.\n\n"
-              + "\n".join(table) + "\n\n" + "\n".join(gemms) + "\n")
+              f"Command: `.venv/bin/python bench/gemm_bench.py {' '.join(sys.argv[1:])}`. "
+              "Best of 5 calls, all cores, tuned host allocator.\n\n"
+              + "\n".join(gemms) + "\n")
 
 
 if __name__ == "__main__":
