@@ -153,7 +153,7 @@ def main() -> None:
                            "blocked attention; f32-xla: plain XLA attention; torch: glibc "
                            "defaults; torch-hostmem: tuned allocator)")
   parser.add_argument("--keep-os-allocator", action="store_true",
-                      help="do not tune glibc malloc for our steps (see spectralgpt_jax/hostmem.py)")
+                      help="do not tune glibc malloc for our steps (spectralgpt_jax/hostmem.py)")
   parser.add_argument("--twin-only", action="store_true", help=argparse.SUPPRESS)
   parser.add_argument("--twin-hostmem", action="store_true", help=argparse.SUPPRESS)
   parser.add_argument("--twin-peak", action="store_true", help=argparse.SUPPRESS)
@@ -231,7 +231,8 @@ def main() -> None:
             f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores. "
             f"Command: `.venv/bin/python bench/step_bench.py {' '.join(sys.argv[1:])}`. "
             f"Our steps with the tuned host allocator (hostmem): {tuned}; twin: torch = glibc "
-            f"defaults (as the official code runs), torch-hostmem = tuned, each in its own process. "
+            f"defaults (as the official code runs), torch-hostmem = tuned, each in its own "
+            f"process. "
             f"Model FLOPs/step {flops / 1e12:.3f} TFLOP; 2048^2 matmul peaks (the higher of "
             f"readings before and after our steps): f32 XLA "
             f"{results.get('peak_f32', float('nan')):.0f}, f32 torch/MKL "

@@ -87,8 +87,9 @@ def is_low_precision(dtype) -> bool:
 class Dense(nn.Dense):
   """nn.Dense with the same parameters and names (kernel [in, out], bias [out]).
 
-  float32 (or None) `dtype`: an ordinary float32 Dense (`f32_matmul`: autodiff's values). Low-precision `dtype`: `lowp_matmul`
-  with a float32 bias add and a float32 output (see the module docstring).
+  float32 (or None) `dtype`: an ordinary float32 Dense (`f32_matmul`: autodiff's values).
+  Low-precision `dtype`: `lowp_matmul` with a float32 bias add and a float32 output (see the
+  module docstring).
   """
 
   @nn.compact
