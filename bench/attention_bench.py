@@ -11,17 +11,14 @@ to the --out markdown file.
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
 import pathlib
-import platform
 import subprocess
-import sys
 import tempfile
 
 import numpy as np
 
-from timing import best_seconds
+from timing import append_section, best_seconds
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHAPE = (8, 1024, 16, 32)  # mae_vit_base_patch8_128 decoder: B, N, H, head dim
@@ -67,14 +64,12 @@ def main() -> None:
   layer = layer_times()
   parts = kernel_parts()
   if args.out:
-    with open(args.out, "a") as f:
-      f.write(f"\n### Decoder attention, one layer, f32 ({datetime.date.today()})\n\n"
-              f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores. "
-              f"Command: `.venv/bin/python bench/attention_bench.py {' '.join(sys.argv[1:])}`. "
-              f"q, k, v {list(SHAPE)} (B, N, H, D); best of 4 jitted calls, all cores.\n\n"
-              + "\n".join(layer) + "\n\nKernel parts, one core (`bench/cpu_attention_parts.cc`; "
-              "block = 64 queries x 1024 keys, problem = one batch element and head):\n\n"
-              + "\n".join(parts) + "\n")
+    append_section(
+        args.out, "Decoder attention, one layer, f32",
+        f"q, k, v {list(SHAPE)} (B, N, H, D); best of 4 jitted calls, all cores.",
+        "\n".join(layer) + "\n\nKernel parts, one core (`bench/cpu_attention_parts.cc`; "
+        "block = 64 queries x 1024 keys, problem = one batch element and head):\n\n"
+        + "\n".join(parts))
 
 
 if __name__ == "__main__":

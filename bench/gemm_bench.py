@@ -10,14 +10,12 @@ MKL's level would still buy the train step. Appends a dated section to the --out
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import subprocess
 import sys
 
-from timing import best_seconds
+from timing import append_section, best_seconds
 
 # (M, K, N, what) of the decoder's linear layers: a [M, K] @ b [K, N], except the weight
 # gradients ("dW"), which contract the 8192 tokens: a [K, M]^T @ b [K, N].
@@ -73,12 +71,8 @@ def main() -> None:
     return
   gemms = gemm_rows()
   if args.out:
-    with open(args.out, "a") as f:
-      f.write(f"\n### Decoder GEMMs, f32, XLA vs MKL ({datetime.date.today()})\n\n"
-              f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores. "
-              f"Command: `.venv/bin/python bench/gemm_bench.py {' '.join(sys.argv[1:])}`. "
-              "Best of 5 calls, all cores, tuned host allocator.\n\n"
-              + "\n".join(gemms) + "\n")
+    append_section(args.out, "Decoder GEMMs, f32, XLA vs MKL",
+                   "Best of 5 calls, all cores, tuned host allocator.", "\n".join(gemms))
 
 
 if __name__ == "__main__":

@@ -24,25 +24,15 @@ import platform
 import statistics
 import subprocess
 import sys
-import time
 
 import numpy as np
+
+from timing import timed
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the PyTorch twin lives with the tests
 
 MODEL, BATCH, MASK_RATIO = "mae_vit_base_patch8_128", 8, 0.9
-
-
-def _timed(fn, warmup: int, steps: int) -> list[float]:
-  for _ in range(warmup):
-    fn()
-  times = []
-  for _ in range(steps):
-    start = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - start)
-  return times
 
 
 def matmul_peak(dtype_name: str, n: int = 2048) -> float:
@@ -52,7 +42,7 @@ def matmul_peak(dtype_name: str, n: int = 2048) -> float:
   dtype = jnp.bfloat16 if dtype_name == "bfloat16" else jnp.float32
   a = jnp.asarray(np.random.default_rng(0).normal(size=(n, n)), dtype)
   f = jax.jit(lambda a, b: jnp.matmul(a, b, preferred_element_type=jnp.float32))
-  times = _timed(lambda: f(a, a).block_until_ready(), 2, 7)
+  times = timed(lambda: f(a, a).block_until_ready(), 2, 7)
   return 2 * n ** 3 / min(times) / 1e9
 
 
@@ -61,7 +51,7 @@ def torch_matmul_peak(n: int = 2048) -> float:
   import torch
   torch.set_num_threads(os.cpu_count() or 1)
   a = torch.from_numpy(np.random.default_rng(0).normal(size=(n, n)).astype(np.float32))
-  times = _timed(lambda: a @ a, 2, 7)
+  times = timed(lambda: a @ a, 2, 7)
   return 2 * n ** 3 / min(times) / 1e9
 
 
@@ -103,7 +93,7 @@ def jax_step(dtype_name: str, attention: str, warmup: int, steps: int) -> tuple[
     state["loss"] = float(loss)
     state["i"] += 1
 
-  return _timed(run, warmup, steps), state["loss"]
+  return timed(run, warmup, steps), state["loss"]
 
 
 def torch_step(warmup: int, steps: int) -> list[float]:
@@ -126,7 +116,7 @@ def torch_step(warmup: int, steps: int) -> list[float]:
     loss.backward()
     opt.step()
 
-  return _timed(run, warmup, steps)
+  return timed(run, warmup, steps)
 
 
 def in_subprocess(*flags: str):

@@ -1,17 +1,37 @@
-"""Timing helper shared by the benchmarks in bench/."""
+"""Timing and reporting helpers shared by the benchmarks in bench/."""
 
 from __future__ import annotations
 
+import datetime
+import os
+import platform
+import sys
 import time
 from typing import Callable
 
 
-def best_seconds(fn: Callable[[], object], reps: int = 5) -> float:
-  """Fastest of `reps` calls of fn, after one untimed warm-up call."""
-  fn()
+def timed(fn: Callable[[], object], warmup: int, steps: int) -> list[float]:
+  """Seconds of each of `steps` calls of fn, after `warmup` untimed calls."""
+  for _ in range(warmup):
+    fn()
   times = []
-  for _ in range(reps):
+  for _ in range(steps):
     start = time.perf_counter()
     fn()
     times.append(time.perf_counter() - start)
-  return min(times)
+  return times
+
+
+def best_seconds(fn: Callable[[], object], reps: int = 5) -> float:
+  """Fastest of `reps` calls of fn, after one untimed warm-up call."""
+  return min(timed(fn, 1, reps))
+
+
+def append_section(path: str, title: str, note: str, body: str) -> None:
+  """Appends a dated markdown section (machine, the command that ran, `note`, body) to path."""
+  script = os.path.relpath(sys.argv[0], os.path.dirname(os.path.dirname(__file__)))
+  with open(path, "a") as f:
+    f.write(f"\n### {title} ({datetime.date.today()})\n\n"
+            f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores. "
+            f"Command: `.venv/bin/python {script} {' '.join(sys.argv[1:])}`. {note}\n\n"
+            f"{body}\n")
