@@ -8,11 +8,8 @@
 // checks and otherwise uses the XLA implementation.
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstdint>
-#include <memory>
-#include <thread>
 #include <vector>
 
 #include "simd.h"

@@ -67,19 +67,6 @@ inline vf Exp(vf x) {
 
 inline vf Max(vf a, vf b) { return Select(a > b, a, b); }
 
-// Loads / stores the first n (1..16) lanes; the rest of a load is zero.
-inline vf LoadN(const float* p, int n) {
-  if (n == kLanes) return Load(p);
-  vf x = {};
-  for (int i = 0; i < n; ++i) x[i] = p[i];
-  return x;
-}
-
-inline void StoreN(float* p, vf x, int n) {
-  if (n == kLanes) return Store(p, x);
-  for (int i = 0; i < n; ++i) p[i] = x[i];
-}
-
 // Runs work(i, scratch) for i in [0, count) on the caller and the pool's other threads. Tasks
 // that start after the work is gone only touch the shared counters, which they keep alive.
 template <typename Work>
