@@ -225,9 +225,9 @@ def main() -> None:
             f"process. "
             f"Model FLOPs/step {flops / 1e12:.3f} TFLOP; 2048^2 matmul peaks (the higher of "
             f"readings before and after our steps): f32 XLA "
-            f"{results.get('peak_f32', float('nan')):.0f}, f32 torch/MKL "
-            f"{results.get('peak_f32_torch', float('nan')):.0f} (best f32 = the larger), bf16 "
-            f"XLA {results.get('peak_bf16', float('nan')):.0f} GFLOP/s.\n\n")
+            f"{results.get('peak_f32', nan):.0f}, f32 torch/MKL "
+            f"{results.get('peak_f32_torch', nan):.0f} (best f32 = the larger), bf16 "
+            f"XLA {results.get('peak_bf16', nan):.0f} GFLOP/s.\n\n")
     with open(args.out, "a") as f:
       per_run = "".join(f"\n{k}: per-run medians {[round(m, 2) for m in v]}"
                         for k, v in runs.items() if len(v) > 1)
