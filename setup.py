@@ -23,6 +23,10 @@ EXTRAS = {
     # (an open range pulls a multi-GB CUDA build).
     "torch": ["torch==2.13.0", "safetensors==0.8.0"],
     "geo": ["rasterio==1.4.4"],
+    # Intel MKL's sgemm for the float32 linear layers on x86-64 CPUs (kernels/cpu_gemm.py): ~10%
+    # off a CPU training step. Optional: without it those layers use XLA's own GEMMs.
+    "cpu-blas": [f"{p}; platform_machine == 'x86_64' and sys_platform == 'linux'"
+                 for p in ("mkl==2026.2.0", "intel-openmp==2026.2.0", "tbb==2023.2.0")],
 }
 EXTRAS["all"] = sorted({p for ps in EXTRAS.values() for p in ps})
 
@@ -31,7 +35,7 @@ setuptools.setup(
     version="0.1.0",
     description=__doc__,
     packages=setuptools.find_packages(include=["spectralgpt_jax*", "data_pipelines*", "configs*"]),
-    # The fused CPU attention kernel is compiled from source on first use (kernels/).
+    # The CPU kernels (fused attention, BLAS GEMM) are compiled from source on first use.
     package_data={"spectralgpt_jax.kernels": ["*.cc", "*.h"]},
     python_requires=">=3.10",
     install_requires=CORE,

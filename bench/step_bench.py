@@ -55,7 +55,8 @@ def torch_matmul_peak(n: int = 2048) -> float:
   return 2 * n ** 3 / min(times) / 1e9
 
 
-def jax_step(dtype_name: str, attention: str, warmup: int, steps: int) -> tuple[list[float], float]:
+def jax_step(dtype_name: str, attention: str, matmul: str, warmup: int,
+             steps: int) -> tuple[list[float], float]:
   """Times our jitted train step; returns (seconds per step, last loss)."""
   import jax
   import jax.numpy as jnp
@@ -66,7 +67,7 @@ def jax_step(dtype_name: str, attention: str, warmup: int, steps: int) -> tuple[
   import parity
 
   dtype = jnp.bfloat16 if dtype_name == "bfloat16" else jnp.float32
-  model = get_model(MODEL, dtype=dtype, attention=attention)
+  model = get_model(MODEL, dtype=dtype, attention=attention, matmul=matmul)
   x = np.random.default_rng(0).uniform(size=(BATCH, 12, 128, 128)).astype(np.float32)
   params = parity.init_params(model, x[:1])
   # Official pretraining AdamW: betas (0.9, 0.95), wd 0.05 on every >= 2-D parameter.
@@ -137,11 +138,13 @@ def main() -> None:
   parser.add_argument("--interleave", type=int, default=1,
                       help="run the jax configs in turn this many times (an A/B on a noisy "
                            "machine); each reports the median over its runs' medians")
-  parser.add_argument("--what", default="peak,f32,f32-blocked,bf16,torch,torch-hostmem",
+  parser.add_argument("--what",
+                      default="peak,f32,f32-xla-gemm,f32-blocked,bf16,torch,torch-hostmem",
                       help="comma list of peak, f32, bf16, f32-xla, f32-blocked, bf16-blocked, "
-                           "torch, torch-hostmem (f32/bf16: attention 'auto'; -blocked: XLA "
-                           "blocked attention; f32-xla: plain XLA attention; torch: glibc "
-                           "defaults; torch-hostmem: tuned allocator)")
+                           "f32-xla-gemm, torch, torch-hostmem (f32/bf16: attention and matmul "
+                           "'auto'; -blocked: XLA blocked attention; f32-xla: plain XLA "
+                           "attention; f32-xla-gemm: XLA's GEMMs instead of the BLAS kernel; "
+                           "torch: glibc defaults; torch-hostmem: tuned allocator)")
   parser.add_argument("--keep-os-allocator", action="store_true",
                       help="do not tune glibc malloc for our steps (spectralgpt_jax/hostmem.py)")
   parser.add_argument("--twin-only", action="store_true", help=argparse.SUPPRESS)
@@ -175,9 +178,10 @@ def main() -> None:
 
   if "peak" in what:
     measure_peaks()
-  configs = {"f32": ("float32", "auto"), "bf16": ("bfloat16", "auto"),
-             "f32-xla": ("float32", "xla"), "f32-blocked": ("float32", "blocked"),
-             "bf16-blocked": ("bfloat16", "blocked")}
+  configs = {"f32": ("float32", "auto", "auto"), "bf16": ("bfloat16", "auto", "auto"),
+             "f32-xla": ("float32", "xla", "auto"), "f32-blocked": ("float32", "blocked", "auto"),
+             "bf16-blocked": ("bfloat16", "blocked", "auto"),
+             "f32-xla-gemm": ("float32", "auto", "xla")}
   runs = {}
   for _ in range(args.interleave):
     for key in [w for w in what if w in configs]:

@@ -49,6 +49,7 @@ def pretrain_config(*, model: str, image_size: int, batch_size: int, blr: float,
   c.model.scan = True                    # one compiled block per stack
   c.model.remat = "none"                 # none | full | dots | dots_no_batch
   c.model.attention = "auto"             # auto | xla | blocked | fused (same maths; CPU kernels)
+  c.model.matmul = "auto"                # auto | xla | blas (f32 linear layers; CPU BLAS kernel)
 
   c.data = default_data_config()
   c.data.batch_size = c.get_ref("batch_size")

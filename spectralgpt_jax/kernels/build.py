@@ -25,13 +25,15 @@ import tempfile
 import jax
 
 _HERE = pathlib.Path(__file__).parent
-SOURCES = (_HERE / "cpu_attention.cc",)
+SOURCES = (_HERE / "cpu_attention.cc", _HERE / "cpu_gemm.cc")
 HEADERS = (_HERE / "simd.h",)
 FLAGS = ("-O3", "-march=native", "-ffp-contract=fast", "-std=c++17", "-shared", "-fPIC", "-w")
+LIBS = ("-ldl",)  # cpu_gemm.cc loads the BLAS at run time
 # FFI target name (as jax.ffi.ffi_call uses it) -> exported handler symbol.
 TARGETS = {
     "spectralgpt_attention_forward": "SpectralgptAttentionForward",
     "spectralgpt_attention_backward": "SpectralgptAttentionBackward",
+    "spectralgpt_gemm": "SpectralgptGemm",
 }
 _log = logging.getLogger(__name__)
 
@@ -68,7 +70,7 @@ def build() -> pathlib.Path:
   cxx = compiler()
   include = jax.ffi.include_dir()
   version = subprocess.run([cxx, "--version"], capture_output=True, text=True).stdout
-  parts = (*(p.read_text() for p in SOURCES + HEADERS), " ".join(FLAGS), version,
+  parts = (*(p.read_text() for p in SOURCES + HEADERS), " ".join(FLAGS + LIBS), version,
            importlib.metadata.version("jaxlib"), _cpu_signature())
   key = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
   target = cache_dir() / f"spectralgpt_kernels-{key}.so"
@@ -81,7 +83,7 @@ def build() -> pathlib.Path:
     raise KernelBuildError(f"cannot write the kernel cache {target.parent}: {e} "
                            "(set SPECTRALGPT_JAX_KERNEL_CACHE)") from e
   os.close(fd)
-  cmd = [cxx, *FLAGS, f"-I{include}", *map(str, SOURCES), "-o", tmp]
+  cmd = [cxx, *FLAGS, f"-I{include}", *map(str, SOURCES), *LIBS, "-o", tmp]
   result = subprocess.run(cmd, capture_output=True, text=True)
   if result.returncode != 0:
     os.unlink(tmp)

@@ -17,10 +17,11 @@ LONG_TOKENS = 256
 
 
 def dense(features: int, axes: tuple[str, str], name: str | None = None, dtype=None,
-          param_dtype=jnp.float32) -> nn.Dense:
-  """Linear layer with the official init (xavier_uniform weight, zero bias) and logical axes."""
+          param_dtype=jnp.float32, matmul: str = "auto") -> nn.Dense:
+  """Linear layer with the official init (xavier_uniform weight, zero bias) and logical axes;
+  `matmul` picks its product's implementation (see dense.MATMUL_IMPLS)."""
   return Dense(
-      features, dtype=dtype, param_dtype=param_dtype, name=name,
+      features, dtype=dtype, param_dtype=param_dtype, name=name, impl=matmul,
       kernel_init=nn.with_logical_partitioning(nn.initializers.xavier_uniform(), axes),
       bias_init=nn.with_logical_partitioning(nn.initializers.zeros, (axes[1],)))
 
@@ -68,20 +69,24 @@ class Attention(nn.Module):
     impl: "xla" (plain einsum + softmax), "blocked" (cache-blocked, recomputing backward; see
       blocked_attention.py), "fused" (C++ kernel for XLA:CPU, kernels/cpu_attention.py) or
       "auto" (fused, else blocked, on CPU for long sequences; xla otherwise).
+    matmul: the projections' matmul implementation (see dense.MATMUL_IMPLS).
   """
 
   num_heads: int
   dtype: jnp.dtype | None = None
   param_dtype: jnp.dtype = jnp.float32
   impl: str = "auto"
+  matmul: str = "auto"
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     b, n, d = x.shape
-    proj_in = lambda name: dense(d, (ax.EMBED, ax.HEADS), name, self.dtype, self.param_dtype)
+    proj_in = lambda name: dense(d, (ax.EMBED, ax.HEADS), name, self.dtype, self.param_dtype,
+                                 self.matmul)
     split = lambda t: t.reshape(b, n, self.num_heads, d // self.num_heads)
     # The attention matmuls take `dtype` operands (softmax stays float32, see attend).
     dtype = self.dtype or jnp.float32
     q, k, v = (split(proj_in(name)(x)).astype(dtype) for name in ("q", "k", "v"))
     out = attend(q, k, v, self.impl).reshape(b, n, d)
-    return dense(d, (ax.HEADS, ax.EMBED), "proj", self.dtype, self.param_dtype)(out)
+    return dense(d, (ax.HEADS, ax.EMBED), "proj", self.dtype, self.param_dtype,
+                 self.matmul)(out)

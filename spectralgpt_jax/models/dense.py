@@ -15,6 +15,10 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from spectralgpt_jax.kernels import cpu_gemm
+
+MATMUL_IMPLS = ("auto", "xla", "blas")
+
 
 def _dot_last(a: jax.Array, b: jax.Array) -> jax.Array:
   """a [..., k] @ b [k, n] -> [..., n], float32 accumulation."""
@@ -84,23 +88,43 @@ def is_low_precision(dtype) -> bool:
   return dtype is not None and jnp.dtype(dtype) != jnp.float32
 
 
+def uses_blas(impl: str) -> bool:
+  """Whether a float32 Dense with matmul `impl` runs through the BLAS kernel.
+
+  "auto": on CPU in a one-device process where the BLAS loads (XLA's partitioner cannot split
+  the custom call: under a multi-device jit every device would compute the whole product).
+  """
+  if impl not in MATMUL_IMPLS:
+    raise ValueError(f"matmul impl must be one of {MATMUL_IMPLS}, got {impl!r}")
+  if impl == "auto":
+    return (jax.default_backend() == "cpu" and jax.device_count() == 1
+            and cpu_gemm.available())
+  return impl == "blas"
+
+
 class Dense(nn.Dense):
   """nn.Dense with the same parameters and names (kernel [in, out], bias [out]).
 
-  float32 (or None) `dtype`: an ordinary float32 Dense (`f32_matmul`: autodiff's values).
-  Low-precision `dtype`: `lowp_matmul` with a float32 bias add and a float32 output (see the
-  module docstring).
+  float32 (or None) `dtype`: an ordinary float32 Dense, its products in XLA (`f32_matmul`:
+  autodiff's values) or the BLAS (`cpu_gemm.matmul`), as `impl` picks ("auto", "xla", "blas";
+  see `uses_blas`). Low-precision `dtype`: `lowp_matmul` (always XLA) with a float32 bias add and
+  a float32 output (see the module docstring).
   """
+
+  impl: str = "auto"
 
   @nn.compact
   def __call__(self, inputs: jax.Array) -> jax.Array:
+    if self.impl not in MATMUL_IMPLS:
+      raise ValueError(f"matmul impl must be one of {MATMUL_IMPLS}, got {self.impl!r}")
     kernel = self.param("kernel", self.kernel_init, (jnp.shape(inputs)[-1], self.features),
                         self.param_dtype)
     if is_low_precision(self.dtype):
       y = lowp_matmul(inputs, kernel, jnp.dtype(self.dtype))
+    elif uses_blas(self.impl):
+      y = cpu_gemm.matmul(inputs, kernel)
     else:
       y = f32_matmul(inputs.astype(jnp.float32), kernel.astype(jnp.float32))
     if self.use_bias:
       y = y + self.param("bias", self.bias_init, (self.features,), self.param_dtype)
     return y
-

@@ -56,6 +56,7 @@ class SpectralMAE(nn.Module):
     scan, remat: layer scanning and rematerialisation policy of both transformer stacks.
     attention: attention implementation ("auto", "xla", "blocked", "fused"); all compute the
       same function (see attention.attend).
+    matmul: linear layers' matmul implementation ("auto", "xla", "blas"; see dense.uses_blas).
   Input: cube [B, C, H, W] (or [B, T, C, H, W]) in SpectralGPT band order, normalised.
   """
 
@@ -65,19 +66,20 @@ class SpectralMAE(nn.Module):
   scan: bool = False
   remat: str = "none"
   attention: str = "auto"
+  matmul: str = "auto"
 
   def setup(self):
     s, dt, pdt = self.spec, self.dtype, self.param_dtype
     _, h, w = s.grid
     stack = dict(mlp_ratio=s.mlp_ratio, scan=self.scan, remat=self.remat, dtype=dt,
-                 param_dtype=pdt, attention=self.attention)
+                 param_dtype=pdt, attention=self.attention, matmul=self.matmul)
     self.patch_embed = PatchEmbed(s.embed_dim, s.t_patch, s.patch, dt, pdt)
     self.pos_tables = posembed.make_tables(self, "", s.embed_dim, h * w, s.spectral_groups,
                                            s.num_dates)
     self.blocks = TransformerStack(s.depth, s.num_heads, **stack)
     self.norm = layer_norm(dtype=dt, param_dtype=pdt)
     self.decoder_embed = dense(s.decoder_embed_dim, (ax.EMBED, None), dtype=dt,
-                               param_dtype=pdt)
+                               param_dtype=pdt, matmul=self.matmul)
     self.mask_token = self.param(
         "mask_token", nn.with_logical_partitioning(nn.initializers.normal(0.02),
                                                    (None, None, ax.EMBED)),
@@ -86,7 +88,8 @@ class SpectralMAE(nn.Module):
                                                    s.spectral_groups, s.num_dates)
     self.decoder_blocks = TransformerStack(s.decoder_depth, s.decoder_num_heads, **stack)
     self.decoder_norm = layer_norm(dtype=dt, param_dtype=pdt)
-    self.decoder_pred = dense(s.patch_dim, (ax.EMBED, ax.PATCH_IN), dtype=dt, param_dtype=pdt)
+    self.decoder_pred = dense(s.patch_dim, (ax.EMBED, ax.PATCH_IN), dtype=dt, param_dtype=pdt,
+                              matmul=self.matmul)
 
   def encode(self, x: jax.Array, noise: jax.Array,
              mask_ratio: float) -> tuple[jax.Array, masking.MaskInfo]:

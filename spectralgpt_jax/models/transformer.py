@@ -46,13 +46,15 @@ class Mlp(nn.Module):
   hidden: int
   dtype: Any = None
   param_dtype: Any = jnp.float32
+  matmul: str = "auto"
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     d = x.shape[-1]
-    h = dense(self.hidden, (ax.EMBED, ax.MLP), "fc1", self.dtype, self.param_dtype)(x)
+    h = dense(self.hidden, (ax.EMBED, ax.MLP), "fc1", self.dtype, self.param_dtype,
+              self.matmul)(x)
     h = gelu(h)
-    return dense(d, (ax.MLP, ax.EMBED), "fc2", self.dtype, self.param_dtype)(h)
+    return dense(d, (ax.MLP, ax.EMBED), "fc2", self.dtype, self.param_dtype, self.matmul)(h)
 
 
 def drop_path(x: jax.Array, rate: jax.Array | float, rng: jax.Array) -> jax.Array:
@@ -77,6 +79,7 @@ class Block(nn.Module):
   dtype: Any = None
   param_dtype: Any = jnp.float32
   attention: str = "auto"
+  matmul: str = "auto"
 
   @nn.compact
   def __call__(self, x: jax.Array, drop_rate: jax.Array | float = 0.0) -> jax.Array:
@@ -84,10 +87,12 @@ class Block(nn.Module):
     branch = lambda y: drop_path(y, drop_rate, self.make_rng("dropout")) if self.use_drop_path else y
     x = nn.with_logical_constraint(x, ax.RESIDUAL)
     y = layer_norm("norm1", self.dtype, self.param_dtype)(x)
-    x = x + branch(Attention(self.num_heads, self.dtype, self.param_dtype, self.attention, name="attn")(y))
+    x = x + branch(Attention(self.num_heads, self.dtype, self.param_dtype, self.attention,
+                             self.matmul, name="attn")(y))
     x = nn.with_logical_constraint(x, ax.RESIDUAL)
     y = layer_norm("norm2", self.dtype, self.param_dtype)(x)
-    x = x + branch(Mlp(int(d * self.mlp_ratio), self.dtype, self.param_dtype, name="mlp")(y))
+    x = x + branch(Mlp(int(d * self.mlp_ratio), self.dtype, self.param_dtype, self.matmul,
+                       name="mlp")(y))
     return nn.with_logical_constraint(x, ax.RESIDUAL)
 
 
@@ -107,6 +112,7 @@ class TransformerStack(nn.Module):
     scan: run the blocks under nn.scan (one compiled block, params stacked on axis "layers").
     remat: rematerialisation policy name, one of REMAT_POLICIES.
     attention: attention implementation (see attention.ATTENTION_IMPLS).
+    matmul: linear layers' matmul implementation (see dense.MATMUL_IMPLS).
   """
 
   depth: int
@@ -118,6 +124,7 @@ class TransformerStack(nn.Module):
   dtype: Any = None
   param_dtype: Any = jnp.float32
   attention: str = "auto"
+  matmul: str = "auto"
 
   @nn.compact
   def __call__(self, x: jax.Array, *, deterministic: bool = True) -> jax.Array:
@@ -131,6 +138,7 @@ class TransformerStack(nn.Module):
       block_cls = nn.remat(Block, policy=REMAT_POLICIES[self.remat], prevent_cse=not self.scan)
     kw = dict(num_heads=self.num_heads, mlp_ratio=self.mlp_ratio, dtype=self.dtype,
               param_dtype=self.param_dtype, attention=self.attention,
+              matmul=self.matmul,
               use_drop_path=not deterministic and any(r > 0 for r in rates))
     if not self.scan:
       for i, rate in enumerate(rates):

@@ -39,6 +39,7 @@ class SpectralViT(nn.Module):
     dropout: dropout before the head.
     pos_embed, pool: see the module docstring.
     attention: attention implementation (see attention.attend).
+    matmul: linear layers' matmul implementation (see dense.uses_blas).
   Input cube [B, C, H, W]; output logits [B, num_classes] float32.
   """
 
@@ -52,6 +53,7 @@ class SpectralViT(nn.Module):
   scan: bool = False
   remat: str = "none"
   attention: str = "auto"
+  matmul: str = "auto"
 
   def setup(self):
     s, dt, pdt = self.spec, self.dtype, self.param_dtype
@@ -70,12 +72,12 @@ class SpectralViT(nn.Module):
           (1, s.num_tokens, s.embed_dim))
     rates = tuple(float(r) for r in np.linspace(0.0, self.drop_path_rate, s.depth))
     self.blocks = TransformerStack(s.depth, s.num_heads, s.mlp_ratio, rates, self.scan,
-                                   self.remat, dt, pdt, self.attention)
+                                   self.remat, dt, pdt, self.attention, self.matmul)
     self.norm = layer_norm(dtype=dt, param_dtype=pdt)
     self.drop = nn.Dropout(self.dropout)
     # main_finetune re-initialises the head weight with trunc_normal_(std=2e-5).
     self.head = Dense(
-        s.num_classes, dtype=dt, param_dtype=pdt,
+        s.num_classes, dtype=dt, param_dtype=pdt, impl=self.matmul,
         kernel_init=nn.with_logical_partitioning(nn.initializers.truncated_normal(2e-5),
                                                  (ax.EMBED, ax.CLASSES)),
         bias_init=nn.with_logical_partitioning(torch_default_bias_init(s.embed_dim),

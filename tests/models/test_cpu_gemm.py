@@ -1,0 +1,112 @@
+"""The BLAS GEMM kernel for XLA:CPU (spectralgpt_jax/kernels/cpu_gemm.py) and Dense's use of it."""
+
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from spectralgpt_jax.kernels import cpu_gemm
+from spectralgpt_jax.models import get_model
+from spectralgpt_jax.models.dense import Dense
+
+
+@pytest.fixture(scope="module", autouse=True)
+def blas():
+  if not cpu_gemm.available():
+    pytest.skip("no BLAS GEMM here (the `mkl` wheel is x86-64 Linux only; or no C++ compiler)")
+
+
+@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("trans_b", [False, True])
+@pytest.mark.parametrize("m,k,n", [(7, 5, 3), (300, 200, 100), (64, 1024, 512), (2048, 96, 33)])
+def test_gemm_matches_float64_products(m, k, n, trans_a, trans_b):
+  rng = np.random.default_rng(m + k + n)
+  a, b = rng.normal(size=(m, k)), rng.normal(size=(k, n))
+  out = cpu_gemm.gemm(jnp.asarray(a.T if trans_a else a, jnp.float32),
+                      jnp.asarray(b.T if trans_b else b, jnp.float32), trans_a, trans_b)
+  ref = a @ b
+  assert out.shape == (m, n) and out.dtype == jnp.float32
+  np.testing.assert_allclose(out, ref, atol=1e-5 * np.abs(ref).max())
+
+
+def test_matmul_values_and_gradients_match_xla():
+  rng = np.random.default_rng(0)
+  x, w, cot = (jnp.asarray(rng.normal(size=s), jnp.float32)
+               for s in ((3, 17, 24), (24, 40), (3, 17, 40)))
+  loss = lambda mm: lambda x, w: jnp.sum(mm(x, w) * cot)
+  np.testing.assert_allclose(cpu_gemm.matmul(x, w), x @ w, rtol=1e-5, atol=1e-5)
+  ours = jax.grad(loss(cpu_gemm.matmul), (0, 1))(x, w)
+  ref = jax.grad(loss(jnp.matmul), (0, 1))(x, w)
+  for a, b in zip(ours, ref):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+  batched = jax.vmap(cpu_gemm.matmul, in_axes=(0, None))(x, w)  # custom call under vmap
+  np.testing.assert_allclose(batched, x @ w, rtol=1e-5, atol=1e-5)
+  with pytest.raises(ValueError, match=r"x \[..., k\] and w \[k, n\]"):
+    cpu_gemm.matmul(x, w.T)
+
+
+def _lowered(module, x):
+  params = module.init(jax.random.key(0), x)
+  return jax.jit(module.apply).lower(params, x).as_text()
+
+
+def test_dense_obeys_impl_and_auto_keeps_xla_with_several_devices():
+  x = jnp.ones((2, 5, 8))
+  assert jax.device_count() > 1  # tests/conftest.py: 8 CPU devices; one device: see below
+  assert "spectralgpt_gemm" not in _lowered(Dense(4), x)
+  assert "spectralgpt_gemm" in _lowered(Dense(4, impl="blas"), x)
+  assert "spectralgpt_gemm" not in _lowered(Dense(4, impl="xla"), x)
+  assert "spectralgpt_gemm" not in _lowered(Dense(4, dtype=jnp.bfloat16), x)  # bf16: XLA
+  with pytest.raises(ValueError, match="matmul impl must be one of"):
+    _lowered(Dense(4, impl="mkl"), x)
+
+
+def test_tiny_mae_loss_and_gradients_agree_between_blas_and_xla():
+  x = jnp.asarray(np.random.default_rng(1).uniform(size=(2, 12, 32, 32)), jnp.float32)
+  noise = jax.random.uniform(jax.random.key(2), (2, 64))
+  blas, xla = (get_model("mae_vit_tiny_patch8_32", matmul=m) for m in ("blas", "xla"))
+  params = xla.init(jax.random.key(0), x, noise=noise)
+
+  def loss(model):
+    return lambda p: jnp.mean(model.apply(p, x, noise=noise)[0] ** 2)
+
+  (l1, g1), (l2, g2) = (jax.value_and_grad(loss(m))(params) for m in (blas, xla))
+  np.testing.assert_allclose(l1, l2, rtol=1e-5)
+  for a, b in zip(jax.tree.leaves(g1), jax.tree.leaves(g2)):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("setting,message", [
+    ("found", None),
+    ("/nonexistent/libblas.so", "loading the BLAS /nonexistent/libblas.so failed"),
+    ("libm.so.6", "has no cblas_sgemm"),
+    ("none", "no BLAS library"),
+])
+def test_one_device_auto_uses_the_blas_and_a_bad_setting_falls_back(setting, message):
+  """In a fresh one-device process (the loaded BLAS is process-wide): Dense under "auto" uses
+  the BLAS; with a bad $SPECTRALGPT_JAX_BLAS, load() names the problem and Dense uses XLA."""
+  code = ("import jax, jax.numpy as jnp\n"
+          "from spectralgpt_jax.kernels import cpu_gemm\n"
+          "from spectralgpt_jax.models.dense import Dense\n"
+          "try:\n  cpu_gemm.load()\nexcept cpu_gemm.BlasUnavailableError as e:\n  print('ERR', e)\n"
+          "x = jnp.ones((2, 8))\n"
+          "p = Dense(4).init(jax.random.key(0), x)\n"
+          "print('BLAS' if 'spectralgpt_gemm' in jax.jit(Dense(4).apply).lower(p, x).as_text()"
+          " else 'XLA')\n")
+  flags = [f for f in os.environ.get("XLA_FLAGS", "").split()
+           if "xla_force_host_platform_device_count" not in f]
+  env = {**os.environ, "XLA_FLAGS": " ".join(flags),
+         cpu_gemm.ENV_VAR: str(cpu_gemm.find_library()) if setting == "found" else setting}
+  result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          timeout=300)
+  assert result.returncode == 0, result.stderr
+  lines = result.stdout.splitlines()
+  if message is None:
+    assert lines == ["BLAS"], result.stdout
+  else:
+    assert lines[0].startswith("ERR") and message in lines[0], result.stdout
+    assert lines[-1] == "XLA"
