@@ -1,8 +1,9 @@
-"""f32 GEMMs of the base model's decoder on this CPU: XLA:CPU against torch (MKL).
+"""f32 GEMMs of the base model's decoder on this CPU: XLA:CPU, our BLAS kernel, torch (MKL).
 
 Times the matmul shapes of the decoder's linear layers (forward and weight gradients) under jit,
-and the same products in torch in a separate process, side by side in one run: what a GEMM at
-MKL's level would still buy the train step. Appends a dated section to the --out markdown file.
+through XLA's own GEMMs and through our FFI kernel (kernels/cpu_gemm.py: MKL's sgemm split over
+XLA's threads), and the same products in torch in a separate process, side by side in one run.
+Appends a dated section to the --out markdown file.
 
   .venv/bin/python bench/gemm_bench.py --out BENCHMARKS.md
 """
@@ -24,14 +25,19 @@ GEMMS = [(8192, 512, 512, "q/k/v/proj forward"), (8192, 512, 2048, "fc1 forward"
          (2048, 8192, 512, "fc2 dW")]
 
 
-def xla_gemm(m: int, k: int, n: int, what: str) -> float:
+def jax_gemms(m: int, k: int, n: int, what: str) -> tuple[float, float]:
+  """GFLOP/s of (XLA's GEMM, our BLAS kernel) on one shape (nan where the kernel is missing)."""
   import jax
   import jax.numpy as jnp
+  from spectralgpt_jax.kernels import cpu_gemm
   dw = what.endswith("dW")
   a = jnp.ones((k, m) if dw else (m, k), jnp.float32)
   b = jnp.ones((k, n), jnp.float32)
-  f = jax.jit(lambda a, b: (a.T if dw else a) @ b)  # the transpose folds into the dot
-  return 2 * m * k * n / best_seconds(lambda: jax.block_until_ready(f(a, b))) / 1e9
+  rate = lambda f: 2 * m * k * n / best_seconds(lambda: jax.block_until_ready(f(a, b))) / 1e9
+  xla = rate(jax.jit(lambda a, b: (a.T if dw else a) @ b))  # the transpose folds into the dot
+  if not cpu_gemm.available():
+    return xla, float("nan")
+  return xla, rate(jax.jit(lambda a, b: cpu_gemm.gemm(a, b, trans_a=dw)))
 
 
 def torch_gemms() -> list[float]:
@@ -53,10 +59,11 @@ def gemm_rows() -> list[str]:
                                   capture_output=True, text=True).stdout.splitlines()[-1])
   rows = []
   for (m, k, n, what), torch_rate in zip(GEMMS, mkl):
-    rows.append(f"| {m} x {k} x {n} ({what}) | {xla_gemm(m, k, n, what):.0f} | "
-                f"{torch_rate:.0f} |")
+    xla, ours = jax_gemms(m, k, n, what)
+    rows.append(f"| {m} x {k} x {n} ({what}) | {xla:.0f} | {ours:.0f} | {torch_rate:.0f} |")
     print(rows[-1], flush=True)
-  return ["| f32 GEMM M x K x N | XLA (GFLOP/s) | torch/MKL (GFLOP/s) |", "|---|---|---|", *rows]
+  return ["| f32 GEMM M x K x N | XLA (GFLOP/s) | BLAS kernel (GFLOP/s) | torch/MKL (GFLOP/s) |",
+          "|---|---|---|---|", *rows]
 
 
 def main() -> None:
@@ -71,7 +78,7 @@ def main() -> None:
     return
   gemms = gemm_rows()
   if args.out:
-    append_section(args.out, "Decoder GEMMs, f32, XLA vs MKL",
+    append_section(args.out, "Decoder GEMMs, f32, XLA vs our BLAS kernel vs torch/MKL",
                    "Best of 5 calls, all cores, tuned host allocator.", "\n".join(gemms))
 
 

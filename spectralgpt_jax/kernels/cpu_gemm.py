@@ -90,7 +90,9 @@ def available() -> bool:
 
 def gemm(a: jax.Array, b: jax.Array, trans_a: bool = False, trans_b: bool = False) -> jax.Array:
   """op(a) @ op(b) for 2-D float32 a, b; op transposes where asked (a [k, m] with trans_a,
-  b [n, k] with trans_b). Not differentiable itself: `matmul` defines the gradients."""
+  b [n, k] with trans_b). Not differentiable itself: `matmul` defines the gradients. Raises
+  where the BLAS is unavailable."""
+  load()
   m = a.shape[1] if trans_a else a.shape[0]
   n = b.shape[0] if trans_b else b.shape[1]
   return jax.ffi.ffi_call("spectralgpt_gemm", jax.ShapeDtypeStruct((m, n), jnp.float32),
@@ -125,5 +127,4 @@ def matmul(x: jax.Array, w: jax.Array) -> jax.Array:
   """x [..., k] @ w [k, n] -> [..., n] in float32 through the BLAS (raises where unavailable)."""
   if w.ndim != 2 or x.shape[-1] != w.shape[0]:
     raise ValueError(f"matmul takes x [..., k] and w [k, n], got {x.shape} and {w.shape}")
-  load()
   return _matmul(x.astype(jnp.float32), w.astype(jnp.float32))
