@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import gc
 import json
 import os
 import pathlib
@@ -120,6 +121,16 @@ def torch_step(warmup: int, steps: int) -> list[float]:
   return timed(run, warmup, steps)
 
 
+def rss_gib() -> float:
+  """This process's resident memory (Linux; 0 elsewhere)."""
+  try:
+    with open("/proc/self/status") as f:
+      kib = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+  except (OSError, StopIteration):
+    return 0.0
+  return kib / 2**20
+
+
 def in_subprocess(*flags: str):
   """Runs this script with `flags` (a --twin-only mode) in a fresh process; returns its JSON.
 
@@ -194,6 +205,14 @@ def main() -> None:
       print(f"jax {key}: median {results[key]:.3f} over runs {[round(m, 2) for m in medians]}")
   if "peak" in what:
     measure_peaks()  # again after our steps: the larger reading counts
+  # Our steps' freed memory stays with this process (hostmem); give it back before the twin runs,
+  # or the two together can exceed the machine's RAM (the twin-hostmem child was OOM-killed once).
+  import jax
+  jax.clear_caches()
+  gc.collect()
+  print(f"this process before the twin: {rss_gib():.1f} GiB resident", end="")
+  hostmem.release_free_host_memory()
+  print(f", {rss_gib():.1f} GiB after releasing freed memory", flush=True)
   for key, tuned_twin in (("torch", False), ("torch-hostmem", True)):
     if key in what:
       flags = ["--warmup", str(args.warmup), "--steps", str(args.steps)]

@@ -33,3 +33,17 @@ def retain_freed_host_memory() -> bool:
   mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
   return all(mallopt(p, v) == 1 for p, v in
              ((_M_ARENA_MAX, 1), (_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, -1)))
+
+
+def release_free_host_memory() -> bool:
+  """Returns the memory malloc holds free to the OS (glibc malloc_trim), e.g. before handing the
+  machine's RAM to another process. Returns False where the C library is not glibc."""
+  if not sys.platform.startswith("linux"):
+    return False
+  try:
+    trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+  except (OSError, AttributeError):
+    return False
+  trim.argtypes, trim.restype = (ctypes.c_size_t,), ctypes.c_int
+  trim(0)
+  return True
