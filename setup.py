@@ -26,7 +26,8 @@ EXTRAS = {
     # Intel MKL's sgemm for the float32 linear layers on x86-64 CPUs (kernels/cpu_gemm.py): ~10%
     # off a CPU training step. Optional: without it those layers use XLA's own GEMMs.
     "cpu-blas": [f"{p}; platform_machine == 'x86_64' and sys_platform == 'linux'"
-                 for p in ("mkl==2026.2.0", "intel-openmp==2026.2.0", "tbb==2023.2.0")],
+                 for p in ("mkl==2026.2.0", "intel-openmp==2026.2.0", "tbb==2023.2.0",
+                           "intel-cmplr-lib-ur==2026.2.0", "umf==1.2.0", "tcmlib==1.6.0")],
 }
 EXTRAS["all"] = sorted({p for ps in EXTRAS.values() for p in ps})
 
