@@ -1,6 +1,6 @@
-"""f32 GEMMs of the base model's decoder on this CPU: XLA:CPU, our BLAS kernel, torch (MKL).
+"""f32 GEMMs of the base model's linear layers on this CPU: XLA:CPU, our BLAS kernel, torch (MKL).
 
-Times the matmul shapes of the decoder's linear layers (forward and weight gradients) under jit,
+Times the matmul shapes of the encoder's and decoder's linear layers (forward and weight gradients) under jit,
 through XLA's own GEMMs and through our FFI kernel (kernels/cpu_gemm.py: MKL's sgemm split over
 XLA's threads), and the same products in torch in a separate process, side by side in one run.
 Appends a dated section to the --out markdown file.
@@ -18,11 +18,14 @@ import sys
 
 from timing import append_section, best_seconds
 
-# (M, K, N, what) of the decoder's linear layers: a [M, K] @ b [K, N], except the weight
-# gradients ("dW"), which contract the 8192 tokens: a [K, M]^T @ b [K, N].
-GEMMS = [(8192, 512, 512, "q/k/v/proj forward"), (8192, 512, 2048, "fc1 forward"),
-         (8192, 2048, 512, "fc2 forward"), (512, 8192, 512, "q/k/v/proj dW"),
-         (2048, 8192, 512, "fc2 dW")]
+# (M, K, N, what) of the linear layers: a [M, K] @ b [K, N], except the weight gradients ("dW"),
+# which contract the tokens: a [K, M]^T @ b [K, N]. Decoder: 8192 tokens (batch 8 x 1024);
+# encoder: the 816 visible ones (batch 8 x 102).
+GEMMS = [(8192, 512, 512, "decoder q/k/v/proj forward"), (8192, 512, 2048, "decoder fc1 forward"),
+         (8192, 2048, 512, "decoder fc2 forward"), (512, 8192, 512, "decoder q/k/v/proj dW"),
+         (2048, 8192, 512, "decoder fc2 dW"), (816, 768, 768, "encoder q/k/v/proj forward"),
+         (816, 768, 3072, "encoder fc1 forward"), (816, 3072, 768, "encoder fc2 forward"),
+         (768, 816, 768, "encoder q/k/v/proj dW"), (3072, 816, 768, "encoder fc2 dW")]
 
 
 def jax_gemms(m: int, k: int, n: int, what: str) -> tuple[float, float]:
@@ -78,7 +81,7 @@ def main() -> None:
     return
   gemms = gemm_rows()
   if args.out:
-    append_section(args.out, "Decoder GEMMs, f32, XLA vs our BLAS kernel vs torch/MKL",
+    append_section(args.out, "Linear-layer GEMMs, f32, XLA vs our BLAS kernel vs torch/MKL",
                    "Best of 5 calls, all cores, tuned host allocator.", "\n".join(gemms))
 
 
