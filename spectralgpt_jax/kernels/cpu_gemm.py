@@ -1,8 +1,8 @@
 """float32 matmul for XLA:CPU through a vendor BLAS (kernel: cpu_gemm.cc).
 
-On x86-64 CPUs Intel MKL's sgemm runs this model's linear-layer shapes 5-45% faster than
-XLA:CPU's own GEMMs (most on the weight gradients, which contract the token axis; `make
-bench-gemm`). The BLAS comes from the `mkl` wheel (`pip install .[cpu-blas]`, part of `make
+On x86-64 CPUs Intel MKL's sgemm runs every linear-layer shape of this model faster than
+XLA:CPU's own GEMMs, most of all the weight gradients, which contract the token axis (`make
+bench-gemm`; figures in BENCHMARKS.md). The BLAS comes from the `mkl` wheel (`pip install .[cpu-blas]`, part of `make
 setup` on x86-64), found through its package metadata, or from `$SPECTRALGPT_JAX_BLAS`: the path
 of any shared library with cblas_sgemm (MKL's or OpenBLAS's are put in single-threaded mode;
 the kernel spreads each product over XLA's own threads), or "none" to turn it off. Nothing is

@@ -88,14 +88,18 @@ def is_low_precision(dtype) -> bool:
   return dtype is not None and jnp.dtype(dtype) != jnp.float32
 
 
+def check_matmul_impl(impl: str) -> None:
+  if impl not in MATMUL_IMPLS:
+    raise ValueError(f"matmul impl must be one of {MATMUL_IMPLS}, got {impl!r}")
+
+
 def uses_blas(impl: str) -> bool:
   """Whether a float32 Dense with matmul `impl` runs through the BLAS kernel.
 
   "auto": on CPU in a one-device process where the BLAS loads (XLA's partitioner cannot split
   the custom call: under a multi-device jit every device would compute the whole product).
   """
-  if impl not in MATMUL_IMPLS:
-    raise ValueError(f"matmul impl must be one of {MATMUL_IMPLS}, got {impl!r}")
+  check_matmul_impl(impl)
   if impl == "auto":
     return (jax.default_backend() == "cpu" and jax.device_count() == 1
             and cpu_gemm.available())
@@ -115,8 +119,7 @@ class Dense(nn.Dense):
 
   @nn.compact
   def __call__(self, inputs: jax.Array) -> jax.Array:
-    if self.impl not in MATMUL_IMPLS:
-      raise ValueError(f"matmul impl must be one of {MATMUL_IMPLS}, got {self.impl!r}")
+    check_matmul_impl(self.impl)  # also for low-precision dtypes, which never use the BLAS
     kernel = self.param("kernel", self.kernel_init, (jnp.shape(inputs)[-1], self.features),
                         self.param_dtype)
     if is_low_precision(self.dtype):

@@ -73,7 +73,7 @@ class SpectralMAE(nn.Module):
     _, h, w = s.grid
     stack = dict(mlp_ratio=s.mlp_ratio, scan=self.scan, remat=self.remat, dtype=dt,
                  param_dtype=pdt, attention=self.attention, matmul=self.matmul)
-    self.patch_embed = PatchEmbed(s.embed_dim, s.t_patch, s.patch, dt, pdt)
+    self.patch_embed = PatchEmbed(s.embed_dim, s.t_patch, s.patch, dt, pdt, self.matmul)
     self.pos_tables = posembed.make_tables(self, "", s.embed_dim, h * w, s.spectral_groups,
                                            s.num_dates)
     self.blocks = TransformerStack(s.depth, s.num_heads, **stack)

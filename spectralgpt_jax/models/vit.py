@@ -62,7 +62,7 @@ class SpectralViT(nn.Module):
     if self.pool not in POOL_MODES:
       raise ValueError(f"pool must be one of {POOL_MODES}, got {self.pool!r}")
     _, h, w = s.grid
-    self.patch_embed = PatchEmbed(s.embed_dim, s.t_patch, s.patch, dt, pdt)
+    self.patch_embed = PatchEmbed(s.embed_dim, s.t_patch, s.patch, dt, pdt, self.matmul)
     if self.pos_embed == "separable":
       self.pos_tables = posembed.make_tables(self, "", s.embed_dim, h * w, s.spectral_groups,
                                              s.num_dates)

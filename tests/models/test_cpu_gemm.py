@@ -96,7 +96,13 @@ def test_one_device_auto_uses_the_blas_and_a_bad_setting_falls_back(setting, mes
           "x = jnp.ones((2, 8))\n"
           "p = Dense(4).init(jax.random.key(0), x)\n"
           "print('BLAS' if 'spectralgpt_gemm' in jax.jit(Dense(4).apply).lower(p, x).as_text()"
-          " else 'XLA')\n")
+          " else 'XLA')\n"
+          "from spectralgpt_jax.models import get_model\n"  # matmul='xla' reaches every layer
+          "m = get_model('mae_vit_tiny_patch8_32', matmul='xla')\n"
+          "c = jnp.ones((1, 12, 32, 32))\n"
+          "v = m.init(jax.random.key(0), c, noise=jnp.ones((1, 64)))\n"
+          "hlo = jax.jit(lambda v, c: m.apply(v, c, noise=jnp.ones((1, 64)))).lower(v, c).as_text()\n"
+          "assert 'spectralgpt_gemm' not in hlo, 'a layer ignored matmul=xla'\n")
   flags = [f for f in os.environ.get("XLA_FLAGS", "").split()
            if "xla_force_host_platform_device_count" not in f]
   env = {**os.environ, "XLA_FLAGS": " ".join(flags),
