@@ -3,7 +3,7 @@ PY      := .venv/bin/python
 STAMP   := .venv/.installed
 SHARED  ?= ../shared
 
-.PHONY: setup test test-slow demo bench bench-step bench-attention bench-gemm bench-pipeline bench-scale models clean
+.PHONY: setup setup-blas test test-slow demo bench bench-step bench-attention bench-gemm bench-pipeline bench-scale models clean
 
 setup: $(STAMP)
 
@@ -12,6 +12,9 @@ $(STAMP): setup.py
 	$(PY) -m pip install -q --upgrade pip==25.3
 	$(PY) -m pip install -q -e ".[all]" --config-settings editable_mode=compat
 	touch $(STAMP)
+
+setup-blas: $(STAMP)
+	$(PY) -m pip install -q -e ".[all,cpu-blas]" --config-settings editable_mode=compat
 
 test: $(STAMP)
 	$(PY) -m pytest -q -m "not slow" tests
