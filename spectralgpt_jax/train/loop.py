@@ -16,10 +16,10 @@ import numpy as np
 from absl import logging
 from etils import epath
 
+from data_pipelines import pipeline as data_lib
 from spectralgpt_jax.models import counting
 from spectralgpt_jax.sharding import mesh as mesh_lib
 from spectralgpt_jax.train import build, checkpointing as ckpt, init_from, metrics as metrics_lib
-from spectralgpt_jax.train import data as data_lib
 from spectralgpt_jax.train import panels, program as program_lib
 from spectralgpt_jax.train.preemption import PreemptionWatch
 
