@@ -18,7 +18,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 
 from spectralgpt_jax.models import posembed
 from spectralgpt_jax.models.transformer import is_scanned, to_scanned, to_unrolled
-from spectralgpt_jax.train import checkpointing
+from spectralgpt_jax import checkpoints
 
 PyTree = Any
 POS_MODES = ("reinit", "resize")
@@ -41,7 +41,7 @@ def merge(fresh: PyTree, source: PyTree, pos_embed: str = "reinit") -> tuple[dic
   source = to_scanned(dict(source)) if is_scanned(fresh) else to_unrolled(dict(source))
   src, dst = flatten_dict(source), flatten_dict(fresh)
   out, report = {}, []
-  for path, leaf in dst.items():
+  for path, leaf in sorted(dst.items()):  # jax tree order: keys sorted at every level
     name = "/".join(path)
     if path not in src:
       out[path] = leaf
@@ -71,14 +71,14 @@ def merge(fresh: PyTree, source: PyTree, pos_embed: str = "reinit") -> tuple[dic
 def load_into(fresh: PyTree, shardings: PyTree, init_cfg, mesh: jax.sharding.Mesh) -> PyTree:
   """Params of run `init_cfg.workdir` (step `init_cfg.step`, -1 = latest) merged into `fresh`
   (already sharded) and placed on `shardings`."""
-  saved = checkpointing.params_metadata(init_cfg.workdir, init_cfg.step)
+  saved = checkpoints.params_metadata(init_cfg.workdir, init_cfg.step)
   # Matching leaves restore straight onto their target sharding; others arrive replicated.
   fresh_flat, sh_flat = flatten_dict(fresh), flatten_dict(shardings)
   rep = NamedSharding(mesh, P())
   saved_sh = unflatten_dict({
       p: (sh_flat[p] if p in fresh_flat and tuple(m.shape) == tuple(fresh_flat[p].shape)
           else rep) for p, m in flatten_dict(saved).items()})
-  source = checkpointing.load_params(init_cfg.workdir, init_cfg.step, saved_sh)
+  source = checkpoints.load_params(init_cfg.workdir, init_cfg.step, saved_sh)
   params, report = merge(fresh, source, init_cfg.pos_embed)
   for line in report:
     logging.info("init_from %s: %s", init_cfg.workdir, line)
