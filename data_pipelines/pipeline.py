@@ -9,8 +9,8 @@ TFRecord shards (written by `ingest`), per host:
 tfds (array_record, random access): records[host::hosts] -> global shuffle -> same tail.
 
 The returned iterator yields host-local numpy batches and is checkpointable
-(`get_state`/`set_state`, or `checkpoint.save_args`); `global_batch.make_global_batch`
-turns a batch into global `jax.Array`s.
+(`get_state`/`set_state`, or `spectralgpt_jax.checkpoints.save`);
+`global_batch.make_global_batch` turns a batch into global `jax.Array`s.
 """
 
 from __future__ import annotations

@@ -23,7 +23,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from spectralgpt_jax.export import checkpoint_io, manifest as manifest_lib, param_mapping, torch_io
+from data_pipelines.schema import SPECTRALGPT_BANDS
+from spectralgpt_jax import checkpoints
+from spectralgpt_jax.export import manifest as manifest_lib, param_mapping, torch_io
 from spectralgpt_jax.export.to_torch import ExportError, compare_layout, layout_shapes
 from spectralgpt_jax.models import VARIANTS, get_model, get_spec, posembed
 
@@ -225,7 +227,7 @@ def load_weights(path: str | os.PathLike, *, model: str | None = None,
     config["source_manifest"] = {k: man.get(k) for k in ("variant", "target", "training_step",
                                                           "package", "config")}
   meta = {"config": config, "model": conv.record,
-          "bands": list(man["bands"]) if man else list(manifest_lib.SPECTRALGPT_BANDS),
+          "bands": list(man["bands"]) if man else list(SPECTRALGPT_BANDS),
           "normalization": (man.get("normalization") if man
                             else dict(manifest_lib.OFFICIAL_NORMALIZATION)),
           "import_notes": conv.notes}
@@ -241,6 +243,6 @@ def import_file(path: str | os.PathLike, out: str | os.PathLike, *, model: str |
   `config.init_from.workdir=<out>`. Returns the step directory."""
   conv, meta = load_weights(path, model=model, image_size=image_size, num_classes=num_classes,
                             scan=scan)
-  root = pathlib.Path(out).expanduser().resolve() / checkpoint_io.CHECKPOINTS_SUBDIR
-  step_dir = checkpoint_io.write_checkpoint(root, conv.params, meta, step=step, force=force)
+  root = pathlib.Path(out).expanduser().resolve() / checkpoints.CHECKPOINTS_SUBDIR
+  step_dir = checkpoints.write_checkpoint(root, conv.params, meta, step=step, force=force)
   return step_dir, conv, meta

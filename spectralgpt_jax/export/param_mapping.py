@@ -72,7 +72,7 @@ def _transform(path: tuple[str, ...]) -> str:
 
 
 def entry_for_path(path: tuple[str, ...]) -> Entry:
-  """The Entry of an unrolled Flax param path, e.g. ("blocks", "layers_0", "mlp", "fc1", "kernel")."""
+  """The Entry of an unrolled Flax path, e.g. ("blocks", "layers_0", "mlp", "fc1", "kernel")."""
   parts = [m.group(1) if (m := _LAYER.match(p)) else p for p in path]
   if parts[-1] in ("kernel", "scale"):
     parts[-1] = "weight"

@@ -27,7 +27,9 @@ import ml_dtypes
 import numpy as np
 from flax import traverse_util
 
-from spectralgpt_jax.export import checkpoint_io, manifest as manifest_lib, param_mapping, torch_io
+from data_pipelines.schema import SPECTRALGPT_BANDS
+from spectralgpt_jax import checkpoints
+from spectralgpt_jax.export import manifest as manifest_lib, param_mapping, torch_io
 from spectralgpt_jax.models import SpectralMAE, SpectralViT, posembed
 from spectralgpt_jax.models.shapes import param_shapes
 from spectralgpt_jax.models.transformer import to_unrolled
@@ -162,7 +164,7 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, *,
   for path in (out, man_path):
     if path.exists() and not force:
       raise FileExistsError(f"{path} exists; pass --force to overwrite it")
-  ckpt = checkpoint_io.read_checkpoint(checkpoint, step)
+  ckpt = checkpoints.read_checkpoint(checkpoint, step)
   record = dict(ckpt.meta.get("model") or {})
   if model is not None:
     record = {"name": model, **{k: v for k, v in record.items() if k != "name"}}
@@ -178,7 +180,7 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, *,
                  "token 0: exact only for 'official_skip_first'; otherwise pool all tokens)"
                  if src_model.spec.kind == "vit" else
                  "source is an MAE: encoder weights only, the classifier is not trained")
-  bands = list(ckpt.meta.get("bands") or manifest_lib.SPECTRALGPT_BANDS)
+  bands = list(ckpt.meta.get("bands") or SPECTRALGPT_BANDS)
   weights = {"file": out.name, "format": fmt, "dtype": dtype, "num_tensors": len(state),
              "num_params": int(sum(v.size for v in state.values()))}
   src_record = manifest_lib.model_record(

@@ -19,7 +19,8 @@ from etils import epath
 from spectralgpt_jax.models.mae import token_grid
 from spectralgpt_jax.sharding import mesh as mesh_lib
 from spectralgpt_jax.sharding import rules as rules_lib
-from spectralgpt_jax.train import build, checkpointing as ckpt, init_from, metrics as metrics_lib
+from spectralgpt_jax import checkpoints as ckpt
+from spectralgpt_jax.train import build, init_from, metrics as metrics_lib
 from spectralgpt_jax.train import data as data_lib
 from spectralgpt_jax.train import optim, panels, step as step_lib
 from spectralgpt_jax.train.preemption import PreemptionWatch

@@ -18,6 +18,7 @@ from data_pipelines import bigearthnet, resample, transforms
 from spectralgpt_jax import losses
 from spectralgpt_jax.models import get_model
 from spectralgpt_jax.models.patch_embed import patchify
+from spectralgpt_jax.models.shapes import param_shapes
 
 TINY_MAE = "mae_vit_tiny_patch8_32"
 TINY_VIT = "vit_tiny_patch8_32"
@@ -43,13 +44,9 @@ def random_params(model, seed: int = 0, std: float = 0.05) -> dict:
   """Random normal values in the shapes of `model`'s params (eval_shape: no compile).
 
   Every leaf is random (positions, biases, norms too), which exercises all of the mapping."""
-  s = model.spec
-  x = jax.ShapeDtypeStruct((1, s.num_bands, s.img_size, s.img_size), np.float32)
-  rngs = {"params": jax.random.key(0), "masking": jax.random.key(1)}
-  kw = {"mask_ratio": 0.9} if s.kind == "mae" else {}
-  shapes = jax.eval_shape(lambda x: nn.unbox(model.init(rngs, x, **kw))["params"], x)
   rng = np.random.default_rng(seed)
-  return jax.tree.map(lambda a: (rng.standard_normal(a.shape, np.float32) * std), shapes)
+  return jax.tree.map(lambda a: (rng.standard_normal(a.shape, np.float32) * std),
+                      param_shapes(model))
 
 
 def train_briefly(model, params: dict, x: np.ndarray, steps: int = 3, lr: float = 1e-2):

@@ -16,7 +16,8 @@ import orbax.checkpoint as ocp
 import pytest
 
 from spectralgpt_jax.sharding import mesh as mesh_lib, rules as rules_lib
-from spectralgpt_jax.train import build, checkpointing as ckpt, data as data_lib, loop, optim
+from spectralgpt_jax import checkpoints as ckpt
+from spectralgpt_jax.train import build, data as data_lib, loop, optim
 
 import train_util
 
