@@ -173,11 +173,23 @@ def convert_state_dict(state: Mapping[str, np.ndarray], model: str, *,
       kwargs["num_classes"] = int(state["head.weight"].shape[0])
   target = get_model(model, **kwargs)
   spec = target.spec
+  if spec.num_dates > 1 and layout != "finetune" and "pos_embed_date" not in state:
+    unfolded = param_mapping.unfold_dates(state, spec.num_dates)
+    if unfolded is not None:
+      state = unfolded
+      notes.append(f"pos_embed_date: {spec.num_dates} dates unfolded from pos_embed_temporal")
+    else:
+      kwargs.update(num_bands=spec.num_bands * spec.num_dates, num_dates=1)
+      target = get_model(model, **kwargs)
+      spec = target.spec
+      notes.append(f"pos_embed_temporal is not date + spectral group: imported with the dates "
+                   f"folded into the bands (num_bands={spec.num_bands}, num_dates=1)")
   if kind == "vit" and layout != "finetune":
     _resize_separable(state, "", spec, notes)
     if target.pos_embed == "official_zeros":
+      dates = [state.pop("pos_embed_date")] if "pos_embed_date" in state else []
       state["pos_embed"] = np.asarray(posembed.combine(state.pop("pos_embed_spatial"),
-                                                       state.pop("pos_embed_temporal")))
+                                                       state.pop("pos_embed_temporal"), *dates))
       notes.append("pos_embed = pos_embed_spatial + pos_embed_temporal")
   elif kind == "vit":
     state["pos_embed"] = _resize_single(state["pos_embed"], spec, notes, what)

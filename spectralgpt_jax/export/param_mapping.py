@@ -124,3 +124,43 @@ def torch_to_flax(state_dict: Mapping[str, np.ndarray], *, scan: bool = False) -
     flat[entry.path] = np.ascontiguousarray(entry.to_flax(np.asarray(value)))
   params = traverse_util.unflatten_dict(flat)
   return to_scanned(params) if scan else params
+
+
+# --- Dates <-> the official single temporal table. --------------------------------------------
+# The official model has no date table: a series of T dates of C bands is num_frames = T*C, and
+# its temporal table [1, T*G, D] holds date[t] + temporal[g] at row t*G + g (posembed.combine's
+# token order), which is how a num_dates model's tables are written and read back.
+
+def fold_dates(params: Mapping) -> dict:
+  """Params with `{prefix}pos_embed_date` [1, T, D] added into `{prefix}pos_embed_temporal`
+  [1, G, D] -> [1, T*G, D] (encoder and decoder); the date tables are removed."""
+  out = dict(params)
+  for prefix in ("", "decoder_"):
+    date = out.pop(f"{prefix}pos_embed_date", None)
+    if date is not None:
+      temporal = np.asarray(out[f"{prefix}pos_embed_temporal"])
+      date = np.asarray(date)
+      folded = date[0][:, None, :] + temporal[0][None, :, :]  # [T, G, D]
+      out[f"{prefix}pos_embed_temporal"] = folded.reshape(1, -1, folded.shape[-1])
+  return out
+
+
+def unfold_dates(state: Mapping[str, np.ndarray], num_dates: int, *, rtol: float = 1e-5,
+                 atol: float = 1e-6) -> dict[str, np.ndarray] | None:
+  """Official state_dict whose `{prefix}pos_embed_temporal` are [1, T*G, D] -> the same with
+  temporal [1, G, D] = folded[:G] and `{prefix}pos_embed_date` [1, T, D] = folded[t*G] -
+  folded[0]. None if a table has no such structure (within rtol/atol) or T does not divide it."""
+  out = dict(state)
+  for prefix in ("", "decoder_"):
+    key = f"{prefix}pos_embed_temporal"
+    if key not in out:
+      continue
+    folded = np.asarray(out[key])
+    if folded.shape[1] % num_dates:
+      return None
+    series = folded[0].reshape(num_dates, folded.shape[1] // num_dates, folded.shape[2])
+    temporal, date = series[0], series[:, 0] - series[0, 0]
+    if not np.allclose(date[:, None, :] + temporal[None], series, rtol=rtol, atol=atol):
+      return None
+    out[key], out[f"{prefix}pos_embed_date"] = temporal[None], date[None]
+  return out

@@ -93,6 +93,14 @@ def export_params(params: Mapping, spec: ModelSpec, *, target: str = "pretrain",
   notes: list[str] = []
   if target == "pretrain":
     out_spec = dataclasses.replace(spec, kind="mae")
+    if spec.num_dates > 1:  # the official model takes the series as T*C frames
+      p = param_mapping.fold_dates(p)
+      out_spec = dataclasses.replace(out_spec, num_bands=spec.num_bands * spec.num_dates,
+                                     num_dates=1)
+      notes.append(f"{spec.num_dates} dates folded into num_frames = {out_spec.num_bands}: "
+                   "(decoder_)pos_embed_temporal[t*G + g] = pos_embed_date[t] + "
+                   "pos_embed_temporal[g]; import with the manifest's model record (num_dates) "
+                   "unfolds them")
   else:
     p = {k: v for k, v in p.items() if not k.startswith(_DECODER)}
     if "pos_embed_spatial" in p and "pos_embed_temporal" in p:

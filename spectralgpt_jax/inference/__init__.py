@@ -6,7 +6,8 @@
     tok = m.features(cubes, bands=...)                          # [B, L, D]
     out = m.reconstruct(cubes, mask_ratio=0.9)                  # loss, pred, mask, ...
 
-Cubes are [B, C, H, W] (or one [C, H, W]) numpy arrays. `bands=` names the input's planes:
+Cubes are [B, C, H, W] (or one [C, H, W]) numpy arrays; for a model with num_dates = T > 1,
+series [B, T, C, H, W] (or one [T, C, H, W]). `bands=` names the input's planes:
 they are checked against the model's band list (its manifest) and reordered by name; without
 it the input must already be in the model's order. `normalize=True` applies the stored
 normalization (data_pipelines.transforms modes: minmax, zscore, sentinel_clip) to raw

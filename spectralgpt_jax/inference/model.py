@@ -21,7 +21,7 @@ from spectralgpt_jax import checkpoints, losses
 from spectralgpt_jax.export import from_torch, manifest as manifest_lib
 from spectralgpt_jax.inference.normalize import normalize_cube
 from spectralgpt_jax.models.mae import token_grid
-from spectralgpt_jax.models.patch_embed import patchify, unpatchify
+from spectralgpt_jax.models.patch_embed import fold_dates, patchify, unpatchify
 from spectralgpt_jax.models.shapes import param_shapes
 from spectralgpt_jax.models.transformer import to_unrolled
 
@@ -74,25 +74,30 @@ class SpectralGPT:
 
   def prepare(self, x: np.ndarray, *, bands: Sequence[str] | str | None = None,
               normalize: bool = False, units: str = "DN") -> np.ndarray:
-    """Input cube(s) -> float32 [B, C, H, W] in model band order (normalized if asked)."""
+    """Input cube(s) -> float32 [B, C, H, W] (a series [B, T, C, H, W] for a model with
+    num_dates > 1) in model band order (normalized if asked)."""
     x = np.asarray(x)
-    if x.ndim == 3:
+    dated = self.spec.num_dates > 1
+    if x.ndim == (4 if dated else 3):
       x = x[None]
-    if x.ndim != 4:
-      raise ValueError(f"expected a cube [C, H, W] or a batch [B, C, H, W], got {x.shape}")
+    if x.ndim != (5 if dated else 4):
+      want = "a series [T, C, H, W] or a batch [B, T, C, H, W]" if dated else \
+          "a cube [C, H, W] or a batch [B, C, H, W]"
+      raise ValueError(f"expected {want}, got {x.shape}")
+    axis = x.ndim - 3  # bands
     if bands is not None:
       from data_pipelines import schema  # pylint: disable=g-import-not-at-top
       names = schema.parse_band_list(bands)
       want = [schema.normalize_band_name(b) for b in self.bands]
-      if len(names) != x.shape[1]:
-        raise ValueError(f"input has {x.shape[1]} bands but {len(names)} names were given")
+      if len(names) != x.shape[axis]:
+        raise ValueError(f"input has {x.shape[axis]} bands but {len(names)} names were given")
       missing = [b for b in want if b not in names]
       if missing:
         raise ValueError(f"input lacks bands {missing} that the model expects (its manifest "
                          f"lists {list(self.bands)}; input has {list(names)})")
-      x = schema.select_bands(x, names, want, axis=1)
-    elif x.shape[1] != len(self.bands):
-      raise ValueError(f"input has {x.shape[1]} bands; the model expects {len(self.bands)} "
+      x = schema.select_bands(x, names, want, axis=axis)
+    elif x.shape[axis] != len(self.bands):
+      raise ValueError(f"input has {x.shape[axis]} bands; the model expects {len(self.bands)} "
                        f"({list(self.bands)}); pass bands= to select them by name")
     x = np.asarray(x, np.float32)
     return normalize_cube(x, self.bands, self.normalization, units=units) if normalize else x
@@ -146,7 +151,7 @@ class SpectralGPT:
     `noise` [B, L] fixes the mask (tokens with the smallest noise are kept, as torch's
     random_masking); otherwise uniform noise from `seed`. Returns loss, loss_mse,
     loss_spectral (over the whole batch), pred [B, L, t*p*p], mask [B, L] (1 = removed),
-    reconstruction [B, C, H, W] (unpatchified pred) and target [B, L, t*p*p].
+    reconstruction (unpatchified pred, the input's shape) and target [B, L, t*p*p].
     """
     if self.kind != "mae":
       raise ValueError("reconstruct needs MAE (pretraining) weights; these are a classifier")
@@ -166,11 +171,14 @@ class SpectralGPT:
       masks.append(np.asarray(aux["mask"]))
     pred, mask = np.concatenate(preds), np.concatenate(masks)
     s = self.spec
-    target = np.asarray(patchify(jnp.asarray(x), s.t_patch, s.patch))
-    loss, terms = losses.spectralgpt_loss(pred, target, mask, grid, norm_pix=norm_pix)
+    target = np.asarray(patchify(fold_dates(jnp.asarray(x)), s.t_patch, s.patch))
+    loss, terms = losses.spectralgpt_loss(  # as train.step: spectral sums within each date
+        pred, target, mask, grid, norm_pix=norm_pix,
+        groups_per_date=s.spectral_groups if s.num_dates > 1 else None)
     return {"loss": float(loss), "loss_mse": float(terms["loss_mse"]),
             "loss_spectral": float(terms["loss_spectral"]), "pred": pred, "mask": mask,
-            "reconstruction": np.asarray(unpatchify(jnp.asarray(pred), grid, s.t_patch, s.patch)),
+            "reconstruction": np.asarray(unpatchify(jnp.asarray(pred), grid, s.t_patch,
+                                                    s.patch)).reshape(x.shape),
             "target": target}
 
 
