@@ -23,7 +23,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from spectralgpt_jax.export import checkpoint_io, manifest as manifest_lib, param_mapping, torch_io
+from data_pipelines.schema import SPECTRALGPT_BANDS
+from spectralgpt_jax import checkpoints
+from spectralgpt_jax.export import manifest as manifest_lib, param_mapping, torch_io
 from spectralgpt_jax.export.to_torch import ExportError, compare_layout, layout_shapes
 from spectralgpt_jax.models import VARIANTS, get_model, get_spec, posembed
 
@@ -171,11 +173,23 @@ def convert_state_dict(state: Mapping[str, np.ndarray], model: str, *,
       kwargs["num_classes"] = int(state["head.weight"].shape[0])
   target = get_model(model, **kwargs)
   spec = target.spec
+  if spec.num_dates > 1 and layout != "finetune" and "pos_embed_date" not in state:
+    unfolded = param_mapping.unfold_dates(state, spec.num_dates)
+    if unfolded is not None:
+      state = unfolded
+      notes.append(f"pos_embed_date: {spec.num_dates} dates unfolded from pos_embed_temporal")
+    else:
+      kwargs.update(num_bands=spec.num_bands * spec.num_dates, num_dates=1)
+      target = get_model(model, **kwargs)
+      spec = target.spec
+      notes.append(f"pos_embed_temporal is not date + spectral group: imported with the dates "
+                   f"folded into the bands (num_bands={spec.num_bands}, num_dates=1)")
   if kind == "vit" and layout != "finetune":
     _resize_separable(state, "", spec, notes)
     if target.pos_embed == "official_zeros":
+      dates = [state.pop("pos_embed_date")] if "pos_embed_date" in state else []
       state["pos_embed"] = np.asarray(posembed.combine(state.pop("pos_embed_spatial"),
-                                                       state.pop("pos_embed_temporal")))
+                                                       state.pop("pos_embed_temporal"), *dates))
       notes.append("pos_embed = pos_embed_spatial + pos_embed_temporal")
   elif kind == "vit":
     state["pos_embed"] = _resize_single(state["pos_embed"], spec, notes, what)
@@ -225,7 +239,7 @@ def load_weights(path: str | os.PathLike, *, model: str | None = None,
     config["source_manifest"] = {k: man.get(k) for k in ("variant", "target", "training_step",
                                                           "package", "config")}
   meta = {"config": config, "model": conv.record,
-          "bands": list(man["bands"]) if man else list(manifest_lib.SPECTRALGPT_BANDS),
+          "bands": list(man["bands"]) if man else list(SPECTRALGPT_BANDS),
           "normalization": (man.get("normalization") if man
                             else dict(manifest_lib.OFFICIAL_NORMALIZATION)),
           "import_notes": conv.notes}
@@ -241,6 +255,6 @@ def import_file(path: str | os.PathLike, out: str | os.PathLike, *, model: str |
   `config.init_from.workdir=<out>`. Returns the step directory."""
   conv, meta = load_weights(path, model=model, image_size=image_size, num_classes=num_classes,
                             scan=scan)
-  root = pathlib.Path(out).expanduser().resolve() / checkpoint_io.CHECKPOINTS_SUBDIR
-  step_dir = checkpoint_io.write_checkpoint(root, conv.params, meta, step=step, force=force)
+  root = pathlib.Path(out).expanduser().resolve() / checkpoints.CHECKPOINTS_SUBDIR
+  step_dir = checkpoints.write_checkpoint(root, conv.params, meta, step=step, force=force)
   return step_dir, conv, meta

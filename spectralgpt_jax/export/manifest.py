@@ -33,9 +33,6 @@ MODEL_KWARGS = ("pos_embed", "pool")
 _SPEC_FIELDS = tuple(f.name for f in dataclasses.fields(ModelSpec)
                      if f.name not in ("kind", "official_name"))
 
-# SpectralGPT's 12 input channels (spec section 3); also data_pipelines.schema.SPECTRALGPT_BANDS.
-SPECTRALGPT_BANDS = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09",
-                     "B11", "B12")
 # What the official pretraining fed the model: per-image, per-band min-max to [0, 1].
 # Modes are data_pipelines.normalization.NORMALIZATIONS: minmax, zscore, sentinel_clip, none.
 OFFICIAL_NORMALIZATION = {

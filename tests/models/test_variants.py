@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from spectralgpt_jax.models import VARIANTS, counting, get_model
+from spectralgpt_jax.models import VARIANTS, get_model, shapes
 
 
 def _official_counts(path) -> dict[str, tuple[int, int | None]]:
@@ -28,10 +28,10 @@ def test_param_count_equals_official(name, official_keys_file):
   spec = VARIANTS[name]
   # The official classifier stores one [1, L, D] position table; that is our official mode.
   model = get_model(name, pos_embed="official_zeros") if spec.kind == "vit" else get_model(name)
-  params = counting.param_shapes(model)
-  assert counting.count(params) == total
+  params = shapes.param_shapes(model)
+  assert shapes.count(params) == total
   if encoder is not None:
-    assert counting.encoder_count(params) == encoder
+    assert shapes.encoder_count(params) == encoder
 
 
 def test_models_cli_lists_every_variant():
