@@ -16,10 +16,10 @@ import jax.numpy as jnp
 import numpy as np
 from flax import traverse_util
 
+from data_pipelines.normalization import normalize_cube
 from data_pipelines.schema import SPECTRALGPT_BANDS
 from spectralgpt_jax import checkpoints, losses
 from spectralgpt_jax.export import from_torch, manifest as manifest_lib
-from data_pipelines.normalization import normalize_cube
 from spectralgpt_jax.models.mae import token_grid
 from spectralgpt_jax.models.patch_embed import fold_dates, patchify, unpatchify
 from spectralgpt_jax.models.shapes import param_shapes
