@@ -27,6 +27,7 @@ from data_pipelines.schema import SPECTRALGPT_BANDS
 from spectralgpt_jax import checkpoints
 from spectralgpt_jax.export import manifest as manifest_lib, param_mapping, torch_io
 from spectralgpt_jax.export.to_torch import ExportError, compare_layout, layout_shapes
+from spectralgpt_jax import models
 from spectralgpt_jax.models import VARIANTS, get_model, get_spec, posembed
 
 _DECODER = ("mask_token", "decoder_")
@@ -205,7 +206,7 @@ def convert_state_dict(state: Mapping[str, np.ndarray], model: str, *,
   compare_layout(state, layout_shapes(target), f"{what} -> {model}", WeightsImportError)
   params = param_mapping.torch_to_flax(state, scan=scan)
   record = manifest_lib.model_record(
-      model, spec, **{k: getattr(target, k) for k in manifest_lib.MODEL_KWARGS
+      model, spec, **{k: getattr(target, k) for k in models.ARCHITECTURE_KWARGS
                       if hasattr(target, k)})
   return Converted(params=params, record=record, notes=notes)
 
@@ -223,7 +224,8 @@ def load_weights(path: str | os.PathLike, *, model: str | None = None,
   man = extras.get("manifest") or manifest_lib.find_manifest(path)
   kwargs = dict(model_kwargs or {})
   if model is None and man is not None:
-    model, rec_kwargs = manifest_lib.split_model_record(man["model"])
+    model = str(man["model"]["name"])
+    rec_kwargs = models.record_kwargs(man["model"], runtime=False)
     kwargs = {**rec_kwargs, **kwargs}
   elif model is None:
     model, guessed = guess_model(state, str(path))

@@ -30,6 +30,7 @@ from flax import traverse_util
 from data_pipelines.schema import SPECTRALGPT_BANDS
 from spectralgpt_jax import checkpoints
 from spectralgpt_jax.export import manifest as manifest_lib, param_mapping, torch_io
+from spectralgpt_jax import models
 from spectralgpt_jax.models import SpectralMAE, SpectralViT, posembed
 from spectralgpt_jax.models.shapes import param_shapes
 from spectralgpt_jax.models.transformer import to_unrolled
@@ -178,7 +179,7 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, *,
     record = {"name": model, **{k: v for k, v in record.items() if k != "name"}}
   if "name" not in record:
     raise ExportError(f"{ckpt.path}: the checkpoint meta names no model; pass --model NAME")
-  src_model = manifest_lib.build_model(record)
+  src_model = models.build_model(record, runtime=False)
   state, out_spec, notes = export_params(ckpt.params, src_model.spec, target=target,
                                          num_classes=num_classes, dtype=dtype,
                                          what=f"{ckpt.path} ({record['name']})")
@@ -193,7 +194,7 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, *,
              "num_params": int(sum(v.size for v in state.values()))}
   src_record = manifest_lib.model_record(
       record["name"], src_model.spec,
-      **{k: getattr(src_model, k) for k in manifest_lib.MODEL_KWARGS if hasattr(src_model, k)})
+      **{k: getattr(src_model, k) for k in models.ARCHITECTURE_KWARGS if hasattr(src_model, k)})
   if target == "pretrain":
     file_record = src_record
   else:  # the JAX model that reproduces this file: a ViT with the single pos_embed table

@@ -18,8 +18,8 @@ from flax import traverse_util
 
 from data_pipelines.normalization import normalize_cube
 from data_pipelines.schema import SPECTRALGPT_BANDS
-from spectralgpt_jax import checkpoints, losses
-from spectralgpt_jax.export import from_torch, manifest as manifest_lib
+from spectralgpt_jax import checkpoints, losses, models
+from spectralgpt_jax.export import from_torch
 from spectralgpt_jax.models.mae import token_grid
 from spectralgpt_jax.models.patch_embed import fold_dates, patchify, unpatchify
 from spectralgpt_jax.models.shapes import param_shapes
@@ -210,6 +210,6 @@ def load(path: str | os.PathLike, *, model: str | None = None, step: int | None 
     params, record, source = conv.params, conv.record, str(path)
   else:
     raise FileNotFoundError(f"{path}: no such checkpoint directory or weights file")
-  net = manifest_lib.build_model(record)
+  net = models.build_model(record, runtime=False)
   _check_params(net, params, source)
   return SpectralGPT(net, params, meta, source)
