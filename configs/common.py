@@ -117,3 +117,38 @@ def official_stage(model_size: str, stage: int, pos_embed: str = "reinit",
   if stage == 2:
     c.init_from.pos_embed = pos_embed
   return c
+
+
+def finetune_config(*, model: str, num_classes: int, label_type: str, image_size: int = 128,
+                    batch_size: int = 256, blr: float = 2e-4, epochs: float = 150,
+                    warmup_epochs: float = 20, num_examples: int = 16_200,
+                    ) -> ml_collections.ConfigDict:
+  """Fine-tuning a classifier with the official recipe (spec section 4), on the same training
+  machinery as pretraining (`train`): AdamW (0.9, 0.999), wd 0.05 without position tables,
+  layer-wise lr decay 0.75, drop path 0.2, warmup + half-cosine per step, lr = blr x batch /
+  256; single-label: label smoothing 0.1, mixup 0.8 / cutmix 1.0 (switch 0.5); multi-label:
+  MultiLabelSoftMargin, no mixing. Start from pretrained weights with
+  `--config.init_from.workdir=RUN` (the MAE's encoder; the head starts fresh)."""
+  c = pretrain_config(model=model, image_size=image_size, batch_size=batch_size, blr=blr,
+                      epochs=epochs, warmup_epochs=warmup_epochs, num_examples=num_examples)
+  del c.masking, c.loss
+  c.model.num_classes = num_classes
+  c.model.dtype = "float32"              # official: AMP fp16; bf16 here is an override away
+  c.model.drop_path_rate = 0.2           # README command (paper: 0.1)
+  c.optim.b2 = 0.999
+  c.optim.min_lr = 1e-14                 # official default
+  c.optim.exclude_pos_and_mask = True    # no decay on position tables (and 1-D params)
+  c.optim.layer_decay = 0.75
+  c.finetune = ml_collections.ConfigDict()
+  c.finetune.smoothing = 0.1 if label_type == "single" else 0.0
+  c.finetune.mixup = 0.8 if label_type == "single" else 0.0     # alpha; 0 = off
+  c.finetune.cutmix = 1.0 if label_type == "single" else 0.0    # alpha; 0 = off
+  c.finetune.switch_prob = 0.5           # cutmix instead of mixup with this probability
+  c.finetune.mix_prob = 1.0              # mixing applied to a batch with this probability
+  c.data.label_type = label_type         # "single" | "multi"
+  c.data.num_classes = num_classes
+  c.data.normalization = "zscore"        # official EuroSAT; BigEarthNet: sentinel_clip
+  c.data.crop_scale = (0.2, 1.0)         # RandomResizedCrop, bicubic, + horizontal flip
+  c.eval_every_steps = 0                 # evaluation hook (0: at the end only)
+  c.log.panel_every_steps = 0
+  return c

@@ -46,6 +46,16 @@ def official_keys_file() -> pathlib.Path:
   return path
 
 
+@pytest.fixture(scope="session")
+def ben_dir(tmp_path_factory, example_dir):
+  """The six real BigEarthNet patches ingested into 2 shards (SHA256SUMS verified first)."""
+  pytest.importorskip("rasterio")
+  from data_pipelines import ingest
+  out = tmp_path_factory.mktemp("ben")
+  ingest.ingest("bigearthnet", [str(example_dir)], out, num_shards=2, verify_sha256=True)
+  return str(out)
+
+
 # --------------------------------------------------------------- weights fixtures
 # tests/ is on sys.path (above): export_helpers and the twin are imported by name.
 

@@ -30,6 +30,13 @@ def mae_forward_flops(spec: ModelSpec, mask_ratio: float) -> float:
   return float(flops)
 
 
+def vit_forward_flops(spec: ModelSpec) -> float:
+  """Forward FLOPs of one example through the classifier (every token, then the head)."""
+  length, d = spec.num_tokens, spec.embed_dim
+  flops = 2 * length * spec.patch_dim * d + spec.depth * _block_flops(length, d, spec.mlp_ratio)
+  return float(flops + 2 * d * spec.num_classes)
+
+
 def mae_train_flops(spec: ModelSpec, batch: int, mask_ratio: float) -> float:
   """FLOPs of one training step (forward + backward) on `batch` examples."""
   return 3.0 * batch * mae_forward_flops(spec, mask_ratio)

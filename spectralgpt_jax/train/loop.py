@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
+from typing import Any, Callable
 
 import jax
 import numpy as np
@@ -41,8 +41,14 @@ def _check_resume(meta: dict[str, Any], model_meta: dict[str, Any], workdir: str
                      f"config asks for {model_meta}; use another --workdir (or init_from)")
 
 
-def train(config, workdir: str) -> dict[str, float]:
-  """Runs or resumes pretraining in `workdir`; returns the last step's metrics."""
+def train(config, workdir: str, evaluate: Callable | None = None) -> dict[str, float]:
+  """Runs or resumes training in `workdir` (pretraining an MAE or fine-tuning a classifier, by
+  the model's kind); returns the last step's metrics.
+
+  `evaluate(program, state, step) -> {name: float}`, if given, runs every
+  `config.eval_every_steps` steps (0: only at the end) and after the last step; its metrics are
+  logged, written to TensorBoard under "eval/" and returned with the last step's.
+  """
   workdir = ckpt.absolute(workdir)
   lead = jax.process_index() == 0
   total = int(config.total_steps)
@@ -83,15 +89,16 @@ def train(config, workdir: str) -> dict[str, float]:
 
   # ------------------------------------------------- Compile
   mask_rng = jax.random.fold_in(base_rng, 1)
-  n_panel = min(int(config.log.panel_examples), config.batch_size)
-  cube_sharding = program.cube_sharding
+  n_panel = min(int(config.log.panel_examples), config.batch_size) if program.kind == "mae" else 0
+  batch_shardings = program.batch_shardings()
   t0 = time.perf_counter()
   compiled = program.lower().compile()
   logging.info("train step compiled in %.1f s (%s)", time.perf_counter() - t0, program.ops.name)
 
   # -------------------------------------------------------- Loop
   writer = metrics_lib.Writer(os.path.join(workdir, "tensorboard"), active=lead)
-  flops = metrics_lib.model_flops_per_example(spec, config.masking.ratio, config.data.image_size)
+  mask_ratio = config.masking.ratio if "masking" in config else 0.0
+  flops = metrics_lib.model_flops_per_example(spec, mask_ratio, config.data.image_size)
   peak = metrics_lib.peak_flops(jax.devices()[0].device_kind, config.log.peak_tflops_per_device)
   meter = metrics_lib.Throughput(config.batch_size, flops, jax.device_count(), peak)
   meta = _meta(config, model_meta)
@@ -135,13 +142,24 @@ def train(config, workdir: str) -> dict[str, float]:
     (folder / f"step_{step:07d}.png").write_bytes(png)
     writer.image_png(step, "reconstruction", png, img.shape[0], img.shape[1])
 
+  def run_eval(step: int) -> None:
+    nonlocal last
+    with jax.set_mesh(mesh):
+      m = {f"eval/{k}": float(v) for k, v in evaluate(program, state, step).items()}
+    metrics_lib.log_line(f"step {step}: " + ", ".join(f"{k} {v:.4g}" for k, v in m.items()),
+                         lead)
+    writer.scalars(step, m)
+    last = {**last, **m}
+
+  eval_every = int(config.get("eval_every_steps", 0) or 0)
   pending = None
   step = start
   meter.start(start)
   with PreemptionWatch() as watch:
     while step < total:
       host = next(data_iter)
-      batch = {"cube": jax.make_array_from_process_local_data(cube_sharding, host["cube"])}
+      batch = {k: jax.make_array_from_process_local_data(sh, host[k])
+               for k, sh in batch_shardings.items()}
       state, metrics = compiled(state, batch, mask_rng)
       step += 1
       if pending is not None:
@@ -150,6 +168,10 @@ def train(config, workdir: str) -> dict[str, float]:
       every = config.log.panel_every_steps
       if every and (step % every == 0 or step == total) and n_panel:
         panel(step, batch)
+      if evaluate is not None and eval_every and step % eval_every == 0 and step < total:
+        report(*pending)
+        pending = None
+        run_eval(step)
       stop = watch.reached(step, mngr)
       ckpt.save(mngr, step, state, data_iter, meta, every_steps=config.checkpoint.every_steps,
                 force=stop or step == total)
@@ -158,6 +180,8 @@ def train(config, workdir: str) -> dict[str, float]:
         break
     if pending is not None:
       report(*pending)
+  if evaluate is not None and step == total:
+    run_eval(step)
   mngr.wait_until_finished()
   mngr.close()
   writer.close()

@@ -35,9 +35,11 @@ def peak_flops(device_kind: str, override_tflops: float = 0.0) -> float | None:
 
 def model_flops_per_example(spec, mask_ratio: float, image_size: int | None = None) -> float:
   """Training FLOPs of one example at `image_size` (models.flops: 3 x forward, matmuls only;
-  the encoder sees the kept tokens, the decoder all of them)."""
+  MAE: the encoder sees the kept tokens, the decoder all of them; classifier: every token)."""
   if image_size and image_size != spec.img_size:
     spec = dataclasses.replace(spec, img_size=image_size)
+  if spec.kind == "vit":
+    return 3.0 * flops.vit_forward_flops(spec)
   return flops.mae_train_flops(spec, 1, mask_ratio)
 
 

@@ -1,9 +1,13 @@
 """AdamW with the official SpectralGPT recipe, its schedule, and a non-finite update guard.
 
-Recipe (spec section 4): AdamW betas (0.9, 0.95), weight decay 0.05 on every parameter with two
-or more dimensions (so position tables and the mask token *are* decayed; biases and LayerNorm
-are not), lr = blr * effective_batch / 256, linear warmup then half-cycle cosine to min_lr,
-updated every optimizer step, no clipping by default.
+Pretraining recipe (spec section 4): AdamW betas (0.9, 0.95), weight decay 0.05 on every
+parameter with two or more dimensions (so position tables and the mask token *are* decayed;
+biases and LayerNorm are not), lr = blr * effective_batch / 256, linear warmup then half-cycle
+cosine to min_lr, updated every optimizer step, no clipping by default.
+Fine-tuning recipe: betas (0.9, 0.999), position tables not decayed (exclude_pos_and_mask), and
+layer-wise lr decay 0.75 with num_layers = depth + 1: patch embedding and position tables layer
+0, block k layer k + 1, the rest (norm, head) num_layers; the update of layer i is scaled by
+decay ** (num_layers - i).
 """
 
 from __future__ import annotations
@@ -56,6 +60,44 @@ def decay_mask(params: PyTree, exclude_pos_and_mask: bool = False) -> PyTree:
   return jax.tree_util.tree_map_with_path(one, params)
 
 
+def layer_ids(params: PyTree, depth: int) -> PyTree:
+  """Per leaf, the official layer id (int, or an int array [depth] for a scanned stack)."""
+
+  def one(path, _):
+    keys = [getattr(k, "key", str(k)) for k in path]
+    top = keys[0]
+    if top.startswith("pos_embed") or top == "patch_embed":
+      return 0
+    if top == "blocks":
+      if "layers" in keys:  # scanned: the leading axis is the layer
+        return jnp.arange(1, depth + 1)
+      return int(keys[1].split("_")[-1]) + 1
+    return depth + 1
+
+  return jax.tree_util.tree_map_with_path(one, params)
+
+
+def scale_by_layer_decay(decay: float, depth: int) -> optax.GradientTransformation:
+  """Multiplies each update by decay ** (depth + 1 - layer id): the official param groups'
+  lr_scale (it scales the AdamW step and its decoupled weight decay alike)."""
+
+  def scales(params):
+    def one(leaf, lid):
+      s = jnp.asarray(decay, jnp.float32) ** (depth + 1 - jnp.asarray(lid, jnp.float32))
+      return s.reshape(s.shape + (1,) * (leaf.ndim - s.ndim))
+    return jax.tree.map(one, params, layer_ids(params, depth))
+
+  def init(params):
+    del params
+    return optax.EmptyState()
+
+  def update(updates, state, params=None):
+    factors = scales(updates)
+    return jax.tree.map(lambda u, f: (u * f).astype(u.dtype), updates, factors), state
+
+  return optax.GradientTransformation(init, update)
+
+
 class GuardState(NamedTuple):
   """Optimizer state behind the non-finite guard.
 
@@ -91,12 +133,12 @@ def guard_nonfinite(inner: optax.GradientTransformation) -> optax.GradientTransf
   return optax.GradientTransformationExtraArgs(init, update)
 
 
-def make_optimizer(optim_cfg, total_steps: int) -> tuple[optax.GradientTransformationExtraArgs,
-                                                         Schedule]:
+def make_optimizer(optim_cfg, total_steps: int, depth: int | None = None,
+                   ) -> tuple[optax.GradientTransformationExtraArgs, Schedule]:
   """(tx, schedule) from `config.optim`; tx.update takes `loss=` for the guard.
 
   Fields: lr, min_lr, warmup_steps, b1, b2, eps, weight_decay, exclude_pos_and_mask,
-  clip_grad_norm (0 = off).
+  clip_grad_norm (0 = off), layer_decay (absent or 0 = off; needs `depth`, the encoder's).
   """
   if optim_cfg.lr is None or optim_cfg.lr <= 0:
     raise ValueError(f"config.optim.lr must be > 0, got {optim_cfg.lr}")
@@ -109,4 +151,9 @@ def make_optimizer(optim_cfg, total_steps: int) -> tuple[optax.GradientTransform
   parts.append(optax.adamw(schedule, b1=float(optim_cfg.b1), b2=float(optim_cfg.b2),
                            eps=float(optim_cfg.eps), weight_decay=float(optim_cfg.weight_decay),
                            mask=mask))
+  layer_decay = float(optim_cfg.get("layer_decay", 0.0) or 0.0)
+  if layer_decay:
+    if depth is None:
+      raise ValueError("config.optim.layer_decay needs the model depth")
+    parts.append(scale_by_layer_decay(layer_decay, depth))
   return guard_nonfinite(optax.chain(*parts)), schedule

@@ -1,5 +1,9 @@
 """The compiled side of a run: model, optimizer, shardings and the jitted train step for a mesh.
 
+One program type serves both objectives, chosen by the model's kind: pretraining an MAE
+(masked reconstruction, batch {"cube"}) and fine-tuning a classifier (the official recipe of
+train/classify.py, batch {"cube", "label"}); the loop around them is the same.
+
 `build_program(config, mesh)` needs no data, checkpoint or device memory, so the same code
 serves the training loop (a mesh of this host's devices) and ahead-of-time compilation for
 another machine (a mesh of a TPU topology's or a GPU target's devices, built on a CPU host):
@@ -23,7 +27,7 @@ from spectralgpt_jax.models import ops as ops_lib, shapes
 from spectralgpt_jax.models.mae import token_grid
 from spectralgpt_jax.sharding import mesh as mesh_lib
 from spectralgpt_jax.sharding import rules as rules_lib
-from spectralgpt_jax.train import build, optim, step as step_lib
+from spectralgpt_jax.train import build, classify, optim, step as step_lib
 from spectralgpt_jax.train.state import TrainState
 
 
@@ -32,14 +36,18 @@ class TrainProgram:
   """Everything the loop jits, with the shapes and shardings it runs on.
 
   Attributes:
-    model: the Flax MAE (with the chosen `ops`).
+    model: the Flax MAE or classifier (with the chosen `ops`).
     tx, schedule: optimizer and learning-rate schedule.
     mesh, rules: device mesh and logical sharding rules.
     abstract: TrainState of ShapeDtypeStructs carrying their shardings.
     shardings: TrainState of NamedShardings.
     cube_shape: global batch [B, C, S, S] (or [B, T, C, S, S]); cube_sharding its sharding.
-    train_step: jitted `(state, {"cube"}, rng) -> (state, metrics)`, state donated.
-    predict: jitted `(params, cube, rng) -> (pred, mask)` for reconstruction panels.
+    label_shape: global labels, [B] int32 (single-label) or [B, K] float32 (multi-label);
+      () for pretraining (no labels).
+    train_step: jitted `(state, batch, rng) -> (state, metrics)`, state donated.
+    predict: jitted; MAE: `(params, cube, rng) -> (cube, pred, mask)` of the first
+      `config.log.panel_examples` rows (reconstruction panels); classifier:
+      `(params, cube) -> logits [B, K]` (eval mode).
   """
 
   model: nn.Module
@@ -53,18 +61,44 @@ class TrainProgram:
   cube_sharding: NamedSharding
   train_step: Callable
   predict: Callable
+  label_shape: tuple[int, ...] = ()
 
   @property
   def ops(self) -> ops_lib.Ops:
     return self.model.ops
 
   @property
+  def kind(self) -> str:
+    return self.model.spec.kind
+
+  @property
   def grid(self) -> tuple[int, int, int]:
     return token_grid(self.model.spec, self.cube_shape)
 
+  def batch_shardings(self) -> dict[str, NamedSharding]:
+    out = {"cube": self.cube_sharding}
+    if self.label_shape:
+      out["label"] = mesh_lib.batch_sharding(self.mesh, len(self.label_shape))
+    return out
+
   def abstract_batch(self) -> dict[str, jax.ShapeDtypeStruct]:
-    return {"cube": jax.ShapeDtypeStruct(self.cube_shape, np.float32,
-                                         sharding=self.cube_sharding)}
+    out = {"cube": jax.ShapeDtypeStruct(self.cube_shape, np.float32,
+                                        sharding=self.cube_sharding)}
+    if self.label_shape:
+      dtype = np.int32 if len(self.label_shape) == 1 else np.float32
+      out["label"] = jax.ShapeDtypeStruct(self.label_shape, dtype,
+                                          sharding=self.batch_shardings()["label"])
+    return out
+
+  def classify(self, params, cube: np.ndarray) -> np.ndarray:
+    """Classifier logits [N, K] of a host batch [N, ...] of any size N (padded to the mesh's
+    batch split for the call, the padding dropped from the result); single-process."""
+    cube = np.asarray(cube, np.float32)
+    n, split = cube.shape[0], mesh_lib.batch_divisor(self.mesh)
+    padded = np.concatenate([cube, np.repeat(cube[-1:], -n % split, axis=0)])
+    with jax.set_mesh(self.mesh):
+      logits = self.predict(params, jax.device_put(padded, self.cube_sharding))
+    return np.asarray(logits)[:n]
 
   def lower(self) -> jax.stages.Lowered:
     """The train step lowered for abstract state, batch and key (nothing is allocated)."""
@@ -95,10 +129,34 @@ def build_program(config, mesh: Mesh) -> TrainProgram:
   ops = select.ops_from_config(config.get("kernels"), mesh.devices.flat,
                                max_tokens=grid[0] * grid[1] * grid[2])
   model = build.build_model(config.model, ops=ops)
-  tx, schedule = optim.make_optimizer(config.optim, int(config.total_steps))
+  tx, schedule = optim.make_optimizer(config.optim, int(config.total_steps), depth=spec.depth)
   abstract, shardings = build.state_shardings(model, tx, mesh, rules)
   cube_sharding = mesh_lib.batch_sharding(mesh, len(cube_shape))
   repl = mesh_lib.replicated(mesh)
+  common = dict(model=model, tx=tx, schedule=schedule, mesh=mesh, rules=rules, abstract=abstract,
+                shardings=shardings, cube_shape=cube_shape, cube_sharding=cube_sharding)
+
+  if spec.kind == "vit":
+    if "finetune" not in config or config.optim.accum_steps != 1:
+      raise ValueError(f"config.model.name {config.model.name!r} is a classifier: fine-tuning "
+                       "needs a fine-tuning config (configs/finetune/, config.finetune) and "
+                       "config.optim.accum_steps = 1")
+    label_type = config.data.label_type
+    label_shape = ((config.batch_size,) if label_type == "single"
+                   else (config.batch_size, spec.num_classes))
+    f = config.finetune
+    step_fn = classify.make_train_step(
+        model, tx, schedule, rules=rules, label_type=label_type, num_classes=spec.num_classes,
+        smoothing=f.smoothing, mixup_alpha=f.mixup, cutmix_alpha=f.cutmix,
+        switch_prob=f.switch_prob, mix_prob=f.mix_prob)
+    batch_sh = {"cube": cube_sharding,
+                "label": mesh_lib.batch_sharding(mesh, len(label_shape))}
+    train_step = jax.jit(step_fn, in_shardings=(shardings, batch_sh, repl),
+                         out_shardings=(shardings, repl), donate_argnums=0)
+    predict = jax.jit(classify.make_predict_fn(model, rules=rules),
+                      in_shardings=(shardings.params, cube_sharding), out_shardings=repl)
+    return TrainProgram(**common, train_step=train_step, predict=predict,
+                        label_shape=label_shape)
 
   step_fn = step_lib.make_train_step(
       model, tx, schedule, mask_ratio=config.masking.ratio, accum_steps=config.optim.accum_steps,
@@ -111,9 +169,7 @@ def build_program(config, mesh: Mesh) -> TrainProgram:
   first_rows = lambda p, c, r: jax.tree.map(lambda a: a[:n_panel], (c, *predict_fn(p, c, r)))
   predict = jax.jit(first_rows, in_shardings=(shardings.params, cube_sharding, repl),
                     out_shardings=repl)
-  return TrainProgram(model=model, tx=tx, schedule=schedule, mesh=mesh, rules=rules,
-                      abstract=abstract, shardings=shardings, cube_shape=cube_shape,
-                      cube_sharding=cube_sharding, train_step=train_step, predict=predict)
+  return TrainProgram(**common, train_step=train_step, predict=predict)
 
 
 def lower_train_step(config, mesh: Mesh) -> jax.stages.Lowered:

@@ -19,13 +19,3 @@ def synth_dir(tmp_path_factory):
   out = tmp_path_factory.mktemp("synth")
   dp_synth.write_dataset(out, n=40, shards=4)
   return str(out)
-
-
-@pytest.fixture(scope="session")
-def ben_dir(tmp_path_factory, example_dir):
-  """The six real BigEarthNet patches ingested into 2 shards (SHA256SUMS verified first)."""
-  pytest.importorskip("rasterio")
-  from data_pipelines import ingest
-  out = tmp_path_factory.mktemp("ben")
-  ingest.ingest("bigearthnet", [str(example_dir)], out, num_shards=2, verify_sha256=True)
-  return str(out)
