@@ -3,7 +3,7 @@ PY      := .venv/bin/python
 STAMP   := .venv/.installed
 SHARED  ?= ../shared
 
-.PHONY: setup test test-slow demo bench bench-step bench-attention bench-gemm bench-pipeline bench-scale models clean
+.PHONY: setup test test-slow demo bench bench-step bench-attention bench-gemm bench-pipeline bench-scale bench-aot setup-tpu setup-cuda12 models clean
 
 setup: $(STAMP)
 
@@ -12,6 +12,23 @@ $(STAMP): setup.py
 	$(PY) -m pip install -q --upgrade pip==25.3
 	$(PY) -m pip install -q -e ".[all]" --config-settings editable_mode=compat
 	touch $(STAMP)
+
+# Ahead-of-time compilers (libtpu / the CUDA plugin) in venvs of their own: never in .venv.
+setup-tpu: .venv-tpu/.installed
+
+.venv-tpu/.installed: setup.py
+	python3 -m venv .venv-tpu
+	.venv-tpu/bin/python -m pip install -q --upgrade pip==25.3
+	.venv-tpu/bin/python -m pip install -q -e ".[test,torch,geo,tpu]" --config-settings editable_mode=compat
+	touch $@
+
+setup-cuda12: .venv-cuda12/.installed
+
+.venv-cuda12/.installed: setup.py
+	python3 -m venv .venv-cuda12
+	.venv-cuda12/bin/python -m pip install -q --upgrade pip==25.3
+	.venv-cuda12/bin/python -m pip install -q -e ".[test,torch,geo,cuda12]" --config-settings editable_mode=compat
+	touch $@
 
 test: $(STAMP)
 	$(PY) -m pytest -q -m "not slow" tests
@@ -39,8 +56,13 @@ bench-pipeline: $(STAMP)
 bench-scale: $(STAMP)
 	$(PY) bench/scale_bench.py --out BENCHMARKS.md
 
+# One compile at a time (CPU-heavy); the TPU and GPU compilers each run from their own venv.
+bench-aot: .venv-tpu/.installed .venv-cuda12/.installed
+	.venv-tpu/bin/python bench/aot_bench.py --target v5e-8 --out BENCHMARKS.md
+	.venv-cuda12/bin/python bench/aot_bench.py --target h100 --out BENCHMARKS.md
+
 models: $(STAMP)
 	$(PY) -m spectralgpt_jax models
 
 clean:
-	rm -rf .venv runs .pytest_cache
+	rm -rf .venv .venv-tpu .venv-cuda12 runs .pytest_cache
