@@ -3,7 +3,7 @@ PY      := .venv/bin/python
 STAMP   := .venv/.installed
 SHARED  ?= ../shared
 
-.PHONY: setup test test-slow demo bench bench-step bench-attention bench-gemm bench-pipeline bench-scale bench-aot setup-tpu setup-cuda12 models clean
+.PHONY: setup setup-blas setup-tpu setup-cuda12 test test-slow demo bench bench-step bench-attention bench-gemm bench-pipeline bench-scale bench-aot models clean
 
 setup: $(STAMP)
 
@@ -12,6 +12,9 @@ $(STAMP): setup.py
 	$(PY) -m pip install -q --upgrade pip==25.3
 	$(PY) -m pip install -q -e ".[all]" --config-settings editable_mode=compat
 	touch $(STAMP)
+
+setup-blas: $(STAMP)
+	$(PY) -m pip install -q -e ".[all,cpu-blas]" --config-settings editable_mode=compat
 
 # Ahead-of-time compilers (libtpu / the CUDA plugin) in venvs of their own: never in .venv.
 setup-tpu: .venv-tpu/.installed

@@ -23,13 +23,14 @@ EXTRAS = {
     # (an open range pulls a multi-GB CUDA build).
     "torch": ["torch==2.13.0", "safetensors==0.8.0"],
     "geo": ["rasterio==1.4.4"],
-    # Intel MKL's sgemm for the float32 linear layers on x86-64 CPUs (kernels/cpu_gemm.py): ~10%
-    # off a CPU training step. Optional: without it those layers use XLA's own GEMMs.
+    # Intel MKL's sgemm for the float32 linear layers of one-device CPU runs (kernels/cpu_gemm.py).
+    # Opt-in (not in "all"): faster than XLA's GEMMs on Intel Xeon, not on AMD EPYC
+    # (BENCHMARKS.md); ~700 MB. Without it those layers use XLA's own GEMMs.
     "cpu-blas": [f"{p}; platform_machine == 'x86_64' and sys_platform == 'linux'"
                  for p in ("mkl==2026.2.0", "intel-openmp==2026.2.0", "tbb==2023.2.0",
                            "intel-cmplr-lib-ur==2026.2.0", "umf==1.2.0", "tcmlib==1.6.0")],
 }
-EXTRAS["all"] = sorted({p for ps in EXTRAS.values() for p in ps})
+EXTRAS["all"] = sorted({p for name, ps in EXTRAS.items() if name != "cpu-blas" for p in ps})
 
 # Ahead-of-time compilers for accelerators this machine does not have (spectralgpt_jax/compile/,
 # `make setup-tpu` / `make setup-cuda12`, each its own venv). Never part of "all": libtpu and the

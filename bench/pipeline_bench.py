@@ -47,8 +47,8 @@ def _write_shards(out, n, shards):
 
 
 def _config(paths, batch, workers):
-  from data_pipelines import pipeline  # pylint: disable=g-import-not-at-top
-  c = pipeline.default_data_config()
+  from data_pipelines import config  # pylint: disable=g-import-not-at-top
+  c = config.default_data_config()
   c.paths, c.batch_size, c.image_size, c.num_workers = paths, batch, 128, workers
   c.normalization, c.train, c.shuffle_window, c.per_worker_buffer_size = "minmax", True, 256, 4
   return c
@@ -141,8 +141,8 @@ def main(argv=None) -> int:
   args = _parse(sys.argv[1:] if argv is None else argv)
   for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[var] = args.blas_threads    # before numpy loads; inherited by spawned workers
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  flags.FLAGS.mark_as_parsed()
+  from data_pipelines import absl_flags  # pylint: disable=g-import-not-at-top
+  absl_flags.ensure_parsed()
   workdir = args.workdir or tempfile.mkdtemp(prefix="pipeline_bench_")
   paths = os.path.join(workdir, "shards")
   if not os.path.exists(os.path.join(paths, "manifest.json")):

@@ -34,27 +34,19 @@ GIB = 1 << 30
 def _setup(config, mesh_cfg, devices, preset: str | None = None) -> argparse.Namespace:
   """The compiled step (and what built it) for `config` on a mesh over `devices`; no run."""
   import jax
-  import numpy as np
-  from spectralgpt_jax.sharding import mesh as mesh_lib, rules as rules_lib
-  from spectralgpt_jax.train import build, optim, step as step_lib
+  from spectralgpt_jax.models import counting
+  from spectralgpt_jax.sharding import mesh as mesh_lib
+  from spectralgpt_jax.train import program as program_lib
   mesh = mesh_lib.make_mesh(mesh_cfg, devices)
-  rules = rules_lib.get_rules(preset or config.sharding.rules)
-  model = build.build_model(config.model)
-  tx, schedule = optim.make_optimizer(config.optim, config.total_steps)
-  abstract, shardings = build.state_shardings(model, tx, mesh, rules)
-  shape = (config.batch_size, model.spec.num_bands) + (config.image_size,) * 2
-  cube_sh = mesh_lib.batch_sharding(mesh, 4)
-  fn = step_lib.make_train_step(model, tx, schedule, mask_ratio=config.masking.ratio,
-                                accum_steps=config.optim.accum_steps, rules=rules)
-  jitted = jax.jit(fn, in_shardings=(shardings, {"cube": cube_sh}, mesh_lib.replicated(mesh)),
-                   out_shardings=(shardings, mesh_lib.replicated(mesh)), donate_argnums=0)
-  batch = {"cube": jax.ShapeDtypeStruct(shape, np.float32, sharding=cube_sh)}
+  if preset:
+    config.sharding.rules = preset
+  program = program_lib.build_program(config, mesh)
   t0 = time.perf_counter()
-  with jax.set_mesh(mesh):
-    compiled = jitted.lower(abstract, batch, jax.random.key(0)).compile()
+  compiled = program.lower().compile()
   return argparse.Namespace(
-      compiled=compiled, compile_s=time.perf_counter() - t0, model=model, tx=tx, mesh=mesh,
-      shardings=shardings, cube_sh=cube_sh, params=build.count_params(abstract.params))
+      compiled=compiled, compile_s=time.perf_counter() - t0, model=program.model, tx=program.tx,
+      mesh=mesh, shardings=program.shardings, cube_sh=program.cube_sharding,
+      params=counting.count(program.abstract.params))
 
 
 def part_memory(batches: list[int]) -> dict:
@@ -64,7 +56,7 @@ def part_memory(batches: list[int]) -> dict:
   for batch in batches:
     config = spectralgpt_huge.get_config("stage=2")
     config.batch_size = batch
-    config.model.attention = "xla"  # what accelerators run; "auto" picks a CPU-only kernel
+    config.kernels.attention = "xla"  # what accelerators run, to measure their memory here
     rows = {}
     for name, mesh_cfg, devices in (("1 device", {"data": 1, "fsdp": 1, "tensor": 1},
                                      jax.devices()[:1]),

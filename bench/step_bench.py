@@ -67,8 +67,11 @@ def jax_step(dtype_name: str, attention: str, matmul: str, warmup: int,
   from spectralgpt_jax.models.patch_embed import patchify
   import parity
 
+  from spectralgpt_jax.kernels import select
+
   dtype = jnp.bfloat16 if dtype_name == "bfloat16" else jnp.float32
-  model = get_model(MODEL, dtype=dtype, attention=attention, matmul=matmul)
+  ops = select.ops_for(jax.devices()[:1], attention=attention, matmul=matmul)
+  model = get_model(MODEL, dtype=dtype, ops=ops)
   x = np.random.default_rng(0).uniform(size=(BATCH, 12, 128, 128)).astype(np.float32)
   params = parity.init_params(model, x[:1])
   # Official pretraining AdamW: betas (0.9, 0.95), wd 0.05 on every >= 2-D parameter.

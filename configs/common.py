@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ml_collections
 
-from data_pipelines.pipeline import default_data_config
+from data_pipelines.config import default_data_config
 
 
 def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
@@ -41,19 +41,25 @@ def pretrain_config(*, model: str, image_size: int, batch_size: int, blr: float,
   c.batch_size = batch_size              # GLOBAL batch per optimizer step (all hosts, all micro)
   c.total_steps = c.get_ref("epochs") * c.get_ref("num_examples") // c.get_ref("batch_size")
   c.image_size = image_size              # feeds model.img_size and data.image_size
+  c.num_dates = 1                        # dates per example; feeds model and data
 
   c.model = ml_collections.ConfigDict()
   c.model.name = model                   # spectralgpt_jax.models.VARIANTS key
   c.model.img_size = c.get_ref("image_size")
+  c.model.num_dates = c.get_ref("num_dates")
   c.model.dtype = "bfloat16"             # compute dtype; params stay float32 (official: AMP fp16)
   c.model.scan = True                    # one compiled block per stack
   c.model.remat = "none"                 # none | full | dots | dots_no_batch
-  c.model.attention = "auto"             # auto | xla | blocked | fused (same maths; CPU kernels)
-  c.model.matmul = "auto"                # auto | xla | blas (f32 linear layers; CPU BLAS kernel)
+
+  # Implementation choices (same maths), resolved per compile target outside the model.
+  c.kernels = ml_collections.ConfigDict()
+  c.kernels.attention = "auto"   # auto | xla | blocked | fused: per compile target's platform
+  c.kernels.matmul = "auto"      # auto | xla | blas: float32 linear layers on one-device CPU
 
   c.data = default_data_config()
   c.data.batch_size = c.get_ref("batch_size")
   c.data.image_size = c.get_ref("image_size")
+  c.data.num_dates = c.get_ref("num_dates")
   c.data.normalization = "minmax"        # official pretraining: per-image per-band min-max
   c.data.seed = c.get_ref("seed")
 

@@ -1,4 +1,5 @@
-"""Ingestion drivers: turn GeoTIFFs, BigEarthNet folders or tfds datasets into shards.
+"""Ingestion drivers: turn GeoTIFFs, GeoTIFF time series, BigEarthNet folders or tfds datasets
+into shards.
 
 Each `*_items` function lists the inputs as `shard_writer.Item`s (stable key + lazy loader
 producing a record dict); `ingest` writes them with `shard_writer.write_shards`. The CLI
@@ -11,6 +12,7 @@ import functools
 import glob
 import os
 import pathlib
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,7 +24,8 @@ from data_pipelines import shard_writer
 from data_pipelines.errors import BadInputError
 from data_pipelines.shard_writer import Item
 
-SOURCES = ("geotiff", "bigearthnet", "tfds")
+SOURCES = ("geotiff", "geotiff_series", "bigearthnet", "tfds")
+TIFF_SUFFIXES = (".tif", ".tiff")
 
 
 def _finish_cube(rec: dict[str, Any], harmonize: bool, store_dtype: str | None) -> dict[str, Any]:
@@ -73,7 +76,7 @@ def bigearthnet_items(roots: Sequence[str], *, resampling: str = "bilinear",
 
 # ---------------------------------------------------------------- multi-band GeoTIFFs
 
-def expand_paths(inputs: Sequence[str], suffixes=(".tif", ".tiff")) -> list[str]:
+def expand_paths(inputs: Sequence[str], suffixes=TIFF_SUFFIXES) -> list[str]:
   """Files, directories (recursive) and glob patterns -> sorted unique file paths."""
   out: set[str] = set()
   for spec in inputs:
@@ -127,6 +130,82 @@ def geotiff_items(inputs: Sequence[str], *, bands: str | Sequence[str] | None = 
   return items, class_names
 
 
+# ---------------------------------------------------------------- GeoTIFF time series
+
+_DATE = re.compile(r"(\d{4})[-_:]?(\d{2})[-_:]?(\d{2})")
+
+
+def _tifs(folder: pathlib.Path) -> list[pathlib.Path]:
+  return sorted(f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in TIFF_SUFFIXES)
+
+
+def series_folders(inputs: Sequence[str]) -> list[str]:
+  """Example folders (sorted): every folder under the inputs (dirs or globs) holding tifs."""
+  out: set[str] = set()
+  for spec in inputs:
+    for hit in (glob.glob(spec) if any(c in spec for c in "*?[") else [spec]):
+      p = pathlib.Path(hit)
+      if not p.is_dir():
+        raise BadInputError(p, "file", "not a folder of per-date GeoTIFFs (geotiff_series)")
+      out.update(str(d) for d in [p, *p.rglob("*")] if d.is_dir() and _tifs(d))
+  return sorted(out)
+
+
+def _iso_date(path: pathlib.Path, tag: str) -> str:
+  """'YYYY-MM-DD' from TIFFTAG_DATETIME ('YYYY:MM:DD hh:mm:ss') or else the file name."""
+  m = _DATE.search(tag or "") or _DATE.search(path.stem)
+  if not m:
+    raise BadInputError(path, "date", "no date in TIFFTAG_DATETIME nor in the file name "
+                        "(e.g. 2021-06-01.tif)")
+  return "-".join(m.groups())
+
+
+def _load_series(folder: str, bands, expect_shape, expect_crs, num_dates: int | None,
+                 harmonize: bool, store_dtype: str | None) -> dict[str, Any]:
+  """One example folder (one multi-band tif per date) -> record with cube [T, C, H, W]."""
+  from data_pipelines import geotiff  # pylint: disable=g-import-not-at-top
+  files = _tifs(pathlib.Path(folder))
+  if num_dates and len(files) != num_dates:
+    raise BadInputError(folder, "dates", f"{len(files)} GeoTIFFs, expected {num_dates} dates")
+  dated = []
+  for f in files:
+    cube, meta = geotiff.read_geotiff(f, bands=bands, expect_shape=expect_shape,
+                                      expect_crs=expect_crs)
+    dated.append((_iso_date(f, meta["date"]), f, cube, meta))
+  dated.sort(key=lambda d: (d[0], d[1].name))
+  _, ref_file, ref_cube, ref_meta = dated[0]
+  for _, f, cube, meta in dated[1:]:
+    for field, got, want in (("bands", meta["band_names"], ref_meta["band_names"]),
+                             ("shape", cube.shape, ref_cube.shape),
+                             ("dtype", cube.dtype, ref_cube.dtype),
+                             ("crs", meta["crs"], ref_meta["crs"]),
+                             ("bounds", meta["bounds"], ref_meta["bounds"])):
+      if got != want:
+        raise BadInputError(f, field, f"{got} differs from {want} in {ref_file.name}")
+  dates = [d[0] for d in dated]
+  if len(set(dates)) != len(dates):
+    raise BadInputError(folder, "date", f"repeated dates {dates}")
+  rec: dict[str, Any] = {"cube": np.stack([d[2] for d in dated]),
+                         "bands": ref_meta["band_names"], "key": folder, "source": folder,
+                         "crs": ref_meta["crs"], "bounds": ref_meta["bounds"], "dates": dates,
+                         "date": dates[0]}
+  return _finish_cube(rec, harmonize, store_dtype)
+
+
+def geotiff_series_items(inputs: Sequence[str], *, bands: str | Sequence[str] | None = None,
+                         expect_shape: tuple[int, int] | None = None,
+                         expect_crs: str | None = None, num_dates: int | None = None,
+                         harmonize: bool = True, store_dtype: str | None = None) -> list[Item]:
+  """One item per example folder: one multi-band GeoTIFF per date, ordered by date.
+
+  Dates come from each file's TIFFTAG_DATETIME, else from its name (2021-06-01.tif,
+  S2_20210601.tif); all dates of an example must share bands, shape, dtype, CRS and bounds.
+  """
+  return [Item(folder, functools.partial(_load_series, folder, bands, expect_shape, expect_crs,
+                                         num_dates, harmonize, store_dtype))
+          for folder in series_folders(inputs)]
+
+
 # ---------------------------------------------------------------- tfds
 
 def _load_tfds(src, name: str, split: str, index: int, nomenclature: str,
@@ -158,8 +237,8 @@ def ingest(source: str, inputs: Sequence[str], out: str | os.PathLike, *, num_sh
            **options: Any) -> dict[str, Any]:
   """Lists the inputs of `source` and writes shards + manifest to `out`; returns the manifest.
 
-  options: forwarded to `bigearthnet_items`, `geotiff_items` or `tfds_items` (for tfds,
-  `inputs` is [dataset name]).
+  options: forwarded to `bigearthnet_items`, `geotiff_items`, `geotiff_series_items` or
+  `tfds_items` (for tfds, `inputs` is [dataset name]).
   """
   label_info: dict[str, Any] = {"type": None}
   if source == "bigearthnet":
@@ -171,6 +250,8 @@ def ingest(source: str, inputs: Sequence[str], out: str | os.PathLike, *, num_sh
     items, classes = geotiff_items(inputs, **options)
     if classes is not None:
       label_info = {"type": "single", "class_names": list(classes)}
+  elif source == "geotiff_series":
+    items = geotiff_series_items(inputs, **options)
   elif source == "tfds":
     if len(inputs) != 1:
       raise ValueError(f"--source tfds takes one dataset name, got {list(inputs)}")

@@ -21,7 +21,9 @@ def inspect_dir(directory: str) -> dict[str, Any]:
   """Reads every record; returns a report. Raises CorruptRecordError / ManifestMismatchError.
 
   Report: shards [{file, records}], num_records, bands, cube_shapes, dtypes,
-  ranges {band: [min, max]} over all records, labels (manifest label info).
+  ranges {band: [min, max]} over all records (and dates), labels (manifest label info),
+  dates {per_example: sorted date counts T (1 for [C, H, W] cubes), first, last} (first/last
+  "" when no record names its dates).
   """
   manifest = sources.read_manifest(directory)
   bands = list(manifest.get("bands", []))
@@ -29,6 +31,7 @@ def inspect_dir(directory: str) -> dict[str, Any]:
   lo = np.full(len(bands), np.inf)
   hi = np.full(len(bands), -np.inf)
   seen_shapes, seen_dtypes, shard_reports = set(), set(), []
+  date_counts, all_dates = set(), set()
   for entry in manifest["shards"]:
     path = epath.Path(directory) / entry["file"]
     if not path.exists():
@@ -36,7 +39,8 @@ def inspect_dir(directory: str) -> dict[str, Any]:
     n = 0
     for offset, data in iter_records(str(path)):
       try:
-        rec = example_codec.decode_record(data, frozenset({"cube", "bands", "key"}))
+        rec = example_codec.decode_record(
+            data, frozenset({"cube", "bands", "key", "date", "dates"}))
       except example_codec.RecordFormatError as e:
         raise CorruptRecordError(path, offset, f"undecodable record: {e}") from e
       where = f"shard {path} record at byte offset {offset} ({rec.get('key', '?')})"
@@ -47,6 +51,8 @@ def inspect_dir(directory: str) -> dict[str, Any]:
         raise ManifestMismatchError(f"{where}: cube shape {cube.shape} not in manifest "
                                     f"{sorted(shapes)}")
       seen_shapes.add(tuple(cube.shape))
+      date_counts.add(cube.shape[0] if cube.ndim == 4 else 1)
+      all_dates.update(d for d in rec.get("dates") or [rec.get("date", "")] if d)
       seen_dtypes.add(cube.dtype.str)
       flat = np.moveaxis(cube, -3, 0).reshape(len(bands), -1)
       lo = np.minimum(lo, flat.min(axis=1))
@@ -62,5 +68,8 @@ def inspect_dir(directory: str) -> dict[str, Any]:
           "num_records": sum(s["records"] for s in shard_reports), "bands": bands,
           "cube_shapes": sorted(list(s) for s in seen_shapes), "dtypes": sorted(seen_dtypes),
           "ranges": {b: [float(lo[i]), float(hi[i])] for i, b in enumerate(bands)},
-          "labels": manifest.get("labels"), "skipped_at_ingest": len(manifest.get("skipped", [])),
+          "labels": manifest.get("labels"),
+          "dates": {"per_example": sorted(date_counts), "first": min(all_dates, default=""),
+                    "last": max(all_dates, default="")},
+          "skipped_at_ingest": len(manifest.get("skipped", [])),
           "unlisted_files": extra}

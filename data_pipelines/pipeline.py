@@ -1,4 +1,7 @@
-"""The grain input pipeline, built from `config.data` (see `default_data_config`).
+"""The input pipeline, built from `config.data` (fields: `config.default_data_config`).
+
+`make_iterator` is the training loop's entry: `source="synthetic"` (data_pipelines.synthetic),
+or the grain pipeline `make_pipeline` over TFRecord shards or tfds.
 
 TFRecord shards (written by `ingest`), per host:
   shard files[host::hosts] -> shuffle shard order per epoch (seeded) -> repeat(num_epochs)
@@ -8,9 +11,9 @@ TFRecord shards (written by `ingest`), per host:
   -> batch(global_batch / hosts) -> multiprocess prefetch(num_workers)
 tfds (array_record, random access): records[host::hosts] -> global shuffle -> same tail.
 
-The returned iterator yields host-local numpy batches and is checkpointable
-(`get_state`/`set_state`, or `checkpoint.save_args`); `global_batch.make_global_batch`
-turns a batch into global `jax.Array`s.
+The returned iterator yields host-local numpy batches {"cube": float32 [b, C, S, S] or, with
+num_dates = T > 1, [b, T, C, S, S], ...} and is checkpointable (`get_state`/`set_state`).
+`data_meta` is what a checkpoint stores about the inputs (bands, normalization record).
 """
 
 from __future__ import annotations
@@ -21,60 +24,16 @@ from typing import Any
 import grain
 import ml_collections
 import numpy as np
-from absl import flags, logging
+from absl import logging
 
+from data_pipelines import absl_flags
+from data_pipelines import normalization
 from data_pipelines import schema
 from data_pipelines import sources
-from data_pipelines import stats as stats_lib
+from data_pipelines import synthetic
 from data_pipelines import tfds_source
 from data_pipelines import transforms as T
 from data_pipelines.tfrecord import CheckedTFRecordIterDataset
-
-
-def default_data_config() -> ml_collections.ConfigDict:
-  """Every data field with its default; embed as `config.data` in a training config."""
-  c = ml_collections.ConfigDict()
-  # --- where the data is
-  c.source = "tfrecord"        # "tfrecord": shards from `ingest`; "tfds": prepared array_record
-  c.paths = ""                 # tfrecord: shard dir with manifest.json | glob | "a,b,c" (gs:// ok)
-  c.tfds_name = "eurosat/all"  # tfds: "eurosat/all" or "bigearthnet/all"
-  c.tfds_split = "train"       # tfds split, e.g. "train[:90%]"
-  c.tfds_data_dir = ""         # tfds data_dir ("" = tfds default)
-  # --- what an example holds
-  c.bands = ",".join(schema.SPECTRALGPT_BANDS)  # comma list or band set ("spectralgpt"), by name
-  c.label_type = "none"        # "none" | "single" (int32 [B]) | "multi" (float32 [B, K])
-  c.num_classes = 0            # K for multi-label (19 for BigEarthNet-19)
-  c.use_mask = False           # segmentation mask -> "mask" int32 [B, H, W]
-  c.use_cube2 = False          # change detection second date -> "cube2"
-  c.with_keys = False          # add record keys ("key", str [B]) for debugging/eval
-  c.harmonize_offset = True    # apply RADIO_ADD_OFFSET still present in records (baseline>=04.00)
-  # --- normalization (official recipes: pretraining minmax; EuroSAT zscore; BEN sentinel_clip)
-  c.normalization = "minmax"   # "minmax" | "zscore" | "sentinel_clip" | "none"
-  c.stats = "eurosat_official"  # stats registry name (data_pipelines.stats) or "manifest"
-  c.minmax_eps = 1e-12
-  c.sentinel_clip_quantize = True   # reproduce the official uint8 truncation
-  # --- geometry
-  c.train = True               # True: random crop + flips; False: deterministic eval path
-  c.image_size = 128
-  c.crop_scale = (0.2, 1.0)    # RandomResizedCrop area fraction
-  c.crop_ratio = (3 / 4, 4 / 3)
-  c.interpolation = "bicubic"  # "bicubic" | "bilinear" | "nearest" (masks always nearest)
-  c.antialias = True
-  c.hflip_prob = 0.5
-  c.vflip_prob = 0.0
-  c.eval_crop_pct = 0.875      # eval: Resize(int(size / pct)) then CenterCrop(size)
-  # --- order, batching, parallelism
-  c.batch_size = 64            # GLOBAL batch; each host yields batch_size // process_count
-  c.drop_remainder = True
-  c.num_epochs = ml_collections.config_dict.placeholder(int)   # None = repeat forever
-  c.seed = 0
-  c.shuffle = True             # shuffle shard order / records (only when train=True)
-  c.shuffle_window = 256       # window shuffle over records (memory: window x record size)
-  c.cycle_length = 4           # shards read concurrently per worker
-  c.num_workers = 0            # grain multiprocessing workers per host (0 = in process)
-  c.per_worker_buffer_size = 2
-  c.skip_corrupt = False       # True: count/log corrupt records and go on; False: raise
-  return c
 
 
 def _seed(base: int, tag: int, process_index: int) -> int:
@@ -82,23 +41,17 @@ def _seed(base: int, tag: int, process_index: int) -> int:
 
 
 def _element_spec(cfg) -> T.ElementSpec:
-  return T.ElementSpec(bands=schema.parse_band_list(cfg.bands), label_type=cfg.label_type,
+  return T.ElementSpec(bands=schema.parse_band_list(cfg.bands), num_dates=int(cfg.num_dates),
+                       label_type=cfg.label_type,
                        num_classes=int(cfg.num_classes), use_mask=bool(cfg.use_mask),
                        use_cube2=bool(cfg.use_cube2), with_keys=bool(cfg.with_keys),
                        harmonize_offset=bool(cfg.harmonize_offset))
 
 
-def _normalizer(cfg, bands, manifest) -> T.Normalize:
-  mean = std = None
-  if cfg.normalization in ("zscore", "sentinel_clip"):
-    if cfg.stats == "manifest":
-      if manifest is None:
-        raise ValueError("data.stats='manifest' needs a shard directory with manifest.json")
-      st = stats_lib.stats_from_manifest(manifest, cfg.paths)
-    else:
-      st = stats_lib.get_stats(cfg.stats)
-    mean, std = st.for_bands(bands)
-  return T.Normalize(cfg.normalization, mean, std, cfg.minmax_eps, cfg.sentinel_clip_quantize)
+def _normalizer(cfg, manifest) -> T.Normalize:
+  norm = normalization.norm_record(cfg, manifest)
+  return T.Normalize(cfg.normalization, norm.get("mean"), norm.get("std"), cfg.minmax_eps,
+                     cfg.sentinel_clip_quantize)
 
 
 def check_shard_count(num_shards: int, process_count: int, num_workers: int) -> None:
@@ -155,10 +108,8 @@ def _tfds_elements(cfg, pi: int, pc: int):
   return ds.to_iter_dataset(), None
 
 
-def make_dataset(config: ml_collections.ConfigDict, *, process_index: int | None = None,
-                 process_count: int | None = None) -> grain.IterDataset:
-  """The per-host `grain.IterDataset` of batches (see module docstring)."""
-  cfg = config
+def _processes(cfg, process_index: int | None, process_count: int | None) -> tuple[int, int]:
+  """(process_index, process_count), defaulting to jax's, checked against the batch size."""
   if process_index is None or process_count is None:
     import jax  # pylint: disable=g-import-not-at-top
     process_index = jax.process_index() if process_index is None else process_index
@@ -166,15 +117,24 @@ def make_dataset(config: ml_collections.ConfigDict, *, process_index: int | None
   if not 0 <= process_index < process_count:
     raise ValueError(f"process_index {process_index} not in [0, {process_count})")
   if cfg.batch_size % process_count:
-    raise ValueError(f"global batch_size {cfg.batch_size} is not divisible by "
+    raise ValueError(f"global data.batch_size {cfg.batch_size} is not divisible by "
                      f"{process_count} processes")
+  return process_index, process_count
+
+
+def make_dataset(config: ml_collections.ConfigDict, *, process_index: int | None = None,
+                 process_count: int | None = None) -> grain.IterDataset:
+  """The per-host `grain.IterDataset` of batches (see module docstring)."""
+  cfg = config
+  process_index, process_count = _processes(cfg, process_index, process_count)
   if cfg.source == "tfrecord":
     ds, manifest = _tfrecord_elements(cfg, process_index, process_count)
   elif cfg.source == "tfds":
     ds, manifest = _tfds_elements(cfg, process_index, process_count)
   else:
-    raise ValueError(f"data.source {cfg.source!r} not in ('tfrecord', 'tfds')")
-  ds = ds.map(_normalizer(cfg, schema.parse_band_list(cfg.bands), manifest))
+    raise ValueError(f"data.source {cfg.source!r} not in ('tfrecord', 'tfds'); "
+                     "'synthetic' goes through make_iterator")
+  ds = ds.map(_normalizer(cfg, manifest))
   if cfg.train:
     ds = ds.random_map(T.RandomAugment(cfg.image_size, cfg.crop_scale, cfg.crop_ratio,
                                        cfg.interpolation, cfg.antialias, cfg.hflip_prob,
@@ -184,8 +144,7 @@ def make_dataset(config: ml_collections.ConfigDict, *, process_index: int | None
                                  cfg.antialias))
   ds = ds.batch(cfg.batch_size // process_count, drop_remainder=cfg.drop_remainder)
   if cfg.num_workers > 0:
-    if not flags.FLAGS.is_parsed():   # grain workers read absl flags (see STACK.md)
-      flags.FLAGS.mark_as_parsed()
+    absl_flags.ensure_parsed()   # grain workers read absl flags (see STACK.md)
     if cfg.num_workers == 1 and hasattr(ds, "enable_shared_memory_output"):
       ds.enable_shared_memory_output()   # grain does this itself only for >= 2 workers
     ds = ds.mp_prefetch(grain.MultiprocessingOptions(
@@ -201,3 +160,38 @@ def make_pipeline(config: ml_collections.ConfigDict, *, process_index: int | Non
   process_index/process_count default to jax.process_index()/jax.process_count().
   """
   return iter(make_dataset(config, process_index=process_index, process_count=process_count))
+
+
+def make_iterator(data_cfg: ml_collections.ConfigDict, *, process_index: int | None = None,
+                  process_count: int | None = None) -> grain.DatasetIterator:
+  """Host-local batches of any `data.source` ("synthetic", "tfrecord", "tfds").
+
+  {"cube": float32 [b, C, S, S] (or [b, T, C, S, S]), ...}, b = batch_size // process_count;
+  checkpointable via get_state/set_state.
+  """
+  if data_cfg.source != "synthetic":
+    return make_pipeline(data_cfg, process_index=process_index, process_count=process_count)
+  process_index, process_count = _processes(data_cfg, process_index, process_count)
+  return iter(synthetic.make_dataset(
+      len(schema.parse_band_list(data_cfg.bands)), int(data_cfg.image_size),
+      int(data_cfg.batch_size), int(data_cfg.seed), process_index, process_count,
+      int(data_cfg.num_dates)))
+
+
+def data_meta(data_cfg: ml_collections.ConfigDict) -> dict[str, Any]:
+  """{"bands": [...], "normalization": {...}} for the checkpoint meta (what inference needs to
+  prepare inputs the way training saw them; see `normalization.norm_record`).
+
+  Statistics that cannot be resolved are recorded as "error", not raised (the run checks).
+  """
+  bands = list(schema.parse_band_list(data_cfg.bands))
+  try:
+    manifest = None
+    if data_cfg.stats == "manifest" and data_cfg.normalization in ("zscore", "sentinel_clip"):
+      manifest = sources.list_shards(data_cfg.paths)[1]
+    norm = normalization.norm_record(data_cfg, manifest)
+  except (OSError, ValueError, KeyError) as e:
+    norm = {"mode": data_cfg.normalization, "image_size": int(data_cfg.image_size),
+            "stats": data_cfg.stats, "quantize": bool(data_cfg.sentinel_clip_quantize),
+            "error": str(e)}
+  return {"bands": bands, "normalization": norm}

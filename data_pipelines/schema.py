@@ -23,8 +23,10 @@ import datetime as dt
 import functools
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported where used: configs load this module without it
+  import numpy as np
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,7 +142,7 @@ def select_bands(cube: np.ndarray, available: Sequence[str], wanted: Sequence[st
   idx = _band_indices(tuple(available), tuple(wanted))
   if idx == tuple(range(len(available))):
     return cube
-  return np.take(cube, idx, axis=axis)
+  return cube.take(idx, axis=axis)
 
 
 def processing_baseline(product_id: str) -> str | None:
@@ -169,6 +171,7 @@ def harmonize_dn(cube: np.ndarray, offset: int) -> np.ndarray:
 
   uint16 in -> uint16 out (the offset is removed in int32, then clipped to [0, 65535]).
   """
+  import numpy as np  # pylint: disable=g-import-not-at-top
   if offset == 0:
     return cube
   if np.issubdtype(cube.dtype, np.integer):
@@ -179,10 +182,12 @@ def harmonize_dn(cube: np.ndarray, offset: int) -> np.ndarray:
 
 def dn_to_reflectance(cube: np.ndarray, offset: int = 0) -> np.ndarray:
   """DN -> surface/TOA reflectance (float32): (DN + offset) / 10000."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
   return (cube.astype(np.float32) + offset) / QUANTIFICATION_VALUE
 
 
 def reflectance_to_dn(refl: np.ndarray, offset: int = 0) -> np.ndarray:
   """Reflectance -> uint16 DN of a product with the given RADIO_ADD_OFFSET."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
   dn = np.rint(refl.astype(np.float64) * QUANTIFICATION_VALUE - offset)
   return np.clip(dn, 0, 65535).astype(np.uint16)

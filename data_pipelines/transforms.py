@@ -1,20 +1,16 @@
 """Per-example transforms: record -> element, normalization, augmentation, eval resize-crop.
 
 An *element* is a dict of numpy arrays for one example:
-  cube  [C, H, W] (or [T, C, H, W]) in the configured band order (by name); the stored dtype
-        after parsing, float32 from `Normalize` on
+  cube  [C, H, W] (or [T, C, H, W] when num_dates = T > 1) in the configured band order (by
+        name); the stored dtype after parsing, float32 from `Normalize` on
   label int32 [] (single) or float32 [K] multi-hot (multi), when configured
   mask  int32 [H, W] segmentation, when configured
   cube2 float32 like cube (second date, change detection), when configured
   key   str (record key), when configured
 
 All classes are module-level and picklable (grain's multiprocessing workers use spawn).
-Normalization modes follow the official SpectralGPT recipes (spec section 3):
-  minmax        per image, per band: (x - min) / (max - min + eps)        (pretraining)
-  zscore        (x - mean) / std with named dataset statistics               (EuroSAT)
-  sentinel_clip clip((x - (mean - 2 std)) / (4 std) * 255, 0, 255) -> uint8 -> / 255
-                (the official SentinelNormalize + ToTensor, BigEarthNet fine-tuning)
-  none          values unchanged (float32 DN)
+Normalization modes and their arithmetic: `normalization.py`. A time series element keeps
+its dates axis: one crop and one flip per example, applied to every date alike.
 """
 
 from __future__ import annotations
@@ -28,10 +24,13 @@ import numpy as np
 
 from data_pipelines import example_codec
 from data_pipelines import labels as labels_lib
+from data_pipelines import normalization
 from data_pipelines import resample
 from data_pipelines import schema
+# minmax/zscore/sentinel_clip are imported here only for callers not yet switched to
+# data_pipelines.normalization (inference.py, tests/export, tests/models); drop them then.
+from data_pipelines.normalization import NORMALIZATIONS, minmax, sentinel_clip, zscore  # noqa: F401
 
-NORMALIZATIONS = ("minmax", "zscore", "sentinel_clip", "none")
 LABEL_TYPES = ("none", "single", "multi")
 
 
@@ -39,6 +38,7 @@ LABEL_TYPES = ("none", "single", "multi")
 class ElementSpec:
   """What an element carries, derived from the data config."""
   bands: tuple[str, ...]
+  num_dates: int = 1
   label_type: str = "none"
   num_classes: int = 0
   use_mask: bool = False
@@ -51,11 +51,25 @@ class ElementSpec:
       raise ValueError(f"label_type {self.label_type!r} not in {LABEL_TYPES}")
     if self.label_type == "multi" and self.num_classes <= 0:
       raise ValueError("label_type='multi' needs num_classes > 0")
+    if self.num_dates < 1:
+      raise ValueError(f"num_dates must be >= 1, got {self.num_dates}")
+
+
+def _dates(x: np.ndarray, key: str, num_dates: int) -> np.ndarray:
+  """[C, H, W] or [1, C, H, W] when num_dates == 1, else exactly [num_dates, C, H, W]."""
+  if x.ndim == 4 and x.shape[0] == 1 and num_dates == 1:
+    return x[0]
+  have = x.shape[0] if x.ndim == 4 else 1
+  if have != num_dates:
+    raise ValueError(f"record {key!r} holds {have} date(s) (cube {x.shape}) but "
+                     f"data.num_dates is {num_dates}")
+  return x
 
 
 def _cube(rec: dict[str, Any], name: str, spec: ElementSpec) -> np.ndarray:
   """Selected bands, still in the stored dtype (Normalize makes float32 in the same pass)."""
-  x = schema.select_bands(rec[name], rec["bands"], spec.bands)
+  x = _dates(rec[name], rec.get("key", "?"), spec.num_dates)
+  x = schema.select_bands(x, rec["bands"], spec.bands)
   offset = int(rec.get("radio_add_offset", 0))
   if spec.harmonize_offset and offset:
     x = np.maximum(x.astype(np.float32) + offset, 0.0)
@@ -102,35 +116,8 @@ class ParseExample(grain.transforms.Map):
 
 # ------------------------------------------------------------------ normalization
 
-def minmax(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
-  """Per image, per band min-max over (H, W): [..., C, H, W] float32 in [0, 1]."""
-  lo = x.min(axis=(-2, -1), keepdims=True)
-  hi = x.max(axis=(-2, -1), keepdims=True)
-  y = np.subtract(x, lo, dtype=np.float32)
-  y /= hi.astype(np.float32) - lo.astype(np.float32) + np.float32(eps)   # no int overflow
-  return y
-
-
-def zscore(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-  y = np.subtract(x, mean[:, None, None], dtype=np.float32)
-  y /= std[:, None, None]
-  return y
-
-
-def sentinel_clip(x: np.ndarray, mean: np.ndarray, std: np.ndarray,
-                  quantize: bool = True) -> np.ndarray:
-  """Official SentinelNormalize then ToTensor: [0, 1] float32 (uint8 steps if quantize)."""
-  lo = (mean - 2 * std)[:, None, None]
-  y = np.subtract(x, lo, dtype=np.float32)
-  y *= (255.0 / (4 * std))[:, None, None]
-  np.clip(y, 0.0, 255.0, out=y)
-  if quantize:
-    y = y.astype(np.uint8)   # truncation, as numpy's astype in the official code
-  return (y / np.float32(255.0)).astype(np.float32)
-
-
 class Normalize(grain.transforms.Map):
-  """Normalizes "cube" (and "cube2") with one of NORMALIZATIONS."""
+  """Normalizes "cube" (and "cube2") with one of `normalization.NORMALIZATIONS` (per date)."""
 
   def __init__(self, mode: str, mean: np.ndarray | None = None, std: np.ndarray | None = None,
                eps: float = 1e-12, quantize: bool = True):
@@ -142,20 +129,12 @@ class Normalize(grain.transforms.Map):
     self.mean = None if mean is None else np.asarray(mean, np.float32)
     self.std = None if std is None else np.asarray(std, np.float32)
 
-  def _apply(self, x: np.ndarray) -> np.ndarray:
-    if self.mode == "minmax":
-      return minmax(x, self.eps)
-    if self.mode == "zscore":
-      return zscore(x, self.mean, self.std)
-    if self.mode == "sentinel_clip":
-      return sentinel_clip(x, self.mean, self.std, self.quantize)
-    return x.astype(np.float32)
-
   def map(self, el: dict[str, Any]) -> dict[str, Any]:
     el = dict(el)
     for k in ("cube", "cube2"):
       if k in el:
-        el[k] = self._apply(el[k])
+        el[k] = normalization.apply(el[k], self.mode, self.mean, self.std, self.eps,
+                                    self.quantize)
     return el
 
 

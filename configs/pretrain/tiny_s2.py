@@ -3,7 +3,10 @@
   python -m spectralgpt_jax train --config configs/pretrain/tiny_s2.py \
       --workdir runs/tiny --config.data.paths=runs/demo/shards
 
-Args (after ':'): `synthetic` uses generated cubes (no files); `size=N` changes the image size.
+Args (after ':'): `synthetic` uses generated cubes (no files); `size=N` changes the image size;
+`dates=T` makes examples time series of T dates (cubes [B, T, C, S, S]) and, as no multi-date
+demo data ships, uses generated cubes; for ingested series (`ingest --source geotiff_series`)
+add `--config.data.source=tfrecord --config.data.paths=DIR`.
 2 encoder blocks of width 64, 1 decoder block of width 32, 8x8x3 tubelets. 300 steps at batch 16
 and 64 px take about 2 minutes on 2 CPU cores; the loss falls from ~0.5 to ~0.05.
 """
@@ -12,16 +15,17 @@ from configs import common
 
 
 def get_config(arg: str | None = None):
-  a = common.parse_arg(arg, synthetic=False, size=64)
+  a = common.parse_arg(arg, synthetic=False, size=64, dates=1)
   c = common.pretrain_config(model="mae_vit_tiny_patch8_32", image_size=a.size, batch_size=16,
                              blr=0.016, epochs=800, warmup_epochs=80, num_examples=6)
   c.total_steps = 300
+  c.num_dates = a.dates
   c.model.dtype = "float32"
   c.masking.ratio = 0.75
   c.data.crop_scale = (0.5, 1.0)
   c.data.shuffle_window = 16
   c.data.cycle_length = 2
-  if a.synthetic:
+  if a.synthetic or a.dates > 1:
     c.data.source = "synthetic"
   c.checkpoint.every_steps = 100
   c.log.every_steps = 25

@@ -51,9 +51,9 @@ def main(argv: list[str]) -> int:
     print(f"demo: {args.data} has no SHA256SUMS.txt; pass the bigearthnet_s2_example folder",
           file=sys.stderr)
     return 2
-  from absl import flags, logging  # pylint: disable=g-import-not-at-top
-  if not flags.FLAGS.is_parsed():
-    flags.FLAGS.mark_as_parsed()
+  from absl import logging  # pylint: disable=g-import-not-at-top
+  from data_pipelines import absl_flags  # pylint: disable=g-import-not-at-top
+  absl_flags.ensure_parsed()
   logging.set_verbosity(logging.INFO)
   logging.use_absl_handler()
   from spectralgpt_jax import hostmem  # pylint: disable=g-import-not-at-top

@@ -1,4 +1,5 @@
-"""`python -m spectralgpt_jax ingest`: GeoTIFFs / BigEarthNet folders / tfds -> TFRecord shards.
+"""`python -m spectralgpt_jax ingest`: GeoTIFFs (single date or time series) / BigEarthNet
+folders / tfds -> TFRecord shards.
 
 Examples:
   python -m spectralgpt_jax ingest --source bigearthnet --input ../shared/data/bigearthnet_s2_example \
@@ -6,6 +7,8 @@ Examples:
   python -m spectralgpt_jax ingest --source geotiff --input EuroSAT_MS/ --bands eurosat \
       --label-from-dir --classes eurosat --expect-shape 64,64 --out runs/eurosat --shards 16
   python -m spectralgpt_jax ingest --source tfds --input eurosat/all --split train --out runs/es --shards 8
+  python -m spectralgpt_jax ingest --source geotiff_series --input series/ --bands l2a --dates 4 \
+      --out runs/series --shards 4    # series/<example>/<YYYY-MM-DD>.tif -> [T, C, H, W] records
 """
 
 from __future__ import annotations
@@ -14,15 +17,18 @@ import argparse
 import json
 import sys
 
-HELP = "write Sentinel-2 GeoTIFFs, BigEarthNet folders or tfds data as TFRecord shards + manifest"
+HELP = ("write Sentinel-2 GeoTIFFs (or per-date GeoTIFF series), BigEarthNet folders or tfds "
+        "data as TFRecord shards + manifest")
 
 
 def _parser() -> argparse.ArgumentParser:
   p = argparse.ArgumentParser(prog="python -m spectralgpt_jax ingest", description=HELP)
-  p.add_argument("--source", required=True, choices=("geotiff", "bigearthnet", "tfds"))
+  p.add_argument("--source", required=True,
+                 choices=("geotiff", "geotiff_series", "bigearthnet", "tfds"))
   p.add_argument("--input", nargs="+", required=True,
-                 help="files/dirs/globs (geotiff), dataset roots or patch folders "
-                 "(bigearthnet), or one tfds name such as eurosat/all (tfds)")
+                 help="files/dirs/globs (geotiff), folders whose subfolders hold one tif per "
+                 "date (geotiff_series), dataset roots or patch folders (bigearthnet), or one "
+                 "tfds name such as eurosat/all (tfds)")
   p.add_argument("--out", required=True, help="output shard directory")
   p.add_argument("--shards", type=int, required=True, help="number of shards N")
   p.add_argument("--seed", type=int, default=0, help="shuffle seed for the shard assignment")
@@ -31,13 +37,15 @@ def _parser() -> argparse.ArgumentParser:
   p.add_argument("--overwrite", action="store_true", help="replace an existing dataset in --out")
   p.add_argument("--no-harmonize", action="store_true",
                  help="keep the +1000 DN offset of baseline >= 04.00 products in the stored values")
-  g = p.add_argument_group("geotiff")
+  g = p.add_argument_group("geotiff and geotiff_series")
   g.add_argument("--bands", help="plane names in file order: band set (eurosat, l1c, l2a, "
                  "spectralgpt) or comma list; default: the files' band descriptions")
   g.add_argument("--label-from-dir", action="store_true", help="single label = parent folder")
   g.add_argument("--classes", help="class list: 'eurosat' or comma list (default: sorted dirs)")
   g.add_argument("--expect-shape", help="H,W every file must have")
   g.add_argument("--expect-crs", help="CRS every file must have, e.g. EPSG:32633")
+  g.add_argument("--dates", type=int, default=None,
+                 help="geotiff_series: dates every example must have (default: any, as found)")
   b = p.add_argument_group("bigearthnet")
   b.add_argument("--resampling", default="bilinear",
                  help="GDAL method for 20 m / 60 m bands: nearest, bilinear, cubic, lanczos, ...")
@@ -57,13 +65,16 @@ def _options(args) -> dict:
   if args.source == "bigearthnet":
     return {"resampling": args.resampling, "nomenclature": args.labels, "harmonize": harmonize,
             "store_dtype": args.dtype or "uint16", "verify_sha256": args.verify_sha256}
+  shape = tuple(int(v) for v in args.expect_shape.split(",")) if args.expect_shape else None
+  if args.source == "geotiff_series":
+    return {"bands": args.bands, "expect_shape": shape, "expect_crs": args.expect_crs,
+            "num_dates": args.dates, "harmonize": harmonize, "store_dtype": args.dtype}
   if args.source == "geotiff":
     from data_pipelines import labels  # pylint: disable=g-import-not-at-top
     classes = None
     if args.classes:
       classes = (labels.NOMENCLATURES[args.classes] if args.classes in labels.NOMENCLATURES
                  else tuple(c.strip() for c in args.classes.split(",")))
-    shape = tuple(int(v) for v in args.expect_shape.split(",")) if args.expect_shape else None
     return {"bands": args.bands, "label_from_dir": args.label_from_dir, "classes": classes,
             "expect_shape": shape, "expect_crs": args.expect_crs, "harmonize": harmonize,
             "store_dtype": args.dtype}

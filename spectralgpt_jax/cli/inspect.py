@@ -31,6 +31,9 @@ def main(argv: list[str]) -> int:
     print(f"  {s['file']}: {s['records']} records")
   print(f"bands: {' '.join(report['bands'])}")
   print(f"cube shapes: {report['cube_shapes']}  dtypes: {report['dtypes']}")
+  dates = report["dates"]
+  span = f", {dates['first']} .. {dates['last']}" if dates["first"] else ""
+  print(f"dates per example: {', '.join(map(str, dates['per_example']))}{span}")
   print("value ranges:")
   for band, (lo, hi) in report["ranges"].items():
     print(f"  {band}: [{lo:g}, {hi:g}]")

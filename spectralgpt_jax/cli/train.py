@@ -76,8 +76,8 @@ def main(argv: list[str]) -> int:
   if fv.config is None or not fv.workdir:
     print("train: --config and --workdir are required", file=sys.stderr)
     return 2
-  if not flags.FLAGS.is_parsed():  # grain workers read absl flags
-    flags.FLAGS.mark_as_parsed()
+  from data_pipelines import absl_flags  # pylint: disable=g-import-not-at-top
+  absl_flags.ensure_parsed()  # grain workers read absl flags
   logging.set_verbosity(logging.INFO)
   logging.use_absl_handler()
   quiet_library_logs()

@@ -37,7 +37,7 @@ _SPEC_FIELDS = tuple(f.name for f in dataclasses.fields(ModelSpec)
 SPECTRALGPT_BANDS = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09",
                      "B11", "B12")
 # What the official pretraining fed the model: per-image, per-band min-max to [0, 1].
-# Modes are data_pipelines.transforms.NORMALIZATIONS: minmax, zscore, sentinel_clip, none.
+# Modes are data_pipelines.normalization.NORMALIZATIONS: minmax, zscore, sentinel_clip, none.
 OFFICIAL_NORMALIZATION = {
     "mode": "minmax", "eps": 1e-10, "units": "DN",
     "provenance": "official SpectralGPT pretraining (fMoW-Sentinel, BigEarthNet): "

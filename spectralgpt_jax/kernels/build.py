@@ -5,7 +5,9 @@ compiler (`$CXX`, else g++/c++; `-O3 -march=native`) into a cache directory
 (`$SPECTRALGPT_JAX_KERNEL_CACHE`, default `~/.cache/spectralgpt_jax/kernels`), keyed by the
 sources, flags, compiler, jaxlib version and CPU, and written atomically, so concurrent processes
 never load a half-written library. Nothing is built or registered at import: `register()` does
-it on first use and registers every FFI target with XLA:CPU.
+it when first asked (by `kernels.select.ops_for`, before any tracing, with a log line) and
+registers every FFI target with XLA:CPU. The kernel wrappers never build: traced code calls
+`require_registered()`, which raises instead.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import subprocess
 import tempfile
 
 import jax
+from absl import logging as absl_logging
 
 _HERE = pathlib.Path(__file__).parent
 SOURCES = (_HERE / "cpu_attention.cc", _HERE / "cpu_gemm.cc")
@@ -83,6 +86,8 @@ def build() -> pathlib.Path:
     raise KernelBuildError(f"cannot write the kernel cache {target.parent}: {e} "
                            "(set SPECTRALGPT_JAX_KERNEL_CACHE)") from e
   os.close(fd)
+  absl_logging.info("compiling the CPU kernels (fused attention, BLAS GEMM) with %s into %s: "
+                    "once per machine and source version", cxx, target)
   cmd = [cxx, *FLAGS, f"-I{include}", *map(str, SOURCES), *LIBS, "-o", tmp]
   result = subprocess.run(cmd, capture_output=True, text=True)
   if result.returncode != 0:
@@ -105,6 +110,15 @@ def register() -> ctypes.CDLL:
     jax.ffi.register_ffi_target(target, jax.ffi.pycapsule(getattr(library, symbol)),
                                 platform="cpu")
   return library  # kept alive by the cache: the registered handlers live in it
+
+
+def require_registered() -> None:
+  """Raises KernelBuildError unless `register()` has succeeded (never builds: called while
+  tracing, where a compiler run would stall the caller without a word)."""
+  if not register.cache_info().currsize:
+    raise KernelBuildError("the CPU kernels are not built: call "
+                           "spectralgpt_jax.kernels.build.register() (kernels.select.ops_for "
+                           "does) before tracing a function that uses them")
 
 
 @functools.cache

@@ -1,14 +1,14 @@
 """Fused softmax attention for XLA:CPU through the XLA FFI (kernel: cpu_attention.cc).
 
-The C++ source is compiled on first use with the package's other kernels (see build.py);
-nothing is built or registered at import.
+The C++ source is compiled with the package's other kernels (build.py) when
+`kernels.select.ops_for` (or `build.register()`) asks, never at import or while tracing.
 
 `fused_attention(q, k, v)` takes q, k, v [B, N, H, D] (any float dtype; the kernel computes in
 float32) and has a custom VJP: the forward saves only the output and the per-query log-sum-exp,
 and the backward recomputes the probabilities block by block (FlashAttention's recipe on CPU
 cache blocks). XLA's partitioner cannot split the custom call: under a jit that shards its
 inputs they are gathered and every device runs the whole batch (correct, not parallel), so
-attention="auto" uses the kernel only in one-device processes.
+kernels.select uses the kernel only in one-device programs.
 """
 
 from __future__ import annotations
@@ -67,11 +67,11 @@ _fused.defvjp(_fused_fwd, _fused_bwd)
 def fused_attention(q: jax.Array, k: jax.Array, v: jax.Array) -> jax.Array:
   """softmax(q k^T / sqrt(d)) v for q, k, v [B, N, H, D] -> [B, N, H, D], on XLA:CPU.
 
-  Raises KernelBuildError where the kernel cannot be built, ValueError for shapes it does not
-  take (see `supports`).
+  Raises KernelBuildError unless the kernels were built (build.register()), ValueError for
+  shapes it does not take (see `supports`).
   """
   if not supports(q):
     raise ValueError(f"fused CPU attention takes [B, N, H, D] with D in {HEAD_DIMS} and N % 16 "
                      f"== 0, got {q.shape}")
-  build.register()
+  build.require_registered()
   return _fused(q, k, v)

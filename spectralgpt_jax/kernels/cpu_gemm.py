@@ -1,17 +1,17 @@
 """float32 matmul for XLA:CPU through a vendor BLAS (kernel: cpu_gemm.cc).
 
-On x86-64 CPUs Intel MKL's sgemm runs every linear-layer shape of this model faster than
-XLA:CPU's own GEMMs, most of all the weight gradients, which contract the token axis (`make
-bench-gemm`; figures in BENCHMARKS.md). The BLAS comes from the `mkl` wheel (`pip install .[cpu-blas]`, part of `make
-setup` on x86-64), found through its package metadata, or from `$SPECTRALGPT_JAX_BLAS`: the path
+Opt-in. Where Intel MKL's sgemm beats XLA:CPU's own GEMMs on this model's shapes depends on the
+CPU (`make bench-gemm`; BENCHMARKS.md has both kinds of machine), so the BLAS is only used once
+installed: the `mkl` wheel (`pip install '.[cpu-blas]'`, or `make setup-blas`), found through
+its package metadata, or `$SPECTRALGPT_JAX_BLAS`: the path
 of any shared library with cblas_sgemm (MKL's or OpenBLAS's are put in single-threaded mode;
 the kernel spreads each product over XLA's own threads), or "none" to turn it off. Nothing is
 loaded at import.
 
 `matmul(x, w)`: x [..., k] @ w [k, n] -> [..., n] float32, with a custom VJP whose input and
 weight gradients are BLAS products too (the weight gradient over the flattened tokens).
-XLA's partitioner cannot split the custom call, so the model uses it only in one-device
-processes (see models/dense.py).
+XLA's partitioner cannot split the custom call, so kernels.select uses it only in one-device
+programs. `load()` builds and loads (outside tracing); `gemm` only checks that it was done.
 """
 
 from __future__ import annotations
@@ -91,8 +91,10 @@ def available() -> bool:
 def gemm(a: jax.Array, b: jax.Array, trans_a: bool = False, trans_b: bool = False) -> jax.Array:
   """op(a) @ op(b) for 2-D float32 a, b; op transposes where asked (a [k, m] with trans_a,
   b [n, k] with trans_b). Not differentiable itself: `matmul` defines the gradients. Raises
-  where the BLAS is unavailable."""
-  load()
+  unless `load()` has succeeded."""
+  if not load.cache_info().currsize:
+    raise BlasUnavailableError("the BLAS GEMM is not loaded: call cpu_gemm.load() (or "
+                               "kernels.select.ops_for) before tracing")
   m = a.shape[1] if trans_a else a.shape[0]
   n = b.shape[0] if trans_b else b.shape[1]
   return jax.ffi.ffi_call("spectralgpt_gemm", jax.ShapeDtypeStruct((m, n), jnp.float32),

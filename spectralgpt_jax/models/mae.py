@@ -12,7 +12,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from spectralgpt_jax.models import masking, posembed
+from spectralgpt_jax.models import masking, ops as ops_lib, posembed
 from spectralgpt_jax.models.attention import dense
 from spectralgpt_jax.models.patch_embed import PatchEmbed, fold_dates, patchify
 from spectralgpt_jax.models.transformer import TransformerStack, layer_norm
@@ -54,9 +54,8 @@ class SpectralMAE(nn.Module):
     spec: architecture (see `variants.VARIANTS`).
     dtype: compute dtype (e.g. bfloat16); parameters stay `param_dtype`.
     scan, remat: layer scanning and rematerialisation policy of both transformer stacks.
-    attention: attention implementation ("auto", "xla", "blocked", "fused"); all compute the
-      same function (see attention.attend).
-    matmul: linear layers' matmul implementation ("auto", "xla", "blas"; see dense.uses_blas).
+    ops: implementations of the float32 matmuls and of attention (ops.Ops; default plain XLA).
+      They compute the same function: parameters and outputs do not depend on the choice.
   Input: cube [B, C, H, W] (or [B, T, C, H, W]) in SpectralGPT band order, normalised.
   """
 
@@ -65,21 +64,20 @@ class SpectralMAE(nn.Module):
   param_dtype: Any = jnp.float32
   scan: bool = False
   remat: str = "none"
-  attention: str = "auto"
-  matmul: str = "auto"
+  ops: ops_lib.Ops = ops_lib.XLA_OPS
 
   def setup(self):
     s, dt, pdt = self.spec, self.dtype, self.param_dtype
     _, h, w = s.grid
     stack = dict(mlp_ratio=s.mlp_ratio, scan=self.scan, remat=self.remat, dtype=dt,
-                 param_dtype=pdt, attention=self.attention, matmul=self.matmul)
-    self.patch_embed = PatchEmbed(s.embed_dim, s.t_patch, s.patch, dt, pdt, self.matmul)
+                 param_dtype=pdt, ops=self.ops)
+    self.patch_embed = PatchEmbed(s.embed_dim, s.t_patch, s.patch, dt, pdt, self.ops)
     self.pos_tables = posembed.make_tables(self, "", s.embed_dim, h * w, s.spectral_groups,
                                            s.num_dates)
     self.blocks = TransformerStack(s.depth, s.num_heads, **stack)
     self.norm = layer_norm(dtype=dt, param_dtype=pdt)
     self.decoder_embed = dense(s.decoder_embed_dim, (ax.EMBED, None), dtype=dt,
-                               param_dtype=pdt, matmul=self.matmul)
+                               param_dtype=pdt, ops=self.ops)
     self.mask_token = self.param(
         "mask_token", nn.with_logical_partitioning(nn.initializers.normal(0.02),
                                                    (None, None, ax.EMBED)),
@@ -89,7 +87,7 @@ class SpectralMAE(nn.Module):
     self.decoder_blocks = TransformerStack(s.decoder_depth, s.decoder_num_heads, **stack)
     self.decoder_norm = layer_norm(dtype=dt, param_dtype=pdt)
     self.decoder_pred = dense(s.patch_dim, (ax.EMBED, ax.PATCH_IN), dtype=dt, param_dtype=pdt,
-                              matmul=self.matmul)
+                              ops=self.ops)
 
   def encode(self, x: jax.Array, noise: jax.Array,
              mask_ratio: float) -> tuple[jax.Array, masking.MaskInfo]:

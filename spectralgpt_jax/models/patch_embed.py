@@ -14,7 +14,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from spectralgpt_jax.models.dense import Dense as dense_layer
+from spectralgpt_jax.models import ops as ops_lib
+from spectralgpt_jax.models.dense import Dense
 from spectralgpt_jax.sharding import axis_names as ax
 
 
@@ -64,7 +65,7 @@ class PatchEmbed(nn.Module):
   Attributes:
     embed_dim: output width D.
     t_patch, patch: tubelet size.
-    matmul: the projection's matmul implementation (see dense.MATMUL_IMPLS).
+    ops: implementations of the products (ops.Ops).
   Input [B, C, H, W]; output [B, L, D] with L = (C/t)(H/p)(W/p).
   """
 
@@ -73,13 +74,13 @@ class PatchEmbed(nn.Module):
   patch: int
   dtype: jnp.dtype | None = None
   param_dtype: jnp.dtype = jnp.float32
-  matmul: str = "auto"
+  ops: ops_lib.Ops = ops_lib.XLA_OPS
 
   def setup(self):
     fan_in = self.t_patch * self.patch * self.patch
     # xavier_uniform over the (D, t*p*p) view as the official init; bias keeps torch's default.
-    self.proj = dense_layer(
-        self.embed_dim, dtype=self.dtype, param_dtype=self.param_dtype, impl=self.matmul,
+    self.proj = Dense(
+        self.embed_dim, dtype=self.dtype, param_dtype=self.param_dtype, ops=self.ops,
         kernel_init=nn.with_logical_partitioning(nn.initializers.xavier_uniform(),
                                                  (ax.PATCH_IN, ax.EMBED)),
         bias_init=nn.with_logical_partitioning(torch_default_bias_init(fan_in), (ax.EMBED,)))

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from spectralgpt_jax.models import ops as ops_lib
 from spectralgpt_jax.models.attention import Attention, dense
 from spectralgpt_jax.sharding import axis_names as ax
 
@@ -34,8 +35,8 @@ def gelu(x: jax.Array) -> jax.Array:
   """Exact GELU, x * Phi(x), in torch's erf form 0.5 x (1 + erf(x / sqrt 2)).
 
   jax.nn.gelu(approximate=False) evaluates erfc, whose float32 lowering is piecewise; erf is a
-  single rational approximation, ~1.8x faster forward + backward on CPU, and is the form the
-  official (torch nn.GELU) computes. Differences are below 1e-6.
+  single rational approximation (faster forward + backward on CPU, BENCHMARKS.md) and is the
+  form the official (torch nn.GELU) computes. Differences are below 1e-6.
   """
   return x * (0.5 * (1.0 + jax.lax.erf(x * jnp.asarray(2 ** -0.5, x.dtype))))
 
@@ -46,15 +47,14 @@ class Mlp(nn.Module):
   hidden: int
   dtype: Any = None
   param_dtype: Any = jnp.float32
-  matmul: str = "auto"
+  ops: ops_lib.Ops = ops_lib.XLA_OPS
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     d = x.shape[-1]
-    h = dense(self.hidden, (ax.EMBED, ax.MLP), "fc1", self.dtype, self.param_dtype,
-              self.matmul)(x)
+    h = dense(self.hidden, (ax.EMBED, ax.MLP), "fc1", self.dtype, self.param_dtype, self.ops)(x)
     h = gelu(h)
-    return dense(d, (ax.MLP, ax.EMBED), "fc2", self.dtype, self.param_dtype, self.matmul)(h)
+    return dense(d, (ax.MLP, ax.EMBED), "fc2", self.dtype, self.param_dtype, self.ops)(h)
 
 
 def drop_path(x: jax.Array, rate: jax.Array | float, rng: jax.Array) -> jax.Array:
@@ -78,8 +78,7 @@ class Block(nn.Module):
   use_drop_path: bool = False
   dtype: Any = None
   param_dtype: Any = jnp.float32
-  attention: str = "auto"
-  matmul: str = "auto"
+  ops: ops_lib.Ops = ops_lib.XLA_OPS
 
   @nn.compact
   def __call__(self, x: jax.Array, drop_rate: jax.Array | float = 0.0) -> jax.Array:
@@ -87,11 +86,11 @@ class Block(nn.Module):
     branch = lambda y: drop_path(y, drop_rate, self.make_rng("dropout")) if self.use_drop_path else y
     x = nn.with_logical_constraint(x, ax.RESIDUAL)
     y = layer_norm("norm1", self.dtype, self.param_dtype)(x)
-    x = x + branch(Attention(self.num_heads, self.dtype, self.param_dtype, self.attention,
-                             self.matmul, name="attn")(y))
+    x = x + branch(Attention(self.num_heads, self.dtype, self.param_dtype, self.ops,
+                             name="attn")(y))
     x = nn.with_logical_constraint(x, ax.RESIDUAL)
     y = layer_norm("norm2", self.dtype, self.param_dtype)(x)
-    x = x + branch(Mlp(int(d * self.mlp_ratio), self.dtype, self.param_dtype, self.matmul,
+    x = x + branch(Mlp(int(d * self.mlp_ratio), self.dtype, self.param_dtype, self.ops,
                        name="mlp")(y))
     return nn.with_logical_constraint(x, ax.RESIDUAL)
 
@@ -111,8 +110,7 @@ class TransformerStack(nn.Module):
     drop_path_rates: per-layer stochastic depth rates (len == depth); all zero disables it.
     scan: run the blocks under nn.scan (one compiled block, params stacked on axis "layers").
     remat: rematerialisation policy name, one of REMAT_POLICIES.
-    attention: attention implementation (see attention.ATTENTION_IMPLS).
-    matmul: linear layers' matmul implementation (see dense.MATMUL_IMPLS).
+    ops: implementations of the products (ops.Ops).
   """
 
   depth: int
@@ -123,8 +121,7 @@ class TransformerStack(nn.Module):
   remat: str = "none"
   dtype: Any = None
   param_dtype: Any = jnp.float32
-  attention: str = "auto"
-  matmul: str = "auto"
+  ops: ops_lib.Ops = ops_lib.XLA_OPS
 
   @nn.compact
   def __call__(self, x: jax.Array, *, deterministic: bool = True) -> jax.Array:
@@ -137,8 +134,7 @@ class TransformerStack(nn.Module):
     if self.remat != "none":
       block_cls = nn.remat(Block, policy=REMAT_POLICIES[self.remat], prevent_cse=not self.scan)
     kw = dict(num_heads=self.num_heads, mlp_ratio=self.mlp_ratio, dtype=self.dtype,
-              param_dtype=self.param_dtype, attention=self.attention,
-              matmul=self.matmul,
+              param_dtype=self.param_dtype, ops=self.ops,
               use_drop_path=not deterministic and any(r > 0 for r in rates))
     if not self.scan:
       for i, rate in enumerate(rates):

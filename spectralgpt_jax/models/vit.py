@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from spectralgpt_jax.models import posembed
+from spectralgpt_jax.models import ops as ops_lib, posembed
 from spectralgpt_jax.models.mae import full_pos_embed, token_grid
 from spectralgpt_jax.models.dense import Dense
 from spectralgpt_jax.models.patch_embed import PatchEmbed, fold_dates, torch_default_bias_init
@@ -38,8 +38,7 @@ class SpectralViT(nn.Module):
     drop_path_rate: stochastic depth, linearly increasing over layers (official default 0.2).
     dropout: dropout before the head.
     pos_embed, pool: see the module docstring.
-    attention: attention implementation (see attention.attend).
-    matmul: linear layers' matmul implementation (see dense.uses_blas).
+    ops: implementations of the float32 matmuls and of attention (ops.Ops; default plain XLA).
   Input cube [B, C, H, W]; output logits [B, num_classes] float32.
   """
 
@@ -52,8 +51,7 @@ class SpectralViT(nn.Module):
   param_dtype: Any = jnp.float32
   scan: bool = False
   remat: str = "none"
-  attention: str = "auto"
-  matmul: str = "auto"
+  ops: ops_lib.Ops = ops_lib.XLA_OPS
 
   def setup(self):
     s, dt, pdt = self.spec, self.dtype, self.param_dtype
@@ -62,7 +60,7 @@ class SpectralViT(nn.Module):
     if self.pool not in POOL_MODES:
       raise ValueError(f"pool must be one of {POOL_MODES}, got {self.pool!r}")
     _, h, w = s.grid
-    self.patch_embed = PatchEmbed(s.embed_dim, s.t_patch, s.patch, dt, pdt, self.matmul)
+    self.patch_embed = PatchEmbed(s.embed_dim, s.t_patch, s.patch, dt, pdt, self.ops)
     if self.pos_embed == "separable":
       self.pos_tables = posembed.make_tables(self, "", s.embed_dim, h * w, s.spectral_groups,
                                              s.num_dates)
@@ -72,12 +70,12 @@ class SpectralViT(nn.Module):
           (1, s.num_tokens, s.embed_dim))
     rates = tuple(float(r) for r in np.linspace(0.0, self.drop_path_rate, s.depth))
     self.blocks = TransformerStack(s.depth, s.num_heads, s.mlp_ratio, rates, self.scan,
-                                   self.remat, dt, pdt, self.attention, self.matmul)
+                                   self.remat, dt, pdt, self.ops)
     self.norm = layer_norm(dtype=dt, param_dtype=pdt)
     self.drop = nn.Dropout(self.dropout)
     # main_finetune re-initialises the head weight with trunc_normal_(std=2e-5).
     self.head = Dense(
-        s.num_classes, dtype=dt, param_dtype=pdt, impl=self.matmul,
+        s.num_classes, dtype=dt, param_dtype=pdt, ops=self.ops,
         kernel_init=nn.with_logical_partitioning(nn.initializers.truncated_normal(2e-5),
                                                  (ax.EMBED, ax.CLASSES)),
         bias_init=nn.with_logical_partitioning(torch_default_bias_init(s.embed_dim),

@@ -8,31 +8,40 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import optax
+from absl import logging
 from jax.sharding import Mesh, PartitionSpec as P
 
-from spectralgpt_jax.models import get_model
+from spectralgpt_jax.models import get_model, ops as ops_lib
 from spectralgpt_jax.sharding import partition
 from spectralgpt_jax.sharding.rules import Rules
 from spectralgpt_jax.train import state as state_lib
 from spectralgpt_jax.train.state import TrainState
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
+# Implementation choices that older configs kept under config.model; now config.kernels.
+_MOVED_TO_KERNELS = ("attention", "matmul")
 
 
 def model_kwargs(model_cfg) -> dict[str, Any]:
   """JSON-able get_model kwargs (dtype as a name) from `config.model` (all fields but name)."""
   kw = {k: v for k, v in model_cfg.to_dict().items() if k != "name"}
+  for key in _MOVED_TO_KERNELS:
+    if key in kw:
+      logging.warning("config.model.%s is ignored: implementations are config.kernels.%s",
+                      key, key)
+      del kw[key]
   if kw.get("dtype") is not None and kw["dtype"] not in DTYPES:
     raise ValueError(f"config.model.dtype must be one of {sorted(DTYPES)}, got {kw['dtype']!r}")
   return kw
 
 
-def build_model(model_cfg) -> nn.Module:
-  """get_model(config.model.name, **kwargs) with the dtype name turned into a dtype."""
+def build_model(model_cfg, ops: ops_lib.Ops = ops_lib.XLA_OPS) -> nn.Module:
+  """get_model(config.model.name, **kwargs) with the dtype name turned into a dtype and the
+  given implementations of its products (kernels.select)."""
   kw = model_kwargs(model_cfg)
   if "dtype" in kw:
     kw["dtype"] = DTYPES[kw["dtype"]]
-  model = get_model(model_cfg.name, **kw)
+  model = get_model(model_cfg.name, ops=ops, **kw)
   if model.spec.kind != "mae":
     raise ValueError(f"config.model.name {model_cfg.name!r} is a {model.spec.kind} model; "
                      "pretraining needs an MAE (mae_vit_*)")
@@ -65,6 +74,3 @@ def fresh_with_params(params: Any, tx: optax.GradientTransformation,
   """Step-0 state around given (sharded) params: a new optimizer state."""
   return jax.jit(lambda p: state_lib.create_state(p, tx), out_shardings=shardings)(params)
 
-
-def count_params(params: Any) -> int:
-  return sum(int(x.size) for x in jax.tree.leaves(params))

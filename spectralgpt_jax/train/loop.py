@@ -16,28 +16,16 @@ import numpy as np
 from absl import logging
 from etils import epath
 
-from spectralgpt_jax.models.mae import token_grid
+from data_pipelines import pipeline as data_lib
+from spectralgpt_jax.models import counting
 from spectralgpt_jax.sharding import mesh as mesh_lib
-from spectralgpt_jax.sharding import rules as rules_lib
 from spectralgpt_jax.train import build, checkpointing as ckpt, init_from, metrics as metrics_lib
-from spectralgpt_jax.train import data as data_lib
-from spectralgpt_jax.train import optim, panels, step as step_lib
+from spectralgpt_jax.train import panels, program as program_lib
 from spectralgpt_jax.train.preemption import PreemptionWatch
 
 
 class TrainingDiverged(RuntimeError):
   """Too many consecutive non-finite steps; a checkpoint was written before raising."""
-
-
-def _check_batch(config, mesh) -> None:
-  split = mesh_lib.batch_divisor(mesh) * config.optim.accum_steps
-  if config.batch_size % split:
-    raise ValueError(f"config.batch_size {config.batch_size} must be divisible by the batch "
-                     f"split (mesh data x fsdp = {mesh_lib.batch_divisor(mesh)}) x "
-                     f"config.optim.accum_steps ({config.optim.accum_steps})")
-  if config.data.batch_size != config.batch_size:
-    raise ValueError(f"config.data.batch_size ({config.data.batch_size}) != config.batch_size "
-                     f"({config.batch_size}); set only config.batch_size")
 
 
 def _meta(config, model_meta: dict[str, Any]) -> dict[str, Any]:
@@ -60,29 +48,18 @@ def train(config, workdir: str) -> dict[str, float]:
 
   # -------------------------------------------------------- Mesh
   mesh = mesh_lib.make_mesh(config.mesh)
-  rules = rules_lib.get_rules(config.sharding.rules, tuple(config.sharding.overrides))
-  _check_batch(config, mesh)
   logging.info("mesh %s over %d devices (%d processes), rules %s", dict(mesh.shape),
                jax.device_count(), jax.process_count(), config.sharding.rules)
+
+  # ------------------- Model, optimizer, shardings, step functions
+  program = program_lib.build_program(config, mesh)
+  model, spec, shardings = program.model, program.model.spec, program.shardings
+  model_meta = {"name": config.model.name, **build.model_kwargs(config.model)}
+  grid = program.grid
 
   # -------------------------------------------------------- Data
   data_iter = data_lib.make_iterator(config.data, process_index=jax.process_index(),
                                      process_count=jax.process_count())
-
-  # ----------------------------------------- Model and optimizer
-  model = build.build_model(config.model)
-  spec = model.spec
-  model_meta = {"name": config.model.name, **build.model_kwargs(config.model)}
-  tx, schedule = optim.make_optimizer(config.optim, total)
-  cube_shape = (config.batch_size,) + tuple(
-      ((spec.num_dates,) if spec.num_dates > 1 else ()) + (spec.num_bands,)
-      + (config.data.image_size,) * 2)
-  grid = token_grid(spec, cube_shape)
-
-  # ---------------------------------------- Shapes and shardings
-  abstract, shardings = build.state_shardings(model, tx, mesh, rules)
-  cube_sharding = mesh_lib.batch_sharding(mesh, len(cube_shape))
-  repl = mesh_lib.replicated(mesh)
 
   # --------------------------------------------- Init or restore
   mngr = ckpt.make_manager(workdir, max_to_keep=config.checkpoint.max_to_keep,
@@ -91,36 +68,25 @@ def train(config, workdir: str) -> dict[str, float]:
   start = mngr.latest_step()
   with jax.set_mesh(mesh):
     if start is not None:
-      state, saved_meta = ckpt.restore(mngr, start, abstract, data_iter)
+      state, saved_meta = ckpt.restore(mngr, start, program.abstract, data_iter)
       _check_resume(saved_meta, model_meta, workdir)
       logging.info("resumed from %s at step %d", ckpt.checkpoint_dir(workdir), start)
     else:
       start = 0
-      state = build.init_sharded(model, tx, jax.random.fold_in(base_rng, 0), shardings)
+      state = build.init_sharded(model, program.tx, jax.random.fold_in(base_rng, 0), shardings)
       if config.init_from.workdir:
         params = init_from.load_into(state.params, shardings.params, config.init_from, mesh)
-        state = build.fresh_with_params(params, tx, shardings)
+        state = build.fresh_with_params(params, program.tx, shardings)
   logging.info("model %s: %.1fM parameters", config.model.name,
-               build.count_params(state.params) / 1e6)
+               counting.count(state.params) / 1e6)
 
-  # ---------------------------------------------- Step functions
-  train_step = step_lib.make_train_step(
-      model, tx, schedule, mask_ratio=config.masking.ratio, accum_steps=config.optim.accum_steps,
-      rules=rules, mse_weight=config.loss.mse_weight, spectral_weight=config.loss.spectral_weight,
-      norm_pix=config.loss.norm_pix)
-  step_jit = jax.jit(train_step, in_shardings=(shardings, {"cube": cube_sharding}, repl),
-                     out_shardings=(shardings, repl), donate_argnums=0)
+  # ------------------------------------------------- Compile
   mask_rng = jax.random.fold_in(base_rng, 1)
   n_panel = min(int(config.log.panel_examples), config.batch_size)
-  predict = step_lib.make_predict_fn(model, mask_ratio=config.masking.ratio, rules=rules)
-  first_rows = lambda p, c, r: jax.tree.map(lambda a: a[:n_panel], (c, *predict(p, c, r)))
-  predict_jit = jax.jit(first_rows, in_shardings=(shardings.params, cube_sharding, repl),
-                        out_shardings=repl)
+  cube_sharding = program.cube_sharding
   t0 = time.perf_counter()
-  with jax.set_mesh(mesh):
-    abstract_batch = {"cube": jax.ShapeDtypeStruct(cube_shape, np.float32, sharding=cube_sharding)}
-    compiled = step_jit.lower(abstract, abstract_batch, mask_rng).compile()
-  logging.info("train step compiled in %.1f s", time.perf_counter() - t0)
+  compiled = program.lower().compile()
+  logging.info("train step compiled in %.1f s (%s)", time.perf_counter() - t0, program.ops.name)
 
   # -------------------------------------------------------- Loop
   writer = metrics_lib.Writer(os.path.join(workdir, "tensorboard"), active=lead)
@@ -156,7 +122,7 @@ def train(config, workdir: str) -> dict[str, float]:
 
   def panel(step: int, batch) -> None:
     with jax.set_mesh(mesh):
-      out = predict_jit(state.params, batch["cube"], jax.random.fold_in(base_rng, 2))
+      out = program.predict(state.params, batch["cube"], jax.random.fold_in(base_rng, 2))
     cube, pred, mask = jax.device_get(out)
     if not lead:
       return

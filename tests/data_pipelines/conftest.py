@@ -3,16 +3,14 @@
 import os
 
 import pytest
-from absl import flags
 
 import dp_synth
+from data_pipelines import absl_flags
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _absl_flags_parsed():
-  # grain's multiprocessing workers read absl flags; pytest never parses them.
-  if not flags.FLAGS.is_parsed():
-    flags.FLAGS.mark_as_parsed()
+  absl_flags.ensure_parsed()  # grain's workers read absl flags; pytest never parses them
 
 
 @pytest.fixture(scope="session")

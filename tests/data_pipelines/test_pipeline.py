@@ -6,7 +6,8 @@ import shutil
 import numpy as np
 import pytest
 
-from data_pipelines import checkpoint, pipeline, schema, shard_writer, tfrecord, transforms
+from data_pipelines import checkpoint, config, pipeline, schema, shard_writer, tfrecord
+from data_pipelines import transforms
 from data_pipelines import stats as stats_lib
 from data_pipelines.errors import CorruptRecordError
 
@@ -14,7 +15,7 @@ import dp_synth
 
 
 def _cfg(paths, **kw):
-  c = pipeline.default_data_config()
+  c = config.default_data_config()
   c.paths = paths
   c.batch_size = 4
   c.image_size = 32
@@ -172,7 +173,9 @@ def test_corrupt_records_in_pipeline(synth_dir, tmp_path):
 
 
 def _ts_record(i):
-  cube = np.random.default_rng(i).integers(0, 3000, (3, 13, 20, 20)).astype(np.uint16)
+  # Date t = date 0 + 700 t: the same image per date once each date is min-max normalized.
+  base = np.random.default_rng(i).integers(0, 3000, (1, 13, 20, 20))
+  cube = (base + 700 * np.arange(3)[:, None, None, None]).astype(np.uint16)
   return {"cube": cube, "bands": list(schema.EUROSAT_BANDS), "dates": ["d0", "d1", "d2"],
           "key": f"ts{i}"}
 
@@ -181,8 +184,31 @@ def test_time_series_cubes(tmp_path):
   items = [shard_writer.Item(f"ts{i}", functools.partial(_ts_record, i)) for i in range(4)]
   shard_writer.write_shards(items, tmp_path, num_shards=2)
   for train in (True, False):
-    it = pipeline.make_pipeline(_cfg(str(tmp_path), train=train, batch_size=2, image_size=16),
-                                process_index=0, process_count=1)
-    b = next(it)
-    assert b["cube"].shape == (2, 3, 12, 16, 16)   # [B, T, C, S, S], EuroSAT -> SpectralGPT
+    it = pipeline.make_pipeline(_cfg(str(tmp_path), train=train, batch_size=2, image_size=16,
+                                     num_dates=3), process_index=0, process_count=1)
+    for _ in range(3):
+      b = next(it)
+      assert b["cube"].shape == (2, 3, 12, 16, 16)   # [B, T, C, S, S], EuroSAT -> SpectralGPT
+      # One crop and flip per example for all its dates; normalization per date.
+      np.testing.assert_allclose(b["cube"][:, 1:], b["cube"][:, :1].repeat(2, 1), atol=1e-5)
     it.close()
+  with pytest.raises(ValueError, match="holds 3 date.*num_dates is 1"):
+    next(pipeline.make_pipeline(_cfg(str(tmp_path)), process_index=0, process_count=1))
+
+
+def test_make_iterator_synthetic_series_any_process_layout():
+  def cfg(**kw):
+    return _cfg("", source="synthetic", batch_size=4, image_size=16, **kw)
+  one = next(pipeline.make_iterator(cfg(), process_index=0, process_count=1))["cube"]
+  assert one.shape == (4, 12, 16, 16) and one.dtype == np.float32
+  series = next(pipeline.make_iterator(cfg(num_dates=2), process_index=0,
+                                       process_count=1))["cube"]
+  assert series.shape == (4, 2, 12, 16, 16)
+  np.testing.assert_array_equal(series[:, 0], one)      # date 0 is the single-date example
+  step = np.abs(series[:, 1] - series[:, 0]).mean()
+  assert 0.005 < step < 0.1                              # later dates differ a little
+  halves = [next(pipeline.make_iterator(cfg(num_dates=2), process_index=p, process_count=2))
+            ["cube"] for p in (0, 1)]
+  np.testing.assert_array_equal(np.concatenate(halves), series)
+  meta = pipeline.data_meta(cfg(num_dates=2))
+  assert meta["normalization"] == {"mode": "minmax", "image_size": 16, "eps": 1e-12}

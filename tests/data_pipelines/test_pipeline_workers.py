@@ -2,11 +2,11 @@
 
 import numpy as np
 
-from data_pipelines import pipeline
+from data_pipelines import config, pipeline
 
 
 def _cfg(paths, **kw):
-  c = pipeline.default_data_config()
+  c = config.default_data_config()
   c.paths, c.batch_size, c.image_size, c.shuffle_window = paths, 4, 32, 8
   c.num_workers, c.with_keys = 2, True
   for k, v in kw.items():

@@ -5,7 +5,8 @@ import pytest
 
 tfds = pytest.importorskip("tensorflow_datasets")
 
-from data_pipelines import example_codec, ingest, labels, pipeline, schema, tfrecord  # noqa: E402
+from data_pipelines import config, example_codec, ingest, labels, pipeline  # noqa: E402
+from data_pipelines import schema, tfrecord  # noqa: E402
 from data_pipelines import tfds_source  # noqa: E402
 
 
@@ -49,7 +50,7 @@ def test_bigearthnet_all(tmp_path):
 
 
 def test_tfds_as_grain_source_for_eval():
-  cfg = pipeline.default_data_config()
+  cfg = config.default_data_config()
   cfg.source, cfg.tfds_name = "tfds", "eurosat/all"
   cfg.train, cfg.num_epochs, cfg.batch_size, cfg.drop_remainder = False, 1, 4, False
   cfg.normalization, cfg.stats, cfg.label_type = "zscore", "eurosat_official", "single"

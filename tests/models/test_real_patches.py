@@ -16,7 +16,7 @@ def _real_cubes(example_dir) -> np.ndarray:
   folders = bigearthnet.list_bigearthnet_patches(example_dir)
   assert len(folders) == 6
   cubes = [resample.resize_cube(bigearthnet.load_bigearthnet_patch(f)[0], 128) for f in folders]
-  return transforms.minmax(np.stack(cubes))
+  return normalization.minmax(np.stack(cubes))
 
 
 def test_mae_learns_on_real_patches(example_dir):

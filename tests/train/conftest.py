@@ -1,14 +1,13 @@
 """Fixtures for the training tests: absl flags and a shared compilation cache."""
 
 import pytest
-from absl import flags
+
+from data_pipelines import absl_flags
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _absl_flags_parsed():
-  # grain reads absl flags; pytest never parses them.
-  if not flags.FLAGS.is_parsed():
-    flags.FLAGS.mark_as_parsed()
+  absl_flags.ensure_parsed()  # grain reads absl flags; pytest never parses them
 
 
 @pytest.fixture(scope="session")

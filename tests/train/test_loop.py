@@ -15,8 +15,9 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
+from data_pipelines import pipeline as data_lib, synthetic
 from spectralgpt_jax.sharding import mesh as mesh_lib, rules as rules_lib
-from spectralgpt_jax.train import build, checkpointing as ckpt, data as data_lib, loop, optim
+from spectralgpt_jax.train import build, checkpointing as ckpt, loop, optim
 
 import train_util
 
@@ -43,8 +44,7 @@ def test_checkpoints_meta_tensorboard_and_panels(first_run):
     assert os.path.isdir(os.path.join(ckpt.checkpoint_dir(workdir), "6", item))
   meta = ckpt.read_meta(workdir)
   assert meta["model"] == {"name": "mae_vit_tiny_patch8_32", "img_size": 32, "dtype": "float32",
-                           "scan": True, "remat": "none", "attention": "auto",
-                           "matmul": "auto"}
+                           "scan": True, "remat": "none", "num_dates": 1}  # no implementations
   assert meta["bands"][:4] == ["B01", "B02", "B03", "B04"] and len(meta["bands"]) == 12
   assert meta["normalization"]["mode"] == "minmax"
   assert meta["config"]["total_steps"] == 6 and meta["config"]["optim"]["b2"] == 0.95
@@ -136,7 +136,7 @@ def test_init_from_loads_params_only(first_run, tmp_path):
 
 
 def test_nonfinite_steps_are_skipped_then_training_stops(tmp_path, monkeypatch):
-  original = data_lib.SyntheticBatch.map
+  original = synthetic.SyntheticBatch.map
   poison = {"steps": {1}}
 
   def poisoned(self, step):
@@ -145,7 +145,7 @@ def test_nonfinite_steps_are_skipped_then_training_stops(tmp_path, monkeypatch):
       out["cube"][0, 0, 0, 0] = np.nan
     return out
 
-  monkeypatch.setattr(data_lib.SyntheticBatch, "map", poisoned)
+  monkeypatch.setattr(synthetic.SyntheticBatch, "map", poisoned)
   workdir = str(tmp_path / "skip")
   last = loop.train(train_util.tiny(), workdir)
   assert last["step"] == 6 and last["skipped_total"] == 1

@@ -17,7 +17,8 @@ from jax.sharding import PartitionSpec as P
 from spectralgpt_jax.sharding import axis_names as ax
 from spectralgpt_jax.sharding import mesh as mesh_lib
 from spectralgpt_jax.sharding import partition, rules as rules_lib
-from spectralgpt_jax.train import build, data as data_lib, optim, step as step_lib
+from data_pipelines import pipeline as data_lib
+from spectralgpt_jax.train import build, optim, step as step_lib
 from spectralgpt_jax.train import state as state_lib
 
 import train_util

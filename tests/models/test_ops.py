@@ -1,10 +1,10 @@
-"""Dense's custom VJPs give autodiff's gradients (models/dense.py)."""
+"""The XLA products of models/ops.py: their custom VJPs give autodiff's gradients."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from spectralgpt_jax.models.dense import f32_matmul, lowp_matmul
+from spectralgpt_jax.models.ops import lowp_matmul, xla_matmul
 
 
 def _inputs():
@@ -14,9 +14,9 @@ def _inputs():
           jnp.asarray(rng.normal(size=(3, 17, 40)), jnp.float32))
 
 
-def test_f32_matmul_matches_autodiff_of_a_plain_matmul():
+def test_xla_matmul_matches_autodiff_of_a_plain_matmul():
   x, w, cot = _inputs()
-  ours = jax.grad(lambda x, w: jnp.sum(f32_matmul(x, w) * cot), (0, 1))(x, w)
+  ours = jax.grad(lambda x, w: jnp.sum(xla_matmul(x, w) * cot), (0, 1))(x, w)
   ref = jax.grad(lambda x, w: jnp.sum((x @ w) * cot), (0, 1))(x, w)
   for a, b in zip(ours, ref):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)

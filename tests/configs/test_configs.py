@@ -12,8 +12,8 @@ from configs import common
 pytestmark = pytest.mark.filterwarnings("ignore:the load_module:DeprecationWarning")
 CONFIG_DIR = pathlib.Path(__file__).resolve().parents[2] / "configs" / "pretrain"
 FILES = sorted(p.stem for p in CONFIG_DIR.glob("*.py") if not p.stem.startswith("_"))
-GROUPS = ("model", "data", "masking", "loss", "optim", "mesh", "sharding", "checkpoint",
-          "init_from", "log")
+GROUPS = ("model", "kernels", "data", "masking", "loss", "optim", "mesh", "sharding",
+          "checkpoint", "init_from", "log")
 
 
 def _load(name, arg=None):
@@ -27,6 +27,10 @@ def test_every_config_loads_with_defaults(name):
     assert group in c, f"{name}: missing config.{group}"
   assert c.total_steps > c.optim.warmup_steps >= 0
   assert c.data.batch_size == c.batch_size and c.model.img_size == c.data.image_size
+  assert c.num_dates == c.model.num_dates == c.data.num_dates == 1
+  # Implementation choices are not model fields: the compile target picks them.
+  assert "attention" not in c.model and "matmul" not in c.model
+  assert (c.kernels.attention, c.kernels.matmul) == ("auto", "auto")
   assert c.optim.lr == pytest.approx(c.optim.blr * c.batch_size / 256)
   mod = importlib.import_module(f"configs.pretrain.{name}")
   assert "python -m spectralgpt_jax train --config configs/pretrain/" in mod.__doc__
@@ -62,6 +66,17 @@ def test_overrides_propagate_to_derived_fields():
   assert c.optim.lr == pytest.approx(2e-4 * 1024 / 256) and c.data.batch_size == 1024
   c.image_size = 64
   assert c.model.img_size == 64 and c.data.image_size == 64
+  c.num_dates = 3
+  assert c.model.num_dates == 3 and c.data.num_dates == 3
+
+
+def test_tiny_time_series_config():
+  c = _load("tiny_s2")
+  assert c.num_dates == 1 and c.data.source == "tfrecord"
+  assert _load("tiny_s2", "synthetic").data.source == "synthetic"
+  c = _load("tiny_s2", "dates=2")
+  assert (c.num_dates, c.model.num_dates, c.data.num_dates) == (2, 2, 2)
+  assert c.data.source == "synthetic"   # no multi-date data ships; override source + paths
 
 
 def test_parse_arg():

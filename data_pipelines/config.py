@@ -1,0 +1,61 @@
+"""`default_data_config()`: every `config.data` field with its default.
+
+Light on purpose: configs import this module, so it imports only ml_collections and the band
+names (no grain, tfds, jax or numpy). The pipeline that reads these fields is `pipeline.py`.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+from data_pipelines import schema
+
+SOURCES = ("tfrecord", "tfds", "synthetic")
+
+
+def default_data_config() -> ml_collections.ConfigDict:
+  """Every data field with its default; embed as `config.data` in a training config."""
+  c = ml_collections.ConfigDict()
+  # --- where the data is
+  c.source = "tfrecord"        # "tfrecord": shards from `ingest`; "tfds": prepared array_record;
+  #                              "synthetic": generated cubes (data_pipelines.synthetic), no files
+  c.paths = ""                 # tfrecord: shard dir with manifest.json | glob | "a,b,c" (gs:// ok)
+  c.tfds_name = "eurosat/all"  # tfds: "eurosat/all" or "bigearthnet/all"
+  c.tfds_split = "train"       # tfds split, e.g. "train[:90%]"
+  c.tfds_data_dir = ""         # tfds data_dir ("" = tfds default)
+  # --- what an example holds
+  c.bands = ",".join(schema.SPECTRALGPT_BANDS)  # comma list or band set ("spectralgpt"), by name
+  c.num_dates = 1              # T > 1: time series, cube [B, T, C, S, S] (records [T, C, H, W])
+  c.label_type = "none"        # "none" | "single" (int32 [B]) | "multi" (float32 [B, K])
+  c.num_classes = 0            # K for multi-label (19 for BigEarthNet-19)
+  c.use_mask = False           # segmentation mask -> "mask" int32 [B, H, W]
+  c.use_cube2 = False          # change detection second date -> "cube2"
+  c.with_keys = False          # add record keys ("key", str [B]) for debugging/eval
+  c.harmonize_offset = True    # apply RADIO_ADD_OFFSET still present in records (baseline>=04.00)
+  # --- normalization (official recipes: pretraining minmax; EuroSAT zscore; BEN sentinel_clip)
+  c.normalization = "minmax"   # "minmax" | "zscore" | "sentinel_clip" | "none" (per date)
+  c.stats = "eurosat_official"  # stats registry name (data_pipelines.stats) or "manifest"
+  c.minmax_eps = 1e-12
+  c.sentinel_clip_quantize = True   # reproduce the official uint8 truncation
+  # --- geometry (one crop and flip per example, shared by all its dates)
+  c.train = True               # True: random crop + flips; False: deterministic eval path
+  c.image_size = 128
+  c.crop_scale = (0.2, 1.0)    # RandomResizedCrop area fraction
+  c.crop_ratio = (3 / 4, 4 / 3)
+  c.interpolation = "bicubic"  # "bicubic" | "bilinear" | "nearest" (masks always nearest)
+  c.antialias = True
+  c.hflip_prob = 0.5
+  c.vflip_prob = 0.0
+  c.eval_crop_pct = 0.875      # eval: Resize(int(size / pct)) then CenterCrop(size)
+  # --- order, batching, parallelism
+  c.batch_size = 64            # GLOBAL batch; each host yields batch_size // process_count
+  c.drop_remainder = True
+  c.num_epochs = ml_collections.config_dict.placeholder(int)   # None = repeat forever
+  c.seed = 0
+  c.shuffle = True             # shuffle shard order / records (only when train=True)
+  c.shuffle_window = 256       # window shuffle over records (memory: window x record size)
+  c.cycle_length = 4           # shards read concurrently per worker
+  c.num_workers = 0            # grain multiprocessing workers per host (0 = in process)
+  c.per_worker_buffer_size = 2
+  c.skip_corrupt = False       # True: count/log corrupt records and go on; False: raise
+  return c
