@@ -61,7 +61,7 @@ bench-scale: $(STAMP)
 
 # One compile at a time (CPU-heavy), each in a child of the venv with its compiler.
 bench-aot: .venv-tpu/.installed .venv-cuda12/.installed
-	.venv-tpu/bin/python bench/aot_bench.py --targets v5e-8,h100 --out BENCHMARKS.md
+	.venv-tpu/bin/python bench/aot_bench.py --targets v5e-8,h100 --per-device-batch 16 --out BENCHMARKS.md
 
 models: $(STAMP)
 	$(PY) -m spectralgpt_jax models

@@ -4,7 +4,8 @@ Compiles (nothing runs) the unchanged base / large / huge pretraining configs wi
 TPU (libtpu) and GPU (XLA:GPU via the CUDA plugin) compilers from this CPU host, and appends a
 table (model, target, batch, per-device memory, fits, compile time) to BENCHMARKS.md.
 
-  make bench-aot   # = .venv-tpu/bin/python bench/aot_bench.py --targets v5e-8,h100 --out BENCHMARKS.md
+  make bench-aot   # = .venv-tpu/bin/python bench/aot_bench.py --targets v5e-8,h100 \\
+                  #       --per-device-batch 16 --out BENCHMARKS.md
   .venv-tpu/bin/python bench/aot_bench.py --targets v5e-8 --models base --json /tmp/aot.json
 
 Each compile runs alone in a child process (`python -m spectralgpt_jax.compile`) of the venv
@@ -38,12 +39,13 @@ MODELS = {
 VENVS = {"tpu": ".venv-tpu", "cuda": ".venv-cuda12"}
 
 
-def _compile_one(python: str, target: str, config: str, timeout: float) -> dict:
+def _compile_one(python: str, target: str, config: str, timeout: float,
+                 batch: int | None = None) -> dict:
   """Report of one compile in a child process, or {"verdict": "error", ...}."""
   with tempfile.TemporaryDirectory() as tmp:
     out = pathlib.Path(tmp) / "report.json"
     cmd = [python, "-m", "spectralgpt_jax.compile", "--target", target, "--config", config,
-           "--json", str(out)]
+           "--json", str(out)] + (["--batch", str(batch)] if batch else [])
     t0 = time.perf_counter()
     try:
       proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
@@ -96,7 +98,8 @@ def _markdown(reports: list[dict], cmd: str) -> str:
       f"({datetime.date.today()})\n",
       f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
       f"no accelerator (deviceless compiles: libtpu 0.0.42.1, jax-cuda12-plugin 0.10.2). "
-      f"Command: `{cmd}`. Unchanged configs (global batch 4096, mesh fsdp=-1); memory is per "
+      f"Command: `{cmd}`. Unchanged configs (global batch 4096, mesh fsdp=-1; rows with a "
+      f"smaller batch override only config.batch_size); memory is per "
       f"device from `compiled.memory_analysis()` (arguments + outputs - donated + temporaries + "
       f"code); TPU fit is libtpu's own verdict (it refuses over-budget programs: then only its "
       f"temporaries figure is known), GPU fit is compared here (XLA:GPU does not refuse). "
@@ -115,6 +118,8 @@ def main() -> int:
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   p.add_argument("--targets", default="v5e-8,h100", help="comma-separated names (compile/targets)")
   p.add_argument("--models", default="base,large,huge", help=f"subset of {','.join(MODELS)}")
+  p.add_argument("--per-device-batch", default="",
+                 help="also compile with these per-device batches (comma-separated), e.g. 16")
   p.add_argument("--timeout", type=float, default=1500, help="seconds per compile")
   p.add_argument("--out", default=None, help="markdown file to append the table to")
   p.add_argument("--json", default=None, help="write all reports here")
@@ -126,11 +131,13 @@ def main() -> int:
     if not os.path.exists(python):
       print(f"error: {python} missing: `make setup-{target.extra}`", file=sys.stderr)
       return 2
+    batches = [None] + [int(b) * target.num_devices for b in a.per_device_batch.split(",") if b]
     for model in a.models.split(","):
-      rep = _compile_one(python, name, MODELS[model], a.timeout)
-      rep.setdefault("config", MODELS[model])
-      reports.append(rep)
-      print(_row(rep), flush=True)
+      for batch in batches:  # None: the config's own global batch
+        rep = _compile_one(python, name, MODELS[model], a.timeout, batch)
+        rep.setdefault("config", MODELS[model])
+        reports.append(rep)
+        print(_row(rep), flush=True)
   cmd = "python bench/aot_bench.py " + " ".join(sys.argv[1:])
   if a.json:
     pathlib.Path(a.json).write_text(json.dumps(reports, indent=1))
