@@ -72,8 +72,8 @@ def _row(rep: dict) -> str:
   per_dev = f"{batch} ({batch // t.num_devices}/dev)" if batch else "-"
   mem = rep.get("memory", {})
   if rep.get("verdict") == "error":
-    return (f"| {rep['config']} | {t.name} | - | - | - | - | error: "
-            f"{rep.get('error', '')[:200].replace('|', '/')} | - | - |")
+    return (f"| {rep['config']} | {t.name} | - | - | - | error: "
+            f"{rep.get('error', '')[:200].replace('|', '/')} | - | - | - |")
   if mem.get("available"):
     used = (f"{_gib(mem['total'])} (args {_gib(mem['arguments'])}, temps "
             f"{_gib(mem['temporaries'])})")
@@ -85,7 +85,8 @@ def _row(rep: dict) -> str:
   flops = rep.get("flops", {})
   tf = f"{flops['flops'] / 1e12:.1f}" if flops.get("available") else "n/a"
   coll = rep.get("collectives", {})
-  cstr = "/".join(str(coll.get(k, 0)) for k in ("all-gather", "reduce-scatter", "all-reduce"))
+  cstr = "/".join(str(coll.get(k, 0)) for k in ("all-gather", "reduce-scatter", "all-reduce",
+                                                 "collective-permute"))
   return (f"| {rep.get('model', rep['config'])} | {t.name} ({t.num_devices}x {t.device_kind}) | "
           f"{per_dev} | {used} | {_gib(t.memory_bytes)} | {fits} | "
           f"{rep.get('compile_s', 0):.0f} (lower {rep.get('lower_s', 0):.0f}) | {tf} | "
@@ -105,9 +106,11 @@ def _markdown(reports: list[dict], cmd: str) -> str:
       f"temporaries figure is known), GPU fit is compared here (XLA:GPU does not refuse). "
       f"TFLOP/dev: cost_analysis per device, which counts a scanned layer stack's body once "
       f"(huge scans its layers); XLA:GPU gives none. Collectives: all-gather / reduce-scatter / "
-      f"all-reduce ops in the compiled HLO.\n",
+      f"all-reduce / collective-permute instructions in the compiled HLO (a loop body counts once; "
+      f"libtpu's collective fusions included). Device GiB: usable HBM per TPU chip as libtpu "
+      f"reports it, the full HBM of a GPU.\n",
       "| model | target | global batch | per-device memory GiB | device GiB | fits | "
-      "compile s | TFLOP/dev | AG/RS/AR |",
+      "compile s | TFLOP/dev | AG/RS/AR/CP |",
       "|---|---|---|---|---|---|---|---|---|",
   ]
   lines += [_row(r) for r in reports]
@@ -138,7 +141,7 @@ def main() -> int:
         rep.setdefault("config", MODELS[model])
         reports.append(rep)
         print(_row(rep), flush=True)
-  cmd = "python bench/aot_bench.py " + " ".join(sys.argv[1:])
+  cmd = " ".join([os.path.relpath(sys.executable, ROOT), "bench/aot_bench.py", *sys.argv[1:]])
   if a.json:
     pathlib.Path(a.json).write_text(json.dumps(reports, indent=1))
   if a.out:

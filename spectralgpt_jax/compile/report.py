@@ -18,6 +18,11 @@ from spectralgpt_jax.compile.targets import GIB, Target
 COLLECTIVES = ("all-gather", "reduce-scatter", "all-reduce", "all-to-all", "collective-permute")
 _OP = re.compile(r"\s(all-gather|reduce-scatter|all-reduce|all-to-all|collective-permute)"
                  r"(-start)?\(")
+# libtpu also emits collectives as fusions (e.g. reduce-scatter as `fusion(...), kind=kCustom,
+# calls=%all-reduce-scatter`), not as the plain opcode.
+_FUSED = re.compile(r"kind=kCustom, calls=%(all-reduce-scatter|reduce-scatter|all-gather|"
+                    r"all-reduce|all-to-all|collective-permute)[\w.-]*")
+_FUSED_AS = {"all-reduce-scatter": "reduce-scatter"}
 _CUSTOM_CALL = re.compile(r'custom_call_target="([^"]+)"')
 _ERROR_CHARS = 4000
 
@@ -61,8 +66,10 @@ def flops(compiled: Any) -> dict[str, Any]:
 
 
 def collectives(hlo_text: str) -> dict[str, int]:
-  """Counts of each collective in optimized HLO text (async start/done pairs count once)."""
+  """Counts of each collective in optimized HLO text: instructions, not executions (a loop body
+  counts once); async start/done pairs count once; libtpu's collective fusions count too."""
   counts = collections.Counter(m.group(1) for m in _OP.finditer(hlo_text))
+  counts.update(_FUSED_AS.get(m.group(1), m.group(1)) for m in _FUSED.finditer(hlo_text))
   return {c: counts.get(c, 0) for c in COLLECTIVES}
 
 

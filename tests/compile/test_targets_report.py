@@ -42,12 +42,13 @@ HLO = """
   %all-gather-done.1 = f32[32]{0} all-gather-done((f32[8]{0}, f32[32]{0}) %all-gather-start.1)
   %rs = f32[8]{0} reduce-scatter(f32[32]{0} %x), dimensions={0}, to_apply=%add
   %ar = f32[8]{0} all-reduce(f32[8]{0} %y), to_apply=%add
+  %fusion.3 = f32[1024,64]{0,1} fusion(f32[1024,512] %r), kind=kCustom, calls=%all-reduce-scatter
   %cc = f32[8]{0} custom-call(f32[8]{0} %y), custom_call_target="spectralgpt_attention_forward"
 """
 
 
 def test_hlo_parsing():
-  assert report.collectives(HLO) == {"all-gather": 1, "reduce-scatter": 1, "all-reduce": 1,
+  assert report.collectives(HLO) == {"all-gather": 1, "reduce-scatter": 2, "all-reduce": 1,
                                      "all-to-all": 0, "collective-permute": 0}
   calls = report.custom_calls(HLO)
   assert calls == {"spectralgpt_attention_forward": 1}
