@@ -3,7 +3,7 @@ PY      := .venv/bin/python
 STAMP   := .venv/.installed
 SHARED  ?= ../shared
 
-.PHONY: setup setup-blas setup-tpu setup-cuda12 test test-slow demo bench bench-step bench-attention bench-gemm bench-pipeline bench-scale bench-aot models clean
+.PHONY: setup setup-blas setup-tpu setup-cuda12 test test-slow demo bench bench-step bench-attention bench-gemm bench-pipeline bench-scale bench-aot test-aot models clean
 
 setup: $(STAMP)
 
@@ -58,6 +58,11 @@ bench-pipeline: $(STAMP)
 
 bench-scale: $(STAMP)
 	$(PY) bench/scale_bench.py --out BENCHMARKS.md
+
+# The slow compile tests need the compilers: run them from their venvs (they skip in .venv).
+test-aot: .venv-tpu/.installed .venv-cuda12/.installed
+	.venv-tpu/bin/python -m pytest -q -m slow tests/compile
+	.venv-cuda12/bin/python -m pytest -q -m slow tests/compile
 
 # One compile at a time (CPU-heavy), each in a child of the venv with its compiler.
 bench-aot: .venv-tpu/.installed .venv-cuda12/.installed
