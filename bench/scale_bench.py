@@ -34,7 +34,7 @@ GIB = 1 << 30
 def _setup(config, mesh_cfg, devices, preset: str | None = None) -> argparse.Namespace:
   """The compiled step (and what built it) for `config` on a mesh over `devices`; no run."""
   import jax
-  from spectralgpt_jax.models import counting
+  from spectralgpt_jax.models import shapes
   from spectralgpt_jax.sharding import mesh as mesh_lib
   from spectralgpt_jax.train import program as program_lib
   mesh = mesh_lib.make_mesh(mesh_cfg, devices)
@@ -46,7 +46,7 @@ def _setup(config, mesh_cfg, devices, preset: str | None = None) -> argparse.Nam
   return argparse.Namespace(
       compiled=compiled, compile_s=time.perf_counter() - t0, model=program.model, tx=program.tx,
       mesh=mesh, shardings=program.shardings, cube_sh=program.cube_sharding,
-      params=counting.count(program.abstract.params))
+      params=shapes.count(program.abstract.params))
 
 
 def part_memory(batches: list[int]) -> dict:

@@ -12,8 +12,9 @@ TFRecord shards (written by `ingest`), per host:
 tfds (array_record, random access): records[host::hosts] -> global shuffle -> same tail.
 
 The returned iterator yields host-local numpy batches {"cube": float32 [b, C, S, S] or, with
-num_dates = T > 1, [b, T, C, S, S], ...} and is checkpointable (`get_state`/`set_state`).
-`data_meta` is what a checkpoint stores about the inputs (bands, normalization record).
+num_dates = T > 1, [b, T, C, S, S], ...} and is checkpointable (`get_state`/`set_state`, or
+`spectralgpt_jax.checkpoints.save`). `data_meta` is what a checkpoint stores about the inputs
+(bands, normalization record).
 """
 
 from __future__ import annotations

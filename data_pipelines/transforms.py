@@ -27,9 +27,7 @@ from data_pipelines import labels as labels_lib
 from data_pipelines import normalization
 from data_pipelines import resample
 from data_pipelines import schema
-# minmax/zscore/sentinel_clip are imported here only for callers not yet switched to
-# data_pipelines.normalization (inference.py, tests/export, tests/models); drop them then.
-from data_pipelines.normalization import NORMALIZATIONS, minmax, sentinel_clip, zscore  # noqa: F401
+from data_pipelines.normalization import NORMALIZATIONS
 
 LABEL_TYPES = ("none", "single", "multi")
 

@@ -10,15 +10,15 @@ HELP = "list model variants with parameter counts, token grids and official name
 def main(argv: list[str]) -> int:
   parser = argparse.ArgumentParser(prog="spectralgpt_jax models", description=HELP)
   parser.parse_args(argv)
-  from spectralgpt_jax.models import VARIANTS, counting, get_model  # pylint: disable=import-outside-toplevel
+  from spectralgpt_jax.models import VARIANTS, get_model, shapes  # pylint: disable=import-outside-toplevel
 
   header = f"{'name':<34}{'kind':<5}{'params':>14}{'encoder':>14}  {'grid (T,H,W)':<14}{'tokens':>7}  official"
   print(header)
   print("-" * len(header))
   for name, spec in VARIANTS.items():
-    params = counting.param_shapes(get_model(name))
-    total = counting.count(params)
-    encoder = counting.encoder_count(params)
+    params = shapes.param_shapes(get_model(name))
+    total = shapes.count(params)
+    encoder = shapes.encoder_count(params)
     grid = "x".join(str(g) for g in spec.grid)
     official = spec.official_name or "(test variant)"
     print(f"{name:<34}{spec.kind:<5}{total:>14,}{encoder:>14,}  {grid:<14}{spec.num_tokens:>7}  "

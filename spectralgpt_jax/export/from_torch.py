@@ -23,8 +23,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from spectralgpt_jax.export import checkpoint_io, manifest as manifest_lib, param_mapping, torch_io
+from data_pipelines.schema import SPECTRALGPT_BANDS
+from spectralgpt_jax import checkpoints
+from spectralgpt_jax.export import manifest as manifest_lib, param_mapping, torch_io
 from spectralgpt_jax.export.to_torch import ExportError, compare_layout, layout_shapes
+from spectralgpt_jax import models
 from spectralgpt_jax.models import VARIANTS, get_model, get_spec, posembed
 
 _DECODER = ("mask_token", "decoder_")
@@ -171,11 +174,23 @@ def convert_state_dict(state: Mapping[str, np.ndarray], model: str, *,
       kwargs["num_classes"] = int(state["head.weight"].shape[0])
   target = get_model(model, **kwargs)
   spec = target.spec
+  if spec.num_dates > 1 and layout != "finetune" and "pos_embed_date" not in state:
+    unfolded = param_mapping.unfold_dates(state, spec.num_dates)
+    if unfolded is not None:
+      state = unfolded
+      notes.append(f"pos_embed_date: {spec.num_dates} dates unfolded from pos_embed_temporal")
+    else:
+      kwargs.update(num_bands=spec.num_bands * spec.num_dates, num_dates=1)
+      target = get_model(model, **kwargs)
+      spec = target.spec
+      notes.append(f"pos_embed_temporal is not date + spectral group: imported with the dates "
+                   f"folded into the bands (num_bands={spec.num_bands}, num_dates=1)")
   if kind == "vit" and layout != "finetune":
     _resize_separable(state, "", spec, notes)
     if target.pos_embed == "official_zeros":
+      dates = [state.pop("pos_embed_date")] if "pos_embed_date" in state else []
       state["pos_embed"] = np.asarray(posembed.combine(state.pop("pos_embed_spatial"),
-                                                       state.pop("pos_embed_temporal")))
+                                                       state.pop("pos_embed_temporal"), *dates))
       notes.append("pos_embed = pos_embed_spatial + pos_embed_temporal")
   elif kind == "vit":
     state["pos_embed"] = _resize_single(state["pos_embed"], spec, notes, what)
@@ -191,7 +206,7 @@ def convert_state_dict(state: Mapping[str, np.ndarray], model: str, *,
   compare_layout(state, layout_shapes(target), f"{what} -> {model}", WeightsImportError)
   params = param_mapping.torch_to_flax(state, scan=scan)
   record = manifest_lib.model_record(
-      model, spec, **{k: getattr(target, k) for k in manifest_lib.MODEL_KWARGS
+      model, spec, **{k: getattr(target, k) for k in models.ARCHITECTURE_KWARGS
                       if hasattr(target, k)})
   return Converted(params=params, record=record, notes=notes)
 
@@ -209,7 +224,8 @@ def load_weights(path: str | os.PathLike, *, model: str | None = None,
   man = extras.get("manifest") or manifest_lib.find_manifest(path)
   kwargs = dict(model_kwargs or {})
   if model is None and man is not None:
-    model, rec_kwargs = manifest_lib.split_model_record(man["model"])
+    model = str(man["model"]["name"])
+    rec_kwargs = models.record_kwargs(man["model"], runtime=False)
     kwargs = {**rec_kwargs, **kwargs}
   elif model is None:
     model, guessed = guess_model(state, str(path))
@@ -225,7 +241,7 @@ def load_weights(path: str | os.PathLike, *, model: str | None = None,
     config["source_manifest"] = {k: man.get(k) for k in ("variant", "target", "training_step",
                                                           "package", "config")}
   meta = {"config": config, "model": conv.record,
-          "bands": list(man["bands"]) if man else list(manifest_lib.SPECTRALGPT_BANDS),
+          "bands": list(man["bands"]) if man else list(SPECTRALGPT_BANDS),
           "normalization": (man.get("normalization") if man
                             else dict(manifest_lib.OFFICIAL_NORMALIZATION)),
           "import_notes": conv.notes}
@@ -241,6 +257,6 @@ def import_file(path: str | os.PathLike, out: str | os.PathLike, *, model: str |
   `config.init_from.workdir=<out>`. Returns the step directory."""
   conv, meta = load_weights(path, model=model, image_size=image_size, num_classes=num_classes,
                             scan=scan)
-  root = pathlib.Path(out).expanduser().resolve() / checkpoint_io.CHECKPOINTS_SUBDIR
-  step_dir = checkpoint_io.write_checkpoint(root, conv.params, meta, step=step, force=force)
+  root = pathlib.Path(out).expanduser().resolve() / checkpoints.CHECKPOINTS_SUBDIR
+  step_dir = checkpoints.write_checkpoint(root, conv.params, meta, step=step, force=force)
   return step_dir, conv, meta

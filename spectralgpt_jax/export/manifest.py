@@ -5,8 +5,8 @@ and factory that load them with strict=True, image/patch/tubelet size, band name
 order, normalization statistics with units, the training step and config, and our version.
 safetensors files also carry it inside their metadata.
 
-Also here: turning a checkpoint's `meta["model"]` record ({"name", **get_model kwargs}) back
-into a model, and the defaults used for official checkpoints that come without a manifest.
+Also here: writing a model record ({"name", fields that differ from the variant}; built back
+by `models.build_model`), and the defaults for official checkpoints that come without a manifest.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import os
 import pathlib
 from typing import Any, Mapping
 
-from spectralgpt_jax.models import VARIANTS, get_model, get_spec
+from spectralgpt_jax.models import ARCHITECTURE_KWARGS, VARIANTS, get_spec
 from spectralgpt_jax.models.variants import ModelSpec
 
 FORMAT = "spectralgpt-jax-weights"
@@ -27,15 +27,9 @@ MANIFEST_VERSION = 1
 TARGETS = ("pretrain", "finetune")
 TORCH_MODULES = {"pretrain": "models_mae_spectral.MaskedAutoencoderViT",
                  "finetune": "models_vit_tensor.VisionTransformer"}
-# get_model kwargs beyond ModelSpec fields that change parameters or outputs; runtime knobs
-# (dtype, scan, remat, dropout rates) are not carried.
-MODEL_KWARGS = ("pos_embed", "pool")
 _SPEC_FIELDS = tuple(f.name for f in dataclasses.fields(ModelSpec)
                      if f.name not in ("kind", "official_name"))
 
-# SpectralGPT's 12 input channels (spec section 3); also data_pipelines.schema.SPECTRALGPT_BANDS.
-SPECTRALGPT_BANDS = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09",
-                     "B11", "B12")
 # What the official pretraining fed the model: per-image, per-band min-max to [0, 1].
 # Modes are data_pipelines.normalization.NORMALIZATIONS: minmax, zscore, sentinel_clip, none.
 OFFICIAL_NORMALIZATION = {
@@ -55,14 +49,6 @@ def manifest_path(weights: str | os.PathLike) -> pathlib.Path:
   return weights.with_name(weights.name + ".json")
 
 
-def split_model_record(record: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-  """meta["model"] -> (name, kwargs for get_model restricted to architecture fields)."""
-  if not isinstance(record, Mapping) or "name" not in record:
-    raise ValueError(f"model record {record!r} has no 'name'")
-  kwargs = {k: v for k, v in record.items() if k in _SPEC_FIELDS or k in MODEL_KWARGS}
-  return str(record["name"]), kwargs
-
-
 def model_record(name: str, spec: ModelSpec, **module_kwargs) -> dict[str, Any]:
   """{"name", every ModelSpec field that differs from the registered variant, module kwargs}."""
   base = get_spec(name)
@@ -72,15 +58,8 @@ def model_record(name: str, spec: ModelSpec, **module_kwargs) -> dict[str, Any]:
       continue
     if getattr(spec, field) != getattr(base, field):
       rec[field] = getattr(spec, field)
-  rec.update({k: v for k, v in module_kwargs.items() if k in MODEL_KWARGS})
+  rec.update({k: v for k, v in module_kwargs.items() if k in ARCHITECTURE_KWARGS})
   return rec
-
-
-def build_model(record: Mapping[str, Any], **overrides):
-  """The Flax module described by a model record (runtime knobs from `overrides`)."""
-  name, kwargs = split_model_record(record)
-  kwargs.update(overrides)
-  return get_model(name, **kwargs)
 
 
 def variant_for(spec: ModelSpec, kind: str) -> str:

@@ -25,9 +25,14 @@ import jax
 import jax.numpy as jnp
 import ml_dtypes
 import numpy as np
+from flax import traverse_util
 
-from spectralgpt_jax.export import checkpoint_io, manifest as manifest_lib, param_mapping, torch_io
+from data_pipelines.schema import SPECTRALGPT_BANDS
+from spectralgpt_jax import checkpoints
+from spectralgpt_jax.export import manifest as manifest_lib, param_mapping, torch_io
+from spectralgpt_jax import models
 from spectralgpt_jax.models import SpectralMAE, SpectralViT, posembed
+from spectralgpt_jax.models.shapes import param_shapes
 from spectralgpt_jax.models.transformer import to_unrolled
 from spectralgpt_jax.models.variants import ModelSpec
 
@@ -44,31 +49,13 @@ def _host_tree(params: Mapping) -> dict:
   return jax.tree.map(np.asarray, nn.unbox(dict(params)))
 
 
-def _torch_name_and_shape(path: tuple[str, ...], shape: tuple[int, ...],
-                          spec: ModelSpec) -> tuple[str, tuple[int, ...]]:
-  """Official key and shape of one unrolled Flax param (layout table in param_mapping)."""
-  parts = [p[len("layers_"):] if p.startswith("layers_") else p for p in path]
-  if parts[-1] in ("kernel", "scale"):
-    parts[-1] = "weight"
-  if path == ("patch_embed", "proj", "kernel"):
-    shape = (shape[1], 1, spec.t_patch, spec.patch, spec.patch)
-  elif path[-1] == "kernel":
-    shape = tuple(reversed(shape))
-  return ".".join(parts), tuple(shape)
-
-
 def layout_shapes(model: nn.Module) -> dict[str, tuple[int, ...]]:
   """Official key -> shape of `model`'s params (no arrays are allocated)."""
-  spec = model.spec
-  x = jax.ShapeDtypeStruct((1, spec.num_bands * spec.num_dates, spec.img_size, spec.img_size),
-                           jnp.float32)
-  rngs = {"params": jax.random.key(0), "masking": jax.random.key(1)}
-  kw = {"mask_ratio": 0.5} if spec.kind == "mae" else {}
-  shapes = jax.eval_shape(lambda x: nn.unbox(model.init(rngs, x, **kw))["params"], x)
+  unrolled = jax.eval_shape(to_unrolled, param_shapes(model))
   out = {}
-  for path, leaf in jax.tree_util.tree_flatten_with_path(to_unrolled(shapes))[0]:
-    key, shape = _torch_name_and_shape(tuple(p.key for p in path), leaf.shape, spec)
-    out[key] = shape
+  for path, leaf in traverse_util.flatten_dict(unrolled).items():
+    entry = param_mapping.entry_for_path(path)
+    out[entry.key] = entry.torch_shape(leaf.shape, model.spec)
   return out
 
 
@@ -107,6 +94,14 @@ def export_params(params: Mapping, spec: ModelSpec, *, target: str = "pretrain",
   notes: list[str] = []
   if target == "pretrain":
     out_spec = dataclasses.replace(spec, kind="mae")
+    if spec.num_dates > 1:  # the official model takes the series as T*C frames
+      p = param_mapping.fold_dates(p)
+      out_spec = dataclasses.replace(out_spec, num_bands=spec.num_bands * spec.num_dates,
+                                     num_dates=1)
+      notes.append(f"{spec.num_dates} dates folded into num_frames = {out_spec.num_bands}: "
+                   "(decoder_)pos_embed_temporal[t*G + g] = pos_embed_date[t] + "
+                   "pos_embed_temporal[g]; import with the manifest's model record (num_dates) "
+                   "unfolds them")
   else:
     p = {k: v for k, v in p.items() if not k.startswith(_DECODER)}
     if "pos_embed_spatial" in p and "pos_embed_temporal" in p:
@@ -178,13 +173,13 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, *,
   for path in (out, man_path):
     if path.exists() and not force:
       raise FileExistsError(f"{path} exists; pass --force to overwrite it")
-  ckpt = checkpoint_io.read_checkpoint(checkpoint, step)
+  ckpt = checkpoints.read_checkpoint(checkpoint, step)
   record = dict(ckpt.meta.get("model") or {})
   if model is not None:
     record = {"name": model, **{k: v for k, v in record.items() if k != "name"}}
   if "name" not in record:
     raise ExportError(f"{ckpt.path}: the checkpoint meta names no model; pass --model NAME")
-  src_model = manifest_lib.build_model(record)
+  src_model = models.build_model(record, runtime=False)
   state, out_spec, notes = export_params(ckpt.params, src_model.spec, target=target,
                                          num_classes=num_classes, dtype=dtype,
                                          what=f"{ckpt.path} ({record['name']})")
@@ -194,12 +189,12 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, *,
                  "token 0: exact only for 'official_skip_first'; otherwise pool all tokens)"
                  if src_model.spec.kind == "vit" else
                  "source is an MAE: encoder weights only, the classifier is not trained")
-  bands = list(ckpt.meta.get("bands") or manifest_lib.SPECTRALGPT_BANDS)
+  bands = list(ckpt.meta.get("bands") or SPECTRALGPT_BANDS)
   weights = {"file": out.name, "format": fmt, "dtype": dtype, "num_tensors": len(state),
              "num_params": int(sum(v.size for v in state.values()))}
   src_record = manifest_lib.model_record(
       record["name"], src_model.spec,
-      **{k: getattr(src_model, k) for k in manifest_lib.MODEL_KWARGS if hasattr(src_model, k)})
+      **{k: getattr(src_model, k) for k in models.ARCHITECTURE_KWARGS if hasattr(src_model, k)})
   if target == "pretrain":
     file_record = src_record
   else:  # the JAX model that reproduces this file: a ViT with the single pos_embed table

@@ -156,15 +156,16 @@ class TransformerStack(nn.Module):
 STACKS = ("blocks", "decoder_blocks")
 
 
-def _is_scanned(stack: dict) -> bool:
-  return "layers" in stack
+def is_scanned(params: dict) -> bool:
+  """Whether a block stack of `params` is stacked by nn.scan (`<stack>/layers/...`)."""
+  return any("layers" in params.get(name, {}) for name in STACKS)
 
 
 def to_unrolled(params: dict) -> dict:
   """Returns params with every scanned stack split into layers_0..layers_{N-1} (a new dict)."""
   out = dict(params)
   for name in STACKS:
-    if name in out and _is_scanned(out[name]):
+    if name in out and is_scanned({name: out[name]}):
       stacked = out[name]["layers"]
       depth = jax.tree.leaves(stacked)[0].shape[0]
       out[name] = {f"layers_{i}": jax.tree.map(lambda a, i=i: a[i], stacked) for i in range(depth)}
@@ -175,7 +176,7 @@ def to_scanned(params: dict) -> dict:
   """Returns params with every unrolled stack stacked into `layers` (a new dict)."""
   out = dict(params)
   for name in STACKS:
-    if name in out and not _is_scanned(out[name]):
+    if name in out and not is_scanned({name: out[name]}):
       layers = [out[name][f"layers_{i}"] for i in range(len(out[name]))]
       stack = np.stack if isinstance(jax.tree.leaves(layers)[0], np.ndarray) else jnp.stack
       out[name] = {"layers": jax.tree.map(lambda *a: stack(a), *layers)}

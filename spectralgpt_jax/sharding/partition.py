@@ -119,11 +119,3 @@ def mirror_specs(abstract_tree: PyTree, abstract_params: PyTree, specs: PyTree) 
 
   return jax.tree_util.tree_map_with_path(one, abstract_tree)
 
-
-def describe(params: PyTree) -> str:
-  """One line per parameter: path, shape, PartitionSpec (for logs and debugging)."""
-  lines = []
-  for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
-    spec = getattr(getattr(leaf, "sharding", None), "spec", None)
-    lines.append(f"{jax.tree_util.keystr(path):<60} {str(tuple(leaf.shape)):<20} {spec}")
-  return "\n".join(lines)

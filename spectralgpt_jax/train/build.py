@@ -6,42 +6,24 @@ from typing import Any
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 import optax
-from absl import logging
 from jax.sharding import Mesh, PartitionSpec as P
 
-from spectralgpt_jax.models import get_model, ops as ops_lib
+from spectralgpt_jax import models
+from spectralgpt_jax.models import ops as ops_lib
 from spectralgpt_jax.sharding import partition
 from spectralgpt_jax.sharding.rules import Rules
 from spectralgpt_jax.train import state as state_lib
 from spectralgpt_jax.train.state import TrainState
 
-DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
-# Implementation choices that older configs kept under config.model; now config.kernels.
-_MOVED_TO_KERNELS = ("attention", "matmul")
-
-
 def model_kwargs(model_cfg) -> dict[str, Any]:
-  """JSON-able get_model kwargs (dtype as a name) from `config.model` (all fields but name)."""
-  kw = {k: v for k, v in model_cfg.to_dict().items() if k != "name"}
-  for key in _MOVED_TO_KERNELS:
-    if key in kw:
-      logging.warning("config.model.%s is ignored: implementations are config.kernels.%s",
-                      key, key)
-      del kw[key]
-  if kw.get("dtype") is not None and kw["dtype"] not in DTYPES:
-    raise ValueError(f"config.model.dtype must be one of {sorted(DTYPES)}, got {kw['dtype']!r}")
-  return kw
+  """JSON-able get_model kwargs from `config.model` (checkpoint meta["model"] minus the name)."""
+  return models.record_kwargs(model_cfg.to_dict())
 
 
 def build_model(model_cfg, ops: ops_lib.Ops = ops_lib.XLA_OPS) -> nn.Module:
-  """get_model(config.model.name, **kwargs) with the dtype name turned into a dtype and the
-  given implementations of its products (kernels.select)."""
-  kw = model_kwargs(model_cfg)
-  if "dtype" in kw:
-    kw["dtype"] = DTYPES[kw["dtype"]]
-  model = get_model(model_cfg.name, ops=ops, **kw)
+  """The MAE `config.model` describes, with the given implementations (kernels.select)."""
+  model = models.build_model(model_cfg.to_dict(), ops=ops)
   if model.spec.kind != "mae":
     raise ValueError(f"config.model.name {model_cfg.name!r} is a {model.spec.kind} model; "
                      "pretraining needs an MAE (mae_vit_*)")

@@ -13,33 +13,15 @@ from typing import Any
 
 import jax
 from absl import logging
+from flax.traverse_util import flatten_dict, unflatten_dict
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 from spectralgpt_jax.models import posembed
-from spectralgpt_jax.models.transformer import to_scanned, to_unrolled
-from spectralgpt_jax.train import checkpointing
+from spectralgpt_jax.models.transformer import is_scanned, to_scanned, to_unrolled
+from spectralgpt_jax import checkpoints
 
 PyTree = Any
 POS_MODES = ("reinit", "resize")
-
-
-def _flat(tree: PyTree) -> dict[tuple[str, ...], Any]:
-  return {tuple(str(k.key) for k in path): leaf
-          for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
-
-
-def _unflat(flat: dict[tuple[str, ...], Any]) -> dict:
-  out: dict = {}
-  for path, leaf in flat.items():
-    node = out
-    for k in path[:-1]:
-      node = node.setdefault(k, {})
-    node[path[-1]] = leaf
-  return out
-
-
-def _is_scanned(params: PyTree) -> bool:
-  return "layers" in params.get("blocks", {})
 
 
 def _resize(name: str, src, shape) -> jax.Array | None:
@@ -56,10 +38,10 @@ def merge(fresh: PyTree, source: PyTree, pos_embed: str = "reinit") -> tuple[dic
   """Target-layout params: `source` where it fits, `fresh` elsewhere. Returns (params, report)."""
   if pos_embed not in POS_MODES:
     raise ValueError(f"config.init_from.pos_embed must be one of {POS_MODES}, got {pos_embed!r}")
-  source = to_scanned(dict(source)) if _is_scanned(fresh) else to_unrolled(dict(source))
-  src, dst = _flat(source), _flat(fresh)
+  source = to_scanned(dict(source)) if is_scanned(fresh) else to_unrolled(dict(source))
+  src, dst = flatten_dict(source), flatten_dict(fresh)
   out, report = {}, []
-  for path, leaf in dst.items():
+  for path, leaf in sorted(dst.items()):  # jax tree order: keys sorted at every level
     name = "/".join(path)
     if path not in src:
       out[path] = leaf
@@ -83,19 +65,20 @@ def merge(fresh: PyTree, source: PyTree, pos_embed: str = "reinit") -> tuple[dic
   if unused:
     report.append(f"unused source parameters: {', '.join(unused[:8])}"
                   + (" ..." if len(unused) > 8 else ""))
-  return _unflat(out), report
+  return unflatten_dict(out), report
 
 
 def load_into(fresh: PyTree, shardings: PyTree, init_cfg, mesh: jax.sharding.Mesh) -> PyTree:
   """Params of run `init_cfg.workdir` (step `init_cfg.step`, -1 = latest) merged into `fresh`
   (already sharded) and placed on `shardings`."""
-  saved = checkpointing.params_metadata(init_cfg.workdir, init_cfg.step)
+  saved = checkpoints.params_metadata(init_cfg.workdir, init_cfg.step)
   # Matching leaves restore straight onto their target sharding; others arrive replicated.
-  fresh_flat, sh_flat = _flat(fresh), _flat(shardings)
+  fresh_flat, sh_flat = flatten_dict(fresh), flatten_dict(shardings)
   rep = NamedSharding(mesh, P())
-  saved_sh = _unflat({p: (sh_flat[p] if p in fresh_flat and tuple(m.shape) ==
-                          tuple(fresh_flat[p].shape) else rep) for p, m in _flat(saved).items()})
-  source = checkpointing.load_params(init_cfg.workdir, init_cfg.step, saved_sh)
+  saved_sh = unflatten_dict({
+      p: (sh_flat[p] if p in fresh_flat and tuple(m.shape) == tuple(fresh_flat[p].shape)
+          else rep) for p, m in flatten_dict(saved).items()})
+  source = checkpoints.load_params(init_cfg.workdir, init_cfg.step, saved_sh)
   params, report = merge(fresh, source, init_cfg.pos_embed)
   for line in report:
     logging.info("init_from %s: %s", init_cfg.workdir, line)

@@ -17,9 +17,10 @@ from absl import logging
 from etils import epath
 
 from data_pipelines import pipeline as data_lib
-from spectralgpt_jax.models import counting
+from spectralgpt_jax.models import shapes
 from spectralgpt_jax.sharding import mesh as mesh_lib
-from spectralgpt_jax.train import build, checkpointing as ckpt, init_from, metrics as metrics_lib
+from spectralgpt_jax import checkpoints as ckpt
+from spectralgpt_jax.train import build, init_from, metrics as metrics_lib
 from spectralgpt_jax.train import panels, program as program_lib
 from spectralgpt_jax.train.preemption import PreemptionWatch
 
@@ -78,7 +79,7 @@ def train(config, workdir: str) -> dict[str, float]:
         params = init_from.load_into(state.params, shardings.params, config.init_from, mesh)
         state = build.fresh_with_params(params, program.tx, shardings)
   logging.info("model %s: %.1fM parameters", config.model.name,
-               counting.count(state.params) / 1e6)
+               shapes.count(state.params) / 1e6)
 
   # ------------------------------------------------- Compile
   mask_rng = jax.random.fold_in(base_rng, 1)

@@ -122,10 +122,6 @@ class Writer:
     if self._tb is not None:
       self._tb.add_text(tag, text, step)
 
-  def flush(self) -> None:
-    if self._tb is not None:
-      self._tb.flush()
-
   def close(self) -> None:
     if self._tb is not None:
       self._tb.close()

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from spectralgpt_jax.models.patch_embed import patchify, unpatchify
+from spectralgpt_jax.models.patch_embed import fold_dates, patchify, unpatchify
 
 RGB_BANDS = ("B04", "B03", "B02")
 GAP = 2  # pixels of white between tiles
@@ -114,10 +114,12 @@ def make_panel(cube: np.ndarray, pred: np.ndarray, mask: np.ndarray, *,
   """uint8 [rows, cols, 3] panel.
 
   Args:
-    cube: [N, C, H, W] model input (normalised); pred: [N, L, t*p*p] model output;
-    mask: [N, L] (1 = removed); grid: token grid (G, H/p, W/p); bands: names of the C bands.
+    cube: [N, C, H, W] model input (normalised), or a series [N, T, C, H, W] (its dates side
+      by side as T*C bands: RGB of the first date, errors of every date's bands);
+    pred: [N, L, t*p*p] model output; mask: [N, L] (1 = removed);
+    grid: token grid (G, H/p, W/p); bands: names of the C bands.
   """
-  cube = np.asarray(cube, np.float32)
+  cube = np.asarray(fold_dates(np.asarray(cube, np.float32)))
   pred = np.asarray(pred, np.float32)
   if norm_pix:
     pred = denormalize_pred(pred, np.asarray(patchify(cube, t_patch, patch)))

@@ -19,7 +19,7 @@ from flax import linen as nn
 from jax.sharding import Mesh, NamedSharding
 
 from spectralgpt_jax.kernels import select
-from spectralgpt_jax.models import ops as ops_lib
+from spectralgpt_jax.models import ops as ops_lib, shapes
 from spectralgpt_jax.models.mae import token_grid
 from spectralgpt_jax.sharding import mesh as mesh_lib
 from spectralgpt_jax.sharding import rules as rules_lib
@@ -90,8 +90,7 @@ def build_program(config, mesh: Mesh) -> TrainProgram:
   check_batch(config, mesh)
   rules = rules_lib.get_rules(config.sharding.rules, tuple(config.sharding.overrides))
   spec = build.build_model(config.model).spec
-  dates = (spec.num_dates,) if spec.num_dates > 1 else ()
-  cube_shape = (config.batch_size, *dates, spec.num_bands, *(config.data.image_size,) * 2)
+  cube_shape = shapes.abstract_input(spec, config.batch_size, config.data.image_size).shape
   grid = token_grid(spec, cube_shape)  # fails early, naming the shape, if the model can't take it
   ops = select.ops_from_config(config.get("kernels"), mesh.devices.flat,
                                max_tokens=grid[0] * grid[1] * grid[2])

@@ -16,6 +16,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from spectralgpt_jax.models import shapes
+
 PyTree = Any
 
 
@@ -36,18 +38,9 @@ class TrainState(flax.struct.PyTreeNode):
     return cls(step=d["step"], params=d["params"], opt_state=d["opt_state"])
 
 
-def example_input(spec, batch: int = 1, image_size: int | None = None) -> jax.ShapeDtypeStruct:
-  """Abstract cube [B, C, S, S] (or [B, T, C, S, S] with dates) for shape inference."""
-  size = image_size or spec.img_size
-  shape = (batch, spec.num_bands, size, size)
-  if spec.num_dates > 1:
-    shape = (batch, spec.num_dates, spec.num_bands, size, size)
-  return jax.ShapeDtypeStruct(shape, jnp.float32)
-
-
 def init_variables(model: nn.Module, rng: jax.Array, image_size: int | None = None) -> PyTree:
   """Boxed Flax variables (LogicallyPartitioned leaves) of `model` for one example."""
-  x = jnp.zeros(example_input(model.spec, 1, image_size).shape, jnp.float32)
+  x = jnp.zeros(shapes.abstract_input(model.spec, 1, image_size).shape, jnp.float32)
   params_rng, mask_rng = jax.random.split(rng)
   return model.init({"params": params_rng, "masking": mask_rng}, x)
 

@@ -6,8 +6,7 @@ import shutil
 import numpy as np
 import pytest
 
-from data_pipelines import checkpoint, config, pipeline, schema, shard_writer, tfrecord
-from data_pipelines import transforms
+from data_pipelines import config, pipeline, schema, shard_writer, tfrecord, transforms
 from data_pipelines import stats as stats_lib
 from data_pipelines.errors import CorruptRecordError
 
@@ -79,28 +78,19 @@ def test_resume_from_state_gives_identical_batches(synth_dir):
 
 def test_orbax_checkpoint_round_trip(synth_dir, tmp_path):
   import jax.numpy as jnp
-  import orbax.checkpoint as ocp
+  from spectralgpt_jax import checkpoints
   cfg = _cfg(synth_dir)
   it = pipeline.make_pipeline(cfg, process_index=0, process_count=1)
   _take(it, 5)
-  mngr = checkpoint.make_manager(tmp_path / "ckpt")
-  mngr.save(5, args=ocp.args.Composite(state=ocp.args.StandardSave({"w": jnp.arange(3.0)}),
-                                       **{checkpoint.DATA_ITER: checkpoint.save_args(it)}))
+  mngr = checkpoints.make_manager(tmp_path / "run", async_save=False)
+  assert checkpoints.save(mngr, 5, {"w": jnp.arange(3.0)}, it, {"note": "x"})
   mngr.wait_until_finished()
   expected = _take(it, 3)
   fresh = pipeline.make_pipeline(cfg, process_index=0, process_count=1)
-  restored = mngr.restore(5, args=ocp.args.Composite(
-      state=ocp.args.StandardRestore({"w": jnp.zeros(3)}),
-      **{checkpoint.DATA_ITER: checkpoint.restore_args(fresh)}))
-  np.testing.assert_array_equal(restored["state"]["w"], [0.0, 1.0, 2.0])
+  state, meta = checkpoints.restore(mngr, 5, {"w": jnp.zeros(3)}, fresh)
+  np.testing.assert_array_equal(state["w"], [0.0, 1.0, 2.0])
+  assert meta == {"note": "x"}
   _assert_same(_take(fresh, 3), expected)
-  mngr.close()
-  # The standalone helpers do the same for the iterator alone.
-  mngr = checkpoint.make_manager(tmp_path / "ckpt2")
-  checkpoint.save_iterator(mngr, 1, it)
-  expected = _take(it, 2)
-  _assert_same(_take(checkpoint.restore_iterator(
-      mngr, 1, pipeline.make_pipeline(cfg, process_index=0, process_count=1)), 2), expected)
   mngr.close()
 
 

@@ -23,6 +23,7 @@ def _strict(name: str, path, **kw) -> torch.nn.Module:
   return twin.eval()
 
 
+@pytest.mark.slow  # base size: tests/export runs the same export checks on the tiny MAE
 def test_base_export_loads_strict_into_both_official_modules(tmp_path):
   model = get_model(BASE, scan=True)
   params = H.random_params(model, std=0.02)

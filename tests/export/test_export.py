@@ -125,6 +125,20 @@ def test_base_manifest_names_official_factory(tmp_path):
   assert manifest._official_factory(spec, "mae") == ("mae_vit_base_patch8_128", {})
 
 
+def test_shapes_of_a_model_with_dates():
+  """num_dates > 1: the input is [B, T, C, S, S]; param and official shapes follow from it."""
+  from spectralgpt_jax.models import shapes
+  model = get_model(TINY_MAE, num_bands=6, num_dates=2, img_size=16)
+  assert shapes.abstract_input(model.spec, batch=3).shape == (3, 2, 6, 16, 16)
+  params = shapes.param_shapes(model)
+  assert params["pos_embed_date"].shape == (1, 2, 64)
+  assert params["pos_embed_temporal"].shape == (1, 2, 64)  # 6 bands / t_patch 3
+  layout = to_torch.layout_shapes(model)
+  assert layout["pos_embed_date"] == (1, 2, 64) and layout["decoder_pos_embed_date"] == (1, 2, 32)
+  assert layout["patch_embed.proj.weight"] == (64, 1, 3, 8, 8)
+  assert sum(int(np.prod(v)) for v in layout.values()) == shapes.count(params)
+
+
 # ------------------------------------------------------------------------------ errors
 
 

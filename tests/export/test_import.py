@@ -15,7 +15,8 @@ import parity
 import torch_twin
 from export_helpers import TINY_MAE, TINY_VIT
 from spectralgpt_jax.__main__ import main as cli
-from spectralgpt_jax.export import checkpoint_io, from_torch, param_mapping, to_torch
+from spectralgpt_jax import checkpoints
+from spectralgpt_jax.export import from_torch, param_mapping, to_torch
 from spectralgpt_jax.models import get_model, posembed
 from spectralgpt_jax.models.transformer import to_unrolled
 
@@ -55,7 +56,7 @@ def test_import_official_pth_matches_twin(official_pth, cubes32, tmp_path, capsy
   assert cli(["import", "--torch", str(path), "--model", TINY_MAE, "--out",
               str(tmp_path / "ck")]) == 0
   assert "wrote" in capsys.readouterr().out
-  ck = checkpoint_io.read_checkpoint(tmp_path / "ck")
+  ck = checkpoints.read_checkpoint(tmp_path / "ck")
   assert ck.step == 0 and ck.meta["model"] == {"name": TINY_MAE}
   assert ck.meta["config"]["source_args"]["model"] == TINY_MAE
   assert ck.meta["config"]["source_epoch"] == 99
@@ -88,7 +89,7 @@ def test_import_at_another_image_size_resizes_positions(official_pth, example_di
     np.testing.assert_allclose(conv.params[key], want, rtol=0, atol=1e-7)
   # Our 48 px model equals a 48 px twin holding the same (resized) weights.
   model = get_model(TINY_MAE, img_size=48)
-  params = checkpoint_io.read_checkpoint(step_dir).params
+  params = checkpoints.read_checkpoint(step_dir).params
   twin48 = parity.twin_with_params(TINY_MAE, params, model.spec, img_size=48)
   _, x = H.real_cubes(example_dir, 48)
   pred, noise = _mae_outputs(model, params, x[:2])
@@ -130,7 +131,7 @@ def test_round_trip_jax_torch_jax_is_bit_exact(trained_mae, tmp_path, suffix):
   workdir, params = trained_mae
   res = to_torch.export_checkpoint(workdir, tmp_path / f"w{suffix}")
   step_dir, _, meta = from_torch.import_file(res.weights, tmp_path / "ck", scan=True)
-  back = checkpoint_io.read_checkpoint(step_dir)
+  back = checkpoints.read_checkpoint(step_dir)
   assert "layers" in back.params["blocks"]  # stored scanned, as asked
   assert meta["bands"] == H.BANDS and meta["normalization"] == H.NORMALIZATION
   jax.tree.map(np.testing.assert_array_equal, to_unrolled(back.params), params)

@@ -2,9 +2,6 @@
 
 Opt-in: runs where a BLAS is installed (`pip install '.[cpu-blas]'`, `make setup-blas`)."""
 
-import os
-import subprocess
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -15,6 +12,8 @@ from spectralgpt_jax.kernels import cpu_gemm
 from spectralgpt_jax.models import get_model
 from spectralgpt_jax.models.dense import Dense
 from spectralgpt_jax.models.ops import Ops
+
+import one_device
 
 BLAS_OPS = Ops(matmul=cpu_gemm.matmul, name="blas")
 
@@ -98,13 +97,8 @@ def test_one_device_auto_uses_the_blas_and_a_bad_setting_falls_back(setting, mes
           "try:\n  cpu_gemm.load()\nexcept cpu_gemm.BlasUnavailableError as e:\n  print('ERR', e)\n"
           "ops = select.ops_for(jax.devices())\n"
           "print('BLAS' if ops.matmul is cpu_gemm.matmul else 'XLA')\n")
-  flags = [f for f in os.environ.get("XLA_FLAGS", "").split()
-           if "xla_force_host_platform_device_count" not in f]
-  env = {**os.environ, "XLA_FLAGS": " ".join(flags),
-         cpu_gemm.ENV_VAR: str(cpu_gemm.find_library()) if setting == "found" else setting}
-  result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                          timeout=300)
-  assert result.returncode == 0, result.stderr
+  result = one_device.run(code, **{
+      cpu_gemm.ENV_VAR: str(cpu_gemm.find_library()) if setting == "found" else setting})
   lines = result.stdout.splitlines()
   if message is None:
     assert lines == ["BLAS"], result.stdout

@@ -1,9 +1,6 @@
 """kernels.select: implementations come from the compile target's devices, not the host."""
 
 import collections
-import os
-import subprocess
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -11,6 +8,8 @@ import pytest
 
 from spectralgpt_jax.kernels import build, select
 from spectralgpt_jax.models import ops as ops_lib
+
+import one_device
 
 # What select reads of a device: its platform (TPU/GPU topologies are compiled in
 # tests/compile with the real compilers; here only the choice is checked).
@@ -66,13 +65,7 @@ def test_model_init_and_apply_never_compile_kernels(tmp_path):
           "hlo = jax.jit(lambda v, x: m.apply(v, x, rngs={'masking': jax.random.key(2)}))"
           ".lower(v, x).as_text()\n"
           "assert 'spectralgpt' not in hlo\n")
-  flags = [f for f in os.environ.get("XLA_FLAGS", "").split()
-           if "xla_force_host_platform_device_count" not in f]
-  env = {**os.environ, "XLA_FLAGS": " ".join(flags),
-         "SPECTRALGPT_JAX_KERNEL_CACHE": str(tmp_path / "cache")}
-  result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                          timeout=300)
-  assert result.returncode == 0, result.stderr
+  one_device.run(code, SPECTRALGPT_JAX_KERNEL_CACHE=str(tmp_path / "cache"))
   assert not (tmp_path / "cache").exists()
 
 
@@ -82,9 +75,6 @@ def test_traced_kernel_without_a_build_is_an_error_not_a_compile(tmp_path):
           "q = jnp.zeros((1, 256, 2, 32))\n"
           "try:\n  jax.jit(lambda q: cpu_attention.fused_attention(q, q, q)).lower(q)\n"
           "except build.KernelBuildError as e:\n  print('ERR', e)\n")
-  env = {**os.environ, "SPECTRALGPT_JAX_KERNEL_CACHE": str(tmp_path / "cache")}
-  result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                          timeout=300)
-  assert result.returncode == 0, result.stderr
+  result = one_device.run(code, SPECTRALGPT_JAX_KERNEL_CACHE=str(tmp_path / "cache"))
   assert result.stdout.startswith("ERR the CPU kernels are not built"), result.stdout
   assert not (tmp_path / "cache").exists()

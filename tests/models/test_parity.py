@@ -62,11 +62,13 @@ def test_tiny_mae_other_mask_ratio_matches_twin():
   _mae_parity("mae_vit_tiny_patch8_32", batch=2, mask_ratio=0.75)
 
 
+@pytest.mark.slow  # base size: the default tier runs the same checks on the tiny variants
 def test_base_mae_128_matches_twin():
   _mae_parity("mae_vit_base_patch8_128", batch=1)
 
 
-@pytest.mark.parametrize("name", ["vit_tiny_patch8_32", "vit_base_patch8_128"])
+@pytest.mark.parametrize("name", ["vit_tiny_patch8_32",
+                                  pytest.param("vit_base_patch8_128", marks=pytest.mark.slow)])
 def test_vit_official_quirks_match_twin(name):
   """pos_embed='official_zeros' + pool='official_skip_first' is the official classifier."""
   model, params, twin, x = parity.build_pair(name, 2, pos_embed="official_zeros",

@@ -5,7 +5,7 @@ import numpy as np
 import optax
 
 import parity
-from data_pipelines import bigearthnet, resample, transforms
+from data_pipelines import bigearthnet, normalization, resample
 from spectralgpt_jax import losses
 from spectralgpt_jax.models import get_model
 from spectralgpt_jax.models.patch_embed import patchify

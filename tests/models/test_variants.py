@@ -4,9 +4,10 @@ import re
 import subprocess
 import sys
 
+import jax.numpy as jnp
 import pytest
 
-from spectralgpt_jax.models import VARIANTS, counting, get_model
+from spectralgpt_jax.models import VARIANTS, get_model, shapes
 
 
 def _official_counts(path) -> dict[str, tuple[int, int | None]]:
@@ -28,10 +29,10 @@ def test_param_count_equals_official(name, official_keys_file):
   spec = VARIANTS[name]
   # The official classifier stores one [1, L, D] position table; that is our official mode.
   model = get_model(name, pos_embed="official_zeros") if spec.kind == "vit" else get_model(name)
-  params = counting.param_shapes(model)
-  assert counting.count(params) == total
+  params = shapes.param_shapes(model)
+  assert shapes.count(params) == total
   if encoder is not None:
-    assert counting.encoder_count(params) == encoder
+    assert shapes.encoder_count(params) == encoder
 
 
 def test_models_cli_lists_every_variant():
@@ -40,3 +41,18 @@ def test_models_cli_lists_every_variant():
   for name in VARIANTS:
     assert name in out
   assert "643,759,040" in out  # the 600M+ huge MAE
+
+
+def test_build_model_from_records_old_and_new():
+  """One builder for config.model, checkpoint meta and manifests; records written before the
+  implementations left the model (attention/matmul fields) still build the same model."""
+  from spectralgpt_jax.models import build_model
+  new = build_model({"name": "mae_vit_tiny_patch8_32", "dtype": "bfloat16", "scan": True})
+  old = build_model({"name": "mae_vit_tiny_patch8_32", "dtype": "bfloat16", "scan": True,
+                     "attention": "auto", "matmul": "auto"})
+  assert new == old and old.scan and old.dtype == jnp.bfloat16
+  arch = build_model({"name": "vit_tiny_patch8_32", "dtype": "bfloat16", "pool": "mean",
+                      "num_classes": 7}, runtime=False)
+  assert arch.dtype == jnp.float32 and arch.spec.num_classes == 7 and arch.pool == "mean"
+  with pytest.raises(ValueError, match="has no 'name'"):
+    build_model({"img_size": 32})

@@ -17,7 +17,8 @@ import pytest
 
 from data_pipelines import pipeline as data_lib, synthetic
 from spectralgpt_jax.sharding import mesh as mesh_lib, rules as rules_lib
-from spectralgpt_jax.train import build, checkpointing as ckpt, loop, optim
+from spectralgpt_jax import checkpoints as ckpt
+from spectralgpt_jax.train import build, loop, optim
 
 import train_util
 

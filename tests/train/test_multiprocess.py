@@ -9,7 +9,8 @@ import numpy as np
 import portpicker
 import pytest
 
-from spectralgpt_jax.train import checkpointing as ckpt, loop
+from spectralgpt_jax import checkpoints as ckpt
+from spectralgpt_jax.train import loop
 
 import train_util
 

@@ -13,7 +13,7 @@ import jax
 import numpy as np
 import pytest
 
-from spectralgpt_jax.train import checkpointing as ckpt
+from spectralgpt_jax import checkpoints as ckpt
 from spectralgpt_jax.train.state import TrainState
 
 import train_util
@@ -69,7 +69,7 @@ def test_kill9_at_random_steps_then_resume_is_bit_identical(tmp_path, jax_cache_
 _WRITER = textwrap.dedent("""
     import sys, time
     import jax, jax.numpy as jnp
-    from spectralgpt_jax.train import checkpointing as ckpt
+    from spectralgpt_jax import checkpoints as ckpt
     from spectralgpt_jax.train.state import TrainState
     mngr = ckpt.make_manager(sys.argv[1])
     big = lambda v: {"w": jnp.full((48, 1024, 1024), v, jnp.float32)}  # 192 MiB

@@ -14,10 +14,11 @@ import optax
 import orbax.checkpoint as ocp
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from data_pipelines import bigearthnet, resample, transforms
+from data_pipelines import bigearthnet, normalization, resample
 from spectralgpt_jax import losses
 from spectralgpt_jax.models import get_model
 from spectralgpt_jax.models.patch_embed import patchify
+from spectralgpt_jax.models.shapes import param_shapes
 
 TINY_MAE = "mae_vit_tiny_patch8_32"
 TINY_VIT = "vit_tiny_patch8_32"
@@ -30,7 +31,7 @@ def real_cubes(example_dir: pathlib.Path, size: int) -> tuple[np.ndarray, np.nda
   folders = bigearthnet.list_bigearthnet_patches(example_dir)
   raw = np.stack([resample.resize_cube(bigearthnet.load_bigearthnet_patch(f)[0], size)
                   for f in folders])
-  return raw, transforms.minmax(raw, NORMALIZATION["eps"])
+  return raw, normalization.minmax(raw, NORMALIZATION["eps"])
 
 
 def init_params(model, x: np.ndarray, seed: int = 0) -> dict:
@@ -43,13 +44,9 @@ def random_params(model, seed: int = 0, std: float = 0.05) -> dict:
   """Random normal values in the shapes of `model`'s params (eval_shape: no compile).
 
   Every leaf is random (positions, biases, norms too), which exercises all of the mapping."""
-  s = model.spec
-  x = jax.ShapeDtypeStruct((1, s.num_bands, s.img_size, s.img_size), np.float32)
-  rngs = {"params": jax.random.key(0), "masking": jax.random.key(1)}
-  kw = {"mask_ratio": 0.9} if s.kind == "mae" else {}
-  shapes = jax.eval_shape(lambda x: nn.unbox(model.init(rngs, x, **kw))["params"], x)
   rng = np.random.default_rng(seed)
-  return jax.tree.map(lambda a: (rng.standard_normal(a.shape, np.float32) * std), shapes)
+  return jax.tree.map(lambda a: (rng.standard_normal(a.shape, np.float32) * std),
+                      param_shapes(model))
 
 
 def train_briefly(model, params: dict, x: np.ndarray, steps: int = 3, lr: float = 1e-2):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pathlib
 import re
-import sys
 from typing import Dict, List, Tuple
 
 import numpy as np
@@ -12,10 +11,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-import torch_twin as tt  # noqa: E402
+import torch_twin as tt  # noqa: E402  (tests/ is on sys.path: tests/conftest.py)
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 KEYS_FILE = REPO_ROOT.parent / "shared" / "spec" / "official_state_dict_keys.txt"
 
 Shape = Tuple[int, ...]

@@ -1,21 +1,6 @@
-"""Inference API: `spectralgpt_jax.load(path)` -> a model you can embed and reconstruct with.
+"""`SpectralGPT` (a loaded model: embed, features, reconstruct) and `load(path)`.
 
-    import spectralgpt_jax
-    m = spectralgpt_jax.load("runs/pretrain")          # orbax dir, official .pth, .safetensors
-    emb = m.embed(cubes_dn, bands=m.bands, normalize=True)     # [B, D]
-    tok = m.features(cubes, bands=...)                          # [B, L, D]
-    out = m.reconstruct(cubes, mask_ratio=0.9)                  # loss, pred, mask, ...
-
-Cubes are [B, C, H, W] (or one [C, H, W]) numpy arrays. `bands=` names the input's planes:
-they are checked against the model's band list (its manifest) and reordered by name; without
-it the input must already be in the model's order. `normalize=True` applies the stored
-normalization (data_pipelines.transforms modes: minmax, zscore, sentinel_clip) to raw
-Sentinel-2 digital numbers (or reflectance with units="reflectance"); leave it False for
-inputs that are already normalized.
-
-MAE weights: features = encoder tokens after the final norm, with no masking (token order is
-(spectral group, row, col)); embed = their mean. ViT weights: features = tokens after the last
-block (no norm, as the official model); embed = the model's pooled, normed vector.
+See the package docstring (`spectralgpt_jax.inference`) for the input conventions.
 """
 
 from __future__ import annotations
@@ -29,82 +14,32 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import traverse_util
 
-from spectralgpt_jax import losses
-from spectralgpt_jax.export import checkpoint_io, from_torch, manifest as manifest_lib
+from data_pipelines.normalization import normalize_cube
+from data_pipelines.schema import SPECTRALGPT_BANDS
+from spectralgpt_jax import checkpoints, losses, models
+from spectralgpt_jax.export import from_torch
 from spectralgpt_jax.models.mae import token_grid
-from spectralgpt_jax.models.patch_embed import patchify, unpatchify
+from spectralgpt_jax.models.patch_embed import fold_dates, patchify, unpatchify
+from spectralgpt_jax.models.shapes import param_shapes
 from spectralgpt_jax.models.transformer import to_unrolled
-
-_MODE_ALIASES = {"minmax_per_image": "minmax", "sentinel_normalize": "sentinel_clip",
-                 "sentinel": "sentinel_clip"}
-UNITS = ("DN", "reflectance")
-DN_PER_REFLECTANCE = 10000.0
-
-
-def _stats(norm: Mapping[str, Any], bands: Sequence[str]) -> tuple[np.ndarray, np.ndarray, str]:
-  """(mean, std) in `bands` order, and their units, from a normalization record."""
-  from data_pipelines import schema, stats  # pylint: disable=g-import-not-at-top
-  if "mean" in norm and "std" in norm:
-    src = norm.get("bands") or list(bands)
-    idx = schema.band_indices(src, bands)
-    return (np.asarray(norm["mean"], np.float32)[idx], np.asarray(norm["std"], np.float32)[idx],
-            norm.get("units", "DN"))
-  name = norm.get("stats") or norm.get("name")
-  if name in stats.REGISTRY:
-    s = stats.get_stats(name)
-    mean, std = s.for_bands(bands)
-    return mean, std, s.units
-  raise ValueError(f"normalization {dict(norm)} needs per-band mean and std, and neither these "
-                   "nor a known statistics name are stored")
-
-
-def normalize_cube(cube: np.ndarray, bands: Sequence[str], norm: Mapping[str, Any] | None, *,
-              units: str = "DN") -> np.ndarray:
-  """cube [..., C, H, W] (C = len(bands), in `units`) -> normalized float32, as in training."""
-  from data_pipelines import transforms  # pylint: disable=g-import-not-at-top
-  if not norm:
-    raise ValueError("these weights store no normalization; pass normalized inputs "
-                     "(normalize=False)")
-  if units not in UNITS:
-    raise ValueError(f"units must be one of {UNITS}, got {units!r}")
-  mode = norm.get("mode") or norm.get("method") or ("zscore" if "mean" in norm else None)
-  mode = _MODE_ALIASES.get(mode, mode)
-  x = np.asarray(cube, np.float32)
-  if mode == "none":
-    return x
-  if mode == "minmax":
-    return transforms.minmax(x, float(norm.get("eps", 1e-12)))
-  if mode not in ("zscore", "sentinel_clip"):
-    raise ValueError(f"unknown normalization mode {mode!r}; known: {transforms.NORMALIZATIONS}")
-  mean, std, stat_units = _stats(norm, bands)
-  if stat_units != units:
-    x = x * DN_PER_REFLECTANCE if stat_units == "DN" else x / DN_PER_REFLECTANCE
-  if mode == "zscore":
-    return transforms.zscore(x, mean, std)
-  return transforms.sentinel_clip(x, mean, std, bool(norm.get("quantize", True)))
 
 
 def _check_params(model: nn.Module, params: Mapping, where: str) -> None:
   """Raises ValueError naming the param paths that differ from what `model` expects."""
-  spec = model.spec
-  x = jax.ShapeDtypeStruct((1, spec.num_bands * spec.num_dates, spec.img_size, spec.img_size),
-                           jnp.float32)
-  kw = {"mask_ratio": 0.5} if spec.kind == "mae" else {}
-  rngs = {"params": jax.random.key(0), "masking": jax.random.key(1)}
-  want = jax.eval_shape(lambda x: nn.unbox(model.init(rngs, x, **kw))["params"], x)
-  flat = lambda t: {"/".join(str(k.key) for k in p): tuple(v.shape)
-                    for p, v in jax.tree_util.tree_flatten_with_path(t)[0]}
-  got, exp = flat(params), flat(want)
+  flat = lambda t: {k: tuple(v.shape)
+                    for k, v in traverse_util.flatten_dict(dict(t), sep="/").items()}
+  got, exp = flat(params), flat(param_shapes(model))
   bad = sorted(k for k in set(got) & set(exp) if got[k] != exp[k])
   if set(got) != set(exp) or bad:
-    raise ValueError(f"{where}: params do not fit {spec.kind} model; missing "
+    raise ValueError(f"{where}: params do not fit {model.spec.kind} model; missing "
                      f"{sorted(set(exp) - set(got))}; unexpected {sorted(set(got) - set(exp))}; "
                      f"shape mismatches {[f'{k}: {got[k]} != {exp[k]}' for k in bad]}")
 
 
 class SpectralGPT:
-  """A loaded model with its params, band list and normalization (see module docstring).
+  """A loaded model with its params, band list and normalization (see the package docstring).
 
   Attributes:
     model: the Flax module (SpectralMAE or SpectralViT), unrolled, float32.
@@ -127,7 +62,7 @@ class SpectralGPT:
 
   @property
   def bands(self) -> tuple[str, ...]:
-    return tuple(self.meta.get("bands") or manifest_lib.SPECTRALGPT_BANDS)
+    return tuple(self.meta.get("bands") or SPECTRALGPT_BANDS)
 
   @property
   def normalization(self) -> dict[str, Any] | None:
@@ -139,25 +74,30 @@ class SpectralGPT:
 
   def prepare(self, x: np.ndarray, *, bands: Sequence[str] | str | None = None,
               normalize: bool = False, units: str = "DN") -> np.ndarray:
-    """Input cube(s) -> float32 [B, C, H, W] in model band order (normalized if asked)."""
+    """Input cube(s) -> float32 [B, C, H, W] (a series [B, T, C, H, W] for a model with
+    num_dates > 1) in model band order (normalized if asked)."""
     x = np.asarray(x)
-    if x.ndim == 3:
+    dated = self.spec.num_dates > 1
+    if x.ndim == (4 if dated else 3):
       x = x[None]
-    if x.ndim != 4:
-      raise ValueError(f"expected a cube [C, H, W] or a batch [B, C, H, W], got {x.shape}")
+    if x.ndim != (5 if dated else 4):
+      want = "a series [T, C, H, W] or a batch [B, T, C, H, W]" if dated else \
+          "a cube [C, H, W] or a batch [B, C, H, W]"
+      raise ValueError(f"expected {want}, got {x.shape}")
+    axis = x.ndim - 3  # bands
     if bands is not None:
       from data_pipelines import schema  # pylint: disable=g-import-not-at-top
       names = schema.parse_band_list(bands)
       want = [schema.normalize_band_name(b) for b in self.bands]
-      if len(names) != x.shape[1]:
-        raise ValueError(f"input has {x.shape[1]} bands but {len(names)} names were given")
+      if len(names) != x.shape[axis]:
+        raise ValueError(f"input has {x.shape[axis]} bands but {len(names)} names were given")
       missing = [b for b in want if b not in names]
       if missing:
         raise ValueError(f"input lacks bands {missing} that the model expects (its manifest "
                          f"lists {list(self.bands)}; input has {list(names)})")
-      x = schema.select_bands(x, names, want, axis=1)
-    elif x.shape[1] != len(self.bands):
-      raise ValueError(f"input has {x.shape[1]} bands; the model expects {len(self.bands)} "
+      x = schema.select_bands(x, names, want, axis=axis)
+    elif x.shape[axis] != len(self.bands):
+      raise ValueError(f"input has {x.shape[axis]} bands; the model expects {len(self.bands)} "
                        f"({list(self.bands)}); pass bands= to select them by name")
     x = np.asarray(x, np.float32)
     return normalize_cube(x, self.bands, self.normalization, units=units) if normalize else x
@@ -211,7 +151,7 @@ class SpectralGPT:
     `noise` [B, L] fixes the mask (tokens with the smallest noise are kept, as torch's
     random_masking); otherwise uniform noise from `seed`. Returns loss, loss_mse,
     loss_spectral (over the whole batch), pred [B, L, t*p*p], mask [B, L] (1 = removed),
-    reconstruction [B, C, H, W] (unpatchified pred) and target [B, L, t*p*p].
+    reconstruction (unpatchified pred, the input's shape) and target [B, L, t*p*p].
     """
     if self.kind != "mae":
       raise ValueError("reconstruct needs MAE (pretraining) weights; these are a classifier")
@@ -231,11 +171,14 @@ class SpectralGPT:
       masks.append(np.asarray(aux["mask"]))
     pred, mask = np.concatenate(preds), np.concatenate(masks)
     s = self.spec
-    target = np.asarray(patchify(jnp.asarray(x), s.t_patch, s.patch))
-    loss, terms = losses.spectralgpt_loss(pred, target, mask, grid, norm_pix=norm_pix)
+    target = np.asarray(patchify(fold_dates(jnp.asarray(x)), s.t_patch, s.patch))
+    loss, terms = losses.spectralgpt_loss(  # as train.step: spectral sums within each date
+        pred, target, mask, grid, norm_pix=norm_pix,
+        groups_per_date=s.spectral_groups if s.num_dates > 1 else None)
     return {"loss": float(loss), "loss_mse": float(terms["loss_mse"]),
             "loss_spectral": float(terms["loss_spectral"]), "pred": pred, "mask": mask,
-            "reconstruction": np.asarray(unpatchify(jnp.asarray(pred), grid, s.t_patch, s.patch)),
+            "reconstruction": np.asarray(unpatchify(jnp.asarray(pred), grid, s.t_patch,
+                                                    s.patch)).reshape(x.shape),
             "target": target}
 
 
@@ -253,7 +196,7 @@ def load(path: str | os.PathLike, *, model: str | None = None, step: int | None 
   """
   path = pathlib.Path(path).expanduser()
   if path.is_dir():
-    ckpt = checkpoint_io.read_checkpoint(path, step)
+    ckpt = checkpoints.read_checkpoint(path, step)
     meta = dict(ckpt.meta)
     record = dict(meta.get("model") or {})
     if model is not None:
@@ -267,6 +210,6 @@ def load(path: str | os.PathLike, *, model: str | None = None, step: int | None 
     params, record, source = conv.params, conv.record, str(path)
   else:
     raise FileNotFoundError(f"{path}: no such checkpoint directory or weights file")
-  net = manifest_lib.build_model(record)
+  net = models.build_model(record, runtime=False)
   _check_params(net, params, source)
   return SpectralGPT(net, params, meta, source)

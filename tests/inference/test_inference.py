@@ -1,4 +1,4 @@
-"""`spectralgpt_jax.load(path)` and the `embed` CLI on the real BigEarthNet patches."""
+"""`spectralgpt_jax.inference.load(path)` and the `embed` CLI on the real BigEarthNet patches."""
 
 import json
 
@@ -14,14 +14,13 @@ import parity
 from export_helpers import TINY_MAE
 from spectralgpt_jax.__main__ import main as cli
 from spectralgpt_jax.export import to_torch
+from spectralgpt_jax.inference import load
 from spectralgpt_jax.models import masking
-
-import spectralgpt_jax
 
 
 @pytest.fixture(scope="module")
 def loaded(trained_mae):
-  return spectralgpt_jax.load(trained_mae[0])
+  return load(trained_mae[0])
 
 
 def test_same_model_from_orbax_pth_and_safetensors(loaded, trained_mae, exported_pth, cubes32,
@@ -31,7 +30,7 @@ def test_same_model_from_orbax_pth_and_safetensors(loaded, trained_mae, exported
   emb = loaded.embed(x)
   assert emb.shape == (6, 64) and loaded.features(x).shape == (6, 64, 64)
   for path in (exported_pth, st):
-    other = spectralgpt_jax.load(path)
+    other = load(path)
     assert other.bands == loaded.bands and other.normalization == H.NORMALIZATION
     np.testing.assert_array_equal(other.embed(x), emb)
 
@@ -82,7 +81,7 @@ def test_reconstruct_needs_an_mae(tmp_path, cubes32):
   H.write_training_checkpoint(tmp_path, H.random_params(model),
                               model={"name": "vit_tiny_patch8_32"},
                               normalization={"mode": "zscore", "stats": "fmow_s2_official"})
-  m = spectralgpt_jax.load(tmp_path)
+  m = load(tmp_path)
   raw, _ = cubes32
   assert m.embed(raw, normalize=True).shape == (6, 64)
   with pytest.raises(ValueError, match="needs MAE"):

@@ -1,0 +1,40 @@
+"""Abstract inputs and parameter shapes (jax.eval_shape: no memory, no FLOPs), and counts.
+
+  abstract_input(spec)     ShapeDtypeStruct of one input cube batch
+  param_shapes(model)      unboxed param ShapeDtypeStructs of `model`
+  count / encoder_count    parameter counts of a (shape) tree
+"""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from spectralgpt_jax.models.variants import ModelSpec
+
+
+def abstract_input(spec: ModelSpec, batch: int = 1,
+                   image_size: int | None = None) -> jax.ShapeDtypeStruct:
+  """Abstract float32 cube [B, C, S, S], or [B, T, C, S, S] when spec.num_dates > 1."""
+  size = image_size or spec.img_size
+  dates = (spec.num_dates,) if spec.num_dates > 1 else ()
+  return jax.ShapeDtypeStruct((batch, *dates, spec.num_bands, size, size), jnp.float32)
+
+
+def param_shapes(model: nn.Module, image_size: int | None = None) -> dict:
+  """Unboxed parameter ShapeDtypeStructs of `model` for its spec's input (or `image_size`)."""
+  x = abstract_input(model.spec, 1, image_size)
+  rngs = {"params": jax.random.key(0), "masking": jax.random.key(1)}
+  return jax.eval_shape(lambda x: nn.unbox(model.init(rngs, x))["params"], x)
+
+
+def count(tree) -> int:
+  """Number of scalars in all leaves of `tree` (arrays or ShapeDtypeStructs)."""
+  return sum(int(leaf.size) for leaf in jax.tree.leaves(tree))
+
+
+def encoder_count(params: dict) -> int:
+  """Parameters outside the decoder (excludes decoder_* and mask_token), as the spec counts."""
+  return count({k: v for k, v in params.items()
+                if not k.startswith("decoder_") and k != "mask_token"})
