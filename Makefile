@@ -3,7 +3,7 @@ PY      := .venv/bin/python
 STAMP   := .venv/.installed
 SHARED  ?= ../shared
 
-.PHONY: setup setup-blas test test-slow demo bench bench-step bench-attention bench-gemm bench-pipeline bench-scale models clean
+.PHONY: setup setup-blas setup-tpu setup-cuda12 test test-slow demo bench bench-step bench-attention bench-gemm bench-pipeline bench-scale bench-aot test-aot models clean
 
 setup: $(STAMP)
 
@@ -15,6 +15,23 @@ $(STAMP): setup.py
 
 setup-blas: $(STAMP)
 	$(PY) -m pip install -q -e ".[all,cpu-blas]" --config-settings editable_mode=compat
+
+# Ahead-of-time compilers (libtpu / the CUDA plugin) in venvs of their own: never in .venv.
+setup-tpu: .venv-tpu/.installed
+
+.venv-tpu/.installed: setup.py
+	python3 -m venv .venv-tpu
+	.venv-tpu/bin/python -m pip install -q --upgrade pip==25.3
+	.venv-tpu/bin/python -m pip install -q -e ".[test,torch,geo,tpu]" --config-settings editable_mode=compat
+	touch $@
+
+setup-cuda12: .venv-cuda12/.installed
+
+.venv-cuda12/.installed: setup.py
+	python3 -m venv .venv-cuda12
+	.venv-cuda12/bin/python -m pip install -q --upgrade pip==25.3
+	.venv-cuda12/bin/python -m pip install -q -e ".[test,torch,geo,cuda12]" --config-settings editable_mode=compat
+	touch $@
 
 test: $(STAMP)
 	$(PY) -m pytest -q -m "not slow" tests
@@ -42,8 +59,17 @@ bench-pipeline: $(STAMP)
 bench-scale: $(STAMP)
 	$(PY) bench/scale_bench.py --out BENCHMARKS.md
 
+# The slow compile tests need the compilers: run them from their venvs (they skip in .venv).
+test-aot: .venv-tpu/.installed .venv-cuda12/.installed
+	.venv-tpu/bin/python -m pytest -q -m slow tests/compile
+	.venv-cuda12/bin/python -m pytest -q -m slow tests/compile
+
+# One compile at a time (CPU-heavy), each in a child of the venv with its compiler.
+bench-aot: .venv-tpu/.installed .venv-cuda12/.installed
+	.venv-tpu/bin/python bench/aot_bench.py --targets v5e-8,h100 --per-device-batch 16 --out BENCHMARKS.md
+
 models: $(STAMP)
 	$(PY) -m spectralgpt_jax models
 
 clean:
-	rm -rf .venv runs .pytest_cache
+	rm -rf .venv .venv-tpu .venv-cuda12 runs .pytest_cache

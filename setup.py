@@ -32,13 +32,42 @@ EXTRAS = {
 }
 EXTRAS["all"] = sorted({p for name, ps in EXTRAS.items() if name != "cpu-blas" for p in ps})
 
+# Ahead-of-time compilers for accelerators this machine does not have (spectralgpt_jax/compile/,
+# `make setup-tpu` / `make setup-cuda12`, each its own venv). Never part of "all": libtpu and the
+# CUDA wheels stay out of the default test venv (here, with test,torch,geo: .venv-tpu 2.6 GB in
+# 66 s, .venv-cuda12 6.8 GB in 260 s). Exact pins of what
+# `pip install "jax[tpu]==0.10.2"` / `"jax[cuda12]==0.10.2"` resolve to here (pip --dry-run --report).
+EXTRAS["tpu"] = [
+    "libtpu==0.0.42.1",
+    "requests==2.34.2", "charset_normalizer==3.5.3", "idna==3.20", "urllib3==2.8.0",
+    "certifi==2026.10.19.post1",
+]
+EXTRAS["cuda12"] = [
+    "jax-cuda12-plugin[with-cuda]==0.10.2",
+    "jax-cuda12-pjrt==0.10.2",
+    "nvidia-cublas-cu12==12.9.3.13",
+    "nvidia-cuda-cccl-cu12==12.9.27",
+    "nvidia-cuda-cupti-cu12==12.9.79",
+    "nvidia-cuda-nvcc-cu12==12.9.86",
+    "nvidia-cuda-nvrtc-cu12==12.9.86",
+    "nvidia-cuda-runtime-cu12==12.9.79",
+    "nvidia-cudnn-cu12==9.28.0.42",
+    "nvidia-cufft-cu12==11.4.1.4",
+    "nvidia-cusolver-cu12==11.7.5.82",
+    "nvidia-cusparse-cu12==12.5.10.65",
+    "nvidia-nccl-cu12==2.32.3",
+    "nvidia-nvjitlink-cu12==12.9.86",
+    "nvidia-nvshmem-cu12==3.8.0",
+]
+
 setuptools.setup(
     name="spectralgpt-jax",
     version="0.1.0",
     description=__doc__,
     packages=setuptools.find_packages(include=["spectralgpt_jax*", "data_pipelines*", "configs*"]),
     # The CPU kernels (fused attention, BLAS GEMM) are compiled from source on first use.
-    package_data={"spectralgpt_jax.kernels": ["*.cc", "*.h"]},
+    package_data={"spectralgpt_jax.kernels": ["*.cc", "*.h"],
+                  "spectralgpt_jax.compile": ["gpu_targets/*.txtpb"]},
     python_requires=">=3.10",
     install_requires=CORE,
     extras_require=EXTRAS,
