@@ -3,7 +3,7 @@ PY      := .venv/bin/python
 STAMP   := .venv/.installed
 SHARED  ?= ../shared
 
-.PHONY: setup setup-blas setup-tpu setup-cuda12 test test-slow demo bench bench-step bench-attention bench-gemm bench-pipeline bench-scale bench-aot test-aot models clean
+.PHONY: setup setup-blas setup-tpu setup-cuda12 test test-slow demo bench bench-step bench-attention bench-gemm bench-pipeline bench-scale bench-features bench-aot test-aot models clean
 
 setup: $(STAMP)
 
@@ -42,7 +42,7 @@ test-slow: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m spectralgpt_jax demo --data $(SHARED)/data/bigearthnet_s2_example --workdir runs/demo
 
-bench: bench-step bench-attention bench-gemm bench-pipeline bench-scale
+bench: bench-step bench-attention bench-gemm bench-pipeline bench-scale bench-features
 
 bench-step: $(STAMP)
 	$(PY) bench/step_bench.py --out BENCHMARKS.md
@@ -55,6 +55,9 @@ bench-gemm: $(STAMP)
 
 bench-pipeline: $(STAMP)
 	$(PY) bench/pipeline_bench.py --out BENCHMARKS.md
+
+bench-features: $(STAMP)
+	$(PY) bench/feature_bench.py --out BENCHMARKS.md
 
 bench-scale: $(STAMP)
 	$(PY) bench/scale_bench.py --out BENCHMARKS.md

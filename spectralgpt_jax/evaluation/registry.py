@@ -18,6 +18,7 @@ from typing import Callable
 BUILTIN = {
     "linear": "spectralgpt_jax.evaluation.linear",
     "knn": "spectralgpt_jax.evaluation.knn",
+    "finetune": "spectralgpt_jax.evaluation.finetune",
 }
 
 _EVALUATORS: dict[str, type] = {}

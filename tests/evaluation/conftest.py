@@ -16,13 +16,9 @@ def _absl_flags_parsed():
 
 
 @pytest.fixture(scope="session")
-def ben_shards(tmp_path_factory, example_dir):
-  """The six patches ingested (BigEarthNet-19 labels) into 2 shards of 3: [train, test]."""
-  pytest.importorskip("rasterio")
-  from data_pipelines import ingest
-  out = tmp_path_factory.mktemp("ben_eval")
-  ingest.ingest("bigearthnet", [str(example_dir)], out, num_shards=2, verify_sha256=True)
-  return sorted(str(p) for p in pathlib.Path(out).glob("*.tfrecord"))
+def ben_shards(ben_dir):
+  """The six patches (BigEarthNet-19 labels, tests/conftest.py) as 2 shards of 3: [train, test]."""
+  return sorted(str(p) for p in pathlib.Path(ben_dir).glob("*.tfrecord"))
 
 
 def data_config(path: str, batch_size: int = 2) -> ml_collections.ConfigDict:
