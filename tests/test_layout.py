@@ -28,7 +28,7 @@ ALLOWED = {
     f"{PKG}/export/": (f"{PKG}.export", f"{PKG}.models", f"{PKG}.checkpoints",
                        "data_pipelines.schema"),
     f"{PKG}/inference": (f"{PKG}.inference", f"{PKG}.export", f"{PKG}.models", f"{PKG}.losses",
-                         f"{PKG}.checkpoints", "data_pipelines"),
+                         f"{PKG}.checkpoints", f"{PKG}.kernels.select", "data_pipelines"),
     f"{PKG}/compile/": (f"{PKG}.compile", f"{PKG}.train.program", f"{PKG}.sharding.mesh"),
     f"{PKG}/evaluation/": (f"{PKG}.evaluation", f"{PKG}.models", f"{PKG}.inference", f"{PKG}.export",
                            f"{PKG}.checkpoints", f"{PKG}.train", f"{PKG}.kernels.select",

@@ -20,6 +20,7 @@ from data_pipelines.normalization import normalize_cube
 from data_pipelines.schema import SPECTRALGPT_BANDS
 from spectralgpt_jax import checkpoints, losses, models
 from spectralgpt_jax.export import from_torch
+from spectralgpt_jax.kernels import select
 from spectralgpt_jax.models.mae import token_grid
 from spectralgpt_jax.models.patch_embed import fold_dates, patchify, unpatchify
 from spectralgpt_jax.models.shapes import param_shapes
@@ -193,6 +194,9 @@ def load(path: str | os.PathLike, *, model: str | None = None, step: int | None 
       normalization).
     model: variant name, overriding what the checkpoint/manifest says or the shapes suggest.
     step: checkpoint step for orbax directories (default: latest).
+
+  The model runs on the first local device with the implementations kernels.select picks for
+  it (on CPU the fused attention kernel for long sequences, built once, with a log line).
   """
   path = pathlib.Path(path).expanduser()
   if path.is_dir():
@@ -210,6 +214,8 @@ def load(path: str | os.PathLike, *, model: str | None = None, step: int | None 
     params, record, source = conv.params, conv.record, str(path)
   else:
     raise FileNotFoundError(f"{path}: no such checkpoint directory or weights file")
-  net = models.build_model(record, runtime=False)
+  spec = models.build_model(record, runtime=False).spec
+  ops = select.ops_for(jax.local_devices()[:1], max_tokens=spec.num_tokens)
+  net = models.build_model(record, runtime=False, ops=ops)
   _check_params(net, params, source)
   return SpectralGPT(net, params, meta, source)
