@@ -29,6 +29,7 @@ ALLOWED = {
                        "data_pipelines.schema"),
     f"{PKG}/inference": (f"{PKG}.inference", f"{PKG}.export", f"{PKG}.models", f"{PKG}.losses",
                          f"{PKG}.checkpoints", "data_pipelines"),
+    f"{PKG}/sweep/": (f"{PKG}.sweep",),
     f"{PKG}/cli/": (PKG, "data_pipelines", "configs"),
     "data_pipelines/": ("data_pipelines",),
     "configs/": ("configs", "data_pipelines.config"),
