@@ -3,6 +3,9 @@
   metric_vs_<key>.png   each metric against a swept numeric override (learning rate, L2
                         strength, k, ...), one line per combination of the other overrides,
                         mean +- std over seeds; log x when the values span two decades or more
+  metric_vs_l2.png      the linear probe's selection metric against its L2 strength (from the
+                        "<eval>/l2=<s>/<metric>" entries of every point), one line per
+                        eval and combination of the overrides, mean +- std over seeds, log x
   metric_vs_step.png    each metric against the pretraining checkpoint step, when `pretrained`
                         varies over checkpoints of a run (points.checkpoint_step)
   <point>/<eval>/per_class.png, confusion.png   from the point's predictions.npz: per-class
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections import defaultdict
 from typing import Any
 
@@ -159,12 +163,39 @@ def plot_predictions(npz_path: str) -> list[str]:
   return out
 
 
+_L2 = re.compile(r"^(?P<eval>[^/]+)/l2=(?P<l2>[^/]+)/(?P<metric>[^/]+)$")
+
+
+def l2_results(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+  """Per-strength entries as pseudo-results {"overrides": {..., "l2"}, "metrics": {e/m: v}}."""
+  out = []
+  for r in results:
+    by_l2: dict[float, dict[str, float]] = defaultdict(dict)
+    for k, v in r.get("metrics", {}).items():
+      m = _L2.match(k)
+      if m and not m["metric"].startswith("val_"):
+        try:
+          by_l2[float(m["l2"])][f"{m['eval']}/{m['metric']}"] = v
+        except ValueError:
+          continue
+    for l2, metrics in by_l2.items():
+      out.append({"overrides": {**r.get("overrides", {}), "l2": l2}, "metrics": metrics,
+                  "seed": r.get("seed")})
+  return out
+
+
 def write_plots(root: str, results: list[dict[str, Any]]) -> list[str]:
   """Every plot the results allow; returns the paths written."""
   out = []
   for key, x_of in swept_axes(results).items():
     name = key.replace(".", "_")
     path = plot_metric_vs(results, key, x_of, os.path.join(root, f"metric_vs_{name}.png"))
+    if path:
+      out.append(path)
+  per_l2 = l2_results(results)
+  if per_l2:
+    path = plot_metric_vs(per_l2, "l2", lambda r: r["overrides"]["l2"],
+                          os.path.join(root, "metric_vs_l2.png"))
     if path:
       out.append(path)
   for r in results:

@@ -26,14 +26,23 @@ def override_keys(results: list[dict[str, Any]]) -> list[str]:
   return keys
 
 
-def metric_keys(results: list[dict[str, Any]]) -> list[str]:
-  return sorted({k for r in results for k in r.get("metrics", {})})
+_NOT_HEADLINE = ("num_examples", "map_classes_skipped", "selected_on_val")
 
 
-def rows(results: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
+def metric_keys(results: list[dict[str, Any]], headline: bool = False) -> list[str]:
+  """Every metric name; `headline`: only "<eval>/<metric>" (no per-class or per-L2 entries,
+  no counts), what results.md shows (results.csv has them all)."""
+  keys = sorted({k for r in results for k in r.get("metrics", {})})
+  if headline:
+    keys = [k for k in keys if k.count("/") == 1 and k.split("/")[1] not in _NOT_HEADLINE]
+  return keys
+
+
+def rows(results: list[dict[str, Any]], headline: bool = False,
+         ) -> tuple[list[str], list[list[Any]]]:
   """(header, rows): point dir, each override, seed, each metric."""
   okeys = [k for k in override_keys(results) if k != SEED]
-  mkeys = metric_keys(results)
+  mkeys = metric_keys(results, headline)
   header = ["point"] + okeys + [SEED] + mkeys
   out = []
   for r in results:
@@ -81,14 +90,15 @@ def to_csv(results: list[dict[str, Any]]) -> str:
 
 
 def to_markdown(results: list[dict[str, Any]]) -> str:
-  """Per-point table, then the mean +- std over seeds grouped by the other overrides."""
-  header, body = rows(results)
+  """Per-point table, then the mean +- std over seeds grouped by the other overrides
+  (headline metrics; results.csv has every metric)."""
+  header, body = rows(results, headline=True)
   lines = ["## Points", "", "| " + " | ".join(header) + " |",
            "|" + "---|" * len(header)]
   lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in body]
   agg = aggregate(results)
   okeys = [k for k in override_keys(results) if k != SEED]
-  mkeys = metric_keys(results)
+  mkeys = metric_keys(results, headline=True)
   lines += ["", "## Mean ± std over seeds", "",
             "| " + " | ".join(okeys + ["seeds"] + mkeys) + " |",
             "|" + "---|" * (len(okeys) + 1 + len(mkeys))]

@@ -68,6 +68,8 @@ def test_table_mean_std_over_seeds(tmp_path):
   assert lines[0] == "point,pretrained,seed,e/accuracy,e/f1" and len(lines) == 4
   md = pathlib.Path(md_path).read_text()
   assert "0.6 ± 0.14" in md and "| none | 1 | 0.25 ± 0 | nan |" in md
+  assert table.metric_keys([{"metrics": {"e/acc": 1, "e/l2=1/acc": 1, "e/per_class/0": 1,
+                                         "e/num_examples": 4}}], headline=True) == ["e/acc"]
 
 
 def _write_predictions(folder, rng, multi=False):
@@ -88,12 +90,14 @@ def test_plots_are_valid_pngs(tmp_path):
     for seed in (0, 1):
       for step in (100, 300):
         d = _result(tmp_path, {"pretrained": f"runs/r/checkpoints/{step}", "lr": lr,
-                               "seed": seed}, seed, {"lin/acc": rng.random(), "knn/acc": 0.5})
+                               "seed": seed}, seed,
+                    {"lin/acc": rng.random(), "knn/acc": 0.5, "lin/l2=0.01/acc": 0.4,
+                     "lin/l2=1/acc": 0.6, "lin/l2=1/val_acc": 0.6, "lin/per_class/0": 1.0})
   _write_predictions(d / "lin", rng)
   _write_predictions(d / "ben", rng, multi=True)
   pngs = plots.write_plots(str(tmp_path), points.load_results(str(tmp_path)))
   names = sorted(os.path.relpath(p, tmp_path) for p in pngs)
-  assert names == sorted(["metric_vs_lr.png", "metric_vs_step.png",
+  assert names == sorted(["metric_vs_lr.png", "metric_vs_step.png", "metric_vs_l2.png",
                           f"{d.name}/lin/per_class.png", f"{d.name}/lin/confusion_matrix.png",
                           f"{d.name}/ben/per_class.png"])
   for p in pngs:
