@@ -10,7 +10,8 @@ BigEarthNet-S2 example patches from `make demo`'s shards (BigEarthNet-19 multi-l
 Points: pretrained in {runs/demo/run, ""} x seed in {0, 1} (the seed changes the random
 encoder; ridge and k-NN are deterministic). With 4 and 2 test examples the numbers are a
 smoke test of the whole path, not a measurement.
-Args (after ':'): `shared=../shared` (the shared data folder), `demo=runs/demo`.
+Args (after ':'): `shared=../shared` (the shared data folder), `demo=runs/demo` (holds run/
+and shards/), `size=64` (input pixels).
 """
 
 import os
@@ -23,7 +24,7 @@ SPLITS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "splits")
 
 
 def _args(arg):
-  return common.parse_arg(arg, shared="../shared", demo="runs/demo")
+  return common.parse_arg(arg, shared="../shared", demo="runs/demo", size=64)
 
 
 def get_config(arg=None):
@@ -31,14 +32,14 @@ def get_config(arg=None):
   c = E.eval_config("mae_vit_tiny_patch8_32", pretrained=f"{a.demo}/run")
 
   def flood(split):
-    return E.eval_data(label_type="single", num_classes=2, image_size=64, batch_size=8,
+    return E.eval_data(label_type="single", num_classes=2, image_size=a.size, batch_size=8,
                        source="sen1floods11_tiles", normalization="minmax",
                        paths=f"{a.shared}/data/sen1floods11_s2_chip",
                        water_share_thresholds=(0.25,),
                        split_file=f"{SPLITS}/sen1floods11_chip_{split}.txt")
 
   def ben(split):
-    return E.eval_data(label_type="multi", num_classes=19, image_size=64, batch_size=8,
+    return E.eval_data(label_type="multi", num_classes=19, image_size=a.size, batch_size=8,
                        normalization="minmax", paths=f"{a.demo}/shards",
                        split_file=f"{SPLITS}/bigearthnet_example_{split}.txt")
 
