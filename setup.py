@@ -19,7 +19,7 @@ CORE = [
     "matplotlib==3.11.2",   # sweep plots (spectralgpt_jax/sweep/plots.py)
 ]
 EXTRAS = {
-    "test": ["pytest==9.2.0", "hypothesis==6.170.17"],
+    "test": ["pytest==9.2.0", "hypothesis==6.170.17", "scikit-learn==1.9.1"],
     # torch==2.13.0 resolves to the local CPU build on our machines; never leave it unpinned
     # (an open range pulls a multi-GB CUDA build).
     "torch": ["torch==2.13.0", "safetensors==0.8.0"],

@@ -1,0 +1,77 @@
+"""`FeatureEvaluator`: the shared part of evaluators on frozen-encoder features (linear, knn).
+
+Config fields read here (config.evals.<name>):
+  train_data, test_data, val_data (optional): `default_data_config()` blocks with
+    label_type ("single" | "multi") and num_classes (K; for single-label 0 = infer from labels);
+  layers: encoder blocks to read (None = the model's feature output; see features.py);
+  pooling: "mean" | "skip_first";
+  official_batch_size: batch size of `official_batch_micro_map` (default: test_data.batch_size).
+Outputs in ctx.workdir: metrics.json, predictions.npz (ids, labels, scores, label_type, ...),
+confusion.png (single-label).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ml_collections
+import numpy as np
+
+from spectralgpt_jax.evaluation import metrics as metrics_lib
+from spectralgpt_jax.evaluation.context import EvalContext
+from spectralgpt_jax.evaluation.features import FeatureCache, FeatureSet
+
+
+class FeatureEvaluator:
+  """Loads cached features of train/val/test; subclasses implement `run()`."""
+
+  def __init__(self, cfg: ml_collections.ConfigDict, ctx: EvalContext):
+    self.cfg, self.ctx = cfg, ctx
+    self.cache = FeatureCache(ctx)
+    self.label_type = str(cfg.test_data.label_type)
+    if str(cfg.train_data.label_type) != self.label_type:
+      raise ValueError(f"train_data.label_type {cfg.train_data.label_type!r} != "
+                       f"test_data.label_type {self.label_type!r}")
+    layers = cfg.get("layers", None)
+    self.layers = None if layers is None else tuple(int(i) for i in layers)
+    self.pooling = str(cfg.get("pooling", "mean"))
+
+  def features(self, split: str) -> FeatureSet | None:
+    """FeatureSet of `<split>_data` ("train", "val", "test"); None if that split is not set."""
+    data = self.cfg.get(f"{split}_data", None)
+    if data is None or (split == "val" and not data.get("paths") and data.source == "tfrecord"):
+      return None
+    return self.cache.get(data, layers=self.layers, pooling=self.pooling)
+
+  def num_classes(self, *sets: FeatureSet) -> int:
+    k = int(self.cfg.test_data.get("num_classes", 0) or 0)
+    if self.label_type == "multi":
+      return sets[0].labels.shape[1]
+    return k or int(max(int(s.labels.max()) for s in sets)) + 1
+
+  def targets(self, fs: FeatureSet, k: int) -> np.ndarray:
+    """[N, K] float64 one-hot (single) or multi-hot targets."""
+    if self.label_type == "multi":
+      return np.asarray(fs.labels, np.float64)
+    return np.eye(k)[np.asarray(fs.labels, np.int64)]
+
+  @property
+  def official_batch_size(self) -> int:
+    return int(self.cfg.get("official_batch_size", 0) or self.cfg.test_data.batch_size)
+
+  def score(self, fs: FeatureSet, scores: np.ndarray) -> tuple[dict[str, float], Any]:
+    """(metrics, confusion matrix or None) of `scores` [N, K] on `fs`."""
+    return metrics_lib.classification(fs.labels, scores, self.label_type,
+                                      batch_size=self.official_batch_size)
+
+  def finish(self, test: FeatureSet, scores: np.ndarray, metrics: dict[str, float],
+             info: dict[str, Any], cm: np.ndarray | None = None) -> dict[str, float]:
+    """Writes metrics.json, predictions.npz (and confusion.png); returns `metrics`."""
+    self.ctx.write_npz("predictions.npz", ids=test.ids, labels=test.labels,
+                       scores=np.asarray(scores, np.float32), label_type=self.label_type,
+                       official_batch_size=self.official_batch_size)
+    if cm is not None:
+      self.ctx.write_bytes("confusion.png", metrics_lib.confusion_png(cm))
+    self.ctx.write_json("metrics.json", {"metrics": metrics, "info": info,
+                                         "confusion_matrix": cm})
+    return metrics

@@ -1,0 +1,248 @@
+"""Frozen-encoder features over whole splits, cached on disk.
+
+Features of an example = pooled tokens of the chosen encoder outputs, concatenated:
+  layers=None: the model's feature output (MAE: encoder tokens after the final norm, no
+    masking; ViT: tokens after the last block), as `inference.SpectralGPT.features`;
+  layers=(3, 5, 7, 11): raw outputs of those blocks (0-based, negative counts from the end;
+    PANGAEA's choice for depth 12), read with flax `capture_intermediates` (no model change).
+  pooling: "mean" over all tokens (default) or "skip_first" (tokens 1..L-1, the official).
+Result for N examples: features [N, len(layers) * D] float32, labels [N] int32 or [N, K]
+float32, ids [N] str (record keys). Every example is kept (no drop_remainder).
+
+Cache: `<cache_dir>/<key>.npz` (+ `.json` with what the key hashes): the checkpoint identity
+(path, step, file size and mtime), the data config (shard files with sizes and mtimes; batch
+and worker settings excluded), layers and pooling. Writes are atomic (process 0).
+Multi-host: each process extracts its shards, then rows are gathered to every process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from typing import Any, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from absl import logging
+
+from data_pipelines import pipeline, sources
+from spectralgpt_jax import checkpoints, models
+from spectralgpt_jax.evaluation.context import EvalContext, atomic_write
+from spectralgpt_jax.inference import SpectralGPT, load
+from spectralgpt_jax.models.mae import token_grid
+from spectralgpt_jax.models.shapes import abstract_input
+from spectralgpt_jax.models.transformer import Block
+
+POOLINGS = ("mean", "skip_first")
+CACHE_VERSION = 1
+# data fields that do not change which examples are read or their pixels.
+_DATA_FIELDS_IGNORED = ("batch_size", "num_workers", "per_worker_buffer_size", "cycle_length",
+                        "shuffle", "shuffle_window", "seed", "num_epochs", "drop_remainder",
+                        "train", "with_keys", "skip_corrupt", "crop_scale", "crop_ratio",
+                        "hflip_prob", "vflip_prob")
+
+
+@dataclasses.dataclass
+class FeatureSet:
+  """features [N, F] float32, labels [N] int32 or [N, K] float32, ids [N] str."""
+  features: np.ndarray
+  labels: np.ndarray
+  ids: np.ndarray
+
+
+# ------------------------------------------------------------------------------ encoder
+
+def load_encoder(ctx: EvalContext) -> SpectralGPT:
+  """The frozen encoder of `ctx`: loaded weights, or a random init of `ctx.model` (seed)."""
+  if ctx.pretrained:
+    return load(ctx.pretrained, model=ctx.model or None)
+  if not ctx.model:
+    raise ValueError("pretrained is '' and no model variant is named: set config.model")
+  record = {"name": ctx.model}
+  net = models.build_model(record, runtime=False)
+  rngs = {"params": jax.random.key(ctx.seed), "masking": jax.random.key(ctx.seed + 1)}
+  x = abstract_input(net.spec)
+  params = jax.jit(lambda: nn.unbox(net.init(rngs, jnp.zeros(x.shape, x.dtype)))["params"])()
+  return SpectralGPT(net, params, {"model": record}, f"random:{ctx.model}:seed{ctx.seed}")
+
+
+def checkpoint_identity(ctx: EvalContext) -> dict[str, Any]:
+  """What names the encoder's weights (for cache keys), without reading them."""
+  if not ctx.pretrained:
+    return {"random": ctx.model, "seed": int(ctx.seed)}
+  path = os.path.abspath(os.path.expanduser(ctx.pretrained))
+  ident: dict[str, Any] = {"path": path, "model": ctx.model}
+  if os.path.isdir(path):
+    root, step = checkpoints.resolve(path)
+    step_dir = os.path.join(str(root), str(step))
+    ident.update(step=step, mtime=os.stat(step_dir).st_mtime_ns)
+  else:
+    st = os.stat(path)
+    ident.update(size=st.st_size, mtime=st.st_mtime_ns)
+  return ident
+
+
+# ------------------------------------------------------------------------------ extraction
+
+def _layer_indices(depth: int, layers: Sequence[int] | None) -> tuple[int, ...] | None:
+  if layers is None:
+    return None
+  out = tuple(int(i) % depth if -depth <= int(i) < depth else None for i in layers)
+  if None in out or not out:
+    raise ValueError(f"layers {list(layers)} out of range for an encoder of depth {depth}")
+  return out
+
+
+def feature_fn(enc: SpectralGPT, layers: Sequence[int] | None, pooling: str):
+  """jitted (params, x [B, C, H, W]) -> pooled features [B, len(layers) * D]."""
+  if pooling not in POOLINGS:
+    raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+  net = enc.model
+  idx = _layer_indices(net.spec.depth, layers)
+
+  def run(params, x, **kw):
+    """The model's feature output (MAE: encode without masking), as `apply` returns it."""
+    if net.spec.kind == "mae":
+      n = token_grid(net.spec, x.shape)
+      noise = jnp.broadcast_to(jnp.arange(n[0] * n[1] * n[2], dtype=jnp.float32),
+                               (x.shape[0], n[0] * n[1] * n[2]))
+      return net.apply({"params": params}, x, noise, 0.0, method="encode", **kw)
+    return net.apply({"params": params}, x, method="features", **kw)
+
+  def tokens(params, x) -> list[jax.Array]:
+    if idx is None:
+      out = run(params, x)
+      return [out[0] if net.spec.kind == "mae" else out]
+    is_block = lambda mdl, method: (method == "__call__" and isinstance(mdl, Block)
+                                    and mdl.parent is not None and mdl.parent.name == "blocks")
+    _, state = run(params, x, capture_intermediates=is_block, mutable=["intermediates"])
+    blocks = state["intermediates"]["blocks"]
+    return [blocks[f"layers_{i}"]["__call__"][0] for i in idx]
+
+  def pooled(params, x):
+    outs = tokens(params, x)
+    if pooling == "skip_first":
+      outs = [t[:, 1:] for t in outs]
+    return jnp.concatenate([t.astype(jnp.float32).mean(axis=1) for t in outs], axis=-1)
+
+  return jax.jit(pooled)
+
+
+def eval_data_config(data_cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """One deterministic pass over the whole split, with record keys."""
+  cfg = ml_collections.ConfigDict(data_cfg.to_dict())
+  cfg.train, cfg.shuffle, cfg.drop_remainder, cfg.with_keys = False, False, False, True
+  cfg.num_epochs = 1
+  if cfg.source == "synthetic":
+    raise ValueError("evaluation needs labelled data (source 'tfrecord' or 'tfds')")
+  if cfg.label_type not in ("single", "multi"):
+    raise ValueError(f"evaluation data needs label_type 'single' or 'multi', got "
+                     f"{cfg.label_type!r}")
+  return cfg
+
+
+def extract_features(enc: SpectralGPT, data_cfg: ml_collections.ConfigDict, *,
+                     layers: Sequence[int] | None = None, pooling: str = "mean",
+                     fn=None) -> FeatureSet:
+  """Features of every example of the split (this process's share, then gathered).
+
+  `fn`: a `feature_fn(enc, layers, pooling)` to reuse (one compile for several splits).
+  """
+  cfg = eval_data_config(data_cfg)
+  fn = fn or feature_fn(enc, layers, pooling)
+  local_bs = int(cfg.batch_size) // jax.process_count()
+  feats, labels, ids = [], [], []
+  for batch in pipeline.make_iterator(cfg):
+    x = enc.prepare(batch["cube"], bands=cfg.bands)
+    n = x.shape[0]
+    if n < local_bs:  # pad the last batch: one compiled shape
+      x = np.concatenate([x, np.zeros((local_bs - n, *x.shape[1:]), x.dtype)])
+    feats.append(np.asarray(fn(enc.params, x))[:n])
+    labels.append(np.asarray(batch["label"]))
+    ids.append(np.asarray(batch["key"]).astype(str))
+  if not feats:
+    raise ValueError(f"data {cfg.paths or cfg.tfds_name!r} yielded no examples")
+  out = FeatureSet(np.concatenate(feats), np.concatenate(labels), np.concatenate(ids))
+  return gather(out) if jax.process_count() > 1 else out
+
+
+def _gather_rows(x: np.ndarray) -> np.ndarray:
+  """Rows of every process, concatenated in process order (unequal row counts allowed)."""
+  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+  counts = np.asarray(multihost_utils.process_allgather(np.asarray([x.shape[0]]))).reshape(-1)
+  pad = np.zeros((int(counts.max()) - x.shape[0], *x.shape[1:]), x.dtype)
+  allx = np.asarray(multihost_utils.process_allgather(np.concatenate([x, pad])))
+  return np.concatenate([allx[p, :c] for p, c in enumerate(counts)])
+
+
+def gather(fs: FeatureSet) -> FeatureSet:
+  """FeatureSet of all processes (ids travel as fixed-width uint8)."""
+  width = int(np.asarray(_gather_rows(np.asarray([max(1, fs.ids.dtype.itemsize)]))).max())
+  raw = np.frombuffer(fs.ids.astype(f"S{width}").tobytes(), np.uint8).reshape(-1, width)
+  ids = _gather_rows(raw).copy().view(f"S{width}").reshape(-1).astype(str)
+  return FeatureSet(_gather_rows(fs.features), _gather_rows(fs.labels), ids)
+
+
+# ------------------------------------------------------------------------------ cache
+
+def data_identity(data_cfg: ml_collections.ConfigDict) -> dict[str, Any]:
+  """The data config fields that decide the examples and their pixels, and the shard files."""
+  d = {k: v for k, v in data_cfg.to_dict().items() if k not in _DATA_FIELDS_IGNORED}
+  if data_cfg.source == "tfrecord":
+    files, _ = sources.list_shards(data_cfg.paths)
+    d["files"] = []
+    for f in files:
+      st = os.stat(f) if os.path.exists(f) else None   # remote (gs://): name only
+      d["files"].append([f, st.st_size if st else None, st.st_mtime_ns if st else None])
+  return d
+
+
+def cache_key(ctx: EvalContext, data_cfg: ml_collections.ConfigDict,
+              layers: Sequence[int] | None, pooling: str) -> tuple[str, dict[str, Any]]:
+  what = {"version": CACHE_VERSION, "checkpoint": checkpoint_identity(ctx),
+          "data": data_identity(data_cfg), "layers": None if layers is None else list(layers),
+          "pooling": pooling}
+  text = json.dumps(what, sort_keys=True, default=str)
+  return hashlib.sha256(text.encode()).hexdigest()[:24], what
+
+
+class FeatureCache:
+  """Features per (checkpoint, data, layers, pooling); the encoder is loaded on first miss.
+
+  `extracted` counts extractions done by this object (tests, logs).
+  """
+
+  def __init__(self, ctx: EvalContext):
+    self.ctx, self.extracted, self._enc, self._fns = ctx, 0, None, {}
+
+  def encoder(self) -> SpectralGPT:
+    if self._enc is None:
+      self._enc = load_encoder(self.ctx)
+    return self._enc
+
+  def get(self, data_cfg: ml_collections.ConfigDict, *, layers: Sequence[int] | None = None,
+          pooling: str = "mean") -> FeatureSet:
+    key, what = cache_key(self.ctx, data_cfg, layers, pooling)
+    path = os.path.join(self.ctx.cache_dir, f"{key}.npz") if self.ctx.cache_dir else ""
+    if path and os.path.exists(path):
+      with np.load(path) as z:
+        logging.info("features from cache %s", path)
+        return FeatureSet(z["features"], z["labels"], z["ids"].astype(str))
+    enc = self.encoder()
+    fkey = (None if layers is None else tuple(layers), pooling)
+    if fkey not in self._fns:
+      self._fns[fkey] = feature_fn(enc, layers, pooling)
+    fs = extract_features(enc, data_cfg, layers=layers, pooling=pooling, fn=self._fns[fkey])
+    self.extracted += 1
+    if path and jax.process_index() == 0:
+      atomic_write(path, lambda f: np.savez(f, features=fs.features, labels=fs.labels,
+                                            ids=fs.ids))
+      atomic_write(path[:-4] + ".json", lambda f: f.write(
+          json.dumps(what, indent=1, sort_keys=True, default=str).encode()))
+      logging.info("features of %d examples cached in %s", len(fs.ids), path)
+    return fs

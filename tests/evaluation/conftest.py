@@ -1,0 +1,48 @@
+"""Fixtures of the evaluation tests: the six real BigEarthNet patches as shards, and
+data/eval configs over them (train = first shard, 3 patches; test = second, 3 patches)."""
+
+import pathlib
+
+import ml_collections
+import pytest
+
+from data_pipelines import absl_flags
+from data_pipelines.config import default_data_config
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _absl_flags_parsed():
+  absl_flags.ensure_parsed()
+
+
+@pytest.fixture(scope="session")
+def ben_shards(tmp_path_factory, example_dir):
+  """The six patches ingested (BigEarthNet-19 labels) into 2 shards of 3: [train, test]."""
+  pytest.importorskip("rasterio")
+  from data_pipelines import ingest
+  out = tmp_path_factory.mktemp("ben_eval")
+  ingest.ingest("bigearthnet", [str(example_dir)], out, num_shards=2, verify_sha256=True)
+  return sorted(str(p) for p in pathlib.Path(out).glob("*.tfrecord"))
+
+
+def data_config(path: str, batch_size: int = 2) -> ml_collections.ConfigDict:
+  c = default_data_config()
+  c.paths, c.label_type, c.num_classes = path, "multi", 19
+  c.image_size, c.batch_size, c.normalization = 32, batch_size, "minmax"
+  return c
+
+
+@pytest.fixture(scope="session")
+def make_eval_config(ben_shards):
+  """() -> a fresh top-level eval config (random tiny MAE) with a linear and a kNN evaluator."""
+  def make() -> ml_collections.ConfigDict:
+    train, test = ben_shards
+    c = ml_collections.ConfigDict()
+    c.seed, c.pretrained, c.model, c.cache_dir = 0, "", "mae_vit_tiny_patch8_32", ""
+    c.evals = ml_collections.ConfigDict()
+    c.evals.lin = dict(type="linear", train_data=data_config(train), test_data=data_config(test),
+                       l2_strengths=(1e-3, 1e-1, 10.0), official_batch_size=2)
+    c.evals.nn = dict(type="knn", train_data=data_config(train), test_data=data_config(test),
+                      k=2, temperature=0.1, layers=(0, -1), pooling="skip_first")
+    return c
+  return make

@@ -1,0 +1,78 @@
+"""Linear and kNN evaluators end to end on the six real patches (multi-label, 19 classes)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from spectralgpt_jax import evaluation
+from spectralgpt_jax.evaluation import features, metrics as M
+from spectralgpt_jax.evaluation.context import EvalContext
+
+
+@pytest.fixture(scope="module")
+def two_runs(make_eval_config, tmp_path_factory):
+  """run1 extracts; run2 (a sibling workdir: same cache) must not. -> (root, out1, out2)."""
+  root = tmp_path_factory.mktemp("runs")
+  config = make_eval_config()
+  out1 = evaluation.run_evals(config, str(root / "run1"))
+
+  def no_extraction(*a, **k):
+    raise AssertionError("features were extracted again")
+  with pytest.MonkeyPatch.context() as mp:
+    mp.setattr(features, "extract_features", no_extraction)
+    out2 = evaluation.run_evals(config, str(root / "run2"))
+  return root, out1, out2
+
+
+def test_linear_and_knn_cached_across_runs(two_runs):
+  root, out1, out2 = two_runs
+  for name in ("lin", "nn"):
+    for key in ("micro_map", "macro_map", "micro_f1", "macro_f1", "official_batch_micro_map",
+                "map_classes_skipped"):
+      assert np.isfinite(out1[f"{name}/{key}"]), (name, key)
+    assert out1[f"{name}/num_examples"] == 3
+  assert {"lin/l2=0.001/macro_map", "lin/l2=10/macro_map", "lin/best_l2"} <= set(out1)
+  assert out1["lin/selected_on_val"] == 0.0
+  cached = sorted((root / "feature_cache").glob("*.npz"))
+  assert len(cached) == 4   # (train, test) x (final output, layers 0 and -1)
+  with np.load(cached[0]) as z:
+    assert z["features"].shape[0] == 3 and z["labels"].shape == (3, 19)
+  assert out2 == pytest.approx(out1, nan_ok=True)
+  info = json.loads((root / "run2" / "nn" / "metrics.json").read_text())["info"]
+  assert info["extracted"] == 0 and info["feature_dim"] == 2 * 64  # two layers, tiny D = 64
+
+
+def test_predictions_recompute_metrics(two_runs):
+  root, out, _ = two_runs
+  assert json.loads((root / "run1" / "metrics.json").read_text()) == pytest.approx(
+      out, nan_ok=True)
+  for name in ("lin", "nn"):
+    with np.load(root / "run1" / name / "predictions.npz") as z:
+      assert z["ids"].shape == (3,) and z["scores"].shape == (3, 19)
+      assert str(z["label_type"]) == "multi"
+      again = M.multi_label(z["labels"], z["scores"], batch_size=int(z["official_batch_size"]))
+    for key, value in again.items():
+      assert out[f"{name}/{key}"] == pytest.approx(value, nan_ok=True, rel=1e-5), key
+
+
+def test_unknown_type_lists_known(make_eval_config, tmp_path):
+  config = make_eval_config()
+  config.evals = {"bad": {"type": "linear_probe"}}
+  with pytest.raises(ValueError, match=r"unknown evaluator type 'linear_probe'.*'knn'.*'linear'"):
+    evaluation.run_evals(config, str(tmp_path / "run"))
+
+
+def test_intermediate_layers_without_model_change(tmp_path):
+  """ViT: the last block's output (layers=(-1,)) is the model's `features` output."""
+  ctx = EvalContext(str(tmp_path), 0, "", "vit_tiny_patch8_32", "")
+  enc = features.load_encoder(ctx)
+  x = np.random.default_rng(0).uniform(size=(2, 12, 32, 32)).astype(np.float32)
+  final = features.feature_fn(enc, None, "mean")(enc.params, x)
+  last = features.feature_fn(enc, (-1,), "mean")(enc.params, x)
+  np.testing.assert_allclose(last, final, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(final, enc.features(x).mean(1), rtol=1e-5, atol=1e-6)
+  two = features.feature_fn(enc, (0, 1), "skip_first")(enc.params, x)
+  assert two.shape == (2, 128)
+  with pytest.raises(ValueError, match="out of range"):
+    features.feature_fn(enc, (5,), "mean")
