@@ -105,7 +105,11 @@ def main(argv: list[str]) -> int:
   if tables:
     with open(tables[1]) as f:
       print(f.read())
-    print("plots:\n" + "\n".join(f"  {x}" for x in pngs))
+    top = [x for x in pngs if os.path.dirname(x) == a.workdir.rstrip("/")]
+    print("plots:\n" + "\n".join(f"  {x}" for x in top))
+    if len(pngs) > len(top):
+      print(f"  + {len(pngs) - len(top)} per-class / confusion plots in "
+            f"{os.path.join(a.workdir, '<point>', '<eval>')}/")
   return 0
 
 

@@ -9,7 +9,8 @@
   metric_vs_step.png    each metric against the pretraining checkpoint step, when `pretrained`
                         varies over checkpoints of a run (points.checkpoint_step)
   <point>/<eval>/per_class.png, confusion.png   from the point's predictions.npz: per-class
-                        accuracy and confusion matrix (single-label) or per-class AP (multi)
+                        accuracy and confusion matrix (single-label; unless the evaluator wrote
+                        its own confusion.png) or per-class AP (multi)
 """
 
 from __future__ import annotations
@@ -78,8 +79,8 @@ def _series(results, x_of, axis_key: str, metric: str):
 
 def plot_metric_vs(results: list[dict[str, Any]], axis_key: str, x_of, path: str) -> str | None:
   """One panel per metric; returns the path, or None when there is nothing to draw."""
-  metrics = [m for m in table.metric_keys(results)
-             if any(len(s) > 1 for s in _series(results, x_of, axis_key, m).values())]
+  metrics = [m for m in table.metric_keys(results, headline=True)
+             if not m.endswith("/best_l2") and any(len(s) > 1 for s in _series(results, x_of, axis_key, m).values())]
   if not metrics:
     return None
   plt = _pyplot()
@@ -149,7 +150,8 @@ def plot_predictions(npz_path: str) -> list[str]:
   out.append(os.path.join(folder, "per_class.png"))
   fig.savefig(out[-1], dpi=90)
   plt.close(fig)
-  if cm is not None:
+  if cm is not None and not os.path.exists(os.path.join(folder, "confusion.png")):
+    # (the feature evaluators write their own confusion.png; others may not)
     fig, ax = plt.subplots(figsize=(max(3.5, 0.4 * k + 1.5),) * 2)
     ax.imshow(cm, cmap="Blues")
     for (i, j), v in np.ndenumerate(cm):

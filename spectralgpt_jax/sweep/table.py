@@ -77,7 +77,9 @@ def aggregate(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _fmt(v: Any) -> str:
   if isinstance(v, float):
     return "nan" if math.isnan(v) else f"{v:.4g}"
-  return points_lib.format_value(v) if not isinstance(v, str) or "/" in v or not v else v
+  if isinstance(v, str):   # full value (paths too); the slugs are the short forms
+    return v.replace("|", "\\|") if v else "none"
+  return points_lib.format_value(v)
 
 
 def to_csv(results: list[dict[str, Any]]) -> str:

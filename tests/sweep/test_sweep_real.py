@@ -49,7 +49,9 @@ def test_tiny_sweep_runs_skips_and_resumes(tmp_path, demo_like, capsys):
     assert (root / "results.csv").exists() and (root / "results.md").exists()
     assert (root / "metric_vs_l2.png").read_bytes()[:4] == b"\x89PNG"
     first = root / results[0]["dir"]
-    assert (first / "flood_linear" / "confusion_matrix.png").exists()
+    assert (first / "flood_linear" / "per_class.png").exists()
+    assert {(first / "flood_linear" / n).exists() for n in ("confusion.png",
+                                                             "confusion_matrix.png")} == {True, False}
     capsys.readouterr()
     os.unlink(first / points.RESULT)
     assert sweep_cli.main(["--config", spec, "--workdir", str(root)]) == 0
