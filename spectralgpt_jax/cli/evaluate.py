@@ -82,7 +82,7 @@ def main(argv: list[str]) -> int:
     return 0
   try:
     fv(["evaluate"] + list(argv))
-  except flags.Error as e:
+  except (flags.Error, AttributeError, KeyError, ValueError) as e:  # also misspelled fields
     print(f"evaluate: {e}\n\nusage: python -m spectralgpt_jax evaluate --config FILE[:ARG] "
           "--workdir DIR [--config.field=value ...] [--force]", file=sys.stderr)
     return 2
