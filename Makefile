@@ -3,7 +3,7 @@ PY      := .venv/bin/python
 STAMP   := .venv/.installed
 SHARED  ?= ../shared
 
-.PHONY: setup setup-blas setup-tpu setup-cuda12 test test-slow demo bench bench-step bench-attention bench-gemm bench-pipeline bench-scale bench-features bench-aot test-aot models clean
+.PHONY: setup setup-blas setup-tpu setup-cuda12 test test-slow demo demo-eval bench bench-step bench-attention bench-gemm bench-pipeline bench-scale bench-features bench-aot test-aot models clean
 
 setup: $(STAMP)
 
@@ -41,6 +41,12 @@ test-slow: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m spectralgpt_jax demo --data $(SHARED)/data/bigearthnet_s2_example --workdir runs/demo
+
+# The tiny real-data sweep (configs/eval/tiny_sweep.py); runs `make demo` first if its
+# checkpoint is missing. Prints the table and the plots' paths; rerunning skips finished points.
+demo-eval: $(STAMP)
+	@test -d runs/demo/run/checkpoints || $(MAKE) demo SHARED=$(SHARED)
+	$(PY) -m spectralgpt_jax sweep --config configs/eval/tiny_sweep.py:shared=$(SHARED) --workdir runs/demo/eval
 
 bench: bench-step bench-attention bench-gemm bench-pipeline bench-scale bench-features
 

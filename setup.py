@@ -16,6 +16,7 @@ CORE = [
     "numpy==2.4.6",
     "google-crc32c==1.9.0",
     "tensorboardX==2.6.5",
+    "matplotlib==3.11.2",   # sweep plots (spectralgpt_jax/sweep/plots.py)
 ]
 EXTRAS = {
     "test": ["pytest==9.2.0", "hypothesis==6.170.17", "scikit-learn==1.9.1"],

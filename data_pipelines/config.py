@@ -10,7 +10,7 @@ import ml_collections
 
 from data_pipelines import schema
 
-SOURCES = ("tfrecord", "tfds", "synthetic")
+SOURCES = ("tfrecord", "tfds", "sen1floods11_tiles", "synthetic")
 
 
 def default_data_config() -> ml_collections.ConfigDict:
@@ -18,13 +18,24 @@ def default_data_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   # --- where the data is
   c.source = "tfrecord"        # "tfrecord": shards from `ingest`; "tfds": prepared array_record;
-  #                              "synthetic": generated cubes (data_pipelines.synthetic), no files
-  c.paths = ""                 # tfrecord: shard dir with manifest.json | glob | "a,b,c" (gs:// ok)
+  #                              "sen1floods11_tiles": Sen1Floods11 chips cut into labelled
+  #                              tiles (data_pipelines.sen1floods11); "synthetic": generated
+  #                              cubes (data_pipelines.synthetic), no files
+  c.paths = ""                 # tfrecord: shard dir with manifest.json | glob | "a,b,c" (gs:// ok);
+  #                              sen1floods11_tiles: the chip dir (S2Hand/, LabelHand/)
+  c.split_file = ""            # keep only the ids listed (one per line; data_pipelines.splits)
   c.tfds_name = "eurosat/all"  # tfds: "eurosat/all" or "bigearthnet/all"
   c.tfds_split = "train"       # tfds split, e.g. "train[:90%]"
   c.tfds_data_dir = ""         # tfds data_dir ("" = tfds default)
+  c.nomenclature = "bigearthnet19"  # tfds bigearthnet labels: "bigearthnet19" | "bigearthnet43"
+  #                                   (shards keep the nomenclature chosen at ingest)
+  # --- sen1floods11_tiles: label = number of thresholds the tile's water share exceeds
+  c.tile_size = 128            # 512 px chips -> 16 tiles
+  c.water_share_thresholds = (0.25,)  # (0.25,): 2 classes; (0.1, 0.5): 3 share bins
+  c.verify_sha256 = False      # check the chip dir's SHA256SUMS.txt before reading
   # --- what an example holds
-  c.bands = ",".join(schema.SPECTRALGPT_BANDS)  # comma list or band set ("spectralgpt"), by name
+  c.bands = ",".join(schema.SPECTRALGPT_BANDS)  # comma list or band set ("spectralgpt"), by name;
+  #              "eurosat_official_drop10" reproduces the official EuroSAT index-10 drop
   c.num_dates = 1              # T > 1: time series, cube [B, T, C, S, S] (records [T, C, H, W])
   c.label_type = "none"        # "none" | "single" (int32 [B]) | "multi" (float32 [B, K])
   c.num_classes = 0            # K for multi-label (19 for BigEarthNet-19)

@@ -28,9 +28,11 @@ import numpy as np
 from absl import logging
 
 from data_pipelines import absl_flags
+from data_pipelines import example_codec
 from data_pipelines import normalization
 from data_pipelines import schema
 from data_pipelines import sources
+from data_pipelines import splits
 from data_pipelines import synthetic
 from data_pipelines import tfds_source
 from data_pipelines import transforms as T
@@ -71,12 +73,52 @@ def check_shard_count(num_shards: int, process_count: int, num_workers: int) -> 
 class TfdsToElement(grain.transforms.Map):
   """tfds example dict -> element (via the same record layout as the TFRecord path)."""
 
-  def __init__(self, name: str, spec: T.ElementSpec, class_names: tuple[str, ...]):
+  def __init__(self, name: str, spec: T.ElementSpec, class_names: tuple[str, ...],
+               nomenclature: str = "bigearthnet19"):
     self.name, self.spec, self.class_names = name, spec, class_names
+    self.nomenclature = nomenclature
 
   def map(self, ex: dict[str, Any]) -> dict[str, Any]:
-    kwargs = {} if self.name.startswith("eurosat") else {"class_names": self.class_names}
+    kwargs = ({} if self.name.startswith("eurosat") else
+              {"class_names": self.class_names, "nomenclature": self.nomenclature})
     return T.record_to_element(tfds_source.tfds_record(self.name, ex, **kwargs), self.spec)
+
+
+class RecordToElement(grain.transforms.Map):
+  """In-memory record dict -> element."""
+
+  def __init__(self, spec: T.ElementSpec):
+    self.spec = spec
+
+  def map(self, rec: dict[str, Any]) -> dict[str, Any]:
+    return T.record_to_element(rec, self.spec)
+
+
+class _KeyInSplit(grain.transforms.Filter):
+  """Keeps serialized records whose key is in the split (decodes only the key)."""
+
+  def __init__(self, ids: frozenset[str]):
+    self.pred = splits.InSplit(ids)
+
+  def filter(self, data: bytes) -> bool:
+    return self.pred(example_codec.decode_record(data, frozenset({"key"})))
+
+
+class _Subset:
+  """The examples of a random-access source that a predicate keeps (indices found once)."""
+
+  def __init__(self, src, keep):
+    self.src, self.index = src, [i for i in range(len(src)) if keep(src[i])]
+
+  def __len__(self) -> int:
+    return len(self.index)
+
+  def __getitem__(self, i: int):
+    return self.src[self.index[i]]
+
+
+def _split_ids(cfg) -> frozenset[str] | None:
+  return splits.read_split_file(cfg.split_file) if cfg.get("split_file") else None
 
 
 def _tfrecord_elements(cfg, pi: int, pc: int):
@@ -89,10 +131,35 @@ def _tfrecord_elements(cfg, pi: int, pc: int):
   ds = ds.repeat(cfg.num_epochs)
   ds = ds.map(functools.partial(CheckedTFRecordIterDataset, skip_corrupt=cfg.skip_corrupt))
   records = grain.experimental.InterleaveIterDataset(ds, cycle_length=cfg.cycle_length)
+  ids = _split_ids(cfg)
+  if ids is not None:
+    records = records.filter(_KeyInSplit(ids))
   if shuffle and cfg.shuffle_window > 1:
     records = grain.experimental.WindowShuffleIterDataset(
         records, window_size=cfg.shuffle_window, seed=_seed(cfg.seed, 1, pi))
   return records.map(T.ParseExample(_element_spec(cfg))), manifest
+
+
+def _in_memory_elements(records: list[dict[str, Any]], cfg, pi: int, pc: int, what: str):
+  """Small record lists (Sen1Floods11 tiles): split filter, host slice, shuffle, repeat."""
+  ids = _split_ids(cfg)
+  if ids is not None:
+    records = [r for r in records if splits.InSplit(ids)(r)]
+  if len(records) < pc:
+    raise ValueError(f"{what}: {len(records)} examples for {pc} hosts")
+  ds = grain.MapDataset.source(records)[pi::pc]
+  if cfg.train and cfg.shuffle:
+    ds = ds.shuffle(seed=_seed(cfg.seed, 0, pi))
+  ds = ds.repeat(cfg.num_epochs).map(RecordToElement(_element_spec(cfg)))
+  return ds.to_iter_dataset(), None
+
+
+def _sen1floods11_elements(cfg, pi: int, pc: int):
+  from data_pipelines import sen1floods11  # pylint: disable=g-import-not-at-top  # rasterio
+  records = sen1floods11.tile_records(cfg.paths, tile_size=int(cfg.tile_size),
+                                      thresholds=tuple(cfg.water_share_thresholds),
+                                      verify_sha256=bool(cfg.verify_sha256))
+  return _in_memory_elements(records, cfg, pi, pc, f"sen1floods11 tiles in {cfg.paths}")
 
 
 def _tfds_elements(cfg, pi: int, pc: int):
@@ -100,12 +167,16 @@ def _tfds_elements(cfg, pi: int, pc: int):
   if len(src) < pc * max(1, cfg.num_workers):
     raise ValueError(f"tfds {cfg.tfds_name}[{cfg.tfds_split}] has {len(src)} examples, fewer "
                      f"than {pc} hosts x {max(1, cfg.num_workers)} workers")
+  ids = _split_ids(cfg)
+  if ids is not None:   # one pass over the examples' file names, then random access
+    src = _Subset(src, splits.InSplit(ids))
   ds = grain.MapDataset.source(src)[pi::pc]
   if cfg.train and cfg.shuffle:
     ds = ds.shuffle(seed=_seed(cfg.seed, 0, pi))
   ds = ds.repeat(cfg.num_epochs)
   names = tfds_source.class_names_of(cfg.tfds_name, cfg.tfds_data_dir or None)
-  ds = ds.map(TfdsToElement(cfg.tfds_name, _element_spec(cfg), names))
+  ds = ds.map(TfdsToElement(cfg.tfds_name, _element_spec(cfg), names,
+                            cfg.get("nomenclature", "bigearthnet19")))
   return ds.to_iter_dataset(), None
 
 
@@ -132,8 +203,11 @@ def make_dataset(config: ml_collections.ConfigDict, *, process_index: int | None
     ds, manifest = _tfrecord_elements(cfg, process_index, process_count)
   elif cfg.source == "tfds":
     ds, manifest = _tfds_elements(cfg, process_index, process_count)
+  elif cfg.source == "sen1floods11_tiles":
+    ds, manifest = _sen1floods11_elements(cfg, process_index, process_count)
   else:
-    raise ValueError(f"data.source {cfg.source!r} not in ('tfrecord', 'tfds'); "
+    raise ValueError(f"data.source {cfg.source!r} not in ('tfrecord', 'tfds', "
+                     "'sen1floods11_tiles'); "
                      "'synthetic' goes through make_iterator")
   ds = ds.map(_normalizer(cfg, manifest))
   if cfg.train:

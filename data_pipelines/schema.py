@@ -84,6 +84,9 @@ BAND_SETS: dict[str, tuple[str, ...]] = {
     "spectralgpt": SPECTRALGPT_BANDS,
     "bigearthnet": BIGEARTHNET_BANDS,
     "eurosat": EUROSAT_BANDS,
+    # Parity experiments only: the official EuroSAT input after `--dropped_bands 10` on raw
+    # tifs (B11 dropped, B10 kept, B8A last), selected by name from any 13-band record.
+    "eurosat_official_drop10": EUROSAT_OFFICIAL_DROPPED_ORDER,
 }
 
 QUANTIFICATION_VALUE = 10000.0   # DN = reflectance * 10000

@@ -1,0 +1,70 @@
+"""Building blocks of the evaluation configs (configs/eval/): the top level, data blocks and
+the linear / k-NN protocol blocks read by spectralgpt_jax.evaluation (docs/evaluation.md).
+
+Top level: seed, pretrained (orbax run or checkpoint-step dir, or an exported weights file;
+"" = randomly initialised encoder), model (variant name; the architecture when pretrained is
+""), cache_dir ("" = <workdir>/../feature_cache, shared by the points of a sweep), evals.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+from ml_collections import config_dict
+
+from data_pipelines.config import default_data_config
+
+DEFAULT_L2 = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+
+
+def eval_config(model: str, pretrained: str = "", seed: int = 0) -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.seed = seed
+  c.pretrained = pretrained
+  c.model = model
+  c.cache_dir = ""
+  c.evals = ml_collections.ConfigDict()
+  return c
+
+
+def eval_data(*, label_type: str, num_classes: int, image_size: int, batch_size: int = 64,
+              **fields) -> ml_collections.ConfigDict:
+  """A `default_data_config()` block for one deterministic pass (eval resize + center crop)."""
+  d = default_data_config()
+  d.train, d.shuffle, d.drop_remainder, d.num_epochs = False, False, False, 1
+  d.label_type, d.num_classes = label_type, num_classes
+  d.image_size, d.batch_size = image_size, batch_size
+  for k, v in fields.items():
+    setattr(d, k, v)
+  return d
+
+
+def linear(train, test, val=None, *, l2_strengths=DEFAULT_L2, pooling: str = "mean",
+           layers=None) -> ml_collections.ConfigDict:
+  """Linear probe on frozen features over a list of L2 strengths (chosen on val if given)."""
+  b = ml_collections.ConfigDict({"type": "linear", "train_data": train, "test_data": test})
+  if val is not None:
+    b.val_data = val
+  b.l2_strengths = tuple(l2_strengths)
+  b.pooling = pooling     # "mean" | "skip_first" (the official classifier's pooling)
+  b.layers = layers if layers is not None else config_dict.placeholder(tuple)  # None = output
+  return b
+
+
+def knn(train, test, *, k: int = 20, temperature: float = 0.07, pooling: str = "mean",
+        layers=None) -> ml_collections.ConfigDict:
+  """Cosine k-NN with temperature-weighted votes on frozen features."""
+  b = ml_collections.ConfigDict({"type": "knn", "train_data": train, "test_data": test})
+  b.k, b.temperature, b.pooling = k, temperature, pooling
+  b.layers = layers if layers is not None else config_dict.placeholder(tuple)
+  return b
+
+
+def add_protocols(c: ml_collections.ConfigDict, name: str, protocol: str, train, test,
+                  val=None, **kwargs) -> None:
+  """config.evals.<name>_linear and/or <name>_knn ("linear" | "knn" | "both")."""
+  if protocol not in ("linear", "knn", "both"):
+    raise ValueError(f"protocol {protocol!r} not in ('linear', 'knn', 'both')")
+  if protocol in ("linear", "both"):
+    c.evals[f"{name}_linear"] = linear(train, test, val, **kwargs.get("linear", {}))
+  if protocol in ("knn", "both"):
+    c.evals[f"{name}_knn"] = knn(train, test, **kwargs.get("knn", {}))

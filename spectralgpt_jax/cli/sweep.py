@@ -1,0 +1,117 @@
+"""`python -m spectralgpt_jax sweep --config configs/eval/<file>.py[:arg] --workdir DIR`.
+
+Expands the config's `get_sweep(arg)` (lists of dotted overrides, configs/sweeps.py) into one
+point directory each, `DIR/<slug of the overrides>-<hash>/`, and runs the points in turn in
+this process (`evaluate`'s run_point). Finished points (result.json) are skipped on a rerun; a
+point killed mid-way resumes. After every point DIR/results.csv, DIR/results.md (rows, then
+mean +- std over seeds) and the PNG plots are rewritten (spectralgpt_jax/sweep/).
+`--print-only` prints one `evaluate` launch line per point instead (for a cluster scheduler;
+run `sweep --report-only` afterwards to rebuild the table and plots).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import shlex
+import sys
+from typing import Any
+
+HELP = "run (or print) every point of a config's get_sweep(); results table and plots"
+
+
+def load_module(path: str):
+  """The config file as a module (as ml_collections.config_flags loads it)."""
+  spec = importlib.util.spec_from_file_location("sweep_config", path)
+  if spec is None or spec.loader is None or not os.path.exists(path):
+    raise FileNotFoundError(f"config file {path} not found")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def expand(config_spec: str) -> tuple[Any, list[dict[str, Any]], str, str | None]:
+  """(module, points, path, arg) of 'file.py[:arg]'; a config without get_sweep is 1 point."""
+  path, _, arg = config_spec.partition(":")
+  module = load_module(path)
+  arg = arg or None
+  pts = list(module.get_sweep(arg)) if hasattr(module, "get_sweep") else [{}]
+  if not pts:
+    raise ValueError(f"{path}: get_sweep({arg!r}) returned no points")
+  return module, [dict(p) for p in pts], path, arg
+
+
+def _flag_value(v: Any) -> str:
+  if isinstance(v, (list, tuple)):
+    return "(" + ",".join(_flag_value(x) for x in v) + ("," if len(v) == 1 else "") + ")"
+  return repr(v) if isinstance(v, float) else str(v)
+
+
+def launch_line(config_spec: str, point_dir: str, overrides: dict[str, Any]) -> str:
+  args = ["python", "-m", "spectralgpt_jax", "evaluate", "--config", config_spec,
+          "--workdir", point_dir]
+  args += [f"--config.{k}={_flag_value(v)}" for k, v in overrides.items()]
+  return " ".join(shlex.quote(a) for a in args)
+
+
+def report(root: str, *, quiet: bool = False) -> tuple[list[str], list[str]]:
+  """Rewrites the tables and plots of `root`; returns (table paths, plot paths)."""
+  from spectralgpt_jax.sweep import plots, points, table  # pylint: disable=g-import-not-at-top
+  results = points.load_results(root)
+  if not results:
+    return [], []
+  tables = list(table.write_tables(root, results))
+  pngs = plots.write_plots(root, results)
+  if not quiet:
+    print(f"sweep: {len(results)} point(s) in {tables[0]} and {tables[1]}, "
+          f"{len(pngs)} plot(s)", flush=True)
+  return tables, pngs
+
+
+def main(argv: list[str]) -> int:
+  p = argparse.ArgumentParser(prog="python -m spectralgpt_jax sweep", description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+  p.add_argument("--config", required=True, help="config file with get_sweep()[:arg]")
+  p.add_argument("--workdir", required=True, help="sweep directory (one folder per point)")
+  p.add_argument("--print-only", action="store_true", help="print launch lines, run nothing")
+  p.add_argument("--report-only", action="store_true",
+                 help="only rebuild results.csv/.md and plots from finished points")
+  p.add_argument("--force", action="store_true", help="rerun points that have result.json")
+  a = p.parse_args(argv)
+  from spectralgpt_jax.sweep import points  # pylint: disable=g-import-not-at-top
+  module, pts, path, arg = expand(a.config)
+  dirs = [os.path.join(a.workdir, points.slug(o)) for o in pts]
+  if len(set(dirs)) != len(dirs):
+    raise ValueError(f"{path}: get_sweep returned duplicate points")
+  if a.print_only:
+    for d, o in zip(dirs, pts):
+      print(launch_line(a.config, d, o))
+    return 0
+  if not a.report_only:
+    from spectralgpt_jax.cli import evaluate  # pylint: disable=g-import-not-at-top
+    evaluate.setup_logging()
+    for i, (d, o) in enumerate(zip(dirs, pts)):
+      print(f"sweep: point {i + 1}/{len(pts)} {os.path.basename(d)}", flush=True)
+      if points.is_done(d) and not a.force:
+        print(f"sweep: {d} done (result.json), skipping", flush=True)
+        continue
+      config = module.get_config(arg)
+      config.lock()   # a misspelled override fails instead of adding a field
+      config.update_from_flattened_dict(o)
+      evaluate.run_point(config, o, d, force=a.force)
+      report(a.workdir, quiet=True)
+  tables, pngs = report(a.workdir)
+  if tables:
+    with open(tables[1]) as f:
+      print(f.read())
+    top = [x for x in pngs if os.path.dirname(x) == a.workdir.rstrip("/")]
+    print("plots:\n" + "\n".join(f"  {x}" for x in top))
+    if len(pngs) > len(top):
+      print(f"  + {len(pngs) - len(top)} per-class / confusion plots in "
+            f"{os.path.join(a.workdir, '<point>', '<eval>')}/")
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main(sys.argv[1:]))
