@@ -68,3 +68,10 @@ def add_protocols(c: ml_collections.ConfigDict, name: str, protocol: str, train,
     c.evals[f"{name}_linear"] = linear(train, test, val, **kwargs.get("linear", {}))
   if protocol in ("knn", "both"):
     c.evals[f"{name}_knn"] = knn(train, test, **kwargs.get("knn", {}))
+
+
+def finetune(train: ml_collections.ConfigDict, test) -> ml_collections.ConfigDict:
+  """Full fine-tuning on the training machinery: `train` is a whole fine-tuning config
+  (configs/common.py:finetune_config; its data block the training split), `test` the split
+  scored every `train.eval_every_steps` steps and at the end."""
+  return ml_collections.ConfigDict({"type": "finetune", "train": train, "test_data": test})
