@@ -199,6 +199,13 @@ def data_identity(data_cfg: ml_collections.ConfigDict) -> dict[str, Any]:
     for f in files:
       st = os.stat(f) if os.path.exists(f) else None   # remote (gs://): name only
       d["files"].append([f, st.st_size if st else None, st.st_mtime_ns if st else None])
+  elif data_cfg.source != "tfds" and os.path.isdir(str(data_cfg.paths)):  # e.g. flood tiles
+    d["files"] = sorted([e.name, e.stat().st_size, e.stat().st_mtime_ns]
+                        for e in os.scandir(data_cfg.paths) if e.is_file())
+  split_file = data_cfg.get("split_file", "")
+  if split_file and os.path.exists(split_file):  # its ids, not its name, decide the examples
+    with open(split_file, "rb") as f:
+      d["split_file_sha256"] = hashlib.sha256(f.read()).hexdigest()
   return d
 
 

@@ -76,3 +76,16 @@ def test_intermediate_layers_without_model_change(tmp_path):
   assert two.shape == (2, 128)
   with pytest.raises(ValueError, match="out of range"):
     features.feature_fn(enc, (5,), "mean")
+
+
+def test_cache_key_follows_the_split_file_contents(tmp_path):
+  """A split list edited in place (same path) selects other examples: a new cache entry."""
+  from data_pipelines.config import default_data_config
+  from spectralgpt_jax.evaluation import features
+  split = tmp_path / "train.txt"
+  split.write_text("a\nb\n")
+  cfg = default_data_config()
+  cfg.source, cfg.paths, cfg.split_file = "tfds", "", str(split)
+  before = features.data_identity(cfg)
+  split.write_text("a\nc\n")
+  assert features.data_identity(cfg) != before
