@@ -27,11 +27,14 @@ def test_loads_and_sweep_points_apply(name):
   assert {"seed", "pretrained", "model", "cache_dir", "evals"} <= set(c)
   assert "python -m spectralgpt_jax " in mod.__doc__
   for e in c.evals.values():
-    assert e.type in ("linear", "knn")
-    for split in ("train_data", "test_data"):
+    assert e.type in ("linear", "knn", "finetune")
+    for split in ("train_data", "test_data") if e.type != "finetune" else ("test_data",):
       d = e[split]
       assert d.label_type in ("single", "multi") and not d.train and d.num_epochs == 1
       assert not d.drop_remainder
+    if e.type == "finetune":  # a whole training config; its data is the training split
+      assert e.train.data.train and e.train.model.name.startswith("vit_")
+      assert e.train.data.label_type == e.test_data.label_type
   c.to_json()
   sweep = mod.get_sweep(None) if hasattr(mod, "get_sweep") else [{}]
   assert len({points.slug(o) for o in sweep}) == len(sweep)

@@ -33,6 +33,7 @@ def demo_like(tmp_path, example_dir, fresh_mae):
   return demo
 
 
+@pytest.mark.slow  # the whole tiny sweep (4 points, fine-tunes included): make demo-eval runs it too
 def test_tiny_sweep_runs_skips_and_resumes(tmp_path, demo_like, capsys):
   shared = FLOOD.parent.parent
   spec = f"configs/eval/tiny_sweep.py:shared={shared},demo={demo_like},size=32"
