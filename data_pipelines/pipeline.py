@@ -90,7 +90,7 @@ def _open_shard(path: str, *, skip_corrupt: bool, expected: dict[str, tuple[int,
 def verified_shards(cfg) -> tuple[list[str], dict[str, Any] | None, list[str]]:
   """(shards to read, manifest, skipped "<path>: <problem>" lines) of a tfrecord config."""
   skip = bool(cfg.skip_corrupt)
-  files, manifest = sources.list_shards(cfg.paths, allow_missing=skip)
+  files, manifest = sources.list_shards(cfg.paths, allow_missing=True)
   files, skipped = sources.verify_shards(files, manifest, skip=skip)
   where = str(cfg.paths)
   if not files:

@@ -122,18 +122,6 @@ def verify_shards(files: list[str], manifest: dict[str, Any] | None, *, skip: bo
   bad shards are dropped and logged. A header walk reads 12 bytes per record."""
   expected = expected_sizes(files, manifest)
   problems: list[tuple[str, str]] = []
-  if manifest is not None:
-    listed = sum(int(s.get("records", 0)) for s in manifest.get("shards", []))
-    if "num_records" in manifest and int(manifest["num_records"]) != listed:
-      folder = str(epath.Path(files[0]).parent) if files else "?"
-      problems.append((folder + "/" + MANIFEST, f"num_records {manifest['num_records']} but "
-                       f"its shards list {listed} records"))
-    if files:
-      folder = epath.Path(files[0]).parent
-      names = {s["file"] for s in manifest.get("shards", [])}
-      for extra in sorted(folder.glob("*.tfrecord")):
-        if extra.name not in names:
-          problems.append((str(extra), "surplus: a shard file the manifest does not list"))
   good = []
   for f in files:
     why = _problem(f, expected.get(f))
@@ -141,6 +129,16 @@ def verify_shards(files: list[str], manifest: dict[str, Any] | None, *, skip: bo
       good.append(f)
     else:
       problems.append((f, why))
+  if manifest is not None and files:
+    folder = epath.Path(files[0]).parent
+    names = {s["file"] for s in manifest.get("shards", [])}
+    for extra in sorted(folder.glob("*.tfrecord")):
+      if extra.name not in names:
+        problems.append((str(extra), "surplus: a shard file the manifest does not list"))
+    listed = sum(int(s.get("records", 0)) for s in manifest.get("shards", []))
+    if "num_records" in manifest and int(manifest["num_records"]) != listed:
+      problems.append((str(folder / MANIFEST), f"num_records {manifest['num_records']} but "
+                       f"its shards list {listed} records"))
   if problems and not skip:
     path, why = problems[0]
     more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""

@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--batch-size", type=int, default=8)
   p.add_argument("--resampling", default="bicubic", choices=("bilinear", "bicubic", "nearest"),
                  help="resize to the model's image size")
+  p.add_argument("--nonfinite", choices=("error", "zero"), default="error",
+                 help="NaN/Inf in an input: fail naming file, band and position (default), or "
+                 "set them to 0 after normalization")
   p.add_argument("--force", action="store_true", help="overwrite the output")
   return p
 
@@ -130,14 +133,25 @@ def main(argv: list[str]) -> int:
 
     def flush():
       x = np.stack(batch)
-      chunks.append(fn(x, bands=batch_bands, normalize=not args.no_normalize,
-                       units=args.units, batch_size=args.batch_size))
+      first = len(infos) - len(batch)  # infos holds exactly the inputs read so far
+      try:
+        chunks.append(fn(x, bands=batch_bands, normalize=not args.no_normalize,
+                         units=args.units, batch_size=args.batch_size,
+                         nonfinite=args.nonfinite))
+      except ValueError as e:  # name the file (inputs in a batch share their band names)
+        msg = str(e)
+        if msg.startswith("non-finite input: ") and "first at example " in msg:
+          k = int(msg.split("first at example ")[1].split(",")[0].split(" ")[0])
+          raise ValueError(f"{infos[first + k]['source']}: {msg}") from e
+        more = f" (and {len(batch) - 1} more input(s) with the same bands)" if len(batch) > 1 \
+            else ""
+        raise ValueError(f"{infos[first]['source']}{more}: {msg}") from e
       batch.clear()
 
     for cube, names, info in read_inputs(items, args.bands, model.spec.img_size,
                                          args.resampling):
       if batch and (names != batch_bands or len(batch) >= args.batch_size):
-        flush()
+            flush()
       batch.append(cube)
       batch_bands = names
       infos.append(info)
