@@ -43,9 +43,6 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--batch-size", type=int, default=8)
   p.add_argument("--resampling", default="bicubic", choices=("bilinear", "bicubic", "nearest"),
                  help="resize to the model's image size")
-  p.add_argument("--nonfinite", choices=("error", "zero"), default="error",
-                 help="NaN/Inf in an input: fail naming file, band and position (default), or "
-                 "set them to 0 after normalization")
   p.add_argument("--force", action="store_true", help="overwrite the output")
   return p
 
@@ -136,8 +133,7 @@ def main(argv: list[str]) -> int:
       first = len(infos) - len(batch)  # infos holds exactly the inputs read so far
       try:
         chunks.append(fn(x, bands=batch_bands, normalize=not args.no_normalize,
-                         units=args.units, batch_size=args.batch_size,
-                         nonfinite=args.nonfinite))
+                         units=args.units, batch_size=args.batch_size))
       except ValueError as e:  # name the file (inputs in a batch share their band names)
         msg = str(e)
         if msg.startswith("non-finite input: ") and "first at example " in msg:
