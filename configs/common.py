@@ -87,6 +87,9 @@ def pretrain_config(*, model: str, image_size: int, batch_size: int, blr: float,
 
   c.checkpoint = ml_collections.ConfigDict({"every_steps": 1000, "max_to_keep": 3,
                                             "async_save": True})
+  # A damaged latest checkpoint on resume: "fallback" (newest intact step; the damaged one is
+  # moved to checkpoints.damaged/) or "fail".
+  c.checkpoint.on_corrupt = "fallback"
   c.init_from = ml_collections.ConfigDict()
   c.init_from.workdir = ""               # another run's workdir: load its params only
   c.init_from.step = -1                  # -1 = its latest checkpoint

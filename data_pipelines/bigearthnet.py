@@ -121,12 +121,17 @@ def _metadata(folder, ref, meta_json, bands, resampling) -> dict[str, Any]:
     m = re.search(r"_(\d{8})T(\d{6})", folder.name)
     date = f"{m.group(1)[:4]}-{m.group(1)[4:6]}-{m.group(1)[6:]}" if m else ""
   label_names = list(meta_json.get("labels", []))
+  try:
+    labels19 = labels_lib.bigearthnet_indices(label_names, "bigearthnet19")
+  except KeyError as e:
+    hits = sorted(folder.glob("*labels_metadata.json")) or [folder]
+    raise BadInputError(hits[0], "labels", e.args[0] if e.args else str(e)) from e
   epsg = ref["crs"].to_epsg()
   return {
       "patch_id": folder.name,
       "band_names": list(bands),
       "labels": label_names,
-      "labels19": labels_lib.bigearthnet_indices(label_names, "bigearthnet19"),
+      "labels19": labels19,
       "product_id": product_id,
       "processing_baseline": schema.processing_baseline(product_id),
       "radio_add_offset": schema.radio_add_offset(product_id, date or None),

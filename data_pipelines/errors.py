@@ -36,3 +36,17 @@ class CorruptRecordError(IOError):
   def __init__(self, shard: object, offset: int, reason: str):
     self.shard, self.offset, self.reason = str(shard), int(offset), reason
     super().__init__(f"corrupt record in shard {self.shard} at byte offset {offset}: {reason}")
+
+
+class ShardMismatchError(IOError):
+  """A shard differs from its manifest (missing, empty, short, surplus, wrong record count),
+  or a dataset yields no readable record at all.
+
+  Attributes:
+    shard: path of the shard file (or the shard directory).
+    reason: what differs, with both numbers.
+  """
+
+  def __init__(self, shard: object, reason: str):
+    self.shard, self.reason = str(shard), reason
+    super().__init__(f"shard {self.shard}: {reason}")

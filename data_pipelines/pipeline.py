@@ -4,7 +4,10 @@
 or the grain pipeline `make_pipeline` over TFRecord shards or tfds.
 
 TFRecord shards (written by `ingest`), per host:
-  shard files[host::hosts] -> shuffle shard order per epoch (seeded) -> repeat(num_epochs)
+  shards verified against the manifest (`sources.verify_shards`: sizes, record counts; strict
+  raises naming the shard, data.skip_corrupt drops bad shards and logs them) -> in skip mode,
+  at least one record must pass its CRCs (else an error, instead of an endless empty pass)
+  -> shard files[host::hosts] -> shuffle shard order per epoch (seeded) -> repeat(num_epochs)
   -> one CRC-checked TFRecord reader per shard -> interleave(cycle_length)
   -> window shuffle (seeded) -> parse + select bands by name -> normalize
   -> train: RandomResizedCrop + flips | eval: Resize + CenterCrop
@@ -36,6 +39,7 @@ from data_pipelines import splits
 from data_pipelines import synthetic
 from data_pipelines import tfds_source
 from data_pipelines import transforms as T
+from data_pipelines.errors import ShardMismatchError
 from data_pipelines.tfrecord import CheckedTFRecordIterDataset
 
 
@@ -121,15 +125,35 @@ def _split_ids(cfg) -> frozenset[str] | None:
   return splits.read_split_file(cfg.split_file) if cfg.get("split_file") else None
 
 
+def _open_shard(path: str, *, skip_corrupt: bool, expected: dict[str, tuple[int, int]]):
+  return CheckedTFRecordIterDataset(path, skip_corrupt=skip_corrupt, expected=expected.get(path))
+
+
+def verified_shards(cfg) -> tuple[list[str], dict[str, Any] | None, list[str]]:
+  """(shards to read, manifest, skipped "<path>: <problem>" lines) of a tfrecord config."""
+  skip = bool(cfg.skip_corrupt)
+  files, manifest = sources.list_shards(cfg.paths, allow_missing=True)
+  files, skipped = sources.verify_shards(files, manifest, skip=skip)
+  where = str(cfg.paths)
+  if not files:
+    raise ShardMismatchError(where, f"no readable shard ({len(skipped)} skipped: "
+                             f"{'; '.join(skipped[:3])})")
+  if skip and sources.first_good_record(files) is None:
+    raise ShardMismatchError(where, f"skip mode read all {len(files)} shard(s) and found no "
+                             "record whose CRCs pass; nothing to train on")
+  return files, manifest, skipped
+
+
 def _tfrecord_elements(cfg, pi: int, pc: int):
-  files, manifest = sources.list_shards(cfg.paths)
+  files, manifest, skipped = verified_shards(cfg)
   check_shard_count(len(files), pc, cfg.num_workers)
+  expected = sources.expected_sizes(files, manifest)
   shuffle = cfg.train and cfg.shuffle
   ds = grain.MapDataset.source(files[pi::pc])
   if shuffle:
     ds = ds.shuffle(seed=_seed(cfg.seed, 0, pi))
   ds = ds.repeat(cfg.num_epochs)
-  ds = ds.map(functools.partial(CheckedTFRecordIterDataset, skip_corrupt=cfg.skip_corrupt))
+  ds = ds.map(functools.partial(_open_shard, skip_corrupt=cfg.skip_corrupt, expected=expected))
   records = grain.experimental.InterleaveIterDataset(ds, cycle_length=cfg.cycle_length)
   ids = _split_ids(cfg)
   if ids is not None:
@@ -137,7 +161,7 @@ def _tfrecord_elements(cfg, pi: int, pc: int):
   if shuffle and cfg.shuffle_window > 1:
     records = grain.experimental.WindowShuffleIterDataset(
         records, window_size=cfg.shuffle_window, seed=_seed(cfg.seed, 1, pi))
-  return records.map(T.ParseExample(_element_spec(cfg))), manifest
+  return records.map(T.ParseExample(_element_spec(cfg))), manifest, skipped
 
 
 def _in_memory_elements(records: list[dict[str, Any]], cfg, pi: int, pc: int, what: str):
@@ -151,7 +175,7 @@ def _in_memory_elements(records: list[dict[str, Any]], cfg, pi: int, pc: int, wh
   if cfg.train and cfg.shuffle:
     ds = ds.shuffle(seed=_seed(cfg.seed, 0, pi))
   ds = ds.repeat(cfg.num_epochs).map(RecordToElement(_element_spec(cfg)))
-  return ds.to_iter_dataset(), None
+  return ds.to_iter_dataset(), None, []
 
 
 def _sen1floods11_elements(cfg, pi: int, pc: int):
@@ -177,7 +201,7 @@ def _tfds_elements(cfg, pi: int, pc: int):
   names = tfds_source.class_names_of(cfg.tfds_name, cfg.tfds_data_dir or None)
   ds = ds.map(TfdsToElement(cfg.tfds_name, _element_spec(cfg), names,
                             cfg.get("nomenclature", "bigearthnet19")))
-  return ds.to_iter_dataset(), None
+  return ds.to_iter_dataset(), None, []
 
 
 def _processes(cfg, process_index: int | None, process_count: int | None) -> tuple[int, int]:
@@ -197,14 +221,19 @@ def _processes(cfg, process_index: int | None, process_count: int | None) -> tup
 def make_dataset(config: ml_collections.ConfigDict, *, process_index: int | None = None,
                  process_count: int | None = None) -> grain.IterDataset:
   """The per-host `grain.IterDataset` of batches (see module docstring)."""
+  ds, _ = _make_dataset(config, process_index, process_count)
+  return ds
+
+
+def _make_dataset(config, process_index, process_count) -> tuple[grain.IterDataset, list[str]]:
   cfg = config
   process_index, process_count = _processes(cfg, process_index, process_count)
   if cfg.source == "tfrecord":
-    ds, manifest = _tfrecord_elements(cfg, process_index, process_count)
+    ds, manifest, skipped = _tfrecord_elements(cfg, process_index, process_count)
   elif cfg.source == "tfds":
-    ds, manifest = _tfds_elements(cfg, process_index, process_count)
+    ds, manifest, skipped = _tfds_elements(cfg, process_index, process_count)
   elif cfg.source == "sen1floods11_tiles":
-    ds, manifest = _sen1floods11_elements(cfg, process_index, process_count)
+    ds, manifest, skipped = _sen1floods11_elements(cfg, process_index, process_count)
   else:
     raise ValueError(f"data.source {cfg.source!r} not in ('tfrecord', 'tfds', "
                      "'sen1floods11_tiles'); "
@@ -224,7 +253,7 @@ def make_dataset(config: ml_collections.ConfigDict, *, process_index: int | None
       ds.enable_shared_memory_output()   # grain does this itself only for >= 2 workers
     ds = ds.mp_prefetch(grain.MultiprocessingOptions(
         num_workers=cfg.num_workers, per_worker_buffer_size=cfg.per_worker_buffer_size))
-  return ds
+  return ds, skipped
 
 
 def make_pipeline(config: ml_collections.ConfigDict, *, process_index: int | None = None,
@@ -233,8 +262,20 @@ def make_pipeline(config: ml_collections.ConfigDict, *, process_index: int | Non
 
   b = config.batch_size // process_count. Checkpointable via get_state/set_state.
   process_index/process_count default to jax.process_index()/jax.process_count().
+  The shards skip mode dropped are in `skipped_inputs(iterator)`.
   """
-  return iter(make_dataset(config, process_index=process_index, process_count=process_count))
+  ds, skipped = _make_dataset(config, process_index, process_count)
+  it = iter(ds)
+  try:
+    it.skipped_inputs = list(skipped)
+  except AttributeError:  # an iterator type without a __dict__
+    pass
+  return it
+
+
+def skipped_inputs(data_iter) -> list[str]:
+  """"<shard>: <problem>" for each shard the pipeline skipped (skip mode), [] otherwise."""
+  return list(getattr(data_iter, "skipped_inputs", []))
 
 
 def make_iterator(data_cfg: ml_collections.ConfigDict, *, process_index: int | None = None,

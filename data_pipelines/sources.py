@@ -3,6 +3,10 @@
 `paths` in the data config may be: a shard directory holding manifest.json (the shard list
 comes from the manifest), a glob pattern ("/data/ben/*.tfrecord", "gs://b/ben/data-*"), or a
 comma-separated list of shard files. Remote paths go through `etils.epath` (a tfds dependency).
+
+`verify_shards` compares the shards with their manifest before anything trains on them (sizes,
+record counts by a header walk, missing / empty / surplus files); strict mode raises
+`ShardMismatchError` naming the file, skip mode drops the shard and returns what it dropped.
 """
 
 from __future__ import annotations
@@ -12,7 +16,11 @@ from typing import Any
 
 from etils import epath
 
+from absl import logging
+
+from data_pipelines.errors import CorruptRecordError, ShardMismatchError
 from data_pipelines.shard_writer import MANIFEST
+from data_pipelines.tfrecord import RecordReader, count_records
 
 
 def _is_glob(s: str) -> bool:
@@ -30,8 +38,12 @@ def read_manifest(directory: str) -> dict[str, Any]:
     raise ValueError(f"{path}: invalid JSON ({e})") from e
 
 
-def list_shards(paths: str) -> tuple[list[str], dict[str, Any] | None]:
-  """Resolves `paths` to sorted shard files; also returns the manifest when there is one."""
+def list_shards(paths: str, *, allow_missing: bool = False
+                ) -> tuple[list[str], dict[str, Any] | None]:
+  """Resolves `paths` to sorted shard files; also returns the manifest when there is one.
+
+  Shards the manifest lists but that do not exist raise, unless `allow_missing` (then
+  `verify_shards` reports them)."""
   if not paths:
     raise ValueError("data.paths is empty: give a shard directory, a glob or a file list")
   specs = [p.strip() for p in str(paths).split(",") if p.strip()]
@@ -40,7 +52,7 @@ def list_shards(paths: str) -> tuple[list[str], dict[str, Any] | None]:
     manifest = read_manifest(specs[0])
     files = [str(directory / s["file"]) for s in manifest["shards"]]
     missing = [f for f in files if not epath.Path(f).exists()]
-    if missing:
+    if missing and not allow_missing:
       raise FileNotFoundError(f"{directory}: shards listed in {MANIFEST} are missing: "
                               f"{missing[:5]}")
     return files, manifest
@@ -61,3 +73,89 @@ def list_shards(paths: str) -> tuple[list[str], dict[str, Any] | None]:
   if len(parents) == 1 and (epath.Path(next(iter(parents))) / MANIFEST).exists():
     manifest = read_manifest(next(iter(parents)))
   return sorted(set(files)), manifest
+
+
+def expected_sizes(files: list[str], manifest: dict[str, Any] | None
+                   ) -> dict[str, tuple[int, int]]:
+  """{shard path: (bytes, records)} from the manifest, for the shards it lists."""
+  if not manifest:
+    return {}
+  entries = {s["file"]: s for s in manifest.get("shards", [])}
+  out = {}
+  for f in files:
+    e = entries.get(epath.Path(f).name)
+    if e is not None and "bytes" in e and "records" in e:
+      out[f] = (int(e["bytes"]), int(e["records"]))
+  return out
+
+
+def _problem(path: str, expected: tuple[int, int] | None) -> str | None:
+  """What is wrong with one shard (None: nothing)."""
+  p = epath.Path(path)
+  if not p.exists():
+    return "missing (listed in the manifest, not on disk)"
+  size = p.stat().length
+  if expected is not None:
+    want_bytes, want_records = expected
+    if size != want_bytes:
+      kind = "empty" if size == 0 else "short" if size < want_bytes else "longer than listed"
+      return (f"{kind}: {size} bytes on disk, the manifest says {want_bytes} "
+              f"({want_records} records)")
+  elif size == 0:
+    return "empty (0 bytes)"
+  try:
+    n = count_records(path)
+  except CorruptRecordError as e:
+    return f"corrupt at byte offset {e.offset}: {e.reason}"
+  if expected is not None and n != expected[1]:
+    return f"{n} records on disk, the manifest says {expected[1]}"
+  return None
+
+
+def verify_shards(files: list[str], manifest: dict[str, Any] | None, *, skip: bool = False
+                  ) -> tuple[list[str], list[str]]:
+  """Checks every shard against the manifest: existence, size, record count (header walk).
+
+  Also: shard files next to the manifest that it does not list (surplus), and a manifest whose
+  num_records disagrees with its shards. Strict: raises ShardMismatchError naming the first
+  shard and what differs. `skip`: returns (shards to read, ["<path>: <problem>", ...]); the
+  bad shards are dropped and logged. A header walk reads 12 bytes per record."""
+  expected = expected_sizes(files, manifest)
+  problems: list[tuple[str, str]] = []
+  good = []
+  for f in files:
+    why = _problem(f, expected.get(f))
+    if why is None:
+      good.append(f)
+    else:
+      problems.append((f, why))
+  if manifest is not None and files:
+    folder = epath.Path(files[0]).parent
+    names = {s["file"] for s in manifest.get("shards", [])}
+    for extra in sorted(folder.glob("*.tfrecord")):
+      if extra.name not in names:
+        problems.append((str(extra), "surplus: a shard file the manifest does not list"))
+    listed = sum(int(s.get("records", 0)) for s in manifest.get("shards", []))
+    if "num_records" in manifest and int(manifest["num_records"]) != listed:
+      problems.append((str(folder / MANIFEST), f"num_records {manifest['num_records']} but "
+                       f"its shards list {listed} records"))
+  if problems and not skip:
+    path, why = problems[0]
+    more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+    raise ShardMismatchError(path, why + more + "; re-ingest, fix the manifest, or set "
+                             "data.skip_corrupt=True to skip bad shards")
+  for path, why in problems:
+    logging.warning("skipping shard %s: %s", path, why)
+  return good, [f"{p}: {w}" for p, w in problems]
+
+
+def first_good_record(files: list[str]) -> str | None:
+  """Path of the first shard holding a record whose CRCs pass (None: no such record)."""
+  for f in files:
+    reader = RecordReader(f, skip_corrupt=True)
+    try:
+      if reader.read_next() is not None:
+        return f
+    finally:
+      reader.close()
+  return None

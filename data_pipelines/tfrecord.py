@@ -7,6 +7,9 @@ with masked_crc(x) = ((crc >> 15) | (crc << 17)) + 0xA282EAD8 (mod 2**32), crc =
 grain's own `TFRecordIterDataset` skips both CRCs; `CheckedTFRecordIterDataset` verifies them.
 A failed check raises `CorruptRecordError(shard, offset)` or, in skip mode, logs it, counts it
 and resynchronises on the next valid record (a record is yielded only if both CRCs match).
+A length field that runs past the end of the file is corruption at that offset (never an
+allocation of that size). `count_records` walks the headers only (length CRCs), which is how
+`sources.verify_shards` checks record counts against a manifest without reading the data.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import google_crc32c
 import grain
 from absl import logging
 
-from data_pipelines.errors import CorruptRecordError
+from data_pipelines.errors import CorruptRecordError, ShardMismatchError
 
 _HEADER = struct.Struct("<QI")
 _FOOTER = struct.Struct("<I")
@@ -76,6 +79,16 @@ class RecordReader:
     self.offset = 0
     self.corrupt = 0     # records skipped so far (skip mode)
     self._f: BinaryIO | None = None
+    self._size: int | None = None
+
+  def size(self) -> int:
+    """The shard's size in bytes (read once)."""
+    if self._size is None:
+      f = self._file()
+      pos = f.tell()
+      self._size = f.seek(0, os.SEEK_END)
+      f.seek(pos)
+    return self._size
 
   def _file(self) -> BinaryIO:
     if self._f is None:
@@ -105,6 +118,10 @@ class RecordReader:
     length, length_crc = _HEADER.unpack(head)
     if masked_crc32c(head[:8]) != length_crc:
       return None, "length CRC mismatch"
+    left = self.size() - self.offset - HEADER_SIZE
+    if length + FOOTER_SIZE > left:
+      return None, (f"record length field says {length} bytes but only {max(left, 0)} bytes "
+                    "are left in the shard (truncated or corrupt)")
     body = f.read(length + FOOTER_SIZE)
     if len(body) < length + FOOTER_SIZE:
       return None, f"truncated record (need {length + FOOTER_SIZE} bytes, have {len(body)})"
@@ -124,7 +141,7 @@ class RecordReader:
         return None
       for i in range(len(buf) - HEADER_SIZE + 1):
         length, crc = _HEADER.unpack_from(buf, i)
-        if length < (1 << 40) and masked_crc32c(buf[i:i + 8]) == crc:
+        if length < self.size() and masked_crc32c(buf[i:i + 8]) == crc:
           saved = self.offset
           self.offset = pos + i
           data, err = self._try_read()
@@ -167,25 +184,79 @@ def iter_records(path: str | os.PathLike, *, skip_corrupt: bool = False,
     reader.close()
 
 
-class _CheckedIterator(grain.DatasetIterator):
-  """State: {"offset": next record's byte offset, "corrupt": records skipped so far}."""
+def count_records(path: str | os.PathLike) -> int:
+  """Number of records in a shard by walking the headers (length CRCs checked, data not read).
 
-  def __init__(self, path: str, skip_corrupt: bool):
+  Raises CorruptRecordError at the first bad header or at a record running past the end."""
+  reader = RecordReader(path)
+  try:
+    f, size, n = reader._file(), reader.size(), 0  # pylint: disable=protected-access
+    while reader.offset < size:
+      f.seek(reader.offset)
+      head = f.read(HEADER_SIZE)
+      if len(head) < HEADER_SIZE:
+        raise CorruptRecordError(path, reader.offset, f"truncated header ({len(head)} of "
+                                 f"{HEADER_SIZE} bytes)")
+      length, length_crc = _HEADER.unpack(head)
+      if masked_crc32c(head[:8]) != length_crc:
+        raise CorruptRecordError(path, reader.offset, "length CRC mismatch")
+      end = reader.offset + HEADER_SIZE + length + FOOTER_SIZE
+      if end > size:
+        raise CorruptRecordError(path, reader.offset, f"record length field says {length} "
+                                 f"bytes but only {size - reader.offset - HEADER_SIZE} bytes "
+                                 "are left in the shard (truncated or corrupt)")
+      reader.offset, n = end, n + 1
+    return n
+  finally:
+    reader.close()
+
+
+class _CheckedIterator(grain.DatasetIterator):
+  """State: {"offset": next record's byte offset, "corrupt": records skipped so far,
+  "records": records read from the start (-1: unknown)}.
+
+  With `expected` (bytes, records) from the manifest, the shard's size is checked when it is
+  opened and, in strict mode, the number of records read when it ends."""
+
+  def __init__(self, path: str, skip_corrupt: bool, expected: tuple[int, int] | None = None):
     super().__init__()
     self._reader = RecordReader(path, skip_corrupt=skip_corrupt)
+    self._expected = expected
+    self._records = 0
+    self._opened = False
+
+  def _open(self) -> None:
+    self._opened = True
+    if self._expected is None:
+      return
+    size = self._reader.size()
+    if size != self._expected[0]:
+      raise ShardMismatchError(self._reader.path, f"{size} bytes on disk, the manifest says "
+                               f"{self._expected[0]} (re-ingest or fix the manifest)")
 
   def __next__(self) -> bytes:
+    if not self._opened:
+      self._open()
     item = self._reader.read_next()
     if item is None:
+      exp = self._expected
+      if (exp is not None and not self._reader.skip_corrupt and self._records >= 0
+          and self._records != exp[1]):
+        raise ShardMismatchError(self._reader.path, f"{self._records} records read, the "
+                                 f"manifest says {exp[1]} (re-ingest or fix the manifest)")
       raise StopIteration
+    if self._records >= 0:
+      self._records += 1
     return item[1]
 
   def get_state(self) -> dict[str, Any]:
-    return {"offset": self._reader.offset, "corrupt": self._reader.corrupt}
+    return {"offset": self._reader.offset, "corrupt": self._reader.corrupt,
+            "records": self._records}
 
   def set_state(self, state: dict[str, Any]) -> None:
     self._reader.seek(state["offset"])
     self._reader.corrupt = int(state.get("corrupt", 0))
+    self._records = int(state.get("records", 0 if state["offset"] == 0 else -1))
 
   def close(self) -> None:
     self._reader.close()
@@ -197,13 +268,15 @@ class _CheckedIterator(grain.DatasetIterator):
 class CheckedTFRecordIterDataset(grain.IterDataset):
   """grain IterDataset over one TFRecord shard that verifies both CRCs of every record."""
 
-  def __init__(self, path: str | os.PathLike, skip_corrupt: bool = False):
+  def __init__(self, path: str | os.PathLike, skip_corrupt: bool = False,
+               expected: tuple[int, int] | None = None):
     super().__init__()
     self._path = os.fspath(path)
     self._skip_corrupt = skip_corrupt
+    self._expected = expected
 
   def __iter__(self) -> _CheckedIterator:
-    return _CheckedIterator(self._path, self._skip_corrupt)
+    return _CheckedIterator(self._path, self._skip_corrupt, self._expected)
 
   def __str__(self) -> str:
     return f"CheckedTFRecordIterDataset({self._path})"

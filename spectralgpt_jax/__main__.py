@@ -2,7 +2,9 @@
 
 Every module in `spectralgpt_jax/cli/` that defines `main(argv: list[str]) -> int` and a one-line
 `HELP` string is a command. Modules are imported only when their command runs, so a command's
-heavy dependencies (torch, rasterio) never slow the others down.
+heavy dependencies (torch, rasterio) never slow the others down. Every command runs through
+`cli._failures.run`: an expected failure ends as one line naming the file and what to do (exit
+1); `--verbose` prints the traceback.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import pkgutil
 import sys
 
 from spectralgpt_jax import cli
+from spectralgpt_jax.cli import _failures
 
 # `import` is a Python keyword, so that command lives in `cli/import_.py`.
 _ALIASES = {"import": "import_"}
@@ -41,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
     return 2
   module = importlib.import_module(f"spectralgpt_jax.cli.{_ALIASES.get(name, name)}")
-  return int(module.main(argv[1:]) or 0)
+  return _failures.run(name, module.main, argv[1:])
 
 
 if __name__ == "__main__":

@@ -130,14 +130,24 @@ def main(argv: list[str]) -> int:
 
     def flush():
       x = np.stack(batch)
-      chunks.append(fn(x, bands=batch_bands, normalize=not args.no_normalize,
-                       units=args.units, batch_size=args.batch_size))
+      first = len(infos) - len(batch)  # infos holds exactly the inputs read so far
+      try:
+        chunks.append(fn(x, bands=batch_bands, normalize=not args.no_normalize,
+                         units=args.units, batch_size=args.batch_size))
+      except ValueError as e:  # name the file (inputs in a batch share their band names)
+        msg = str(e)
+        if msg.startswith("non-finite input: ") and "first at example " in msg:
+          k = int(msg.split("first at example ")[1].split(",")[0].split(" ")[0])
+          raise ValueError(f"{infos[first + k]['source']}: {msg}") from e
+        more = f" (and {len(batch) - 1} more input(s) with the same bands)" if len(batch) > 1 \
+            else ""
+        raise ValueError(f"{infos[first]['source']}{more}: {msg}") from e
       batch.clear()
 
     for cube, names, info in read_inputs(items, args.bands, model.spec.img_size,
                                          args.resampling):
       if batch and (names != batch_bands or len(batch) >= args.batch_size):
-        flush()
+            flush()
       batch.append(cube)
       batch_bands = names
       infos.append(info)

@@ -69,9 +69,12 @@ def main(argv: list[str]) -> int:
     return 0
   try:
     fv(["train"] + list(argv))
-  except flags.Error as e:
-    print(f"train: {e}\n\nusage: python -m spectralgpt_jax train --config FILE[:ARG] "
-          "--workdir DIR [--config.field=value ...]", file=sys.stderr)
+  except (flags.Error, AttributeError, KeyError, TypeError, ValueError) as e:
+    # a misspelled override raises AttributeError/KeyError from inside the locked config
+    msg = " ".join(str(e.args[0] if e.args else e).replace("\\n", " ").strip("'\"").split()).replace("\\'", "'")
+    print(f"train failed: bad flag or --config override: {msg} [see --help; usage: python -m "
+          "spectralgpt_jax train --config FILE[:ARG] --workdir DIR [--config.field=value ...]]",
+          file=sys.stderr)
     return 2
   if fv.config is None or not fv.workdir:
     print("train: --config and --workdir are required", file=sys.stderr)

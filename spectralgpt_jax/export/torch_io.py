@@ -71,6 +71,33 @@ def _jsonable(value: Any) -> Any:
   return str(value)
 
 
+class CorruptWeightsError(ValueError):
+  """A weight file cannot be read (truncated, not the format its suffix says) or holds
+  non-finite values; the message names the file (and the tensor)."""
+
+
+def _unreadable(path: pathlib.Path, e: BaseException) -> CorruptWeightsError:
+  first = (str(e).strip().splitlines() or [""])[0][:200]
+  return CorruptWeightsError(f"{path}: unreadable weight file ({type(e).__name__}: {first}); "
+                             "it may be truncated or damaged: download or export it again")
+
+
+def check_finite(state: Mapping[str, np.ndarray], path: str | os.PathLike) -> None:
+  """Raises CorruptWeightsError naming the first tensor holding NaN or Inf."""
+  for key, value in state.items():
+    a = np.asarray(value)
+    if a.dtype == ml_dtypes.bfloat16 or a.dtype.kind == "f" and a.dtype.itemsize < 4:
+      a = a.astype(np.float32)
+    if a.dtype.kind not in "fc":
+      continue
+    bad = ~np.isfinite(a)
+    if bad.any():
+      first = tuple(int(i) for i in np.argwhere(bad)[0])
+      raise CorruptWeightsError(f"{path}: tensor {key!r} {list(a.shape)} holds {int(bad.sum())} "
+                                f"non-finite value(s), first at index {first} "
+                                f"({a[first]!r}); refusing to use these weights")
+
+
 def load_pth(path: str | os.PathLike) -> Any:
   """torch.load on CPU with weights_only=True; only argparse.Namespace is allow-listed.
 
@@ -100,6 +127,8 @@ def load_pth(path: str | os.PathLike) -> Any:
         f"containers and argparse.Namespace: {bad or str(e).splitlines()[-1]}. Unpickling "
         "them could run arbitrary code; re-save the file as a plain state_dict (or "
         "safetensors) from an environment you trust.") from e
+  except (RuntimeError, EOFError, OSError, ValueError, IndexError, KeyError) as e:
+    raise _unreadable(path, e) from e
 
 
 def split_checkpoint(obj: Any, path: str | os.PathLike = "checkpoint"
@@ -141,10 +170,13 @@ def load_safetensors(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], di
   if not path.is_file():
     raise FileNotFoundError(f"{path}: no such file")
   state = {}
-  with safe_open(str(path), framework="pt") as f:
-    meta = f.metadata() or {}
-    for key in f.keys():
-      state[key] = to_numpy(f.get_tensor(key))
+  try:
+    with safe_open(str(path), framework="pt") as f:
+      meta = f.metadata() or {}
+      for key in f.keys():
+        state[key] = to_numpy(f.get_tensor(key))
+  except Exception as e:  # pylint: disable=broad-except  (SafetensorError, OSError, ...)
+    raise _unreadable(path, e) from e
   extras: dict[str, Any] = {}
   if SAFETENSORS_MANIFEST_KEY in meta:
     extras["manifest"] = json.loads(meta[SAFETENSORS_MANIFEST_KEY])
@@ -152,11 +184,17 @@ def load_safetensors(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], di
 
 
 def load_state_dict(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-  """Any supported weight file (.pth/.pt/.bin/.ckpt or .safetensors) -> (state_dict, extras)."""
+  """Any supported weight file (.pth/.pt/.bin/.ckpt or .safetensors) -> (state_dict, extras).
+
+  Raises CorruptWeightsError naming the file for an unreadable file, or the tensor for
+  NaN/Inf values."""
   path = pathlib.Path(path)
   if path.suffix.lower() in SAFETENSORS_SUFFIXES:
-    return load_safetensors(path)
-  return split_checkpoint(load_pth(path), path)
+    state, extras = load_safetensors(path)
+  else:
+    state, extras = split_checkpoint(load_pth(path), path)
+  check_finite(state, path)
+  return state, extras
 
 
 def _check_writable(path: pathlib.Path, force: bool) -> None:

@@ -74,9 +74,16 @@ class SpectralGPT:
             f"source={self.source!r})")
 
   def prepare(self, x: np.ndarray, *, bands: Sequence[str] | str | None = None,
-              normalize: bool = False, units: str = "DN") -> np.ndarray:
+              normalize: bool = False, units: str = "DN", nonfinite: str = "error"
+              ) -> np.ndarray:
     """Input cube(s) -> float32 [B, C, H, W] (a series [B, T, C, H, W] for a model with
-    num_dates > 1) in model band order (normalized if asked)."""
+    num_dates > 1) in model band order (normalized if asked).
+
+    NaN/Inf inputs raise ValueError naming example, band and position (`nonfinite="error"`)
+    or, with `nonfinite="zero"`, are set to 0 after normalization (the band mean for z-score
+    statistics)."""
+    if nonfinite not in ("error", "zero"):
+      raise ValueError(f"nonfinite={nonfinite!r}: use 'error' or 'zero'")
     x = np.asarray(x)
     dated = self.spec.num_dates > 1
     if x.ndim == (4 if dated else 3):
@@ -101,7 +108,13 @@ class SpectralGPT:
       raise ValueError(f"input has {x.shape[axis]} bands; the model expects {len(self.bands)} "
                        f"({list(self.bands)}); pass bands= to select them by name")
     x = np.asarray(x, np.float32)
-    return normalize_cube(x, self.bands, self.normalization, units=units) if normalize else x
+    bad = ~np.isfinite(x)
+    if bad.any() and nonfinite == "error":
+      raise ValueError(_nonfinite_message(x, bad, self.bands))
+    x = normalize_cube(x, self.bands, self.normalization, units=units) if normalize else x
+    if bad.any():
+      x = np.where(bad, np.float32(0), x)
+    return x
 
   @functools.cached_property
   def _fns(self) -> dict[str, Any]:
@@ -124,15 +137,15 @@ class SpectralGPT:
     return np.concatenate(outs, axis=0)
 
   def features(self, x: np.ndarray, *, bands=None, normalize: bool = False, units: str = "DN",
-               batch_size: int = 16) -> np.ndarray:
-    """Patch-token features [B, L, D] (no masking)."""
-    x = self.prepare(x, bands=bands, normalize=normalize, units=units)
+               batch_size: int = 16, nonfinite: str = "error") -> np.ndarray:
+    """Patch-token features [B, L, D] (no masking); `nonfinite` as in `prepare`."""
+    x = self.prepare(x, bands=bands, normalize=normalize, units=units, nonfinite=nonfinite)
     return self._batched(self._fns["features"], x, batch_size)
 
   def embed(self, x: np.ndarray, *, bands=None, normalize: bool = False, units: str = "DN",
-            batch_size: int = 16) -> np.ndarray:
-    """Pooled embeddings [B, D] (no masking)."""
-    x = self.prepare(x, bands=bands, normalize=normalize, units=units)
+            batch_size: int = 16, nonfinite: str = "error") -> np.ndarray:
+    """Pooled embeddings [B, D] (no masking); `nonfinite` as in `prepare`."""
+    x = self.prepare(x, bands=bands, normalize=normalize, units=units, nonfinite=nonfinite)
     return self._batched(self._fns["pooled"], x, batch_size)
 
   def _recon_fn(self, mask_ratio: float):
@@ -181,6 +194,15 @@ class SpectralGPT:
             "reconstruction": np.asarray(unpatchify(jnp.asarray(pred), grid, s.t_patch,
                                                     s.patch)).reshape(x.shape),
             "target": target}
+
+
+def _nonfinite_message(x: np.ndarray, bad: np.ndarray, bands: Sequence[str]) -> str:
+  idx = tuple(int(i) for i in np.argwhere(bad)[0])
+  b, *dates, c, row, col = idx
+  where = f"example {b}" + (f", date {dates[0]}" if dates else "")
+  return (f"non-finite input: {int(bad.sum())} NaN/Inf value(s); first at {where}, band "
+          f"{bands[c]} (index {c}), position (row {row}, col {col}) = {x[idx]}. Fix the input "
+          "or pass nonfinite='zero' to set such values to 0 after normalization")
 
 
 def load(path: str | os.PathLike, *, model: str | None = None, step: int | None = None

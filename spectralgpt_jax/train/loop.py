@@ -72,10 +72,14 @@ def train(config, workdir: str, evaluate: Callable | None = None) -> dict[str, f
   mngr = ckpt.make_manager(workdir, max_to_keep=config.checkpoint.max_to_keep,
                            async_save=config.checkpoint.async_save)
   base_rng = jax.random.key(config.seed)
-  start = mngr.latest_step()
+  on_corrupt = config.checkpoint.get("on_corrupt", "fallback")
+  if on_corrupt not in ("fallback", "fail"):
+    raise ValueError(f"config.checkpoint.on_corrupt={on_corrupt!r}: use 'fallback' or 'fail'")
   with jax.set_mesh(mesh):
-    if start is not None:
-      state, saved_meta = ckpt.restore(mngr, start, program.abstract, data_iter)
+    resumed = ckpt.restore_intact(mngr, program.abstract, data_iter,
+                                  fallback=on_corrupt == "fallback")
+    if resumed is not None:
+      start, state, saved_meta = resumed
       _check_resume(saved_meta, model_meta, workdir)
       logging.info("resumed from %s at step %d", ckpt.checkpoint_dir(workdir), start)
     else:
@@ -185,6 +189,8 @@ def train(config, workdir: str, evaluate: Callable | None = None) -> dict[str, f
   mngr.wait_until_finished()
   mngr.close()
   writer.close()
+  for line in data_lib.skipped_inputs(data_iter):
+    logging.warning("data: skipped shard %s", line)
   if lead:
     logging.info("done at step %d; checkpoints in %s, TensorBoard logs in %s", step,
                  ckpt.checkpoint_dir(workdir), os.path.join(workdir, "tensorboard"))

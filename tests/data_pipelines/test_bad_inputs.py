@@ -155,3 +155,34 @@ def test_cli_reports_bad_file(tifs, tmp_path, capsys):
   # River/: big.tif, int32.tif, empty.tif are bad; crs.tif is fine without --expect-crs.
   out = json.loads(capsys.readouterr().out)
   assert rc == 0 and out["records"] == 2 and out["skipped"] == 3
+
+
+def _unknown_label(folder):
+  meta = next(folder.glob("*_labels_metadata.json"))
+  d = json.loads(meta.read_text())
+  d["labels"] = list(d.get("labels", [])) + ["Moon craters"]
+  meta.write_text(json.dumps(d))
+  return meta
+
+
+def test_unknown_bigearthnet_class_names_the_labels_file_and_skip_bad_skips(example_dir,
+                                                                          tmp_path, capsys):
+  root = tmp_path / "ben"
+  patches = bigearthnet.list_bigearthnet_patches(example_dir)[:2]
+  for src in patches:
+    shutil.copytree(src, root / src.name)
+  for p in root.rglob("*"):
+    p.chmod(0o644)
+  meta = _unknown_label(root / patches[0].name)
+  with pytest.raises(BadInputError, match="Moon craters") as err:
+    bigearthnet.load_bigearthnet_patch(root / patches[0].name)
+  assert err.value.path == str(meta) and err.value.field == "labels"
+  from spectralgpt_jax.__main__ import main as cli
+  assert cli(["ingest", "--source", "bigearthnet", "--input", str(root), "--out",
+              str(tmp_path / "s"), "--shards", "1"]) == 1
+  err_lines = capsys.readouterr().err.strip().splitlines()
+  assert len(err_lines) == 1 and str(meta) in err_lines[0], err_lines
+  manifest = ingest.ingest("bigearthnet", [str(root)], str(tmp_path / "s2"), num_shards=1,
+                           skip_bad=True)
+  assert manifest["num_records"] == 1
+  assert len(manifest["skipped"]) == 1 and "Moon craters" in json.dumps(manifest["skipped"])
