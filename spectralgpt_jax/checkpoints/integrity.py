@@ -1,0 +1,103 @@
+"""Per-array checksums committed with each step and verified on every restore and read."""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import logging
+import orbax.checkpoint as ocp
+from etils import epath
+
+from spectralgpt_jax.checkpoints.layout import CHECKSUMS, CHECKSUM_FORMAT, PyTree, STATE
+
+
+class CheckpointCorruptError(ValueError):
+  """A checkpoint step fails its checksums or cannot be read; names the step and what."""
+
+  def __init__(self, step_dir: object, step: int, what: str):
+    self.step_dir, self.step, self.what = str(step_dir), int(step), what
+    super().__init__(f"{self.step_dir}: checkpoint step {step} is damaged: {what}")
+
+
+
+# --- Checksums (device or host, same integers). -----------------------------------------------
+
+def _sums(xp, x) -> tuple[Any, Any]:
+  """(sum, position-weighted sum) mod 2**32 of the array's bits as uint32 words."""
+  if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+    x = jax.random.key_data(x)
+  if x.dtype == bool:
+    x = x.astype(np.uint8)
+  size = np.dtype(x.dtype).itemsize
+  if xp is np:
+    w = np.ascontiguousarray(x).reshape(-1).view({1: np.uint8, 2: np.uint16, 4: np.uint32,
+                                                  8: np.uint32}[size]).astype(np.uint32)
+  else:
+    kind = {1: jnp.uint8, 2: jnp.uint16, 4: jnp.uint32, 8: jnp.uint32}[size]
+    w = jax.lax.bitcast_convert_type(x, kind).reshape(-1).astype(jnp.uint32)
+  i = xp.arange(1, w.shape[0] + 1, dtype=np.uint32)
+  return xp.sum(w, dtype=np.uint32), xp.sum(w * i, dtype=np.uint32)
+
+
+@functools.partial(jax.jit)
+def _device_sums(tree: PyTree) -> PyTree:
+  return jax.tree.map(lambda x: jnp.stack(_sums(jnp, x)), tree)
+
+
+def _is_array(x) -> bool:
+  return hasattr(x, "shape") and hasattr(x, "dtype")
+
+
+def checksums(tree: PyTree) -> dict[str, list[int]]:
+  """{leaf path: [sum, weighted sum]} of every array leaf (jax arrays on their devices, numpy
+  on the host; both give the same integers)."""
+  leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+  keys = [jax.tree_util.keystr(k) for k, v in leaves if _is_array(v)]
+  arrays = [v for _, v in leaves if _is_array(v)]
+  if all(isinstance(a, np.ndarray | np.generic) for a in arrays):
+    sums = [np.stack(_sums(np, np.asarray(a))) for a in arrays]
+  else:
+    sums = jax.device_get(_device_sums([jnp.asarray(a) if isinstance(a, np.ndarray | np.generic)
+                                        else a for a in arrays]))
+  return {k: [int(v) for v in np.asarray(s)] for k, s in zip(keys, sums)}
+
+
+def _read_checksums(step_dir: epath.Path) -> dict[str, Any] | None:
+  path = epath.Path(step_dir) / CHECKSUMS
+  if not path.is_dir():
+    return None
+  return ocp.Checkpointer(ocp.JsonCheckpointHandler()).restore(str(path))
+
+
+def verify(tree: PyTree, step_dir: str | os.PathLike, step: int) -> bool:
+  """Checks the arrays of a restored tree (or part of it) against the step's checksums.
+
+  Returns False for a step written without checksums; raises CheckpointCorruptError naming the
+  first array that differs (or is missing from the record)."""
+  try:
+    record = _read_checksums(epath.Path(step_dir))
+  except Exception as e:  # pylint: disable=broad-except
+    raise CheckpointCorruptError(step_dir, step, f"unreadable {CHECKSUMS} item: {e}") from e
+  if record is None:
+    logging.warning("%s: written without checksums; restored unverified", step_dir)
+    return False
+  saved = record.get("arrays", {})
+  for key, sums in checksums(tree).items():
+    want = saved.get(f"[{STATE!r}]{key}")
+    if want is None:
+      raise CheckpointCorruptError(step_dir, step, f"array {STATE}{key} has no checksum")
+    if list(want) != sums:
+      raise CheckpointCorruptError(step_dir, step, f"array {STATE}{key} in {step_dir}/{STATE} "
+                                   f"fails its checksum (saved {want}, read {sums})")
+  return True
+
+
+def checksum_item(state: PyTree) -> dict[str, Any]:
+  return {"format": CHECKSUM_FORMAT, "arrays": checksums({STATE: state})}
+
+
