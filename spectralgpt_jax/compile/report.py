@@ -23,7 +23,9 @@ _OP = re.compile(r"\s(all-gather|reduce-scatter|all-reduce|all-to-all|collective
 _FUSED = re.compile(r"kind=kCustom, calls=%(all-reduce-scatter|reduce-scatter|all-gather|"
                     r"all-reduce|all-to-all|collective-permute)[\w.-]*")
 _FUSED_AS = {"all-reduce-scatter": "reduce-scatter"}
-_CUSTOM_CALL = re.compile(r'custom_call_target="([^"]+)"')
+# HLO text: custom_call_target="name"; StableHLO (a Lowered's text): custom_call @name or
+# custom_call @"name" (quoted when it holds $, as cuDNN's __cudnn$fmha... do).
+_CUSTOM_CALL = re.compile(r'custom_call_target="([^"]+)"|custom_call @(?:"([^"]+)"|([\w.$-]+))')
 _ERROR_CHARS = 4000
 
 
@@ -75,7 +77,8 @@ def collectives(hlo_text: str) -> dict[str, int]:
 
 def custom_calls(hlo_text: str) -> dict[str, int]:
   """custom_call_target -> count in HLO text (e.g. a CPU FFI kernel that must not be there)."""
-  return dict(collections.Counter(_CUSTOM_CALL.findall(hlo_text)))
+  return dict(collections.Counter(next(g for g in m if g)
+                                  for m in _CUSTOM_CALL.findall(hlo_text)))
 
 
 def _resource_exhausted(err: BaseException) -> bool:
