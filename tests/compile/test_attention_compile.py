@@ -33,10 +33,11 @@ def _compile(platform: str, attention: str, per_device: int = 16) -> dict:
 
 
 def _kernel_calls(rep: dict, platform: str) -> int:
-  # The lowered program: libtpu may fuse a plain forward into a tpu_custom_call of its own at
-  # compile time, so only the lowered text proves the Pallas kernel came from us.
-  return sum(n for name, n in rep["lowered_custom_calls"].items()
-             if name.startswith(KERNEL[platform]))
+  # TPU: the lowered program (libtpu may fuse a plain forward into a tpu_custom_call of its own
+  # at compile time, so only the lowered text proves the Pallas kernel came from us). GPU: the
+  # compiled one (sharded, the lowered text shows jax's CustomSPMDPartitioning wrapper instead).
+  calls = rep["lowered_custom_calls"] if platform == "tpu" else rep["custom_calls"]
+  return sum(n for name, n in calls.items() if name.startswith(KERNEL[platform]))
 
 
 @pytest.mark.parametrize("platform", ["tpu", "cuda"])
