@@ -1,10 +1,18 @@
-"""SpectralGPT base MAE, stage 2 (128 px), on one node of 8 H100 80GB (SXM), fsdp 8.
+"""SpectralGPT base MAE, stage 2 (128 px): the 8xh100 preset.
 
-  python -m spectralgpt_jax compile --target 8xh100 --config configs/pods/base_8xh100.py[:batch=2048]
-  python -m spectralgpt_jax train --distributed --config configs/pods/base_8xh100.py --workdir ...
+Runs on one node of 8 NVIDIA H100 80GB (SXM), fsdp 8. For N nodes keep the
+per-GPU microbatch: --config.mesh.data=N and accum_steps / N (docs/training.md).
 
-PLANS: global batch -> (remat, accum_steps), from `compile --plan` (10% headroom, splash /
-cuDNN attention; BENCHMARKS.md, "Pod presets"). Measured per device: 4096: 37.90 GiB of 79.10 per GPU (128 examples per microbatch per GPU); 2048: TODO.
+  python -m spectralgpt_jax compile \
+      --target 8xh100 --config configs/pods/base_8xh100.py[:batch=2048]
+  python -m spectralgpt_jax train --distributed \
+      --config configs/pods/base_8xh100.py --workdir ...
+
+PLANS (global batch -> remat, accum_steps) are what `compile --plan` chose on 2026-11-30 with
+10% of device memory left free, attention "auto" (cuDNN); per-device memory measured
+by the compiler (BENCHMARKS.md, "Accelerator attention, memory plans and pod presets"):
+  4096: remat none, accum_steps 4 (128 examples per GPU per microbatch): 37.90 of 79.10 GiB
+  2048: remat none, accum_steps 2 (128 examples per GPU per microbatch): 37.53 of 79.10 GiB
 """
 
 from configs.pods import pod
