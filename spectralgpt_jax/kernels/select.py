@@ -73,6 +73,12 @@ def platform_of(devices: Sequence[jax.Device]) -> str:
   return "gpu" if platform in ("cuda", "rocm") else platform
 
 
+def _is_amd(device) -> bool:
+  """A ROCm GPU (jax may report platform "gpu" for CUDA and ROCm alike; the kind tells)."""
+  kind = str(getattr(device, "device_kind", ""))
+  return device.platform.lower() == "rocm" or kind.startswith("AMD")
+
+
 def _check(name: str, value: str, allowed: tuple[str, ...], platform: str) -> None:
   if value not in allowed:
     raise ValueError(f"kernels.{name} must be one of {allowed}, got {value!r}")
@@ -82,8 +88,13 @@ def _check(name: str, value: str, allowed: tuple[str, ...], platform: str) -> No
                      f"program is compiled for {platform} devices; use 'auto' or 'xla'")
 
 
-def _attention(choice: str, platform: str, num_devices: int, max_tokens: int | None) -> tuple:
+def _attention(choice: str, platform: str, num_devices: int, max_tokens: int | None,
+               nvidia: bool = True) -> tuple:
   short = max_tokens is not None and max_tokens < LONG_TOKENS and choice == "auto"
+  if platform == "gpu" and not nvidia:  # ROCm: no cuDNN
+    if choice == "cudnn":
+      raise ValueError("kernels.attention='cudnn' needs NVIDIA GPUs; these are ROCm devices")
+    return ops_lib.xla_attention, "xla attention"
   if choice == "xla" or platform not in ("cpu", "tpu", "gpu"):
     return ops_lib.xla_attention, "xla attention"
   if platform == "gpu":  # cuDNN takes short sequences too; float32 falls back inside
@@ -132,7 +143,9 @@ def ops_for(devices: Sequence[jax.Device], *, attention: str = "auto", matmul: s
   platform = platform_of(devices)
   _check("attention", attention, ATTENTION_IMPLS, platform)
   _check("matmul", matmul, MATMUL_IMPLS, platform)
-  attention_fn, attention_name = _attention(attention, platform, len(devices), max_tokens)
+  nvidia = platform != "gpu" or not any(_is_amd(d) for d in devices)
+  attention_fn, attention_name = _attention(attention, platform, len(devices), max_tokens,
+                                            nvidia)
   matmul_fn, matmul_name = _matmul(matmul, platform, len(devices))
   if attention_fn is ops_lib.xla_attention and matmul_fn is ops_lib.xla_matmul:
     return ops_lib.XLA_OPS

@@ -108,6 +108,10 @@ def test_select_picks_by_platform():
   assert (select.ops_for([GPU], attention="cudnn", max_tokens=102).attention
           is gpu_attention.cudnn_attention)
   assert select.ops_for([GPU], attention="xla") is ops_lib.XLA_OPS
+  rocm = TargetDevice("rocm")  # a GPU without cuDNN: XLA, and "cudnn" refused
+  assert select.ops_for([rocm] * 2, max_tokens=1024) is ops_lib.XLA_OPS
+  with pytest.raises(ValueError, match="needs NVIDIA GPUs"):
+    select.ops_for([rocm], attention="cudnn")
 
 
 @pytest.mark.parametrize("platform,impl", [(CPU, "splash"), (GPU, "splash"), (CPU, "cudnn"),
