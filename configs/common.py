@@ -53,7 +53,7 @@ def pretrain_config(*, model: str, image_size: int, batch_size: int, blr: float,
 
   # Implementation choices (same maths), resolved per compile target outside the model.
   c.kernels = ml_collections.ConfigDict()
-  c.kernels.attention = "auto"   # auto | xla | blocked | fused: per compile target's platform
+  c.kernels.attention = "auto"   # auto | xla | blocked | fused (CPU) | splash (TPU) | cudnn (GPU)
   c.kernels.matmul = "auto"      # auto | xla | blas: float32 linear layers on one-device CPU
 
   c.data = default_data_config()

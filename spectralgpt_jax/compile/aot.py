@@ -62,8 +62,25 @@ def lower_for_target(config: Any, target_name: str) -> tuple[Any, Any]:
   return program.lower_train_step(config, mesh), mesh
 
 
-def compile_config(config: Any, target_name: str) -> dict[str, Any]:
-  """Lowers and compiles the train step of `config` for the target; the report of the compile."""
+def serializer(path: str):
+  """`then` for compile_and_report: pickles (executable bytes, in_tree, out_tree) to `path`,
+  what `jax.experimental.serialize_executable.deserialize_and_load` takes on the target."""
+  def then(compiled) -> dict[str, Any]:
+    import pickle  # pylint: disable=g-import-not-at-top
+    from jax.experimental import serialize_executable  # pylint: disable=g-import-not-at-top
+    try:
+      payload = serialize_executable.serialize(compiled)
+      pathlib.Path(path).write_bytes(pickle.dumps(payload))
+    except Exception as e:  # a backend that cannot serialize: say so, keep the report
+      return {"serialized": None, "serialize_error": f"{type(e).__name__}: {e}"}
+    return {"serialized": path, "serialized_bytes": len(payload[0])}
+  return then
+
+
+def compile_config(config: Any, target_name: str, serialize: str | None = None
+                   ) -> dict[str, Any]:
+  """Lowers and compiles the train step of `config` for the target; the report of the compile
+  (with the executable pickled to `serialize` if given)."""
   import time  # pylint: disable=g-import-not-at-top
   target = targets_lib.prepare(target_name)
   t0 = time.perf_counter()
@@ -74,7 +91,8 @@ def compile_config(config: Any, target_name: str) -> dict[str, Any]:
   if bad:
     raise RuntimeError(f"the {target.platform} program still calls CPU-only kernels {bad}: "
                        "implementations must follow the mesh's platform")
-  rep = report_lib.compile_and_report(lowered, target)
+  rep = report_lib.compile_and_report(lowered, target,
+                                      then=serializer(serialize) if serialize else None)
   rep["lowered_custom_calls"] = lowered_calls
   rep["lower_s"] = lower_s
   rep["mesh"] = dict(mesh.shape)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import collections
 import re
 import time
-from typing import Any
+from typing import Any, Callable
 
 from spectralgpt_jax.compile.targets import GIB, Target
 
@@ -23,7 +23,9 @@ _OP = re.compile(r"\s(all-gather|reduce-scatter|all-reduce|all-to-all|collective
 _FUSED = re.compile(r"kind=kCustom, calls=%(all-reduce-scatter|reduce-scatter|all-gather|"
                     r"all-reduce|all-to-all|collective-permute)[\w.-]*")
 _FUSED_AS = {"all-reduce-scatter": "reduce-scatter"}
-_CUSTOM_CALL = re.compile(r'custom_call_target="([^"]+)"')
+# HLO text: custom_call_target="name"; StableHLO (a Lowered's text): custom_call @name or
+# custom_call @"name" (quoted when it holds $, as cuDNN's __cudnn$fmha... do).
+_CUSTOM_CALL = re.compile(r'custom_call_target="([^"]+)"|custom_call @(?:"([^"]+)"|([\w.$-]+))')
 _ERROR_CHARS = 4000
 
 
@@ -75,7 +77,8 @@ def collectives(hlo_text: str) -> dict[str, int]:
 
 def custom_calls(hlo_text: str) -> dict[str, int]:
   """custom_call_target -> count in HLO text (e.g. a CPU FFI kernel that must not be there)."""
-  return dict(collections.Counter(_CUSTOM_CALL.findall(hlo_text)))
+  return dict(collections.Counter(next(g for g in m if g)
+                                  for m in _CUSTOM_CALL.findall(hlo_text)))
 
 
 def _resource_exhausted(err: BaseException) -> bool:
@@ -110,8 +113,13 @@ def report(compiled: Any, target: Target | None = None, lowered: Any = None,
   return out
 
 
-def compile_and_report(lowered: Any, target: Target | None = None) -> dict[str, Any]:
-  """Compiles `lowered`, timing it; RESOURCE_EXHAUSTED -> {"verdict": "does not fit", "error"}."""
+def compile_and_report(lowered: Any, target: Target | None = None,
+                       then: Callable[[Any], dict[str, Any]] | None = None) -> dict[str, Any]:
+  """Compiles `lowered`, timing it; RESOURCE_EXHAUSTED -> {"verdict": "does not fit", "error"}.
+
+  `then(compiled)`, if given, runs on a successful compile (e.g. serializing the executable);
+  the dict it returns is merged into the report.
+  """
   t0 = time.perf_counter()
   try:
     compiled = lowered.compile()
@@ -127,7 +135,10 @@ def compile_and_report(lowered: Any, target: Target | None = None) -> dict[str, 
             "verdict_source": "the compiler refused it (RESOURCE_EXHAUSTED)",
             "error": text[:_ERROR_CHARS] + ("..." if len(text) > _ERROR_CHARS else ""),
             "memory": {"available": False, **_refusal_numbers(text)}}
-  return report(compiled, target, lowered, time.perf_counter() - t0)
+  out = report(compiled, target, lowered, time.perf_counter() - t0)
+  if then is not None:
+    out.update(then(compiled))
+  return out
 
 
 # libtpu: "...HLO temporaries (54.77G) exceeds available HBM (15.75G)" (also "16.59G > 15.75G").
@@ -154,4 +165,4 @@ def summary_line(rep: dict[str, Any]) -> str:
   coll = ", ".join(f"{k} {v}" for k, v in rep.get("collectives", {}).items() if v)
   secs = rep.get("compile_s")
   return (f"{rep.get('target')}: {used} / {limit} GiB per device, {rep.get('verdict')}, "
-          f"compile {secs:.1f} s" + (f"; {coll}" if coll else ""))
+          + (f"compile {secs:.1f} s" if secs is not None else "not compiled") + (f"; {coll}" if coll else ""))

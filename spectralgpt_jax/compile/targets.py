@@ -48,29 +48,66 @@ def _gpu(name, topology, n, kind, mem_bytes, tflops, cfg):
   return Target(name, "cuda", n, kind, mem_bytes, tflops, topology, gpu_config=cfg)
 
 
+# Dense bf16 peak per device, TFLOP/s (vendor figures, without sparsity), keyed by exactly what
+# jax.Device.device_kind reads on the real chips: v5p chips read "TPU v5", v5e "TPU v5 lite".
+# The one table: train/metrics.py (MFU) and the targets below read it.
+_V5E, _V4, _V5P, _V6E = "TPU v5 lite", "TPU v4", "TPU v5", "TPU v6 lite"
+_H100, _H200 = "NVIDIA H100 80GB HBM3", "NVIDIA H200"
+PEAK_BF16_TFLOPS: dict[str, float] = {
+    _V4: 275.0, _V5E: 197.0, _V5P: 459.0, _V6E: 918.0,
+    _H100: 989.4, _H200: 989.4,
+}
+# GPUs whose device_kind carries a memory or form-factor suffix: matched by prefix (longest
+# first), e.g. "NVIDIA A100-SXM4-80GB". TPU kinds are matched exactly only.
+GPU_PEAK_PREFIXES: dict[str, float] = {
+    "NVIDIA H200": 989.4, "NVIDIA H100 PCIe": 756.0, "NVIDIA H100": 989.4,
+    "NVIDIA A100": 312.0, "NVIDIA L4": 121.0,
+}
+
+
+def peak_bf16_tflops(device_kind: str) -> float | None:
+  """Dense bf16 TFLOP/s of one device of this kind, or None if the kind is not in the table."""
+  if device_kind in PEAK_BF16_TFLOPS:
+    return PEAK_BF16_TFLOPS[device_kind]
+  for prefix in sorted(GPU_PEAK_PREFIXES, key=len, reverse=True):
+    if device_kind.startswith(prefix):
+      return GPU_PEAK_PREFIXES[prefix]
+  return None
+
+
 # Usable HBM per device: what libtpu reports when it refuses a program ("temps 16.59G > 15.75G"
 # on v5e); read here for every TPU row from libtpu 0.0.42.1's refusal of an oversized program
 # ("exceeds available HBM (31.25G)": v5e 15.75, v4 30.75, v5p 95.74, v6e 31.25). GPU: device_memory_size
 # of the target config (the full HBM; XLA:GPU does not refuse a program that does not fit and
-# the runtime keeps some for itself). Peak: vendor dense bf16 per chip (v5e 197, v4 275,
-# v5p 459, v6e 918; H100/H200 SXM 989.4 without sparsity).
-_V5E, _V4, _V5P, _V6E = "TPU v5 lite", "TPU v4", "TPU v5", "TPU v6 lite"
+# the runtime keeps some for itself).
 _H100_MEM, _H200_MEM = 84_929_347_584, 150_754_820_096
+
+
+def _tpu(name, topology, n, kind, mem_gib, chip="default", wrap=(False,) * 3):
+  return Target(name, "tpu", n, kind, int(mem_gib * GIB), PEAK_BF16_TFLOPS[kind], topology, chip,
+                (2, 2, 1), wrap)
+
+
+def _gpu(name, topology, n, kind, mem_bytes, cfg):
+  return Target(name, "cuda", n, kind, mem_bytes, PEAK_BF16_TFLOPS[kind], topology,
+                gpu_config=cfg)
+
+
 TARGETS: dict[str, Target] = {t.name: t for t in (
-    _tpu("v5e-4", "v5e:2x2", 4, _V5E, 15.75, 197.0),
-    _tpu("v5e-8", "v5e:2x4", 8, _V5E, 15.75, 197.0),
-    _tpu("v5e-16", "v5e:4x4", 16, _V5E, 15.75, 197.0),
-    _tpu("v5e-256", "v5e:16x16", 256, _V5E, 15.75, 197.0, wrap=(True, True, False)),
-    _tpu("v4-8", "v4:2x2x1", 4, _V4, 30.75, 275.0, "megacore"),
-    _tpu("v4-32", "v4:2x2x4", 16, _V4, 30.75, 275.0, "megacore"),
-    _tpu("v5p-8", "v5:2x2x1", 4, _V5P, 95.74, 459.0, "megacore"),
-    _tpu("v5p-128", "v5:4x4x4", 64, _V5P, 95.74, 459.0, "megacore", (True, True, True)),
-    _tpu("v6e-8", "v6e:2x4", 8, _V6E, 31.25, 918.0),
-    _tpu("v6e-256", "v6e:16x16", 256, _V6E, 31.25, 918.0, wrap=(True, True, False)),
-    _gpu("h100", "1x1x1", 1, "NVIDIA H100 80GB HBM3", _H100_MEM, 989.4, "h100_sxm.txtpb"),
-    _gpu("8xh100", "1x1x8", 8, "NVIDIA H100 80GB HBM3", _H100_MEM, 989.4, "h100_sxm.txtpb"),
-    _gpu("h200", "1x1x1", 1, "NVIDIA H200", _H200_MEM, 989.4, "h200_sxm.txtpb"),
-    _gpu("8xh200", "1x1x8", 8, "NVIDIA H200", _H200_MEM, 989.4, "h200_sxm.txtpb"),
+    _tpu("v5e-4", "v5e:2x2", 4, _V5E, 15.75),
+    _tpu("v5e-8", "v5e:2x4", 8, _V5E, 15.75),
+    _tpu("v5e-16", "v5e:4x4", 16, _V5E, 15.75),
+    _tpu("v5e-256", "v5e:16x16", 256, _V5E, 15.75, wrap=(True, True, False)),
+    _tpu("v4-8", "v4:2x2x1", 4, _V4, 30.75, "megacore"),
+    _tpu("v4-32", "v4:2x2x4", 16, _V4, 30.75, "megacore"),
+    _tpu("v5p-8", "v5:2x2x1", 4, _V5P, 95.74, "megacore"),
+    _tpu("v5p-128", "v5:4x4x4", 64, _V5P, 95.74, "megacore", (True, True, True)),
+    _tpu("v6e-8", "v6e:2x4", 8, _V6E, 31.25),
+    _tpu("v6e-256", "v6e:16x16", 256, _V6E, 31.25, wrap=(True, True, False)),
+    _gpu("h100", "1x1x1", 1, _H100, _H100_MEM, "h100_sxm.txtpb"),
+    _gpu("8xh100", "1x1x8", 8, _H100, _H100_MEM, "h100_sxm.txtpb"),
+    _gpu("h200", "1x1x1", 1, _H200, _H200_MEM, "h200_sxm.txtpb"),
+    _gpu("8xh200", "1x1x8", 8, _H200, _H200_MEM, "h200_sxm.txtpb"),
 )}
 
 
@@ -102,8 +139,8 @@ def compiler_available(platform: str) -> tuple[bool, str]:
   if found:
     return True, ""
   extra, make = ("tpu", "setup-tpu") if platform == "tpu" else ("cuda12", "setup-cuda12")
-  return False, (f"{module} is not installed in this venv: install the extra "
-                 f"'.[{extra}]' (`make {make}`, then use .venv-{extra}/bin/python)")
+  return False, (f"{module}, which is not installed in this venv: run `make {make}` (the "
+                 f"'.[{extra}]' extra), then use .venv-{extra}/bin/python")
 
 
 def _prepare_env(platform: str) -> None:

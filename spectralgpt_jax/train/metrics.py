@@ -14,23 +14,17 @@ from collections.abc import Mapping
 import numpy as np
 from absl import logging
 
+from spectralgpt_jax.compile import targets as targets_lib
 from spectralgpt_jax.models import flops
-
-# Dense bf16 peak per chip (vendor figures), keyed by a substring of jax's device_kind.
-PEAK_FLOPS = (
-    ("TPU v6", 918e12), ("TPU v5p", 459e12), ("TPU v5", 197e12), ("TPU v4", 275e12),
-    ("H200", 989e12), ("H100", 989e12), ("A100", 312e12), ("L4", 121e12),
-)
 
 
 def peak_flops(device_kind: str, override_tflops: float = 0.0) -> float | None:
-  """Peak FLOP/s of one device: the override (TFLOP/s) if > 0, else the table, else None."""
+  """Peak FLOP/s of one device: the override (TFLOP/s) if > 0, else compile/targets.py's table
+  keyed by the exact device_kind the chip reports (v5p: "TPU v5"), else None (MFU omitted)."""
   if override_tflops and override_tflops > 0:
     return override_tflops * 1e12
-  for key, value in PEAK_FLOPS:
-    if key.lower() in device_kind.lower():
-      return value
-  return None
+  tflops = targets_lib.peak_bf16_tflops(device_kind)
+  return None if tflops is None else tflops * 1e12
 
 
 def model_flops_per_example(spec, mask_ratio: float, image_size: int | None = None) -> float:

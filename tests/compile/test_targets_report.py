@@ -65,3 +65,16 @@ def test_refusal_text_parsing():
 def test_load_config_with_arg():
   c = aot.load_config("configs/pretrain/spectralgpt_large.py:stage=2")
   assert c.image_size == 128 and "large" in c.model.name
+
+
+def test_custom_calls_are_found_in_stablehlo_text_too():
+  """A Lowered's text is StableHLO: Pallas kernels and cuDNN appear as `custom_call @name`."""
+  text = ('%0 = stablehlo.custom_call @tpu_custom_call(%a) {backend_config = "x"}\n'
+          '%1 = stablehlo.custom_call @"__cudnn$fmhaSoftmax"(%q, %k, %v)\n'
+          '%2 = stablehlo.custom_call @spectralgpt_attention_forward(%1)\n'
+          'custom-call(%p), custom_call_target="__cudnn$fmhaSoftmaxBackward"')
+  assert report.custom_calls(text) == {
+      "tpu_custom_call": 1, "__cudnn$fmhaSoftmax": 1, "spectralgpt_attention_forward": 1,
+      "__cudnn$fmhaSoftmaxBackward": 1}
+  assert aot.forbidden_custom_calls({"lowered_custom_calls": report.custom_calls(text)}) == {
+      "spectralgpt_attention_forward": 1}

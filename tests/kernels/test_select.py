@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from spectralgpt_jax.kernels import build, select
+from spectralgpt_jax.kernels import build, gpu_attention, select
 from spectralgpt_jax.models import ops as ops_lib
 
 import one_device
@@ -39,9 +39,13 @@ def test_several_cpu_devices_never_use_a_custom_call():
 
 
 @pytest.mark.parametrize("platform", ["tpu", "cuda", "gpu"])
-def test_accelerator_targets_get_xla_and_refuse_cpu_kernels(platform):
+def test_accelerator_targets_get_their_kernels_and_refuse_cpu_kernels(platform):
   devices = [TargetDevice(platform)] * 8
-  assert select.ops_for(devices) == ops_lib.XLA_OPS
+  ops = select.ops_for(devices, max_tokens=1024)
+  assert ops.matmul is ops_lib.xla_matmul
+  assert ops.attention is (select.long_splash_attention if platform == "tpu"
+                           else gpu_attention.cudnn_attention)
+  assert select.ops_for(devices, attention="xla") == ops_lib.XLA_OPS
   for field, value in (("attention", "fused"), ("attention", "blocked"), ("matmul", "blas")):
     with pytest.raises(ValueError, match=f"kernels.{field}='{value}' is a CPU implementation"):
       select.ops_for(devices, **{field: value})

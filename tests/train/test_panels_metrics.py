@@ -86,3 +86,18 @@ def test_model_flops_and_mfu():
   line = metrics.progress_line(4, 10, {"loss": 0.5, "loss_mse": 0.3, "loss_spectral": 0.2,
                                        "lr": 1e-3, **m}, eta_s=75)
   assert "step 4/10" in line and "img/s" in line and "ETA 0:01:15" in line and "MFU" in line
+
+
+def test_peak_flops_keyed_by_what_chips_report():
+  """One table (compile/targets.py): v5p chips report "TPU v5" and must get v5p's peak, not
+  v5e's; v5e reports "TPU v5 lite"; every compile target's kind has a peak."""
+  from spectralgpt_jax.compile import targets
+  assert metrics.peak_flops("TPU v5") == 459e12
+  assert metrics.peak_flops("TPU v5 lite") == 197e12
+  assert metrics.peak_flops("TPU v6 lite") == 918e12
+  assert metrics.peak_flops("NVIDIA H100 80GB HBM3") == pytest.approx(989.4e12)
+  assert metrics.peak_flops("NVIDIA A100-SXM4-80GB") == 312e12
+  assert metrics.peak_flops("NVIDIA H100 PCIe") == 756e12
+  assert metrics.peak_flops("TPU v5p") is None  # no chip reports this; never a substring guess
+  for t in targets.TARGETS.values():
+    assert metrics.peak_flops(t.device_kind) == pytest.approx(t.peak_bf16_tflops * 1e12)

@@ -1,0 +1,153 @@
+"""`python -m spectralgpt_jax compile --config FILE[:arg] --target NAME [--config.x=y]`.
+
+Compiles the train step of a config for a TPU slice or NVIDIA GPUs from this CPU host with the
+real compiler (nothing runs) and prints: memory per device vs the device's, a verdict line
+("fits" / "does not fit", with libtpu's own refusal text where it refuses), FLOPs per step from
+the model and from the compiler, the collectives and the compile time. Options:
+  --plan             search remat (none, dots, full) x accum_steps (1, 2, 4, ...) for the
+                     cheapest that fits with --headroom free (compile/plan.py)
+  --json F           write the whole report
+  --serialize F      pickle the compiled executable (serialize_executable) to F
+Needs the compiler in this venv: libtpu (`make setup-tpu`) or the CUDA plugin
+(`make setup-cuda12`); targets: spectralgpt_jax/compile/targets.py.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import sys
+
+HELP = "compile a config's train step for a TPU / GPU target from this host; --plan for memory"
+
+
+def _target_arg(argv: list[str]) -> str | None:
+  for i, a in enumerate(argv):
+    if a.startswith("--target="):
+      return a.split("=", 1)[1]
+    if a == "--target" and i + 1 < len(argv):
+      return argv[i + 1]
+  return None
+
+
+def _flags():
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
+  fv = flags.FlagValues()
+  config_flags.DEFINE_config_file("config", None, "config file[:arg]", flag_values=fv,
+                                  lock_config=True)
+  flags.DEFINE_string("target", None, "compile target (compile/targets.py)", flag_values=fv)
+  flags.DEFINE_bool("plan", False, "search remat x accum_steps for the cheapest that fits",
+                    flag_values=fv)
+  flags.DEFINE_float("headroom", 0.10, "--plan: fraction of device memory left free",
+                     flag_values=fv)
+  flags.DEFINE_integer("max_compiles", 8, "--plan: stop after this many compiles",
+                       flag_values=fv)
+  flags.DEFINE_string("json", None, "write the report here", flag_values=fv)
+  flags.DEFINE_string("serialize", None, "pickle the compiled executable here", flag_values=fv)
+  return fv
+
+
+def model_flops(config) -> dict:
+  """Training FLOPs per step of the config's model (models/flops.py: matmuls, 3 x forward)."""
+  from spectralgpt_jax.train import build, metrics  # pylint: disable=g-import-not-at-top
+  spec = build.build_model(config.model).spec
+  per_example = metrics.model_flops_per_example(spec, float(config.masking.ratio),
+                                                 int(config.image_size))
+  return {"per_example": per_example, "per_step": per_example * int(config.batch_size)}
+
+
+def describe(rep: dict, target, model: dict) -> list[str]:
+  """Human lines of a compile report."""
+  from spectralgpt_jax.compile import report as report_lib  # pylint: disable=g-import-not-at-top
+  mem = rep.get("memory", {})
+  lines = [f"{rep.get('model')} batch {rep.get('batch')} on {target.name} "
+           f"({target.num_devices} x {target.device_kind}), mesh {rep.get('mesh')}, "
+           f"remat {rep.get('remat')}, accum_steps {rep.get('accum_steps')}, "
+           f"dtype {rep.get('dtype')}"]
+  if "total_gib" in mem:
+    lines.append(f"memory per device: {mem['total_gib']:.2f} GiB of "
+                 f"{mem['device_memory_gib']:.2f} GiB (arguments {mem['arguments'] / 2**30:.2f},"
+                 f" temporaries {mem['temporaries'] / 2**30:.2f}, outputs "
+                 f"{mem['outputs'] / 2**30:.2f}, aliased {mem['aliased'] / 2**30:.2f})")
+  verdict = f"verdict: {rep.get('verdict')} ({rep.get('verdict_source', '')})"
+  if rep.get("error"):
+    verdict += "\n  compiler: " + rep["error"].strip().splitlines()[0][:600]
+  lines.append(verdict)
+  n = target.num_devices
+  lines.append(f"FLOPs per step (model, matmuls): {model['per_step']:.4g} "
+               f"({model['per_step'] / n:.4g} per device)")
+  fl = rep.get("flops", {})
+  if fl.get("available"):
+    lines.append(f"FLOPs per device (compiler): {fl['flops']:.4g}; a scanned layer stack "
+                 "(lax.scan) counts its body once, Pallas kernels count none")
+  elif fl:
+    lines.append(f"FLOPs (compiler): unavailable ({fl.get('reason')})")
+  coll = rep.get("collectives", {})
+  lines.append("collectives (HLO instructions): " +
+               (", ".join(f"{k} {v}" for k, v in coll.items()) or "n/a"))
+  calls = {k: v for k, v in rep.get("custom_calls", {}).items()}
+  if calls:
+    lines.append("custom calls: " + ", ".join(f"{k} {v}" for k, v in sorted(calls.items())))
+  lines.append(f"compile: {rep.get('compile_s', 0):.1f} s (lowering {rep.get('lower_s', 0):.1f} s)"
+               + (f"; executable -> {rep['serialized']}" if rep.get("serialized") else "")
+               + (f"; not serialized: {rep['serialize_error']}" if rep.get("serialize_error")
+                  else ""))
+  lines.append(report_lib.summary_line(rep))
+  return lines
+
+
+def main(argv: list[str]) -> int:
+  if any(a in ("-h", "--help", "-help") for a in argv):
+    print(__doc__ + "\n" + _flags().get_help())
+    return 0
+  from spectralgpt_jax.compile import targets  # pylint: disable=g-import-not-at-top
+  name = _target_arg(argv)
+  if name is None:
+    print("compile: --target is required; known: " + ", ".join(targets.TARGETS), file=sys.stderr)
+    return 2
+  try:
+    target = targets.prepare(name)  # before jax initialises: the compiler's environment
+  except (targets.MissingCompilerError, ValueError) as e:
+    print(f"compile: {e}", file=sys.stderr)
+    return 2
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  fv = _flags()
+  try:
+    fv(["compile"] + list(argv))
+  except flags.Error as e:
+    print(f"compile: {e}", file=sys.stderr)
+    return 2
+  if fv.config is None:
+    print("compile: --config is required", file=sys.stderr)
+    return 2
+  from spectralgpt_jax.compile import aot, plan as plan_lib  # pylint: disable=g-import-not-at-top
+  config = fv.config
+  model = model_flops(config)
+  out: dict = {"target": target.name, "model_flops": model}
+  if fv.plan:
+    print(f"plan: {config.model.name}, global batch {config.batch_size}, {target.name}, "
+          f"headroom {fv.headroom:.0%}")
+    result = plan_lib.plan(config, target.name, headroom=fv.headroom,
+                           max_compiles=fv.max_compiles)
+    out["plan"] = {k: v for k, v in result.items() if k != "report"}
+    rep = result["report"]
+    choice = result["choice"]
+    if choice is None:
+      print(f"plan: nothing tried fits with {fv.headroom:.0%} headroom; tried "
+            f"{len(result['tries'])} (raise --max_compiles, add devices or tensor parallelism)")
+    else:
+      print(f"plan: --config.model.remat={choice['remat']} "
+            f"--config.optim.accum_steps={choice['accum_steps']}")
+      if fv.serialize:  # the chosen program once more, this time kept
+        config.model.remat, config.optim.accum_steps = choice["remat"], choice["accum_steps"]
+        rep = aot.compile_config(config, target.name, serialize=fv.serialize)
+  else:
+    rep = aot.compile_config(config, target.name, serialize=fv.serialize)
+  if rep is not None:
+    rep["model_flops"] = model
+    out.update(rep)
+    print("\n".join(describe(rep, target, model)))
+  if fv.json:
+    pathlib.Path(fv.json).write_text(json.dumps(out, indent=1, default=str))
+  return 0 if rep is not None and rep.get("verdict") == "fits" else 1
