@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sys
 
-HELP = "pretrain (or resume) a SpectralGPT MAE from a config; see docs/training.md"
+HELP = "pretrain an MAE or fine-tune a classifier from a config (resumes); see docs/training.md"
 
 ENV_DISTRIBUTED = "SPECTRALGPT_DISTRIBUTED"
 
