@@ -22,6 +22,8 @@ import statistics
 import sys
 import time
 
+from timing import time_train_steps
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -31,7 +33,6 @@ HEADROOM = 0.10
 
 
 def _program(name: str, batch: int, device, remat: str):
-  import jax
   from spectralgpt_jax.compile import aot
   from spectralgpt_jax.sharding import mesh as mesh_lib
   from spectralgpt_jax.train import program as program_lib
@@ -81,16 +82,8 @@ def run_model(name: str, start: int, max_batch: int, steps: int, remat: str) -> 
   b = config.batch_size
   cube = jax.device_put(np.random.default_rng(0).uniform(size=program.cube_shape)
                         .astype(np.float32), program.cube_sharding)
-  rng = jax.random.key(0)
-  for _ in range(2):  # warm-up
-    state, m = compiled(state, {"cube": cube}, rng)
-  jax.block_until_ready(m)
-  times = []
-  for _ in range(steps):
-    t0 = time.perf_counter()
-    state, m = compiled(state, {"cube": cube}, rng)
-    jax.block_until_ready(m)
-    times.append(time.perf_counter() - t0)
+  times, state, m = time_train_steps(compiled, state, {"cube": cube}, jax.random.key(0), 2,
+                                     steps)
   med = statistics.median(times)
   flops = metrics.model_flops_per_example(program.model.spec, config.masking.ratio,
                                           config.image_size) * b

@@ -26,6 +26,8 @@ import subprocess
 import sys
 import time
 
+from timing import time_train_steps
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 GIB = 1 << 30
@@ -33,7 +35,6 @@ GIB = 1 << 30
 
 def _setup(config, mesh_cfg, devices, preset: str | None = None) -> argparse.Namespace:
   """The compiled step (and what built it) for `config` on a mesh over `devices`; no run."""
-  import jax
   from spectralgpt_jax.models import shapes
   from spectralgpt_jax.sharding import mesh as mesh_lib
   from spectralgpt_jax.train import program as program_lib
@@ -99,15 +100,8 @@ def part_time(batch: int, steps: int) -> dict:
       state = build.init_sharded(model, run.tx, jax.random.key(0), run.shardings)
     cube = jax.device_put(np.random.default_rng(0).uniform(
         size=(batch, 12, size, size)).astype(np.float32), run.cube_sh)
-    rng = jax.random.key(0)
-    state, m = compiled(state, {"cube": cube}, rng)  # warm-up
-    jax.block_until_ready(m)
-    times = []
-    for _ in range(steps):
-      t0 = time.perf_counter()
-      state, m = compiled(state, {"cube": cube}, rng)
-      jax.block_until_ready(m)
-      times.append(time.perf_counter() - t0)
+    times, state, m = time_train_steps(compiled, state, {"cube": cube}, jax.random.key(0), 1,
+                                       steps)
     med = statistics.median(times)
     flops = metrics.model_flops_per_example(model.spec, ratio) * batch
     row = {"image_size": size, "mask_ratio": ratio, "dtype": dtype, "batch": batch,

@@ -35,3 +35,18 @@ def append_section(path: str, title: str, note: str, body: str) -> None:
             f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores. "
             f"Command: `.venv/bin/python {script} {' '.join(sys.argv[1:])}`. {note}\n\n"
             f"{body}\n")
+
+
+def time_train_steps(step: Callable, state, batch, rng, warmup: int,
+                     steps: int) -> tuple[list[float], object, object]:
+  """Seconds of `steps` calls of a compiled train step `step(state, batch, rng)` after `warmup`
+  untimed ones, each waited for (jax.block_until_ready); returns (times, the final state, the
+  last step's metrics)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  box = {"state": state, "metrics": None}
+
+  def one():
+    box["state"], box["metrics"] = step(box["state"], batch, rng)
+    jax.block_until_ready(box["metrics"])
+
+  return timed(one, warmup, steps), box["state"], box["metrics"]

@@ -45,16 +45,6 @@ def get_dotted(config, key: str) -> Any:
   return node
 
 
-def setup_logging() -> None:
-  from absl import logging  # pylint: disable=g-import-not-at-top
-  from data_pipelines import absl_flags  # pylint: disable=g-import-not-at-top
-  from spectralgpt_jax.cli import train  # pylint: disable=g-import-not-at-top
-  absl_flags.ensure_parsed()  # grain workers read absl flags
-  logging.set_verbosity(logging.INFO)
-  logging.use_absl_handler()
-  train.quiet_library_logs()
-
-
 def run_point(config, overrides: dict[str, Any], workdir: str, *, force: bool = False,
               ) -> dict[str, Any] | None:
   """Runs one point into `workdir`; None when its result.json exists and not `force`."""
@@ -89,7 +79,8 @@ def main(argv: list[str]) -> int:
   if fv.config is None or not fv.workdir:
     print("evaluate: --config and --workdir are required", file=sys.stderr)
     return 2
-  setup_logging()
+  from spectralgpt_jax.cli import train  # pylint: disable=g-import-not-at-top
+  train.setup_logging()
   overrides = {k: get_dotted(fv.config, k) for k in override_keys(argv)}
   result = run_point(fv.config, overrides, fv.workdir, force=fv.force)
   if result is not None:

@@ -89,8 +89,8 @@ def main(argv: list[str]) -> int:
       print(launch_line(a.config, d, o))
     return 0
   if not a.report_only:
-    from spectralgpt_jax.cli import evaluate  # pylint: disable=g-import-not-at-top
-    evaluate.setup_logging()
+    from spectralgpt_jax.cli import evaluate, train  # pylint: disable=g-import-not-at-top
+    train.setup_logging()
     for i, (d, o) in enumerate(zip(dirs, pts)):
       print(f"sweep: point {i + 1}/{len(pts)} {os.path.basename(d)}", flush=True)
       if points.is_done(d) and not a.force:

@@ -51,6 +51,17 @@ def quiet_library_logs() -> None:
   logging.get_absl_handler().addFilter(_Filter())
 
 
+def setup_logging() -> None:
+  """INFO through absl's handler without the libraries' chatter; absl flags marked parsed
+  (grain's workers read them). For every command that runs training or evaluation."""
+  from absl import logging  # pylint: disable=g-import-not-at-top
+  from data_pipelines import absl_flags  # pylint: disable=g-import-not-at-top
+  absl_flags.ensure_parsed()
+  logging.set_verbosity(logging.INFO)
+  logging.use_absl_handler()
+  quiet_library_logs()
+
+
 def _initialize(fv) -> None:
   import jax  # pylint: disable=g-import-not-at-top
   if fv.num_cpu_devices:
@@ -79,11 +90,7 @@ def main(argv: list[str]) -> int:
   if fv.config is None or not fv.workdir:
     print("train: --config and --workdir are required", file=sys.stderr)
     return 2
-  from data_pipelines import absl_flags  # pylint: disable=g-import-not-at-top
-  absl_flags.ensure_parsed()  # grain workers read absl flags
-  logging.set_verbosity(logging.INFO)
-  logging.use_absl_handler()
-  quiet_library_logs()
+  setup_logging()
   from spectralgpt_jax import hostmem  # pylint: disable=g-import-not-at-top
   if hostmem.retain_freed_host_memory():  # before jax allocates: no per-step page faults
     logging.info("host allocator: freed memory is kept for reuse (spectralgpt_jax/hostmem.py)")
