@@ -24,6 +24,7 @@ import numpy as np
 from absl import logging
 
 from data_pipelines import example_codec
+from data_pipelines.atomic_io import atomic_write_json
 from data_pipelines.errors import BadInputError
 from data_pipelines.stats import RunningBandStats
 from data_pipelines.tfrecord import TFRecordWriter
@@ -39,21 +40,6 @@ class Item:
   """One input to ingest: a stable key (path or id) and a loader returning a record dict."""
   key: str
   load: Callable[[], dict[str, Any]]
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-  """Writes via a temporary file in the same folder, fsync, then os.replace."""
-  path = pathlib.Path(path)
-  tmp = path.with_name(f".tmp.{path.name}.{os.getpid()}")
-  with open(tmp, "wb") as f:
-    f.write(data)
-    f.flush()
-    os.fsync(f.fileno())
-  os.replace(tmp, path)
-
-
-def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
-  atomic_write_bytes(path, (json.dumps(obj, indent=1) + "\n").encode())
 
 
 def shard_name(prefix: str, index: int, count: int) -> str:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 from typing import Any, Mapping
 
 import jax
 import numpy as np
+
+from data_pipelines.atomic_io import atomic_write
 
 
 @dataclasses.dataclass
@@ -59,18 +60,3 @@ def _jsonable(x: Any) -> Any:
   if isinstance(x, np.ndarray):
     return x.tolist()
   raise TypeError(f"not JSON serialisable: {type(x)}")
-
-
-def atomic_write(path: str, write) -> None:
-  """Calls `write(file)` on a temporary file next to `path`, then renames it into place."""
-  folder = os.path.dirname(os.path.abspath(path))
-  os.makedirs(folder, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
-  try:
-    with os.fdopen(fd, "wb") as f:
-      write(f)
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise

@@ -32,7 +32,8 @@ from absl import logging
 
 from data_pipelines import pipeline, sources
 from spectralgpt_jax import checkpoints, models
-from spectralgpt_jax.evaluation.context import EvalContext, atomic_write
+from data_pipelines.atomic_io import atomic_write
+from spectralgpt_jax.evaluation.context import EvalContext
 from spectralgpt_jax.inference import SpectralGPT, load
 from spectralgpt_jax.models.mae import token_grid
 from spectralgpt_jax.models.shapes import abstract_input

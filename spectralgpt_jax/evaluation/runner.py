@@ -20,7 +20,8 @@ import ml_collections
 from absl import logging
 
 from spectralgpt_jax.evaluation import registry
-from spectralgpt_jax.evaluation.context import EvalContext, atomic_write
+from data_pipelines.atomic_io import atomic_write
+from spectralgpt_jax.evaluation.context import EvalContext
 
 
 def _model_name(model) -> str:

@@ -12,8 +12,9 @@ import json
 import math
 import os
 import re
-import tempfile
 from typing import Any
+
+from data_pipelines import atomic_io
 
 RESULT = "result.json"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+=,-]+")
@@ -58,18 +59,8 @@ def checkpoint_step(pretrained: Any) -> int | None:
 
 
 def atomic_write_json(path: str, obj: Any) -> None:
-  """Writes JSON through a temporary file and a rename (never a half-written file)."""
-  folder = os.path.dirname(os.path.abspath(path))
-  os.makedirs(folder, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
-  try:
-    with os.fdopen(fd, "w") as f:
-      json.dump(_jsonable(obj), f, indent=1, sort_keys=True, allow_nan=True)
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.unlink(tmp)
-    raise
+  """Writes JSON (NaN allowed) through a temporary file and a rename."""
+  atomic_io.atomic_write_json(path, _jsonable(obj), sort_keys=True, allow_nan=True)
 
 
 def _jsonable(x: Any) -> Any:

@@ -13,6 +13,7 @@ import math
 import os
 from typing import Any
 
+from data_pipelines import atomic_io
 from spectralgpt_jax.sweep import points as points_lib
 
 SEED = "seed"
@@ -117,8 +118,5 @@ def write_tables(root: str, results: list[dict[str, Any]]) -> tuple[str, str]:
   """Writes `<root>/results.csv` and `<root>/results.md` (atomically); returns their paths."""
   paths = os.path.join(root, "results.csv"), os.path.join(root, "results.md")
   for path, text in zip(paths, (to_csv(results), to_markdown(results))):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-      f.write(text)
-    os.replace(tmp, path)
+    atomic_io.atomic_write_bytes(path, text.encode())
   return paths
