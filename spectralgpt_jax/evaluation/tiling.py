@@ -95,36 +95,35 @@ def pad_to(image: np.ndarray, size: int, mode: str = "reflect") -> np.ndarray:
   return np.pad(image, pad, mode=mode)
 
 
-def _crops(dates: Sequence[np.ndarray], corners: np.ndarray, size: int) -> list[np.ndarray]:
-  """Per date [N, C, size, size] crops at `corners`."""
-  return [np.stack([d[:, y:y + size, x:x + size] for y, x in corners]) for d in dates]
+def _crop_batch(sources: Sequence[tuple[np.ndarray, ...]], corners: Sequence[tuple[int, int]],
+                size: int) -> list[np.ndarray]:
+  """Per date [N, C, size, size]: tile n cut from the dates `sources[n]` at `corners[n]`."""
+  return [np.stack([dates[d][:, y:y + size, x:x + size]
+                    for dates, (y, x) in zip(sources, corners)])
+          for d in range(len(sources[0]))]
 
 
-def _predict(fn: PredictBatchFn, crops: list[np.ndarray], batch_size: int,
-             fill: bool, size: int) -> np.ndarray:
-  """Scores [N, K, S, S] of the crops, predicted `batch_size` at a time; with `fill` the last
-  batch is completed by repeating its last tile (one batch shape), the extra rows dropped."""
-  n = crops[0].shape[0]
-  out = []
-  for i in range(0, n, batch_size):
-    batch = [c[i:i + batch_size] for c in crops]
-    m = batch[0].shape[0]
-    if fill and m < batch_size:
-      batch = [np.concatenate([b, np.repeat(b[-1:], batch_size - m, axis=0)]) for b in batch]
-    scores = np.asarray(fn(*batch))
-    if scores.ndim != 4 or scores.shape[0] != batch[0].shape[0] or scores.shape[2:] != (size,
-                                                                                       size):
-      raise ValueError(f"predict_batch_fn returned shape {scores.shape} for "
-                       f"{batch[0].shape[0]} tiles of {size}x{size}; expected [N, K, {size}, "
-                       f"{size}]")
-    out.append(scores[:m])
-  return np.concatenate(out)
+def _predict_batch(fn: PredictBatchFn, batch: list[np.ndarray], batch_size: int,
+                   fill: bool, size: int) -> np.ndarray:
+  """Scores [n, K, S, S] of one batch of n <= batch_size tiles; with `fill` a short batch is
+  completed by repeating its last tile (one batch shape) and the extra rows dropped."""
+  n = batch[0].shape[0]
+  if fill and n < batch_size:
+    batch = [np.concatenate([b, np.repeat(b[-1:], batch_size - n, axis=0)]) for b in batch]
+  scores = np.asarray(fn(*batch))
+  if scores.ndim != 4 or scores.shape[0] != batch[0].shape[0] or scores.shape[2:] != (size, size):
+    raise ValueError(f"predict_batch_fn returned shape {scores.shape} for {batch[0].shape[0]} "
+                     f"tiles of {size}x{size}; expected [N, K, {size}, {size}]")
+  return scores[:n]
 
 
 def predict_tiled(predict_batch_fn: PredictBatchFn, images: Images, *, size: int, stride: int,
                   batch_size: int, pad_mode: str = "reflect",
                   fill_last_batch: bool = True) -> np.ndarray:
   """Whole-image scores [K, H, W] float32, overlapping tiles averaged (module docstring).
+
+  Scores are averaged as the function returns them (return probabilities to average
+  probabilities). Tiles are cut and predicted one batch at a time.
 
   Args:
     predict_batch_fn: [N, C, S, S] per date -> [N, K, S, S] scores (N <= batch_size, or
@@ -136,17 +135,24 @@ def predict_tiled(predict_batch_fn: PredictBatchFn, images: Images, *, size: int
     fill_last_batch: complete the last batch by repeating a tile, so that the function always
       sees `batch_size` tiles (one compiled shape).
   """
+  if batch_size < 1:
+    raise ValueError(f"batch_size must be >= 1, got {batch_size}")
   dates = _dates(images)
   _, h, w = dates[0].shape
-  padded = [pad_to(d, size, pad_mode) for d in dates]
+  padded = tuple(pad_to(d, size, pad_mode) for d in dates)
   ph, pw = padded[0].shape[1:]
-  corners = tile_grid(ph, pw, size, stride)
-  scores = _predict(predict_batch_fn, _crops(padded, corners, size), batch_size,
-                    fill_last_batch, size)
-  total = np.zeros((scores.shape[1], ph, pw), np.float64)
-  for (y, x), s in zip(corners, scores):
-    total[:, y:y + size, x:x + size] += s
-  return (total / coverage(ph, pw, corners, size))[:, :h, :w].astype(np.float32)
+  corners = [tuple(c) for c in tile_grid(ph, pw, size, stride).tolist()]
+  total = None
+  for i in range(0, len(corners), batch_size):
+    chunk = corners[i:i + batch_size]
+    batch = _crop_batch([padded] * len(chunk), chunk, size)
+    scores = _predict_batch(predict_batch_fn, batch, batch_size, fill_last_batch, size)
+    if total is None:
+      total = np.zeros((scores.shape[1], ph, pw), np.float32)
+    for (y, x), s in zip(chunk, scores):
+      total[:, y:y + size, x:x + size] += s
+  total /= coverage(ph, pw, np.asarray(corners), size)
+  return total[:, :h, :w]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -201,13 +207,14 @@ def predict_tiles(predict_batch_fn: PredictBatchFn, images: Mapping[str, Images]
   """(tile, scores [K, S, S]) of each tile, predicted on its own crop, `batch_size` at a time
   (a last partial batch is completed by repeating a tile)."""
   dates = {key: _dates(images[key]) for key in dict.fromkeys(t.key for t in tiles)}
+  for t in tiles:
+    h, w = dates[t.key][0].shape[1:]
+    if not (0 <= t.y <= h - size and 0 <= t.x <= w - size):
+      raise ValueError(f"tile {t} of {size} px leaves its image of {(h, w)}")
   for i in range(0, len(tiles), batch_size):
     chunk = tiles[i:i + batch_size]
-    crops = [np.stack([dates[t.key][d][:, t.y:t.y + size, t.x:t.x + size] for t in chunk])
-             for d in range(len(dates[chunk[0].key]))]
-    if crops[0].shape[2:] != (size, size):
-      raise ValueError(f"a tile of {chunk[0].key} leaves its image ({crops[0].shape[2:]})")
-    yield from zip(chunk, _predict(predict_batch_fn, crops, batch_size, True, size))
+    batch = _crop_batch([dates[t.key] for t in chunk], [(t.y, t.x) for t in chunk], size)
+    yield from zip(chunk, _predict_batch(predict_batch_fn, batch, batch_size, True, size))
 
 
 def official_oscd_confusion(predict_batch_fn: PredictBatchFn, images: Mapping[str, Images],

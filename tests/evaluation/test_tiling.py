@@ -172,3 +172,5 @@ def test_official_confusion_counts_each_tile_on_its_own():
   np.testing.assert_array_equal(acc.counts, [[0, unchanged], [0, changed]])
   with pytest.raises(ValueError, match="label map"):
     T.official_oscd_confusion(perfect, images, {"a": labels["a"], "b": labels["a"]})
+  with pytest.raises(ValueError, match="leaves its image"):
+    next(T.predict_tiles(perfect, images, [T.ImageTile("a", 100, 0)]))
