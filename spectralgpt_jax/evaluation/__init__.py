@@ -6,7 +6,8 @@
 `config.evals = {name: {type: "linear" | "knn" | ..., **fields}}` (big_vision pattern); each
 type is a class registered with `registry.register(type)` and built as `cls(cfg, ctx)` with an
 `EvalContext`, whose `run()` returns a dict of floats. Modules: `registry`, `context`,
-`runner`, `features` (cached frozen-encoder features), `linear`, `knn`, `metrics`.
+`runner`, `features` (cached frozen-encoder features), `linear`, `knn`, `metrics`; for the
+dense tasks `dense_metrics`, `tiling`, `dense_outputs`.
 """
 
 from spectralgpt_jax.evaluation.context import EvalContext
