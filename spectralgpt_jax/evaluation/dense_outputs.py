@@ -18,6 +18,8 @@ spread around the hue circle. Ignored pixels (label -1) are grey everywhere.
 from __future__ import annotations
 
 import io
+import os
+import posixpath
 import re
 import warnings
 from collections.abc import Sequence
@@ -42,6 +44,13 @@ def file_stem(key: str) -> str:
   if not stem:
     raise ValueError(f"image key {key!r} gives an empty file name")
   return stem
+
+
+def _stem(folder: str, key: str) -> str:
+  """`<folder>/<file_stem(key)>` relative to the evaluator's workdir ("" = the workdir)."""
+  if os.path.isabs(folder) or ".." in folder.split("/"):
+    raise ValueError(f"output folder {folder!r} must stay inside the evaluator's workdir")
+  return posixpath.join(folder, file_stem(key)) if folder else file_stem(key)
 
 
 def class_colours(num_classes: int) -> np.ndarray:
@@ -138,7 +147,7 @@ def write_prediction(ctx: EvalContext, key: str, scores: np.ndarray, *,
     nodata = int(np.iinfo(dtype).max)
     class_map = np.where(valid, class_map, nodata).astype(dtype)
     shown = np.where(valid, shown, IGNORE)
-  stem = f"{folder}/{file_stem(key)}"
+  stem = _stem(folder, key)
   return {
       "geotiff": ctx.write_bytes(f"{stem}.tif", geotiff_bytes(
           class_map, crs=crs, transform=transform, bounds=bounds, nodata=nodata)),
@@ -223,6 +232,6 @@ def write_panel(ctx: EvalContext, key: str, dates: Sequence[np.ndarray], bands: 
                 truth: np.ndarray, pred: np.ndarray, *, num_classes: int, title: str = "",
                 folder: str = "panels") -> str:
   """Writes `<folder>/<key>.png` (panel_png, titled `title` or the key); returns the path."""
-  return ctx.write_bytes(f"{folder}/{file_stem(key)}.png",
+  return ctx.write_bytes(f"{_stem(folder, key)}.png",
                          panel_png(dates, bands, truth, pred, num_classes=num_classes,
                                    title=title or str(key)))

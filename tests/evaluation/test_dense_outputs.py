@@ -58,6 +58,13 @@ def test_geotiff_without_georeferencing_and_from_bounds(tmp_path):
     assert src.transform.a == 10 and src.bounds == (0, 0, 20, 20)
 
 
+def test_files_beside_the_metrics_and_keys_as_file_names(tmp_path):
+  paths = O.write_prediction(_ctx(tmp_path), "../rennes", np.zeros((2, 3, 3)), folder="")
+  assert paths["png"] == str(tmp_path / "_rennes.png") and (tmp_path / "_rennes.tif").is_file()
+  with pytest.raises(ValueError, match="inside the evaluator's workdir"):
+    O.write_prediction(_ctx(tmp_path), "rennes", np.zeros((2, 3, 3)), folder="/tmp")
+
+
 def test_bad_prediction_inputs_name_the_image(tmp_path):
   with pytest.raises(ValueError, match="'rennes'.*\\[K, H, W\\]"):
     O.write_prediction(_ctx(tmp_path), "rennes", np.zeros((4, 4)))
