@@ -17,6 +17,7 @@ spread around the hue circle. Ignored pixels (label -1) are grey everywhere.
 
 from __future__ import annotations
 
+import colorsys
 import io
 import os
 import posixpath
@@ -55,7 +56,6 @@ def _stem(folder: str, key: str) -> str:
 
 def class_colours(num_classes: int) -> np.ndarray:
   """[K, 3] uint8 colour of each class (module docstring)."""
-  import colorsys  # pylint: disable=g-import-not-at-top
   if num_classes <= 2:
     return np.array([TN, TP][:num_classes], np.uint8)
   hues = [(0.61803398875 * i) % 1.0 for i in range(num_classes - 1)]
