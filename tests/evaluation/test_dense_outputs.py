@@ -77,8 +77,8 @@ def test_error_colours_binary_and_multiclass():
   pred = np.array([[0, 1, 1, 0, 1]])
   np.testing.assert_array_equal(O.error_colours(truth, pred, 2)[0],
                                 [O.TN, O.TP, O.FP, O.FN, O.GREY])
-  np.testing.assert_array_equal(O.error_colours(np.array([[2, 0, -1]]), np.array([[2, 1, 0]]), 3)[0],
-                                [O.TP, O.FP, O.GREY])
+  multi = O.error_colours(np.array([[2, 0, -1]]), np.array([[2, 1, 0]]), 3)
+  np.testing.assert_array_equal(multi[0], [O.TP, O.FP, O.GREY])
 
 
 def test_rgb_composite_stretches_each_channel():

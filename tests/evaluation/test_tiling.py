@@ -16,8 +16,9 @@ def _reference_starts(length, size, stride):
   return sorted(set(range(0, length - size + 1, stride)) | {length - size})
 
 
-@pytest.mark.parametrize("h,w,size,stride", [(10, 7, 4, 3), (128, 128, 128, 64), (395, 360, 128, 96),
-                                             (130, 129, 32, 32), (5, 40, 8, 1)])
+@pytest.mark.parametrize("h,w,size,stride", [(10, 7, 4, 3), (128, 128, 128, 64),
+                                             (395, 360, 128, 96), (130, 129, 32, 32),
+                                             (5, 40, 8, 1)])
 def test_grid_covers_every_pixel_and_stays_inside(h, w, size, stride):
   corners = T.tile_grid(h, w, size, stride)
   cov = T.coverage(h, w, corners, size)
