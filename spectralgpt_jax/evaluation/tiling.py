@@ -14,8 +14,9 @@ at 0, 63, 126, ... on each axis while the tile fits inside the image, i.e.
 ceil((L - 128 + 1) / 63) tiles per axis (a border strip may never be scored; an image smaller
 than 128 px on an axis has no tile). The tiles of all test images, image by image in the given
 order and row by row within an image, form the test set; it is read in that order (unshuffled)
-in batches of 32 and the last partial batch is dropped (the loader's drop_last). Each kept tile is predicted on its own
-and scored on its own: a pixel inside k kept tiles counts k times (`official_oscd_confusion`).
+in batches of 32 and the last partial batch is dropped (the loader's drop_last). Each kept tile
+is predicted on its own and scored on its own: a pixel inside k kept tiles counts k times
+(`official_oscd_confusion`).
 
 `predict_batch_fn(*dates)` takes one [N, C, S, S] array per date (one for segmentation, two for
 change detection) of raw crops of the images as given (per-tile normalisation, such as the
