@@ -63,24 +63,25 @@ def _read_label(path: pathlib.Path) -> np.ndarray:
   return label.astype(np.int32)
 
 
+def chip_record(root: str | pathlib.Path, cid: str) -> dict[str, Any]:
+  """One chip whole, for segmentation: cube [13, H, W] (the file's dtype, band names from the
+  file), mask int32 [H, W] (-1 ignored, 0 land, 1 water), key = chip id, crs, bounds, source."""
+  root = pathlib.Path(root)
+  cube, meta = geotiff.read_geotiff(root / S2_DIR / f"{cid}_S2Hand.tif")  # names from file
+  label_file = root / LABEL_DIR / f"{cid}_LabelHand.tif"
+  label = _read_label(label_file)
+  if label.shape != cube.shape[1:]:
+    raise BadInputError(label_file, "shape", f"label {label.shape} != image {cube.shape[1:]}")
+  return {"cube": cube, "bands": list(meta["band_names"]), "mask": label, "key": cid,
+          "crs": meta["crs"], "bounds": meta["bounds"], "source": meta["source"]}
+
+
 def chip_records(root: str | pathlib.Path, *,
                  verify_sha256: bool = False) -> list[dict[str, Any]]:
-  """Every chip under `root` whole, for segmentation: cube [13, H, W] (the file's dtype,
-  band names from the file), mask int32 [H, W] (-1 ignored, 0 land, 1 water), key = chip id,
-  crs, bounds, source."""
-  root = pathlib.Path(root)
+  """Every chip under `root` whole (`chip_record`), in id order."""
   if verify_sha256:
     verify_sha256sums(root)
-  out = []
-  for cid in chip_ids(root):
-    cube, meta = geotiff.read_geotiff(root / S2_DIR / f"{cid}_S2Hand.tif")  # names from file
-    label_file = root / LABEL_DIR / f"{cid}_LabelHand.tif"
-    label = _read_label(label_file)
-    if label.shape != cube.shape[1:]:
-      raise BadInputError(label_file, "shape", f"label {label.shape} != image {cube.shape[1:]}")
-    out.append({"cube": cube, "bands": list(meta["band_names"]), "mask": label, "key": cid,
-                "crs": meta["crs"], "bounds": meta["bounds"], "source": meta["source"]})
-  return out
+  return [chip_record(root, cid) for cid in chip_ids(root)]
 
 
 def tile_records(root: str | pathlib.Path, *, tile_size: int = 128,

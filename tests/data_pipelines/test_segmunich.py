@@ -89,3 +89,24 @@ def test_segmunich_source_batches_and_whole_images(root):
   (im,) = dense.load_dense_images(cfg)
   assert im["key"] == "m_0100" and im["cube2"] is None and im["transform"][0] == 10.0
   assert dense.class_names("segmunich")[0].startswith("class_0")
+
+
+def test_segmunich_ingest_and_inspect(root, tmp_path, capsys):
+  import json
+  from data_pipelines import example_codec, tfrecord
+  from spectralgpt_jax.cli import ingest as ingest_cli
+  from spectralgpt_jax.cli import inspect as inspect_cli
+  out = tmp_path / "shards"
+  assert ingest_cli.main(["--source", "segmunich", "--input", str(root), "--split", "train",
+                          "--out", str(out), "--shards", "2"]) == 0
+  manifest = json.loads((out / "manifest.json").read_text())
+  keys = sorted(example_codec.decode_record(d)["key"] for s in manifest["shards"]
+                for _, d in tfrecord.iter_records(out / s["file"]))
+  assert keys == ["train/m_0001", "train/m_0002", "train/m_0003"]
+  assert manifest["labels"]["num_classes"] == 13 and manifest["cube_shapes"] == [[12, 16, 16]]
+  capsys.readouterr()
+  assert inspect_cli.main([str(out), "--json"]) == 0
+  masks = json.loads(capsys.readouterr().out)["masks"]
+  assert set(masks["classes"]) == {str(v) for v in WANT if v >= 0}
+  ignored = sum(int((np.resize(np.roll(CODES, i), SIZE * SIZE) == 255).sum()) for i in range(3))
+  assert masks["ignored_share"] == pytest.approx(ignored / (3 * SIZE * SIZE))
