@@ -331,7 +331,8 @@ def skipped_inputs(data_iter) -> list[str]:
 
 def make_iterator(data_cfg: ml_collections.ConfigDict, *, process_index: int | None = None,
                   process_count: int | None = None) -> grain.DatasetIterator:
-  """Host-local batches of any `data.source` ("synthetic", "tfrecord", "tfds").
+  """Host-local batches of any `data.source` ("synthetic", "tfrecord", "tfds",
+  "sen1floods11_tiles", and for training the dense "oscd", "sen1floods11_seg", "segmunich").
 
   {"cube": float32 [b, C, S, S] (or [b, T, C, S, S]), ...}, b = batch_size // process_count;
   checkpointable via get_state/set_state.
