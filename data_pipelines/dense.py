@@ -147,8 +147,8 @@ def load_dense_images(cfg) -> list[dict[str, Any]]:
   """Whole images for evaluation, in the dataset's order.
 
   Each: key (str), cube float32 [C, H, W], cube2 float32 [C, H, W] or None, mask int32
-  [H, W] (-1 ignored), crs (str or None), bounds (left, bottom, right, top) or None,
-  transform (the 6 GDAL/rasterio affine coefficients a, b, c, d, e, f) or None, date,
+  [H, W] (-1 ignored), bands (C names), crs (str or None), bounds (left, bottom, right, top)
+  or None, transform (the 6 rasterio affine coefficients a, b, c, d, e, f) or None, date,
   date2, source. Cubes are normalised unless `data.minmax_scope` is "patch" (see
   `tile_normalizer`).
   """
@@ -157,7 +157,7 @@ def load_dense_images(cfg) -> list[dict[str, Any]]:
     h, w = rec["mask"].shape
     bounds = rec.get("bounds")
     out.append({"key": rec["key"], "cube": rec["cube"], "cube2": rec.get("cube2"),
-                "mask": rec["mask"], "crs": rec.get("crs") or None,
+                "mask": rec["mask"], "bands": rec["bands"], "crs": rec.get("crs") or None,
                 "bounds": tuple(bounds) if bounds else None,
                 "transform": _affine(bounds, h, w) if bounds else None,
                 "date": rec.get("date"), "date2": rec.get("date2"),

@@ -120,6 +120,7 @@ def test_oscd_whole_images_for_evaluation(oscd_root):
     np.testing.assert_allclose(mins, 0.0, atol=1e-6)
     np.testing.assert_allclose(maxs, 1.0, atol=1e-6)
     assert im["transform"] is None and im["date"] < im["date2"]
+    assert im["bands"] == list(schema.SPECTRALGPT_BANDS)
   assert dense.tile_normalizer(cfg)(images[0]["cube"]) is images[0]["cube"]
   raw = dense.load_dense_images(_oscd_cfg(oscd_root, cities="rennes", minmax_scope="patch"))
   assert raw[0]["cube"].max() > 100                   # DN, normalised per tile later
