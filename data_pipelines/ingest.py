@@ -252,7 +252,6 @@ def _load_dense(source: str, root: str, key: str, options: dict[str, Any]) -> di
   else:
     from data_pipelines import segmunich  # pylint: disable=g-import-not-at-top
     rec = segmunich.load_image(root, options["split"], key, channels=options["channels"])
-    rec["key"] = f"{options['split']}/{key}"
   return _finish_cube(rec, False, options.get("store_dtype"))
 
 
