@@ -26,7 +26,10 @@ def _root(path, what):
 
 @pytest.fixture(scope="module")
 def oscd_root():
-  return _root(OSCD, "OSCD subset (set SPECTRALGPT_OSCD_DATA)")
+  from data_pipelines.checksums import verify_sha256sums
+  root = _root(OSCD, "OSCD subset (set SPECTRALGPT_OSCD_DATA)")
+  verify_sha256sums(root)   # the published files, unaltered
+  return root
 
 
 @pytest.fixture(scope="module")
