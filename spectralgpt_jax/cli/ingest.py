@@ -24,11 +24,13 @@ HELP = ("write Sentinel-2 GeoTIFFs (or per-date GeoTIFF series), BigEarthNet fol
 def _parser() -> argparse.ArgumentParser:
   p = argparse.ArgumentParser(prog="python -m spectralgpt_jax ingest", description=HELP)
   p.add_argument("--source", required=True,
-                 choices=("geotiff", "geotiff_series", "bigearthnet", "tfds"))
+                 choices=("geotiff", "geotiff_series", "bigearthnet", "tfds", "oscd",
+                          "sen1floods11_seg", "segmunich"))
   p.add_argument("--input", nargs="+", required=True,
                  help="files/dirs/globs (geotiff), folders whose subfolders hold one tif per "
-                 "date (geotiff_series), dataset roots or patch folders (bigearthnet), or one "
-                 "tfds name such as eurosat/all (tfds)")
+                 "date (geotiff_series), dataset roots or patch folders (bigearthnet), one "
+                 "tfds name such as eurosat/all (tfds), or the dataset root (oscd, "
+                 "sen1floods11_seg, segmunich)")
   p.add_argument("--out", required=True, help="output shard directory")
   p.add_argument("--shards", type=int, required=True, help="number of shards N")
   p.add_argument("--seed", type=int, default=0, help="shuffle seed for the shard assignment")
@@ -57,11 +59,29 @@ def _parser() -> argparse.ArgumentParser:
   t = p.add_argument_group("tfds")
   t.add_argument("--split", default="train")
   t.add_argument("--data-dir", default=None, help="tfds data_dir")
+  d = p.add_argument_group("dense datasets (oscd, sen1floods11_seg, segmunich; segmunich "
+                           "takes its split, train or test, from --split)")
+  d.add_argument("--cities", default="", help="oscd: comma list, or train / test (the "
+                 "root's official lists); default all cities")
+  d.add_argument("--band_resampling", default="bicubic",
+                 choices=("nearest", "bilinear", "bicubic"),
+                 help="oscd: upsampling of the 20 m / 60 m bands onto the 10 m grid")
+  d.add_argument("--label_convention", default="auto", choices=("auto", "one_two", "zero_one"),
+                 help="oscd change maps: 1/2 (shipped tifs), 0/1 (README), or from the values")
+  d.add_argument("--channels", default="by_name", choices=("by_name", "official_mean_twice"),
+                 help="segmunich: bands by name (gaps from the nearest band), or the official "
+                 "10 bands + per-pixel mean twice")
   return p
 
 
 def _options(args) -> dict:
   harmonize = not args.no_harmonize
+  if args.source in ("oscd", "sen1floods11_seg", "segmunich"):
+    return {"cities": args.cities, "bands": args.bands or "l1c",
+            "resampling": args.band_resampling,
+            "label_convention": args.label_convention, "split": args.split,
+            "channels": args.channels, "store_dtype": args.dtype,
+            "verify_sha256": args.verify_sha256}
   if args.source == "bigearthnet":
     return {"resampling": args.resampling, "nomenclature": args.labels, "harmonize": harmonize,
             "store_dtype": args.dtype or "uint16", "verify_sha256": args.verify_sha256}
