@@ -71,19 +71,18 @@ def expand_inputs(inputs: list[str]) -> list[tuple[str, pathlib.Path]]:
 
 def read_inputs(items, bands: str | None, size: int, method: str
                 ) -> Iterator[tuple[np.ndarray, tuple[str, ...], dict[str, Any]]]:
-  """Yields (cube [C, size, size] float32, band names, info) per input."""
-  from data_pipelines import bigearthnet, geotiff, resample  # pylint: disable=g-import-not-at-top
+  """Yields (cube [C, size, size] float32, band names, info) per input, resized by the same
+  function as the Python API (`inference.fit_to_size`), so both embed a file identically."""
+  from data_pipelines import readers  # pylint: disable=g-import-not-at-top
+  from spectralgpt_jax.inference import fit_to_size  # pylint: disable=g-import-not-at-top
   for kind, path in items:
     if kind == "ben":
-      cube, meta = bigearthnet.load_bigearthnet_patch(path)
+      cube, meta = readers.read_bigearthnet_patch(path)
     else:
-      cube, meta = geotiff.read_geotiff(path, bands=bands)
-    cube = np.asarray(cube, np.float32)
-    if cube.shape[-2:] != (size, size):
-      cube = resample.resize_cube(cube, size, method)
+      cube, meta = readers.read_geotiff(path, bands=bands)
     info = {"source": str(path), "crs": meta.get("crs", ""), "bounds": meta.get("bounds"),
             "date": meta.get("date", "")}
-    yield cube, tuple(meta["band_names"]), info
+    yield fit_to_size(cube, size, method), tuple(meta["bands"]), info
 
 
 def _write_npy(out: pathlib.Path, emb: np.ndarray, infos: list[dict], facts: dict) -> None:
