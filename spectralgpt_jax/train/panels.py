@@ -205,10 +205,10 @@ def panel_figure(cube: np.ndarray, pred: np.ndarray, mask: np.ndarray, *,
       y, x = _error_tile_origin(lay, y0, b)
       text(x + lay["ew"] / 2, y - LABEL_H / 2, name, 6, ha="center", va="center")
   bar_h = lay["height"] - lay["top"] - MARGIN
-  for frac in (0.0, 0.5, 1.0):
+  for frac, align in ((0.0, "bottom"), (0.5, "center"), (1.0, "top")):
     label = f"{frac * error_range:g}" + ("+" if frac == 1.0 else "")
     text(lay["bar_x"] + BAR_W + 3, lay["top"] + (1 - frac) * (bar_h - 1), label, 7,
-         va="center")
+         va=align)
   return fig
 
 
