@@ -88,7 +88,9 @@ class SpectralGPT:
         False for input that is already normalized; raw-looking values then warn.
       units: "DN" (reflectance x 10000) or "reflectance".
       nonfinite: "error" (ValueError naming example, band and position) or "zero" (such
-        pixels are 0 after normalization: the band mean for z-score statistics).
+        pixels are 0 after normalization: the band mean for z-score statistics; when resizing,
+        they enter the interpolation as their band's mean, and the output pixels whose nearest
+        input pixel was non-finite are set to 0).
       image_size: side S the input is resized to (default: the model's `spec.img_size`, its
         pretraining size); another multiple of the patch size runs the model at that size.
       resampling: "bicubic" (default, antialiased), "bilinear" or "nearest".

@@ -57,6 +57,10 @@ def test_other_sizes_are_resized_or_run_at_an_explicit_size(loaded, patches):
   assert loaded.embed(at60, bands=bands).shape == (2, 64)
   assert loaded.prepare(at60, bands=bands).shape == (2, 12, 32, 32)
   assert loaded.features(raw[:1], bands=bands, image_size=64).shape == (1, 4 * 8 * 8, 64)
+  holed = raw[:1].copy()
+  holed[0, 3, 10:20, 10:20] = np.nan  # resized 120 -> 32 with the hole zeroed afterwards
+  prepared = loaded.prepare(holed, bands=bands, nonfinite="zero")
+  assert np.isfinite(prepared).all() and (prepared[0, 3, 3:5, 3:5] == 0).all()
   with pytest.raises(ValueError, match="multiple of the patch size 8"):
     loaded.embed(at60, image_size=60)
   with pytest.raises(ValueError, match="resampling='lanczos'"):
