@@ -25,8 +25,8 @@ def test_every_config_loads_with_defaults(name):
   c = _load(name)
   for group in GROUPS:
     assert group in c, f"{name}: missing config.{group}"
-  if c.num_examples is None:  # from the shard manifest at training time
-    assert c.total_steps is None
+  if c.total_steps is None:  # num_examples unset: from the shard manifest at training time
+    assert c.num_examples is None
     c.num_examples = 1000
   assert c.total_steps > c.optim.warmup_steps >= 0
   assert c.data.batch_size == c.batch_size and c.model.img_size == c.data.image_size
