@@ -184,3 +184,21 @@ def test_unsafe_pth_is_refused_by_the_cli(tmp_path, capsys):
   cap = capsys.readouterr()
   assert rc == 1 and "refused" in cap.err and "builtins.print" in cap.err
   assert "code ran" not in cap.out
+
+
+def test_import_into_a_named_variant_keeps_the_manifests_image_size(tmp_path):
+  """The reported bug: an export of a 64 px tiny MAE imported into vit_tiny_patch8_32 shrank
+  the position table from 64 to 16 positions (the variant's 32 px default)."""
+  model = H.build(TINY_MAE, img_size=64)
+  params = jax.tree.map(np.asarray, H.random_params(model, seed=4))
+  H.write_training_checkpoint(tmp_path / "run", params, model={"name": TINY_MAE, "img_size": 64})
+  weights = to_torch.export_checkpoint(tmp_path / "run", tmp_path / "tiny64.pth").weights
+  conv, meta = from_torch.load_weights(weights, model=TINY_VIT, num_classes=3)
+  assert conv.params["pos_embed_spatial"].shape == (1, 64, 64)
+  np.testing.assert_array_equal(conv.params["pos_embed_spatial"], params["pos_embed_spatial"])
+  assert meta["model"]["img_size"] == 64
+  assert any(n.startswith("img_size 64 from the manifest") for n in conv.notes), conv.notes
+  # An explicit size still resizes.
+  conv, _ = from_torch.load_weights(weights, model=TINY_VIT, image_size=32, num_classes=3)
+  assert conv.params["pos_embed_spatial"].shape == (1, 16, 64)
+  assert not any("from the manifest" in n for n in conv.notes)
