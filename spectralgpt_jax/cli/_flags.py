@@ -41,17 +41,18 @@ def rename_deprecated(command: str, argv: Sequence[str], renamed: Mapping[str, s
 
 
 class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
-  """Keeps the description's and epilog's line breaks; appends the default to every optional
-  flag whose help does not already say it."""
+  """Keeps the description's and epilog's line breaks; appends "(required)" or the default to
+  every flag whose help does not already say it."""
 
   def _get_help_string(self, action):
     text = action.help or ""
-    if (action.option_strings and not action.required and "default" not in text.lower()
-        and action.default is not argparse.SUPPRESS and action.nargs != 0):
-      text += " (default: %(default)s)"
-    elif action.nargs == 0 and action.option_strings and "-h" not in action.option_strings:
-      text += " (default: off)"
-    return text
+    if not action.option_strings or "-h" in action.option_strings:
+      return text
+    if action.required:
+      return text + " (required)"
+    if "default" in text.lower() or action.default is argparse.SUPPRESS:
+      return text
+    return text + (" (default: off)" if action.nargs == 0 else " (default: %(default)s)")
 
 
 def parser(command: str, description: str, examples: Sequence[str]) -> argparse.ArgumentParser:

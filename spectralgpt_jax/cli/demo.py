@@ -17,6 +17,8 @@ import os
 import sys
 import time
 
+from spectralgpt_jax.cli import _flags
+
 HELP = "ingest the example patches and pretrain the tiny model on CPU (the `make demo` job)"
 RENAMED_FLAGS = {"--data": "--input"}
 EXAMPLES = ("python -m spectralgpt_jax demo --input ../shared/data/bigearthnet_s2_example "
@@ -24,7 +26,6 @@ EXAMPLES = ("python -m spectralgpt_jax demo --input ../shared/data/bigearthnet_s
 
 
 def build_parser() -> argparse.ArgumentParser:
-  from spectralgpt_jax.cli import _flags  # pylint: disable=g-import-not-at-top
   p = _flags.parser("demo", HELP, EXAMPLES)
   p.add_argument("--input", required=True, help="folder of BigEarthNet-S2 patches with "
                  "SHA256SUMS.txt (../shared/data/bigearthnet_s2_example)")
