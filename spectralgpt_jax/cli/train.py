@@ -113,9 +113,10 @@ def main(argv: list[str]) -> int:
   _initialize(fv)
   import jax  # pylint: disable=g-import-not-at-top
   from spectralgpt_jax.train import loop  # pylint: disable=g-import-not-at-top
-  logging.info("process %d/%d, %d local / %d global devices (%s)", jax.process_index(),
-               jax.process_count(), jax.local_device_count(), jax.device_count(),
-               jax.devices()[0].device_kind)
+  logging.info("process %d/%d, %d local / %d global devices (%s); compilation cache: %s",
+               jax.process_index(), jax.process_count(), jax.local_device_count(),
+               jax.device_count(), jax.devices()[0].device_kind,
+               jax.config.jax_compilation_cache_dir or "off")
   try:
     loop.train(fv.config, fv.workdir)
   except loop.TrainingDiverged as e:
