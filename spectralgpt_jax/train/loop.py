@@ -50,8 +50,9 @@ def train(config, workdir: str, evaluate: Callable | None = None) -> dict[str, f
   `config.eval_every_steps` steps (0: only at the end) and after the last step; its metrics are
   logged, written to TensorBoard under "eval/" and returned with the last step's.
 
-  A run already at (or past) `config.total_steps` returns before anything is built or compiled
-  (unless `evaluate` is given: it then restores and evaluates the last state).
+  A run already at (or past) `config.total_steps` returns once its checkpoint is restored and
+  verified, before anything is compiled (unless `evaluate` is given: it then evaluates the last
+  state). The restore is what finds a damaged last step (then retrained from an intact one).
   """
   workdir = ckpt.absolute(workdir)
   lead = jax.process_index() == 0
@@ -59,13 +60,8 @@ def train(config, workdir: str, evaluate: Callable | None = None) -> dict[str, f
   total = int(config.total_steps)
   schedule = None  # the config's
   saved = resume.peek(workdir)
-  if saved is not None:
-    saved_step, saved_meta = saved
-    if saved_step >= total and evaluate is None:
-      logging.info("%s is already at step %d of config.total_steps %d: nothing to train "
-                   "(raise --config.total_steps to continue)", workdir, saved_step, total)
-      return {"step": saved_step}
-    schedule = resume.schedule_for_resume(config, saved_meta, saved_step)
+  if saved is not None and (saved[0] < total or evaluate is not None):
+    schedule = resume.schedule_for_resume(config, saved[1], saved[0])
 
   # -------------------------------------------------------- Mesh
   mesh = mesh_lib.make_mesh(config.mesh)
@@ -102,6 +98,11 @@ def train(config, workdir: str, evaluate: Callable | None = None) -> dict[str, f
       if config.init_from.workdir:
         params = init_from.load_into(state.params, shardings.params, config.init_from, mesh)
         state = build.fresh_with_params(params, program.tx, shardings)
+  if start >= total and evaluate is None:
+    logging.info("%s is already at step %d of config.total_steps %d: nothing to train (raise "
+                 "--config.total_steps to continue)", workdir, start, total)
+    mngr.close()
+    return {"step": start}
   logging.info("model %s: %.1fM parameters", config.model.name,
                shapes.count(state.params) / 1e6)
 

@@ -121,9 +121,10 @@ def check_batch(config, mesh: Mesh) -> None:
 
 def build_program(config, mesh: Mesh,
                   schedule_settings: optim.ScheduleSettings | None = None) -> TrainProgram:
-  """Model, optimizer, shardings and jitted functions of `config` on `mesh`; `schedule_settings`, if
-  given, replaces the config's learning-rate schedule settings (a resumed run keeping its
-  original schedule)."""
+  """Model, optimizer, shardings and jitted functions of `config` on `mesh`.
+
+  `schedule_settings`, if given, replaces the config's learning-rate schedule (a resumed run
+  keeping the schedule its checkpoint recorded)."""
   check_batch(config, mesh)
   rules = rules_lib.get_rules(config.sharding.rules, tuple(config.sharding.overrides))
   spec = build.build_model(config.model).spec

@@ -1,6 +1,6 @@
 """Resuming is honest: the schedule is recorded in the checkpoint meta, a changed schedule is
 announced (old and new, with the next lr under each) and can be kept, and a finished run
-returns before anything is built or compiled."""
+returns once its checkpoint is verified, before anything is compiled."""
 
 import logging
 import shutil
@@ -49,11 +49,11 @@ def test_changed_schedule_is_announced_kept_on_request_and_finished_runs_exit_ea
   assert ckpt.read_meta(second)["schedule"]["total_steps"] == 4
   assert last_kept["lr"] == 0.0 < last_new["lr"]
 
-  # Already at total_steps: one line, nothing built or compiled.
+  # Already at total_steps: restored and verified, then one line; nothing compiled.
   assert loop.train(train_util.tiny(total_steps=6), first) == {"step": 6}
   log = _messages(absl_records)
   assert "already at step 6 of config.total_steps 6" in log, log
-  assert "compiled" not in log and "mesh" not in log
+  assert "compiled" not in log and "changed learning-rate schedule" not in log
 
 
 def test_recorded_schedule_of_older_checkpoints_comes_from_their_config():
