@@ -3,7 +3,7 @@
 Inputs: multi-band GeoTIFFs (a file, or every *.tif/*.tiff in a folder), or BigEarthNet-S2
 patch folders (one GeoTIFF per band). Bands are matched by name (from --bands or the files'
 band descriptions) to the model's list, cubes are resized to the model's image size (bicubic)
-and normalized with the stored statistics unless --no-normalize.
+and normalized with the stored statistics unless --no_normalize.
 
 Output: .npy of float32 [N, D] (pooled) or [N, L, D] (--tokens), with `<out>.json` listing the
 sources in row order; or .parquet with one row per input (source, embedding, crs, bounds, date)
@@ -20,30 +20,43 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from spectralgpt_jax.cli import _flags
+
 HELP = "embed GeoTIFFs or BigEarthNet patch folders with loaded weights into .npy/.parquet"
+RENAMED_FLAGS = {"--no-normalize": "--no_normalize", "--batch-size": "--batch_size",
+                 "--force": "--overwrite"}
+EXAMPLES = (
+    "python -m spectralgpt_jax embed --weights runs/demo/run "
+    "--input ../shared/data/bigearthnet_s2_example --out emb.npy",
+    "python -m spectralgpt_jax embed --weights spectralgpt_tiny.pth --input tiles/ "
+    "--bands l2a --out emb.parquet",
+)
 _TIF = (".tif", ".tiff")
 
 
 def build_parser() -> argparse.ArgumentParser:
-  p = argparse.ArgumentParser(prog="python -m spectralgpt_jax embed", description=HELP)
+  p = _flags.parser("embed", __doc__, EXAMPLES)
   p.add_argument("--weights", required=True,
-                 help="orbax checkpoint dir, official .pth, or our .pth/.safetensors export")
+                 help="run directory (orbax checkpoint), official .pth, or our "
+                 ".pth/.safetensors export")
   p.add_argument("--input", required=True, nargs="+",
                  help="GeoTIFF files, folders of them, or BigEarthNet patch folders")
   p.add_argument("--out", required=True, help="output .npy or .parquet")
-  p.add_argument("--model", default=None, help="variant name override")
+  p.add_argument("--model", default=None,
+                 help="variant name overriding the weights' own (default: from the weights)")
   p.add_argument("--bands", default=None,
                  help="band names of the GeoTIFF planes in file order: a set name (eurosat, "
                  "l1c, l2a, spectralgpt) or a comma list; default: the files' descriptions")
-  p.add_argument("--no-normalize", action="store_true",
+  p.add_argument("--no_normalize", action="store_true",
                  help="inputs are already normalized (default: normalize raw DN with the "
                  "model's stored statistics)")
-  p.add_argument("--units", choices=("DN", "reflectance"), default="DN")
+  p.add_argument("--units", choices=("DN", "reflectance"), default="DN",
+                 help="what the input values are")
   p.add_argument("--tokens", action="store_true", help="save patch tokens [N, L, D] (.npy only)")
-  p.add_argument("--batch-size", type=int, default=8)
+  p.add_argument("--batch_size", type=int, default=8, help="inputs per forward pass")
   p.add_argument("--resampling", default="bicubic", choices=("bilinear", "bicubic", "nearest"),
                  help="resize to the model's image size")
-  p.add_argument("--force", action="store_true", help="overwrite the output")
+  p.add_argument("--overwrite", action="store_true", help="replace an existing output")
   return p
 
 
@@ -117,8 +130,8 @@ def main(argv: list[str]) -> int:
   if args.tokens and fmt == ".parquet":
     print("embed failed: --tokens needs a .npy output", file=sys.stderr)
     return 2
-  if out.exists() and not args.force:
-    print(f"embed failed: {out} exists; pass --force to overwrite it", file=sys.stderr)
+  if out.exists() and not args.overwrite:
+    print(f"embed failed: {out} exists; pass --overwrite to replace it", file=sys.stderr)
     return 1
   from spectralgpt_jax import inference  # pylint: disable=g-import-not-at-top
   try:

@@ -93,7 +93,7 @@ def test_embed_cli_bigearthnet_folder_npy_and_geotiff_parquet(exported_pth, exam
                                                               tmp_path, capsys):
   out = tmp_path / "emb.npy"
   assert cli(["embed", "--weights", str(exported_pth), "--input", str(example_dir),
-              "--out", str(out), "--batch-size", "4"]) == 0
+              "--out", str(out), "--batch_size", "4"]) == 0
   emb = np.load(out)
   side = json.loads((tmp_path / "emb.npy.json").read_text())
   assert emb.shape == (6, 64) and len(side["rows"]) == 6 and side["normalized"]
