@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
                  help="what the input values are")
   p.add_argument("--tokens", action="store_true", help="save patch tokens [N, L, D] (.npy only)")
   p.add_argument("--batch_size", type=int, default=8, help="inputs per forward pass")
+  p.add_argument("--image_size", type=int, default=None,
+                 help="pixels the inputs are resized to and the model runs at (a multiple of the "
+                 "patch size; default: the model's own size, as the Python API's image_size=)")
   p.add_argument("--resampling", default="bicubic", choices=("bilinear", "bicubic", "nearest"),
                  help="resize to the model's image size")
   p.add_argument("--overwrite", action="store_true", help="replace an existing output")
@@ -145,7 +148,7 @@ def main(argv: list[str]) -> int:
       first = len(infos) - len(batch)  # infos holds exactly the inputs read so far
       try:
         chunks.append(fn(x, bands=batch_bands, normalize=not args.no_normalize,
-                         units=args.units, batch_size=args.batch_size))
+                         units=args.units, batch_size=args.batch_size, image_size=size))
       except ValueError as e:  # name the file (inputs in a batch share their band names)
         msg = str(e)
         if msg.startswith("non-finite input: ") and "first at example " in msg:
@@ -156,8 +159,8 @@ def main(argv: list[str]) -> int:
         raise ValueError(f"{infos[first]['source']}{more}: {msg}") from e
       batch.clear()
 
-    for cube, names, info in read_inputs(items, args.bands, model.spec.img_size,
-                                         args.resampling):
+    size = args.image_size or model.spec.img_size
+    for cube, names, info in read_inputs(items, args.bands, size, args.resampling):
       if batch and (names != batch_bands or len(batch) >= args.batch_size):
             flush()
       batch.append(cube)
@@ -172,7 +175,7 @@ def main(argv: list[str]) -> int:
   facts = {"weights": str(args.weights), "model": model.meta.get("model"),
            "bands": list(model.bands), "normalized": not args.no_normalize,
            "normalization": model.normalization, "units": args.units,
-           "image_size": model.spec.img_size, "kind": "tokens" if args.tokens else "pooled",
+           "image_size": args.image_size or model.spec.img_size, "kind": "tokens" if args.tokens else "pooled",
            "shape": list(emb.shape)}
   out.parent.mkdir(parents=True, exist_ok=True)
   (_write_npy if fmt == ".npy" else _write_parquet)(out, emb, infos, facts)

@@ -49,6 +49,12 @@ def test_python_and_cli_embed_a_120px_patch_identically(loaded, exported_pth, pa
   np.testing.assert_allclose(np.load(out), python, rtol=1e-5, atol=1e-6)
   resized = resample.resize_cube(raw[:2], 32)  # what the default does, by hand
   np.testing.assert_allclose(loaded.embed(resized, bands=bands), python, rtol=1e-6, atol=1e-7)
+  at64 = tmp_path / "emb64.npy"  # an explicit size: the same flag name and meaning as Python's
+  assert cli(["embed", "--weights", str(exported_pth), "--input", str(folders[0]),
+              "--image_size", "64", "--out", str(at64)]) == 0
+  np.testing.assert_allclose(np.load(at64), loaded.embed(raw[:1], bands=bands, image_size=64),
+                             rtol=1e-5, atol=1e-6)
+  assert not np.allclose(np.load(at64), python[:1], atol=1e-4)
 
 
 def test_other_sizes_are_resized_or_run_at_an_explicit_size(loaded, patches):
