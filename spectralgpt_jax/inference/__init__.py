@@ -4,6 +4,7 @@
     m = load("runs/pretrain")                  # orbax dir, official .pth, .safetensors
     emb = m.embed(cubes_dn, bands=m.bands, normalize=True)     # [B, D]
     tok = m.features(cubes, bands=...)                          # [B, L, D]
+    emb = m.embed(cubes, compute_dtype="bfloat16")  # bf16 matmuls, f32 accumulation and norms
     out = m.reconstruct(cubes, mask_ratio=0.9)                  # loss, pred, mask, ...
 
 Cubes are [B, C, H, W] (or one [C, H, W]) numpy arrays; for a model with num_dates = T > 1,

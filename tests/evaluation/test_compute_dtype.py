@@ -75,3 +75,23 @@ def test_inference_embed_compute_dtype(encoder):
   # the model itself is untouched: float32 again gives the float32 result
   np.testing.assert_array_equal(encoder.embed(x, batch_size=2), f32)
   assert dataclasses.asdict(encoder.spec) == dataclasses.asdict(encoder.model.spec)
+
+
+def data_128(shard: str):
+  cfg = data_config(shard, batch_size=3)
+  cfg.image_size = 128
+  return cfg
+
+
+@pytest.mark.slow
+def test_bf16_base_model_features_on_real_patches(ben_shards, tmp_path):
+  """The base MAE at 128 px (random init: no pretrained weights here) on the six patches."""
+  ctx = EvalContext(str(tmp_path), 0, "", "mae_vit_base_patch8_128", "")
+  enc = features.load_encoder(ctx)
+  for layers in (None, (3, 5, 7, 11)):
+    fns = {d: features.feature_fn(enc, layers, "mean", d) for d in ("float32", "bfloat16")}
+    got = {d: np.concatenate([features.extract_features(enc, data_128(s), fn=fn).features
+                              for s in ben_shards]) for d, fn in fns.items()}
+    cos, rel = agreement(got["float32"], got["bfloat16"])
+    print(f"base, layers {layers}: cosine {cos:.6f}, relative error {rel:.4f}")
+    assert cos >= MIN_COSINE and 0 < rel <= MAX_REL_ERROR, (cos, rel)
