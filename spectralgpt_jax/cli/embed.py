@@ -57,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--image_size", type=int, default=None,
                  help="pixels the inputs are resized to and the model runs at (a multiple of the "
                  "patch size; default: the model's own size, as the Python API's image_size=)")
+  p.add_argument("--compute_dtype", choices=("float32", "bfloat16"), default="float32",
+                 help="matmul precision (bfloat16: bf16 operands, float32 accumulation, norms "
+                 "and softmax; faster where the hardware has bf16 units; its cost in "
+                 "docs/evaluation.md)")
   p.add_argument("--resampling", default="bicubic", choices=("bilinear", "bicubic", "nearest"),
                  help="resize to the model's image size")
   p.add_argument("--overwrite", action="store_true", help="replace an existing output")
@@ -148,7 +152,8 @@ def main(argv: list[str]) -> int:
       first = len(infos) - len(batch)  # infos holds exactly the inputs read so far
       try:
         chunks.append(fn(x, bands=batch_bands, normalize=not args.no_normalize,
-                         units=args.units, batch_size=args.batch_size, image_size=size))
+                         units=args.units, batch_size=args.batch_size, image_size=size,
+                         compute_dtype=args.compute_dtype))
       except ValueError as e:  # name the file (inputs in a batch share their band names)
         msg = str(e)
         if msg.startswith("non-finite input: ") and "first at example " in msg:

@@ -5,6 +5,7 @@
     cube, meta = read_bigearthnet_patch(folder)  # float32 digital numbers [12, 120, 120]
     emb = m.embed(cube, bands=meta["bands"])     # [1, D]: resized to the model's size, normalized
     tok = m.features(cubes, bands=...)           # [B, L, D]
+    emb = m.embed(cube, compute_dtype="bfloat16")  # bf16 matmuls, f32 accumulation and norms
     out = m.reconstruct(cubes, mask_ratio=0.9)   # loss, input, pred, mask, reconstruction, ...
 
 Cubes are [B, C, H, W] (or one [C, H, W]) numpy arrays; for a model with num_dates = T > 1,

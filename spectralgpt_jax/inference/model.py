@@ -5,7 +5,6 @@ See the package docstring (`spectralgpt_jax.inference`) for the input convention
 
 from __future__ import annotations
 
-import functools
 import os
 import pathlib
 from typing import Any, Mapping, Sequence
@@ -39,6 +38,26 @@ def _check_params(model: nn.Module, params: Mapping, where: str) -> None:
     raise ValueError(f"{where}: params do not fit {model.spec.kind} model; missing "
                      f"{sorted(set(exp) - set(got))}; unexpected {sorted(set(got) - set(exp))}; "
                      f"shape mismatches {[f'{k}: {got[k]} != {exp[k]}' for k in bad]}")
+
+
+COMPUTE_DTYPES = ("float32", "bfloat16")
+
+
+def encoder_tokens(model: nn.Module, params: Mapping, x: jax.Array, **apply_kw):
+  """The model's token features [B, L, D] for a cube batch, every token kept.
+
+  MAE: `encode` with mask ratio 0 and noise 0..L-1 (the identity order: tokens stay in grid
+  order), i.e. the encoder output after its final norm; ViT: `features` (after the last block).
+  `apply_kw` goes to `model.apply` (e.g. capture_intermediates, mutable); with `mutable` the
+  result is (output, state) as flax returns it, the MAE output being (latent, mask info).
+  """
+  if model.spec.kind == "mae":
+    n = token_grid(model.spec, x.shape)
+    length = n[0] * n[1] * n[2]
+    noise = jnp.broadcast_to(jnp.arange(length, dtype=jnp.float32), (x.shape[0], length))
+    out = model.apply({"params": params}, x, noise, 0.0, method="encode", **apply_kw)
+    return out if apply_kw.get("mutable") else out[0]
+  return model.apply({"params": params}, x, method="features", **apply_kw)
 
 
 class SpectralGPT:
@@ -149,41 +168,59 @@ class SpectralGPT:
                        f"lists {list(self.bands)}; input has {list(names)})")
     return schema.select_bands(x, names, want, axis=axis)
 
-  @functools.cached_property
-  def _fns(self) -> dict[str, Any]:
-    m = self.model
-    if self.kind == "mae":
-      def feats(p, x):
-        n = token_grid(m.spec, x.shape)
-        noise = jnp.broadcast_to(jnp.arange(n[0] * n[1] * n[2], dtype=jnp.float32),
-                                 (x.shape[0], n[0] * n[1] * n[2]))
-        return m.apply({"params": p}, x, noise, 0.0, method="encode")[0]
-      pooled = lambda p, x: feats(p, x).mean(axis=1)
-    else:
-      feats = lambda p, x: m.apply({"params": p}, x, method="features")
-      pooled = lambda p, x: m.apply({"params": p}, x, method="pooled")
-    return {"features": jax.jit(feats), "pooled": jax.jit(pooled)}
+  def compute_model(self, compute_dtype: str = "float32") -> nn.Module:
+    """The model with its matmuls in `compute_dtype` (COMPUTE_DTYPES); params stay float32.
+
+    "bfloat16": Dense and attention matmuls take bf16 operands and accumulate in float32;
+    LayerNorm, softmax, GELU and the residual stream stay float32 (models/dense.py)."""
+    if compute_dtype not in COMPUTE_DTYPES:
+      raise ValueError(f"compute_dtype must be one of {COMPUTE_DTYPES}, got {compute_dtype!r}")
+    if compute_dtype == "float32":
+      return self.model
+    return self.model.clone(dtype=jnp.dtype(compute_dtype))
+
+  def _fns(self, compute_dtype: str) -> dict[str, Any]:
+    cache = self.__dict__.setdefault("_fn_cache", {})
+    if compute_dtype not in cache:
+      m = self.compute_model(compute_dtype)
+      feats = lambda p, x: encoder_tokens(m, p, x)
+      if self.kind == "mae":
+        pooled = lambda p, x: feats(p, x).mean(axis=1)
+      else:
+        pooled = lambda p, x: m.apply({"params": p}, x, method="pooled")
+      cache[compute_dtype] = {"features": jax.jit(feats), "pooled": jax.jit(pooled)}
+    return cache[compute_dtype]
 
   def _batched(self, fn, x: np.ndarray, batch_size: int) -> np.ndarray:
-    outs = [np.asarray(fn(self.params, x[i:i + batch_size]))
-            for i in range(0, x.shape[0], batch_size)]
+    """fn over x in batches, float32; batch i+1 is dispatched before batch i is read back, so
+    the host does not leave the device idle between batches (jax dispatches asynchronously)."""
+    outs, pending = [], None
+    for i in range(0, x.shape[0], batch_size):
+      out = fn(self.params, x[i:i + batch_size])
+      if pending is not None:
+        outs.append(np.asarray(pending, np.float32))
+      pending = out
+    outs.append(np.asarray(pending, np.float32))
     return np.concatenate(outs, axis=0)
 
   def features(self, x: np.ndarray, *, bands=None, normalize: bool = True,
                units: str = "DN", image_size: int | None = None, resampling: str = "bicubic",
-               batch_size: int = 16, nonfinite: str = "error") -> np.ndarray:
-    """Patch-token features [B, L, D] (no masking); the other arguments as in `prepare`."""
+               batch_size: int = 16, nonfinite: str = "error",
+               compute_dtype: str = "float32") -> np.ndarray:
+    """Patch-token features [B, L, D] float32 (no masking); the other arguments as in
+    `prepare`; `compute_dtype` as in `compute_model` (docs/evaluation.md: what bfloat16 costs)."""
     x = self.prepare(x, bands=bands, normalize=normalize, units=units, nonfinite=nonfinite,
                      image_size=image_size, resampling=resampling)
-    return self._batched(self._fns["features"], x, batch_size)
+    return self._batched(self._fns(compute_dtype)["features"], x, batch_size)
 
   def embed(self, x: np.ndarray, *, bands=None, normalize: bool = True, units: str = "DN",
             image_size: int | None = None, resampling: str = "bicubic", batch_size: int = 16,
-            nonfinite: str = "error") -> np.ndarray:
-    """Pooled embeddings [B, D] (no masking); the other arguments as in `prepare`."""
+            nonfinite: str = "error", compute_dtype: str = "float32") -> np.ndarray:
+    """Pooled embeddings [B, D] float32 (no masking); the other arguments as in `prepare`;
+    `compute_dtype` as in `compute_model`."""
     x = self.prepare(x, bands=bands, normalize=normalize, units=units, nonfinite=nonfinite,
                      image_size=image_size, resampling=resampling)
-    return self._batched(self._fns["pooled"], x, batch_size)
+    return self._batched(self._fns(compute_dtype)["pooled"], x, batch_size)
 
   def _recon_fn(self, mask_ratio: float):
     cache = self.__dict__.setdefault("_recon_cache", {})
