@@ -10,7 +10,8 @@ import ml_collections
 
 from data_pipelines import schema
 
-SOURCES = ("tfrecord", "tfds", "sen1floods11_tiles", "synthetic")
+SOURCES = ("tfrecord", "tfds", "sen1floods11_tiles", "synthetic", "oscd", "sen1floods11_seg",
+           "segmunich")
 
 
 def default_data_config() -> ml_collections.ConfigDict:
@@ -20,9 +21,12 @@ def default_data_config() -> ml_collections.ConfigDict:
   c.source = "tfrecord"        # "tfrecord": shards from `ingest`; "tfds": prepared array_record;
   #                              "sen1floods11_tiles": Sen1Floods11 chips cut into labelled
   #                              tiles (data_pipelines.sen1floods11); "synthetic": generated
-  #                              cubes (data_pipelines.synthetic), no files
+  #                              cubes (data_pipelines.synthetic), no files; dense tasks
+  #                              (data_pipelines.dense, whole images in memory, random crops):
+  #                              "oscd" (change detection), "sen1floods11_seg", "segmunich"
   c.paths = ""                 # tfrecord: shard dir with manifest.json | glob | "a,b,c" (gs:// ok);
-  #                              sen1floods11_tiles: the chip dir (S2Hand/, LabelHand/)
+  #                              sen1floods11_tiles / _seg: the chip dir (S2Hand/, LabelHand/);
+  #                              oscd, segmunich: the dataset root in its published layout
   c.split_file = ""            # keep only the ids listed (one per line; data_pipelines.splits)
   c.tfds_name = "eurosat/all"  # tfds: "eurosat/all" or "bigearthnet/all"
   c.tfds_split = "train"       # tfds split, e.g. "train[:90%]"
@@ -32,7 +36,22 @@ def default_data_config() -> ml_collections.ConfigDict:
   # --- sen1floods11_tiles: label = number of thresholds the tile's water share exceeds
   c.tile_size = 128            # 512 px chips -> 16 tiles
   c.water_share_thresholds = (0.25,)  # (0.25,): 2 classes; (0.1, 0.5): 3 share bins
-  c.verify_sha256 = False      # check the chip dir's SHA256SUMS.txt before reading
+  c.verify_sha256 = False      # check SHA256SUMS.txt of the chip dir (oscd: root) before reading
+  # --- dense tasks (oscd, sen1floods11_seg, segmunich): masks int32, -1 = ignored pixel
+  c.cities = ""                # oscd: comma list of cities ("" = dataset_split's, else all)
+  c.dataset_split = ""         # the dataset's own split: oscd "train" | "test" (its train.txt /
+  #                              test.txt; "" = every city), segmunich "train" | "test"
+  #                              ("" = "train")
+  c.label_convention = "auto"  # oscd change maps: "auto" (from the values found) | "one_two"
+  #                              (1 no change, 2 change: the shipped tifs) | "zero_one" (README)
+  c.band_resampling = "bicubic"  # oscd: upsampling of 20 m / 60 m bands onto the 10 m grid
+  c.segmunich_channels = "by_name"  # "by_name": the 10 bands in their model slots, B08 and B09
+  #                       filled from the nearest band (B8A); "official_mean_twice": the 10
+  #                       bands then their per-pixel mean twice, fed positionally (official)
+  c.crops_per_image = 0        # training crops per image and epoch (0 = ceil(H/S) * ceil(W/S))
+  c.rot90 = False              # dense training: random k*90 degree turn (official OSCD, SegMunich)
+  c.minmax_scope = "image"     # dense "minmax": "image" (whole image, as evaluation sees it) |
+  #                              "patch" (each crop / tile: official OSCD, with minmax_eps=0)
   # --- what an example holds
   c.bands = ",".join(schema.SPECTRALGPT_BANDS)  # comma list or band set ("spectralgpt"), by name;
   #              "eurosat_official_drop10" reproduces the official EuroSAT index-10 drop

@@ -1,5 +1,6 @@
-"""Ingestion drivers: turn GeoTIFFs, GeoTIFF time series, BigEarthNet folders or tfds datasets
-into shards.
+"""Ingestion drivers: turn GeoTIFFs, GeoTIFF time series, BigEarthNet folders, tfds datasets
+or the dense datasets (OSCD, Sen1Floods11 chips, SegMunich: records with mask, OSCD with
+cube2 / date2) into shards.
 
 Each `*_items` function lists the inputs as `shard_writer.Item`s (stable key + lazy loader
 producing a record dict); `ingest` writes them with `shard_writer.write_shards`. The CLI
@@ -24,20 +25,27 @@ from data_pipelines import shard_writer
 from data_pipelines.errors import BadInputError
 from data_pipelines.shard_writer import Item
 
-SOURCES = ("geotiff", "geotiff_series", "bigearthnet", "tfds")
+SOURCES = ("geotiff", "geotiff_series", "bigearthnet", "tfds", "oscd", "sen1floods11_seg",
+           "segmunich")
+DENSE_SOURCES = ("oscd", "sen1floods11_seg", "segmunich")
 TIFF_SUFFIXES = (".tif", ".tiff")
 
 
 def _finish_cube(rec: dict[str, Any], harmonize: bool, store_dtype: str | None) -> dict[str, Any]:
-  """Optionally removes the baseline-04.00 DN offset and casts the cube for storage."""
+  """Optionally removes the baseline-04.00 DN offset and casts the cube (and cube2) for
+  storage."""
   offset = int(rec.get("radio_add_offset", 0))
+  for k in ("cube", "cube2"):
+    if k not in rec:
+      continue
+    if harmonize and offset:
+      rec[k] = schema.harmonize_dn(rec[k], offset)
+    if store_dtype == "uint16" and rec[k].dtype != np.uint16:
+      rec[k] = np.clip(np.rint(rec[k]), 0, 65535).astype(np.uint16)
+    elif store_dtype == "float32":
+      rec[k] = rec[k].astype(np.float32)
   if harmonize and offset:
-    rec["cube"] = schema.harmonize_dn(rec["cube"], offset)
     rec["radio_add_offset"] = 0
-  if store_dtype == "uint16" and rec["cube"].dtype != np.uint16:
-    rec["cube"] = np.clip(np.rint(rec["cube"]), 0, 65535).astype(np.uint16)
-  elif store_dtype == "float32":
-    rec["cube"] = rec["cube"].astype(np.float32)
   return rec
 
 
@@ -230,6 +238,59 @@ def tfds_items(name: str, *, split: str = "train", data_dir: str | None = None,
           for i in range(len(src))]
 
 
+# ---------------------------------------------------------------- dense datasets
+
+def _load_dense(source: str, root: str, key: str, options: dict[str, Any]) -> dict[str, Any]:
+  if source == "oscd":
+    from data_pipelines import oscd  # pylint: disable=g-import-not-at-top
+    rec = oscd.load_city(root, key, bands=schema.parse_band_list(options["bands"]),
+                         resampling=options["resampling"],
+                         label_convention=options["label_convention"])
+  elif source == "sen1floods11_seg":
+    from data_pipelines import sen1floods11  # pylint: disable=g-import-not-at-top
+    rec = sen1floods11.chip_record(root, key)
+  else:
+    from data_pipelines import segmunich  # pylint: disable=g-import-not-at-top
+    rec = segmunich.load_image(root, options["split"], key, channels=options["channels"])
+    rec["key"] = f"{options['split']}/{key}"
+  return _finish_cube(rec, False, options.get("store_dtype"))
+
+
+def dense_items(source: str, root: str, *, cities: str = "", bands: str = "l1c",
+                resampling: str = "bicubic", label_convention: str = "auto",
+                split: str = "train", channels: str = "by_name",
+                store_dtype: str | None = None, verify_sha256: bool = False) -> list[Item]:
+  """One item per OSCD city (`cities`: comma list, "train" / "test" for the root's official
+  lists, "" = all; all 13 bands by default), Sen1Floods11 chip or SegMunich image of `split`.
+  Records carry "mask" (int32, -1 ignored) and, for OSCD, "cube2" and "date2"."""
+  if verify_sha256:
+    from data_pipelines.checksums import verify_sha256sums  # pylint: disable=g-import-not-at-top
+    verify_sha256sums(root)
+  if source == "oscd":
+    from data_pipelines import oscd  # pylint: disable=g-import-not-at-top
+    if cities in ("train", "test"):
+      keys = oscd.official_cities(root, cities)
+    else:
+      keys = [c.strip() for c in cities.split(",") if c.strip()] or oscd.city_names(root)
+  elif source == "sen1floods11_seg":
+    from data_pipelines import sen1floods11  # pylint: disable=g-import-not-at-top
+    keys = sen1floods11.chip_ids(root)
+  elif source == "segmunich":
+    from data_pipelines import segmunich  # pylint: disable=g-import-not-at-top
+    keys = segmunich.list_names(root, split)
+  else:
+    raise ValueError(f"{source!r} is not a dense source {DENSE_SOURCES}")
+  options = {"bands": bands, "resampling": resampling, "label_convention": label_convention,
+             "split": split, "channels": channels, "store_dtype": store_dtype}
+  return [Item(f"{source}:{root}:{k}", functools.partial(_load_dense, source, root, k, options))
+          for k in keys]
+
+
+def _mask_label_info(source: str) -> dict[str, Any]:
+  from data_pipelines import dense  # pylint: disable=g-import-not-at-top
+  return {"type": "mask", "class_names": list(dense.class_names(source)), "ignore_value": -1}
+
+
 # ---------------------------------------------------------------- driver
 
 def ingest(source: str, inputs: Sequence[str], out: str | os.PathLike, *, num_shards: int,
@@ -237,8 +298,8 @@ def ingest(source: str, inputs: Sequence[str], out: str | os.PathLike, *, num_sh
            **options: Any) -> dict[str, Any]:
   """Lists the inputs of `source` and writes shards + manifest to `out`; returns the manifest.
 
-  options: forwarded to `bigearthnet_items`, `geotiff_items`, `geotiff_series_items` or
-  `tfds_items` (for tfds, `inputs` is [dataset name]).
+  options: forwarded to `bigearthnet_items`, `geotiff_items`, `geotiff_series_items`,
+  `tfds_items` (for tfds, `inputs` is [dataset name]) or `dense_items` (`inputs` is [root]).
   """
   label_info: dict[str, Any] = {"type": None}
   if source == "bigearthnet":
@@ -262,6 +323,11 @@ def ingest(source: str, inputs: Sequence[str], out: str | os.PathLike, *, num_sh
       nom = options.get("nomenclature", "bigearthnet19")
       label_info = {"type": "multi", "nomenclature": nom,
                     "class_names": list(labels_lib.NOMENCLATURES[nom])}
+  elif source in DENSE_SOURCES:
+    if len(inputs) != 1:
+      raise ValueError(f"--source {source} takes the dataset root, got {list(inputs)}")
+    items = dense_items(source, inputs[0], **options)
+    label_info = _mask_label_info(source)
   else:
     raise ValueError(f"unknown source {source!r}; choose from {SOURCES}")
   if label_info.get("class_names"):

@@ -13,6 +13,13 @@ TFRecord shards (written by `ingest`), per host:
   -> train: RandomResizedCrop + flips | eval: Resize + CenterCrop
   -> batch(global_batch / hosts) -> multiprocess prefetch(num_workers)
 tfds (array_record, random access): records[host::hosts] -> global shuffle -> same tail.
+Dense tasks ("oscd", "sen1floods11_seg", "segmunich"; data_pipelines.dense), training only:
+  whole images read into memory (normalised whole unless data.minmax_scope="patch")
+  -> each listed crops_per_image times -> images[host::hosts] -> shuffle (seeded) -> repeat
+  -> random size x size crop + flips (+ rot90), alike on cube, cube2 and mask
+  -> (patch scope: normalise each crop) -> same batching tail; batches {"cube", "mask" int32
+  [b, S, S] (-1 ignored), "cube2" (oscd), "key" (with_keys)}. Evaluation reads whole images
+  with `dense.load_dense_images`.
 
 The returned iterator yields host-local numpy batches {"cube": float32 [b, C, S, S] or, with
 num_dates = T > 1, [b, T, C, S, S], ...} and is checkpointable (`get_state`/`set_state`, or
@@ -22,6 +29,7 @@ num_dates = T > 1, [b, T, C, S, S], ...} and is checkpointable (`get_state`/`set
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import Any
 
@@ -31,6 +39,7 @@ import numpy as np
 from absl import logging
 
 from data_pipelines import absl_flags
+from data_pipelines import dense
 from data_pipelines import example_codec
 from data_pipelines import normalization
 from data_pipelines import schema
@@ -186,6 +195,39 @@ def _sen1floods11_elements(cfg, pi: int, pc: int):
   return _in_memory_elements(records, cfg, pi, pc, f"sen1floods11 tiles in {cfg.paths}")
 
 
+def _dense_elements(cfg, pi: int, pc: int):
+  """Whole images in memory (data_pipelines.dense), each listed crops_per_image times per
+  epoch -> host slice -> shuffle -> repeat -> element. Scope "image" normalises here, once."""
+  if not cfg.train:
+    raise ValueError(f"data.source={cfg.source!r} trains on random crops (data.train=True); "
+                     "evaluation reads whole images with data_pipelines.dense.load_dense_images")
+  records = dense.dense_records(cfg)
+  if cfg.minmax_scope == "image":
+    records = dense.normalize_images(records, cfg)
+  if len(records) < pc:
+    raise ValueError(f"{cfg.source} at {cfg.paths}: {len(records)} images for {pc} hosts")
+  records = records[pi::pc]
+  spec = dataclasses.replace(_element_spec(cfg), use_mask=True,
+                             use_cube2=cfg.source == "oscd")
+  listing = [r for r in records
+             for _ in range(dense.crops_per_image(r, int(cfg.image_size),
+                                                  int(cfg.crops_per_image)))]
+  ds = grain.MapDataset.source(listing)
+  if cfg.shuffle:
+    ds = ds.shuffle(seed=_seed(cfg.seed, 0, pi))
+  ds = ds.repeat(cfg.num_epochs).map(RecordToElement(spec))
+  return ds.to_iter_dataset()
+
+
+def _dense_geometry(ds, cfg, process_index: int):
+  """Random crops (+ flips, rot90), then per-crop normalisation when minmax_scope="patch"."""
+  ds = ds.random_map(T.RandomDenseCrop(cfg.image_size, cfg.hflip_prob, cfg.vflip_prob,
+                                       cfg.rot90), seed=_seed(cfg.seed, 2, process_index))
+  if cfg.minmax_scope == "patch":
+    ds = ds.map(_normalizer(cfg, None))
+  return ds
+
+
 def _tfds_elements(cfg, pi: int, pc: int):
   src = tfds_source.open_source(cfg.tfds_name, cfg.tfds_split, cfg.tfds_data_dir or None)
   if len(src) < pc * max(1, cfg.num_workers):
@@ -225,27 +267,36 @@ def make_dataset(config: ml_collections.ConfigDict, *, process_index: int | None
   return ds
 
 
+def _geometry(ds, cfg, manifest, process_index: int):
+  """Normalise, then train: RandomResizedCrop + flips | eval: Resize + CenterCrop."""
+  ds = ds.map(_normalizer(cfg, manifest))
+  if cfg.train:
+    return ds.random_map(T.RandomAugment(cfg.image_size, cfg.crop_scale, cfg.crop_ratio,
+                                         cfg.interpolation, cfg.antialias, cfg.hflip_prob,
+                                         cfg.vflip_prob), seed=_seed(cfg.seed, 2, process_index))
+  return ds.map(T.EvalResizeCrop(cfg.image_size, cfg.eval_crop_pct, cfg.interpolation,
+                                 cfg.antialias))
+
+
 def _make_dataset(config, process_index, process_count) -> tuple[grain.IterDataset, list[str]]:
   cfg = config
   process_index, process_count = _processes(cfg, process_index, process_count)
-  if cfg.source == "tfrecord":
-    ds, manifest, skipped = _tfrecord_elements(cfg, process_index, process_count)
-  elif cfg.source == "tfds":
-    ds, manifest, skipped = _tfds_elements(cfg, process_index, process_count)
-  elif cfg.source == "sen1floods11_tiles":
-    ds, manifest, skipped = _sen1floods11_elements(cfg, process_index, process_count)
+  skipped: list[str] = []
+  if cfg.source in dense.DENSE_SOURCES:
+    ds = _dense_geometry(_dense_elements(cfg, process_index, process_count), cfg,
+                         process_index)
   else:
-    raise ValueError(f"data.source {cfg.source!r} not in ('tfrecord', 'tfds', "
-                     "'sen1floods11_tiles'); "
-                     "'synthetic' goes through make_iterator")
-  ds = ds.map(_normalizer(cfg, manifest))
-  if cfg.train:
-    ds = ds.random_map(T.RandomAugment(cfg.image_size, cfg.crop_scale, cfg.crop_ratio,
-                                       cfg.interpolation, cfg.antialias, cfg.hflip_prob,
-                                       cfg.vflip_prob), seed=_seed(cfg.seed, 2, process_index))
-  else:
-    ds = ds.map(T.EvalResizeCrop(cfg.image_size, cfg.eval_crop_pct, cfg.interpolation,
-                                 cfg.antialias))
+    if cfg.source == "tfrecord":
+      ds, manifest, skipped = _tfrecord_elements(cfg, process_index, process_count)
+    elif cfg.source == "tfds":
+      ds, manifest, skipped = _tfds_elements(cfg, process_index, process_count)
+    elif cfg.source == "sen1floods11_tiles":
+      ds, manifest, skipped = _sen1floods11_elements(cfg, process_index, process_count)
+    else:
+      raise ValueError(f"data.source {cfg.source!r} not in ('tfrecord', 'tfds', "
+                       f"'sen1floods11_tiles', {', '.join(map(repr, dense.DENSE_SOURCES))}); "
+                       "'synthetic' goes through make_iterator")
+    ds = _geometry(ds, cfg, manifest, process_index)
   ds = ds.batch(cfg.batch_size // process_count, drop_remainder=cfg.drop_remainder)
   if cfg.num_workers > 0:
     absl_flags.ensure_parsed()   # grain workers read absl flags (see STACK.md)

@@ -5,7 +5,8 @@ A chip is `S2Hand/<id>_S2Hand.tif` (13 L1C bands B1..B12 with B10, int16 DN, 512
 (512 / tile)^2 tiles; a tile's label is the number of `thresholds` its water share exceeds,
 the share being water pixels over *labelled* (>= 0) pixels. One threshold (0.25) gives the
 binary "water covers more than 25%"; two (e.g. 0.1, 0.5) give three share bins. The label tile
-rides along as "mask" (-1 = ignore) for segmentation.
+rides along as "mask" (-1 = ignore) for segmentation. `chip_records` gives the chips whole
+(the `sen1floods11_seg` segmentation source, data_pipelines.dense).
 
 Tile keys are `<id>_r<row>_c<col>` (row-major), the ids split files list. Nothing is copied:
 the data config points at the chip directory (`data.source="sen1floods11_tiles"`,
@@ -14,7 +15,6 @@ the data config points at the chip directory (`data.source="sen1floods11_tiles"`
 
 from __future__ import annotations
 
-import hashlib
 import pathlib
 from collections.abc import Sequence
 from typing import Any
@@ -22,26 +22,10 @@ from typing import Any
 import numpy as np
 
 from data_pipelines import geotiff
+from data_pipelines.checksums import verify_sha256sums
 from data_pipelines.errors import BadInputError
 
 S2_DIR, LABEL_DIR = "S2Hand", "LabelHand"
-SUMS = "SHA256SUMS.txt"
-
-
-def verify_sha256sums(root: str | pathlib.Path) -> None:
-  """Checks every file listed in `<root>/SHA256SUMS.txt` (raises naming the first mismatch)."""
-  root = pathlib.Path(root)
-  sums = root / SUMS
-  if not sums.exists():
-    raise FileNotFoundError(f"{sums} not found")
-  for line in sums.read_text().splitlines():
-    if not line.strip():
-      continue
-    digest, name = line.split(maxsplit=1)
-    path = root / name.strip().lstrip("*")
-    got = hashlib.sha256(path.read_bytes()).hexdigest()
-    if got != digest:
-      raise BadInputError(path, "sha256", f"{got} != {digest} listed in {sums}")
 
 
 def chip_ids(root: str | pathlib.Path) -> list[str]:
@@ -63,10 +47,41 @@ def share_label(label_tile: np.ndarray, thresholds: Sequence[float]) -> tuple[in
   return int(sum(share > t for t in thresholds)), share
 
 
+LABEL_VALUES = (-1, 0, 1)   # no data (ignored), land, water
+CLASS_NAMES = ("land", "water")
+
+
 def _read_label(path: pathlib.Path) -> np.ndarray:
+  """The hand label as int32 [H, W] in {-1, 0, 1} (raises naming the file otherwise)."""
   import rasterio  # pylint: disable=g-import-not-at-top
   with rasterio.open(path) as src:
-    return src.read(1)
+    label = src.read(1)
+  bad = sorted(set(int(v) for v in np.unique(label)) - set(LABEL_VALUES))
+  if bad:
+    raise BadInputError(path, "label", f"values {bad} outside {LABEL_VALUES} "
+                        "(-1 no data, 0 land, 1 water)")
+  return label.astype(np.int32)
+
+
+def chip_record(root: str | pathlib.Path, cid: str) -> dict[str, Any]:
+  """One chip whole, for segmentation: cube [13, H, W] (the file's dtype, band names from the
+  file), mask int32 [H, W] (-1 ignored, 0 land, 1 water), key = chip id, crs, bounds, source."""
+  root = pathlib.Path(root)
+  cube, meta = geotiff.read_geotiff(root / S2_DIR / f"{cid}_S2Hand.tif")  # names from file
+  label_file = root / LABEL_DIR / f"{cid}_LabelHand.tif"
+  label = _read_label(label_file)
+  if label.shape != cube.shape[1:]:
+    raise BadInputError(label_file, "shape", f"label {label.shape} != image {cube.shape[1:]}")
+  return {"cube": cube, "bands": list(meta["band_names"]), "mask": label, "key": cid,
+          "crs": meta["crs"], "bounds": meta["bounds"], "source": meta["source"]}
+
+
+def chip_records(root: str | pathlib.Path, *,
+                 verify_sha256: bool = False) -> list[dict[str, Any]]:
+  """Every chip under `root` whole (`chip_record`), in id order."""
+  if verify_sha256:
+    verify_sha256sums(root)
+  return [chip_record(root, cid) for cid in chip_ids(root)]
 
 
 def tile_records(root: str | pathlib.Path, *, tile_size: int = 128,

@@ -224,3 +224,50 @@ class EvalResizeCrop(grain.transforms.Map):
           mh, mw = self._matrix(h, self.method), self._matrix(w, self.method)
           out[k] = np.matmul(np.matmul(mh, x.astype(np.float32, copy=False)), mw.T)
     return out
+
+
+def _pad_to(x: np.ndarray, size: int, value: int | None) -> np.ndarray:
+  """Pads [..., H, W] at the bottom/right to at least size x size (edge pixels, or `value`)."""
+  ph, pw = max(0, size - x.shape[-2]), max(0, size - x.shape[-1])
+  if not (ph or pw):
+    return x
+  pad = [(0, 0)] * (x.ndim - 2) + [(0, ph), (0, pw)]
+  if value is None:
+    return np.pad(x, pad, mode="edge")
+  return np.pad(x, pad, mode="constant", constant_values=value)
+
+
+class RandomDenseCrop(grain.transforms.RandomMap):
+  """Dense training geometry: a random size x size window (no resizing), then random
+  horizontal / vertical flips and, with `rot90`, a random k x 90 degree rotation (k in 0..3).
+
+  The same window, flips and rotation apply to cube, cube2 and mask. An image smaller than
+  the window is padded at the bottom/right: edge pixels for the cubes, -1 (ignored) for the
+  mask.
+  """
+
+  def __init__(self, size: int, hflip_prob: float = 0.5, vflip_prob: float = 0.0,
+               rot90: bool = False):
+    self.size, self.hflip_prob, self.vflip_prob = int(size), hflip_prob, vflip_prob
+    self.rot90 = bool(rot90)
+
+  def random_map(self, el: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+    h, w = el["cube"].shape[-2:]
+    top = int(rng.integers(0, max(h - self.size, 0) + 1))
+    left = int(rng.integers(0, max(w - self.size, 0) + 1))
+    hflip = rng.uniform() < self.hflip_prob
+    vflip = rng.uniform() < self.vflip_prob
+    turns = int(rng.integers(0, 4)) if self.rot90 else 0
+    out = dict(el)
+    for k in ("cube", "cube2", "mask"):
+      if k in el:
+        y = el[k][..., top:top + self.size, left:left + self.size]
+        y = _pad_to(y, self.size, -1 if k == "mask" else None)
+        if hflip:
+          y = y[..., ::-1]
+        if vflip:
+          y = y[..., ::-1, :]
+        if turns:
+          y = np.rot90(y, turns, axes=(-2, -1))
+        out[k] = np.ascontiguousarray(y)
+    return out

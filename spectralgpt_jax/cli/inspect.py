@@ -40,6 +40,15 @@ def main(argv: list[str]) -> int:
   labels = report.get("labels") or {}
   if labels.get("type"):
     print(f"labels: {labels['type']}, {labels.get('num_classes')} classes")
+  masks = report.get("masks")
+  if masks:
+    hist = ", ".join(f"{v}: {c}" for v, c in masks["classes"].items())
+    print(f"masks: {masks['records']} records, pixels per class {{{hist}}}, "
+          f"ignored {100 * masks['ignored_share']:.2f}%")
+  second = report.get("second_dates") or {}
+  if second.get("records"):
+    span = f", {second['first']} .. {second['last']}" if second["first"] else ""
+    print(f"second dates (cube2): {second['records']} records{span}")
   if report["skipped_at_ingest"]:
     print(f"inputs skipped at ingestion: {report['skipped_at_ingest']} (see manifest.json)")
   if report["unlisted_files"]:
