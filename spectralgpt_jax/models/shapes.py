@@ -22,11 +22,18 @@ def abstract_input(spec: ModelSpec, batch: int = 1,
   return jax.ShapeDtypeStruct((batch, *dates, spec.num_bands, size, size), jnp.float32)
 
 
+def abstract_inputs(spec: ModelSpec, batch: int = 1,
+                    image_size: int | None = None) -> tuple[jax.ShapeDtypeStruct, ...]:
+  """The model's positional inputs: (cube,), or (cube, cube2) for a change-detection model."""
+  x = abstract_input(spec, batch, image_size)
+  return (x, x) if spec.kind == "change" else (x,)
+
+
 def param_shapes(model: nn.Module, image_size: int | None = None) -> dict:
   """Unboxed parameter ShapeDtypeStructs of `model` for its spec's input (or `image_size`)."""
-  x = abstract_input(model.spec, 1, image_size)
+  xs = abstract_inputs(model.spec, 1, image_size)
   rngs = {"params": jax.random.key(0), "masking": jax.random.key(1)}
-  return jax.eval_shape(lambda x: nn.unbox(model.init(rngs, x))["params"], x)
+  return jax.eval_shape(lambda *xs: nn.unbox(model.init(rngs, *xs))["params"], *xs)
 
 
 def count(tree) -> int:

@@ -29,11 +29,15 @@ def peak_flops(device_kind: str, override_tflops: float = 0.0) -> float | None:
 
 def model_flops_per_example(spec, mask_ratio: float, image_size: int | None = None) -> float:
   """Training FLOPs of one example at `image_size` (models.flops: 3 x forward, matmuls only;
-  MAE: the encoder sees the kept tokens, the decoder all of them; classifier: every token)."""
+  MAE: the encoder sees the kept tokens, the decoder all of them; classifier: every token;
+  dense models: the encoder per date, the convolutional head not counted)."""
   if image_size and image_size != spec.img_size:
     spec = dataclasses.replace(spec, img_size=image_size)
   if spec.kind == "vit":
     return 3.0 * flops.vit_forward_flops(spec)
+  if spec.kind in ("seg", "change"):
+    dates = 2 if spec.kind == "change" else 1
+    return 3.0 * dates * flops.vit_forward_flops(dataclasses.replace(spec, num_classes=0))
   return flops.mae_train_flops(spec, 1, mask_ratio)
 
 
