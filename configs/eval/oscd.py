@@ -22,24 +22,21 @@ Sweep (`get_sweep`): {frozen, fine-tune} x learning rates.
 
 from configs import common
 from configs import evaluation as E
+from configs.eval.dense_common import dense_test_data, tiny_run
 from configs.sweeps import product, sweep
 
 TRAIN_CITIES = "aguasclaras,bercy,bordeaux,paris"
 TEST_CITIES = "rennes,hongkong"
-TINY_HEAD = dict(pyramid_channels=(32, 32, 64, 64), head_channels=32, pyramid_groups=8,
-                 head_groups=8)
 
 
 def _args(arg):
-  return common.parse_arg(arg, tiny=False, shared="../shared", steps=60, frozen=False,
+  return common.parse_arg(arg, tiny=False, shared="../shared", steps=150, frozen=False,
                           crops=32)
 
 
-def _test_data(root: str, cities: str, split: str):
-  d = E.eval_data(label_type="single", num_classes=2, image_size=128, source="oscd",
-                  paths=root, normalization="minmax")
-  d.cities, d.dataset_split, d.use_mask, d.use_cube2 = cities, split, True, True
-  return d
+def _test_data(root, cities: str, split: str):
+  return dense_test_data(source="oscd", root=root, num_classes=2, cities=cities,
+                         dataset_split=split)
 
 
 def get_config(arg=None):
@@ -50,12 +47,9 @@ def get_config(arg=None):
     t = common.dense_config(model="cd_vit_tiny_patch8_32", recipe="oscd", source="oscd",
                             paths=c.get_ref("root"), num_examples=4 * 8, batch_size=8,
                             epochs=1, image_size=64, freeze_encoder=a.frozen)
-    t.total_steps = a.steps
-    t.model.update(TINY_HEAD)
-    t.optim.lr = 1e-3
+    tiny_run(t, a.steps)
     t.data.cities = TRAIN_CITIES
     t.data.crops_per_image = 8
-    t.checkpoint.every_steps, t.log.every_steps = a.steps, 10
     test = _test_data(c.get_ref("root"), TEST_CITIES, "")
     c.evals.oscd = E.dense(t, test, official_oscd=True, tile_size=64, tile_stride=64,
                            tile_batch=16)
@@ -74,6 +68,6 @@ def get_config(arg=None):
 def get_sweep(arg=None):
   """{frozen encoder, fine-tune} x learning rates."""
   a = _args(arg)
-  lrs = [1e-3, 3e-4] if a.tiny else [1e-4, 3e-4, 1e-3]
+  lrs = [3e-3, 1e-3] if a.tiny else [1e-4, 3e-4, 1e-3]
   return product(sweep("evals.oscd.train.model.freeze_encoder", [True, False]),
                  sweep("evals.oscd.train.optim.lr", lrs))

@@ -11,7 +11,8 @@ The run is `train.loop.train` in `<eval workdir>/run` (resume, checkpoints, Tens
 started from the context's pretrained MAE encoder (finetune.pretrained_run) or from scratch.
 OSCD's class weights come from the change fraction of the training images. The evaluation
 hook predicts every test image whole with overlapping tiles averaged (tiling.predict_tiled),
-accumulates one confusion matrix over the split (dense_metrics), and writes per image the
+accumulates one confusion matrix over the split (dense_metrics) and the mean per-pixel NLL of
+the averaged probabilities (`nll`), and writes per image the
 class map at the label map's size (GeoTIFF, PNG, scores; dense_outputs) and a panel; with
 `official_oscd` also the official OSCD tile protocol under `official_oscd_*`.
 """
@@ -55,6 +56,7 @@ class DenseEvaluator:
                        "the dense split scored whole (configs/evaluation.py:dense builds both)")
     self.cfg, self.ctx = cfg, ctx
     self.images: list | None = None
+    self.history: list[dict] = []
     self.last: tuple = ()
 
   def _train_config(self) -> ml_collections.ConfigDict:
@@ -83,12 +85,17 @@ class DenseEvaluator:
     size, stride = self._tiles(program)
     batch = int(self.cfg.get("tile_batch", 32))
     acc = dense_metrics.ConfusionAccumulator(k)
+    nll_sum, nll_count = 0.0, 0
     bands = list(schema.parse_band_list(self.cfg.test_data.bands))
     for img in self.images:
       dates = [img["cube"], img["cube2"]] if change else [img["cube"]]
       scores = tiling.predict_tiled(fn, dates, size=size, stride=stride, batch_size=batch)
       pred = scores.argmax(0)
       acc.update(img["mask"], pred, name=img["key"])
+      valid = img["mask"] >= 0
+      picked = np.take_along_axis(scores, np.where(valid, img["mask"], 0)[None], 0)[0]
+      nll_sum += float(-np.log(np.clip(picked[valid], 1e-12, None)).sum())
+      nll_count += int(valid.sum())
       if self.cfg.get("save_predictions", True):
         dense_outputs.write_prediction(self.ctx, img["key"], scores, valid=img["mask"] >= 0,
                                        crs=img["crs"], transform=img["transform"],
@@ -102,11 +109,13 @@ class DenseEvaluator:
     else:
       metrics = dense_metrics.segmentation_metrics(
           acc.counts, ignored_classes=tuple(self.cfg.get("ignored_classes", ())))
+    metrics["nll"] = nll_sum / max(nll_count, 1)   # of the averaged probabilities, unweighted
     if change and self.cfg.get("official_oscd", False):
       official = tiling.official_oscd_confusion(
           fn, {i["key"]: (i["cube"], i["cube2"]) for i in self.images},
           {i["key"]: i["mask"] for i in self.images})
       metrics.update(dense_metrics.official_oscd_metrics(official.counts))
+    self.history.append({"step": step, **metrics})
     self.last = (metrics, {"step": step, "tile_size": size, "tile_stride": stride,
                            "images": [i["key"] for i in self.images]}, acc.counts)
     return metrics
@@ -119,5 +128,6 @@ class DenseEvaluator:
     metrics, info, counts = self.last
     info["class_weights"] = list(config.dense.class_weights)
     self.ctx.write_json("metrics.json", {"metrics": metrics, "info": info,
-                                         "confusion_matrix": counts.tolist()})
+                                         "confusion_matrix": counts.tolist(),
+                                         "history": self.history})
     return metrics
