@@ -11,8 +11,9 @@ The run is `train.loop.train` in `<eval workdir>/run` (resume, checkpoints, Tens
 started from the context's pretrained MAE encoder (finetune.pretrained_run) or from scratch.
 OSCD's class weights come from the change fraction of the training images. The evaluation
 hook predicts every test image whole with overlapping tiles averaged (tiling.predict_tiled),
-accumulates one confusion matrix over the split (dense_metrics) and the mean per-pixel NLL of
-the averaged probabilities (`nll`), and writes per image the
+accumulates one confusion matrix over the split (dense_metrics) and the training objective on
+the averaged probabilities (`loss`: per-pixel NLL with the run's class weights), and writes per
+image the
 class map at the label map's size (GeoTIFF, PNG, scores; dense_outputs) and a panel; with
 `official_oscd` also the official OSCD tile protocol under `official_oscd_*`.
 """
@@ -57,6 +58,7 @@ class DenseEvaluator:
     self.cfg, self.ctx = cfg, ctx
     self.images: list | None = None
     self.history: list[dict] = []
+    self.class_weights: tuple[float, ...] = ()
     self.last: tuple = ()
 
   def _train_config(self) -> ml_collections.ConfigDict:
@@ -84,6 +86,7 @@ class DenseEvaluator:
     k = program.model.spec.num_classes
     size, stride = self._tiles(program)
     batch = int(self.cfg.get("tile_batch", 32))
+    weights = np.asarray(self.class_weights or (1.0,) * k, np.float64)
     acc = dense_metrics.ConfusionAccumulator(k)
     nll_sum, nll_count = 0.0, 0
     bands = list(schema.parse_band_list(self.cfg.test_data.bands))
@@ -94,8 +97,9 @@ class DenseEvaluator:
       acc.update(img["mask"], pred, name=img["key"])
       valid = img["mask"] >= 0
       picked = np.take_along_axis(scores, np.where(valid, img["mask"], 0)[None], 0)[0]
-      nll_sum += float(-np.log(np.clip(picked[valid], 1e-12, None)).sum())
-      nll_count += int(valid.sum())
+      w = weights[np.where(valid, img["mask"], 0)][valid]
+      nll_sum += float((w * -np.log(np.clip(picked[valid], 1e-12, None))).sum())
+      nll_count += float(w.sum())
       if self.cfg.get("save_predictions", True):
         dense_outputs.write_prediction(self.ctx, img["key"], scores, valid=img["mask"] >= 0,
                                        crs=img["crs"], transform=img["transform"],
@@ -109,7 +113,7 @@ class DenseEvaluator:
     else:
       metrics = dense_metrics.segmentation_metrics(
           acc.counts, ignored_classes=tuple(self.cfg.get("ignored_classes", ())))
-    metrics["nll"] = nll_sum / max(nll_count, 1)   # of the averaged probabilities, unweighted
+    metrics["loss"] = nll_sum / max(nll_count, 1e-12)
     if change and self.cfg.get("official_oscd", False):
       official = tiling.official_oscd_confusion(
           fn, {i["key"]: (i["cube"], i["cube2"]) for i in self.images},
@@ -122,6 +126,7 @@ class DenseEvaluator:
 
   def run(self) -> dict[str, float]:
     config = self._train_config()
+    self.class_weights = tuple(float(w) for w in config.dense.class_weights)
     loop.train(config, os.path.join(self.ctx.workdir, "run"), evaluate=self.evaluate)
     if not self.last:
       raise RuntimeError(f"dense training in {self.ctx.workdir} ended without an evaluation")

@@ -41,7 +41,12 @@ def count(tree) -> int:
   return sum(int(leaf.size) for leaf in jax.tree.leaves(tree))
 
 
+# Top-level parameters of a dense model's head (models/segmenter.py).
+DENSE_HEAD = ("fc", "pyramid", "neck", "decoder", "cls_seg")
+
+
 def encoder_count(params: dict) -> int:
-  """Parameters outside the decoder (excludes decoder_* and mask_token), as the spec counts."""
+  """Parameters outside the decoder (excludes decoder_*, mask_token and a dense model's head),
+  as the spec counts."""
   return count({k: v for k, v in params.items()
-                if not k.startswith("decoder_") and k != "mask_token"})
+                if not k.startswith("decoder_") and k != "mask_token" and k not in DENSE_HEAD})
