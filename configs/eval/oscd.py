@@ -16,7 +16,8 @@ official protocol (128 px tiles at stride 63, last partial batch of 32 dropped) 
 `official_oscd_*`.
 Args: `tiny` (trains cd_vit_tiny_patch8_32 from scratch or from `pretrained` on the shipped
 aguasclaras, bercy, bordeaux, paris and scores rennes, hongkong: a few minutes on 2 CPU cores),
-`shared=../shared`, `steps=N` (tiny: training steps), `frozen` (decoder only).
+`shared=../shared`, `steps=N` (tiny: training steps), `frozen` (decoder only),
+`pretrained=RUN` (e.g. runs/demo/run for the tiny model; also --config.pretrained).
 Sweep (`get_sweep`): {frozen, fine-tune} x learning rates.
 """
 
@@ -31,7 +32,7 @@ TEST_CITIES = "rennes,hongkong"
 
 def _args(arg):
   return common.parse_arg(arg, tiny=False, shared="../shared", steps=150, frozen=False,
-                          crops=32)
+                          crops=32, pretrained="")
 
 
 def _test_data(root, cities: str, split: str):
@@ -41,7 +42,8 @@ def _test_data(root, cities: str, split: str):
 
 def get_config(arg=None):
   a = _args(arg)
-  c = E.eval_config("cd_vit_tiny_patch8_32" if a.tiny else "cd_vit_base_patch8_128")
+  c = E.eval_config("cd_vit_tiny_patch8_32" if a.tiny else "cd_vit_base_patch8_128",
+                    pretrained=a.pretrained)
   c.root = f"{a.shared}/data/oscd_s2_subset" if a.tiny else ""
   if a.tiny:
     t = common.dense_config(model="cd_vit_tiny_patch8_32", recipe="oscd", source="oscd",
