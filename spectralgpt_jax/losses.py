@@ -7,6 +7,9 @@
 L3 covers *every* spatial position s, visible and masked, as the official code does, and always
 uses raw (un-normalised) targets, even with norm_pix (the official computes it before
 normalising). The patch dimension is derived, not hard-coded to 192.
+
+Dense tasks: `pixel_cross_entropy` (torch cross-entropy / NLL with class weights and ignore
+index -1) and `oscd_class_weights` (the official OSCD weights from the training change share).
 """
 
 from __future__ import annotations

@@ -38,7 +38,6 @@ from spectralgpt_jax.models.transformer import TransformerStack
 from spectralgpt_jax.models.upernet import (Classifier, FPNHead, OfficialPyramid, PangaeaNeck,
                                             resize_bilinear)
 from spectralgpt_jax.models.variants import ModelSpec
-from spectralgpt_jax.sharding import axis_names as ax
 
 HEADS = ("official", "pangaea")
 FUSIONS = ("difference", "concat")
