@@ -33,8 +33,8 @@ def test_schedules_follow_the_official_formulas():
       [1e-4, 1e-5, 1e-5, 1e-6])
 
 
-def _config(recipe="oscd", frozen=True):
-  c = common.dense_config(model="cd_vit_tiny_patch8_32", recipe=recipe, source="oscd",
+def _config(model="cd_vit_tiny_patch8_32", recipe="oscd", frozen=True):
+  c = common.dense_config(model=model, recipe=recipe, source="oscd",
                           paths="unused", num_examples=32, batch_size=8, epochs=4,
                           image_size=32, freeze_encoder=frozen)
   c.model.update(TINY_HEAD)
@@ -44,27 +44,26 @@ def _config(recipe="oscd", frozen=True):
 
 def _batch(seed):
   rng = np.random.default_rng(seed)
-  cube = rng.random((8, 12, 32, 32)).astype(np.float32)
-  return {"cube": cube, "cube2": rng.random(cube.shape).astype(np.float32),
+  return {"cube": rng.random((8, 12, 32, 32)).astype(np.float32),
           "mask": rng.integers(-1, 2, (8, 32, 32)).astype(np.int32)}
 
 
 def test_frozen_encoder_is_bit_identical_has_no_optimizer_state_and_is_deterministic():
-  config = _config()
+  # Segmentation (one date) compiles in half the time of change detection; same encoder path.
+  config = _config("seg_vit_tiny_patch8_32", "segmunich")
   mesh = mesh_lib.make_mesh(config.mesh)
   prog = program_lib.build_program(config, mesh)
   with jax.set_mesh(mesh):
     state = build.init_sharded(prog.model, prog.tx, jax.random.key(0), prog.shardings)
     before = jax.device_get(state.params)
     losses = []
-    for i in range(3):
+    for i in range(2):
       state, m = prog.train_step(state, _batch(i), jax.random.key(1))
       losses.append(float(m["loss"]))
   after = jax.device_get(state.params)
   flat_b, flat_a = flatten_dict(before), flatten_dict(after)
   encoder = [p for p in flat_b if p[0] in segment.ENCODER_PARAMS]
   assert encoder and all(np.array_equal(flat_b[p], flat_a[p]) for p in encoder)
-  # The decoder trains (fc's bias cancels in the feature difference: zero gradient).
   moved = [p for p in flat_b if not np.array_equal(flat_b[p], flat_a[p])]
   assert ("fc", "kernel") in moved and ("cls_seg", "conv", "kernel") in moved
   # The optimizer holds moments of the decoder only.
@@ -78,6 +77,7 @@ def test_frozen_encoder_is_bit_identical_has_no_optimizer_state_and_is_determini
   np.testing.assert_array_equal(enc[0], enc[1])
   assert all(np.isfinite(losses))
   # OSCD's weights come from the training data; a config without them is refused by name.
+  config = _config()
   config.dense.class_weights = ()
   with pytest.raises(ValueError, match="class_weights"):
     program_lib.build_program(config, mesh)
@@ -98,8 +98,36 @@ def test_oscd_tiny_change_decoder_learns_on_training_cities(tmp_path):
   run_evals(c, str(tmp_path))
   scalars, _ = train_util.read_events(str(tmp_path / "oscd" / "run" / "tensorboard"))
   loss = [v for _, v in sorted(scalars["loss"])]
-  # Per-batch losses are noisy (change is rare and uneven across crops): first 5 steps against
-  # the last 50 (150 steps; measured ~0.6 -> ~0.3).
-  assert len(loss) == 150 and np.mean(loss[-50:]) < 0.8 * np.mean(loss[:5]), loss
+  # Per-batch losses are noisy (change is rare and uneven across crops): the first step's
+  # against the mean of the last 50 (measured 0.71 -> 0.31); the F1 below shows that the
+  # decoder learned more than the class prior.
+  assert len(loss) == 150 and np.mean(loss[-50:]) < 0.7 * loss[0], loss
   report = json.loads((tmp_path / "oscd" / "metrics.json").read_text())
   assert report["metrics"]["f1"] > 0.0
+
+
+@pytest.mark.parametrize("module,arg,recipe", [
+    ("oscd", None, "oscd"), ("segmunich", None, "segmunich"), ("segmunich", "pangaea", "pangaea"),
+    ("sen1floods11", None, "segmunich"), ("sen1floods11", "pangaea", "pangaea")])
+def test_dense_configs_carry_the_paper_recipes(module, arg, recipe):
+  import importlib  # pylint: disable=g-import-not-at-top
+  from spectralgpt_jax.models import get_spec  # pylint: disable=g-import-not-at-top
+  c = importlib.import_module(f"configs.eval.{module}").get_config(arg)
+  (name, block), = c.evals.items()
+  t = block.train
+  assert block.type == "dense" and get_spec(t.model.name).kind in ("seg", "change")
+  assert t.optim.lr == 1e-4 and t.optim.b2 == 0.999
+  expected = {"oscd": ("exponential", 1e-5, False, 32), "segmunich": ("warmup_poly", 1e-5, False, 64),
+              "pangaea": ("steps", 0.05, True, None)}[recipe]
+  schedule, wd, frozen, batch = expected
+  assert (t.optim.schedule, t.optim.weight_decay, t.model.freeze_encoder) == (schedule, wd, frozen)
+  if batch and module != "sen1floods11":
+    assert t.batch_size == batch
+  if recipe == "segmunich":
+    assert t.model.drop_path_rate == 0.5 and t.warmup_epochs == 15
+  if recipe == "oscd":
+    assert t.optim.gamma == 0.95 and t.dense.oscd_class_weights and block.official_oscd
+    assert t.optim.steps_per_epoch == t.num_examples // t.batch_size
+  if recipe == "pangaea":
+    assert t.model.head == "pangaea" and t.model.head_channels == 512
+    assert tuple(t.model.feature_layers) == (3, 5, 7, 11)
