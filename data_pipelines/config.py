@@ -69,6 +69,9 @@ def default_data_config() -> ml_collections.ConfigDict:
   c.sentinel_clip_quantize = True   # reproduce the official uint8 truncation
   # --- geometry (one crop and flip per example, shared by all its dates)
   c.train = True               # True: random crop + flips; False: deterministic eval path
+  c.crop = "resized"           # train crops of record sources: "resized" (RandomResizedCrop) |
+  #                              "window" (plain random window + flips / rot90, masks kept
+  #                              pixel for pixel: dense shards); dense sources always "window"
   c.image_size = 128
   c.crop_scale = (0.2, 1.0)    # RandomResizedCrop area fraction
   c.crop_ratio = (3 / 4, 4 / 3)

@@ -84,7 +84,7 @@ def _read(cfg, bands: tuple[str, ...]) -> list[dict[str, Any]]:
 def dense_records(cfg) -> list[dict[str, Any]]:
   """The images of a dense config as read: cube (and cube2) [C, H, W] in `data.bands` order,
   mask int32 [H, W], key, and provenance (date, date2, crs, bounds, source when known)."""
-  if cfg.get("minmax_scope", "image") not in MINMAX_SCOPES:
+  if cfg.minmax_scope not in MINMAX_SCOPES:
     raise ValueError(f"data.minmax_scope {cfg.minmax_scope!r} not in {MINMAX_SCOPES}")
   bands = schema.parse_band_list(cfg.bands)
   records = _read(cfg, bands)
@@ -105,23 +105,25 @@ def dense_records(cfg) -> list[dict[str, Any]]:
   return out
 
 
-def _normalize(x: np.ndarray, cfg) -> np.ndarray:
+def _normalizer(cfg) -> Callable[[np.ndarray], np.ndarray]:
+  """x [..., C, H, W] -> float32 normalised with `data.normalization` (statistics resolved
+  once, by band name)."""
   norm = normalization.norm_record(cfg)
   mean = None if "mean" not in norm else np.asarray(norm["mean"], np.float32)
   std = None if "std" not in norm else np.asarray(norm["std"], np.float32)
-  return normalization.apply(x, cfg.normalization, mean, std, float(cfg.minmax_eps),
-                             bool(cfg.sentinel_clip_quantize))
+  mode, eps, quantize = cfg.normalization, float(cfg.minmax_eps), bool(cfg.sentinel_clip_quantize)
+  return lambda x: normalization.apply(x, mode, mean, std, eps, quantize)
 
 
 def normalize_images(records: list[dict[str, Any]], cfg) -> list[dict[str, Any]]:
   """Records with cube / cube2 normalised whole (scope "image") or as float32 DN ("patch")."""
-  per_image = cfg.get("minmax_scope", "image") == "image"
+  norm = _normalizer(cfg) if cfg.minmax_scope == "image" else lambda x: x.astype(np.float32)
   out = []
   for rec in records:
     rec = dict(rec)
     for k in ("cube", "cube2"):
       if k in rec:
-        rec[k] = _normalize(rec[k], cfg) if per_image else rec[k].astype(np.float32)
+        rec[k] = norm(rec[k])
     out.append(rec)
   return out
 
@@ -129,9 +131,10 @@ def normalize_images(records: list[dict[str, Any]], cfg) -> list[dict[str, Any]]
 def tile_normalizer(cfg) -> Callable[[np.ndarray], np.ndarray]:
   """What each evaluation tile [..., C, S, S] of `load_dense_images` still needs: nothing with
   minmax_scope "image", the configured normalisation per tile with "patch"."""
-  if cfg.get("minmax_scope", "image") == "image":
+  if cfg.minmax_scope == "image":
     return lambda x: x
-  return lambda x: _normalize(np.asarray(x), cfg)
+  norm = _normalizer(cfg)
+  return lambda x: norm(np.asarray(x))
 
 
 def _affine(bounds, height: int, width: int) -> tuple[float, ...]:
@@ -144,8 +147,8 @@ def load_dense_images(cfg) -> list[dict[str, Any]]:
   """Whole images for evaluation, in the dataset's order.
 
   Each: key (str), cube float32 [C, H, W], cube2 float32 [C, H, W] or None, mask int32
-  [H, W] (-1 ignored), crs (str or None), bounds (left, bottom, right, top) or None,
-  transform (the 6 GDAL/rasterio affine coefficients a, b, c, d, e, f) or None, date,
+  [H, W] (-1 ignored), bands (C names), crs (str or None), bounds (left, bottom, right, top)
+  or None, transform (the 6 rasterio affine coefficients a, b, c, d, e, f) or None, date,
   date2, source. Cubes are normalised unless `data.minmax_scope` is "patch" (see
   `tile_normalizer`).
   """
@@ -154,12 +157,19 @@ def load_dense_images(cfg) -> list[dict[str, Any]]:
     h, w = rec["mask"].shape
     bounds = rec.get("bounds")
     out.append({"key": rec["key"], "cube": rec["cube"], "cube2": rec.get("cube2"),
-                "mask": rec["mask"], "crs": rec.get("crs") or None,
+                "mask": rec["mask"], "bands": rec["bands"], "crs": rec.get("crs") or None,
                 "bounds": tuple(bounds) if bounds else None,
                 "transform": _affine(bounds, h, w) if bounds else None,
                 "date": rec.get("date"), "date2": rec.get("date2"),
                 "source": rec.get("source")})
   return out
+
+
+def change_fraction(cfg) -> float:
+  """p: the share of class 1 (change, water) among the labelled pixels of the images a config
+  selects, e.g. the OSCD training cities for the official class weights."""
+  from data_pipelines import oscd  # pylint: disable=g-import-not-at-top
+  return oscd.change_fraction([r["mask"] for r in dense_records(cfg)])
 
 
 def crops_per_image(rec: dict[str, Any], size: int, configured: int) -> int:

@@ -22,12 +22,11 @@ import numpy as np
 from data_pipelines import labels as labels_lib
 from data_pipelines import schema
 from data_pipelines import shard_writer
+from data_pipelines import dense
 from data_pipelines.errors import BadInputError
 from data_pipelines.shard_writer import Item
 
-SOURCES = ("geotiff", "geotiff_series", "bigearthnet", "tfds", "oscd", "sen1floods11_seg",
-           "segmunich")
-DENSE_SOURCES = ("oscd", "sen1floods11_seg", "segmunich")
+SOURCES = ("geotiff", "geotiff_series", "bigearthnet", "tfds") + dense.DENSE_SOURCES
 TIFF_SUFFIXES = (".tif", ".tiff")
 
 
@@ -252,7 +251,6 @@ def _load_dense(source: str, root: str, key: str, options: dict[str, Any]) -> di
   else:
     from data_pipelines import segmunich  # pylint: disable=g-import-not-at-top
     rec = segmunich.load_image(root, options["split"], key, channels=options["channels"])
-    rec["key"] = f"{options['split']}/{key}"
   return _finish_cube(rec, False, options.get("store_dtype"))
 
 
@@ -279,7 +277,7 @@ def dense_items(source: str, root: str, *, cities: str = "", bands: str = "l1c",
     from data_pipelines import segmunich  # pylint: disable=g-import-not-at-top
     keys = segmunich.list_names(root, split)
   else:
-    raise ValueError(f"{source!r} is not a dense source {DENSE_SOURCES}")
+    raise ValueError(f"{source!r} is not a dense source {dense.DENSE_SOURCES}")
   options = {"bands": bands, "resampling": resampling, "label_convention": label_convention,
              "split": split, "channels": channels, "store_dtype": store_dtype}
   return [Item(f"{source}:{root}:{k}", functools.partial(_load_dense, source, root, k, options))
@@ -287,7 +285,6 @@ def dense_items(source: str, root: str, *, cities: str = "", bands: str = "l1c",
 
 
 def _mask_label_info(source: str) -> dict[str, Any]:
-  from data_pipelines import dense  # pylint: disable=g-import-not-at-top
   return {"type": "mask", "class_names": list(dense.class_names(source)), "ignore_value": -1}
 
 
@@ -323,7 +320,7 @@ def ingest(source: str, inputs: Sequence[str], out: str | os.PathLike, *, num_sh
       nom = options.get("nomenclature", "bigearthnet19")
       label_info = {"type": "multi", "nomenclature": nom,
                     "class_names": list(labels_lib.NOMENCLATURES[nom])}
-  elif source in DENSE_SOURCES:
+  elif source in dense.DENSE_SOURCES:
     if len(inputs) != 1:
       raise ValueError(f"--source {source} takes the dataset root, got {list(inputs)}")
     items = dense_items(source, inputs[0], **options)

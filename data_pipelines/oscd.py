@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import pathlib
 import re
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -113,7 +114,6 @@ def band_files(date_dir: pathlib.Path) -> dict[str, pathlib.Path]:
 
 def _read_single_band(path: pathlib.Path) -> np.ndarray:
   import rasterio  # pylint: disable=g-import-not-at-top
-  import warnings  # pylint: disable=g-import-not-at-top
   try:
     with warnings.catch_warnings():   # OSCD images carry no geotransform
       warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
@@ -185,7 +185,7 @@ def normalize_change_map(values: np.ndarray, path: str | pathlib.Path,
     raise BadInputError(path, "change map", f"values {found} do not fit the {convention!r} "
                         "convention")
   offset = 1 if convention == "one_two" else 0
-  return (values.astype(np.int32) - offset)
+  return values.astype(np.int32) - offset
 
 
 def load_city(root: str | pathlib.Path, city: str, *,

@@ -17,7 +17,8 @@ Dense tasks ("oscd", "sen1floods11_seg", "segmunich"; data_pipelines.dense), tra
   whole images read into memory (normalised whole unless data.minmax_scope="patch")
   -> each listed crops_per_image times -> images[host::hosts] -> shuffle (seeded) -> repeat
   -> random size x size crop + flips (+ rot90), alike on cube, cube2 and mask
-  -> (patch scope: normalise each crop) -> same batching tail; batches {"cube", "mask" int32
+  -> (patch scope: normalise each crop) -> same batching tail (records of shards take the same
+  windows with data.crop="window"); batches {"cube", "mask" int32
   [b, S, S] (-1 ignored), "cube2" (oscd), "key" (with_keys)}. Evaluation reads whole images
   with `dense.load_dense_images`.
 
@@ -219,12 +220,17 @@ def _dense_elements(cfg, pi: int, pc: int):
   return ds.to_iter_dataset()
 
 
-def _dense_geometry(ds, cfg, process_index: int):
-  """Random crops (+ flips, rot90), then per-crop normalisation when minmax_scope="patch"."""
+def _window_geometry(ds, cfg, manifest, process_index: int, normalized: bool):
+  """Random size x size windows + flips (+ rot90), alike on cube, cube2 and mask. The
+  normalisation runs on whole images before (minmax_scope "image", unless `normalized`
+  already) or on each window after ("patch")."""
+  norm = _normalizer(cfg, manifest)
+  if cfg.minmax_scope == "image" and not normalized:
+    ds = ds.map(norm)
   ds = ds.random_map(T.RandomDenseCrop(cfg.image_size, cfg.hflip_prob, cfg.vflip_prob,
                                        cfg.rot90), seed=_seed(cfg.seed, 2, process_index))
   if cfg.minmax_scope == "patch":
-    ds = ds.map(_normalizer(cfg, None))
+    ds = ds.map(norm)
   return ds
 
 
@@ -268,7 +274,12 @@ def make_dataset(config: ml_collections.ConfigDict, *, process_index: int | None
 
 
 def _geometry(ds, cfg, manifest, process_index: int):
-  """Normalise, then train: RandomResizedCrop + flips | eval: Resize + CenterCrop."""
+  """Normalise, then train: RandomResizedCrop + flips (or random windows, data.crop="window")
+  | eval: Resize + CenterCrop."""
+  if cfg.crop not in T.CROPS:
+    raise ValueError(f"data.crop {cfg.crop!r} not in {T.CROPS}")
+  if cfg.train and cfg.crop == "window":
+    return _window_geometry(ds, cfg, manifest, process_index, normalized=False)
   ds = ds.map(_normalizer(cfg, manifest))
   if cfg.train:
     return ds.random_map(T.RandomAugment(cfg.image_size, cfg.crop_scale, cfg.crop_ratio,
@@ -283,8 +294,8 @@ def _make_dataset(config, process_index, process_count) -> tuple[grain.IterDatas
   process_index, process_count = _processes(cfg, process_index, process_count)
   skipped: list[str] = []
   if cfg.source in dense.DENSE_SOURCES:
-    ds = _dense_geometry(_dense_elements(cfg, process_index, process_count), cfg,
-                         process_index)
+    ds = _window_geometry(_dense_elements(cfg, process_index, process_count), cfg, None,
+                          process_index, normalized=True)
   else:
     if cfg.source == "tfrecord":
       ds, manifest, skipped = _tfrecord_elements(cfg, process_index, process_count)
@@ -331,7 +342,8 @@ def skipped_inputs(data_iter) -> list[str]:
 
 def make_iterator(data_cfg: ml_collections.ConfigDict, *, process_index: int | None = None,
                   process_count: int | None = None) -> grain.DatasetIterator:
-  """Host-local batches of any `data.source` ("synthetic", "tfrecord", "tfds").
+  """Host-local batches of any `data.source` ("synthetic", "tfrecord", "tfds",
+  "sen1floods11_tiles", and for training the dense "oscd", "sen1floods11_seg", "segmunich").
 
   {"cube": float32 [b, C, S, S] (or [b, T, C, S, S]), ...}, b = batch_size // process_count;
   checkpointable via get_state/set_state.

@@ -30,6 +30,7 @@ from data_pipelines import schema
 from data_pipelines.normalization import NORMALIZATIONS
 
 LABEL_TYPES = ("none", "single", "multi")
+CROPS = ("resized", "window")   # training geometry: RandomAugment | RandomDenseCrop
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,10 +9,6 @@ Examples:
   python -m spectralgpt_jax ingest --source tfds --input eurosat/all --split train --out runs/es --shards 8
   python -m spectralgpt_jax ingest --source geotiff_series --input series/ --bands l2a --dates 4 \
       --out runs/series --shards 4    # series/<example>/<YYYY-MM-DD>.tif -> [T, C, H, W] records
-  python -m spectralgpt_jax ingest --source oscd --input ../shared/data/oscd_s2_subset \
-      --cities aguasclaras,bercy,bordeaux,paris --out runs/oscd_train --shards 2 --verify-sha256
-  python -m spectralgpt_jax ingest --source segmunich --input SegMunich/ --split train \
-      --out runs/segmunich_train --shards 16   # also sen1floods11_seg (a chip dir)
 """
 
 from __future__ import annotations
@@ -53,21 +49,24 @@ def _parser() -> argparse.ArgumentParser:
   g.add_argument("--dates", type=int, default=None,
                  help="geotiff_series: dates every example must have (default: any, as found)")
   b = p.add_argument_group("bigearthnet")
-  b.add_argument("--resampling", default=None,
-                 help="GDAL method for 20 m / 60 m bands: nearest, bilinear (default), cubic, "
-                 "lanczos, ...; oscd: nearest, bilinear, bicubic (default)")
+  b.add_argument("--resampling", default="bilinear",
+                 help="GDAL method for 20 m / 60 m bands: nearest, bilinear, cubic, lanczos, ...")
   b.add_argument("--labels", default="bigearthnet19", choices=("bigearthnet19", "bigearthnet43"))
   b.add_argument("--verify-sha256", action="store_true",
                  help="check SHA256SUMS.txt (in the root or a parent) before ingesting")
   b.add_argument("--dtype", default=None, choices=("uint16", "float32"),
                  help="stored cube dtype (bigearthnet default uint16, rounded after resampling)")
   t = p.add_argument_group("tfds")
-  t.add_argument("--split", default="train", help="tfds split; segmunich: train or test")
+  t.add_argument("--split", default="train")
   t.add_argument("--data-dir", default=None, help="tfds data_dir")
-  d = p.add_argument_group("dense datasets (oscd, sen1floods11_seg, segmunich)")
+  d = p.add_argument_group("dense datasets (oscd, sen1floods11_seg, segmunich; segmunich "
+                           "takes its split, train or test, from --split)")
   d.add_argument("--cities", default="", help="oscd: comma list, or train / test (the "
                  "root's official lists); default all cities")
-  d.add_argument("--label-convention", default="auto", choices=("auto", "one_two", "zero_one"),
+  d.add_argument("--band_resampling", default="bicubic",
+                 choices=("nearest", "bilinear", "bicubic"),
+                 help="oscd: upsampling of the 20 m / 60 m bands onto the 10 m grid")
+  d.add_argument("--label_convention", default="auto", choices=("auto", "one_two", "zero_one"),
                  help="oscd change maps: 1/2 (shipped tifs), 0/1 (README), or from the values")
   d.add_argument("--channels", default="by_name", choices=("by_name", "official_mean_twice"),
                  help="segmunich: bands by name (gaps from the nearest band), or the official "
@@ -79,14 +78,13 @@ def _options(args) -> dict:
   harmonize = not args.no_harmonize
   if args.source in ("oscd", "sen1floods11_seg", "segmunich"):
     return {"cities": args.cities, "bands": args.bands or "l1c",
-            "resampling": args.resampling or "bicubic",
+            "resampling": args.band_resampling,
             "label_convention": args.label_convention, "split": args.split,
             "channels": args.channels, "store_dtype": args.dtype,
             "verify_sha256": args.verify_sha256}
   if args.source == "bigearthnet":
-    return {"resampling": args.resampling or "bilinear", "nomenclature": args.labels,
-            "harmonize": harmonize, "store_dtype": args.dtype or "uint16",
-            "verify_sha256": args.verify_sha256}
+    return {"resampling": args.resampling, "nomenclature": args.labels, "harmonize": harmonize,
+            "store_dtype": args.dtype or "uint16", "verify_sha256": args.verify_sha256}
   shape = tuple(int(v) for v in args.expect_shape.split(",")) if args.expect_shape else None
   if args.source == "geotiff_series":
     return {"bands": args.bands, "expect_shape": shape, "expect_crs": args.expect_crs,

@@ -26,7 +26,10 @@ def _root(path, what):
 
 @pytest.fixture(scope="module")
 def oscd_root():
-  return _root(OSCD, "OSCD subset (set SPECTRALGPT_OSCD_DATA)")
+  from data_pipelines.checksums import verify_sha256sums
+  root = _root(OSCD, "OSCD subset (set SPECTRALGPT_OSCD_DATA)")
+  verify_sha256sums(root)   # the published files, unaltered
+  return root
 
 
 @pytest.fixture(scope="module")
@@ -120,6 +123,7 @@ def test_oscd_whole_images_for_evaluation(oscd_root):
     np.testing.assert_allclose(mins, 0.0, atol=1e-6)
     np.testing.assert_allclose(maxs, 1.0, atol=1e-6)
     assert im["transform"] is None and im["date"] < im["date2"]
+    assert im["bands"] == list(schema.SPECTRALGPT_BANDS)
   assert dense.tile_normalizer(cfg)(images[0]["cube"]) is images[0]["cube"]
   raw = dense.load_dense_images(_oscd_cfg(oscd_root, cities="rennes", minmax_scope="patch"))
   assert raw[0]["cube"].max() > 100                   # DN, normalised per tile later
@@ -151,3 +155,19 @@ def test_flood_chip_segmentation(flood_dir):
   assert (c, f) == (left, top) and a * 512 == pytest.approx(right - left)
   assert e * 512 == pytest.approx(bottom - top)
   assert schema.SPECTRALGPT_BANDS == tuple(cfg.bands.split(","))
+
+
+def test_flood_label_outside_minus_one_zero_one_is_refused(flood_dir, tmp_path):
+  import rasterio
+  from data_pipelines import sen1floods11
+  from data_pipelines.errors import BadInputError
+  (tmp_path / "S2Hand").mkdir()
+  (tmp_path / "LabelHand").mkdir()
+  src = flood_dir / "S2Hand" / "Spain_7370579_S2Hand.tif"
+  (tmp_path / "S2Hand" / src.name).symlink_to(src)
+  bad = tmp_path / "LabelHand" / "Spain_7370579_LabelHand.tif"
+  with rasterio.open(bad, "w", driver="GTiff", height=512, width=512, count=1, dtype="int16",
+                     crs="EPSG:4326", transform=rasterio.Affine(1e-4, 0, 0, 0, -1e-4, 0)) as dst:
+    dst.write(np.full((1, 512, 512), 2, np.int16))
+  with pytest.raises(BadInputError, match=r"LabelHand\.tif: \[label\] values \[2\]"):
+    sen1floods11.chip_records(tmp_path)

@@ -142,3 +142,23 @@ def test_missing_band_and_grid_mismatch_name_the_file(oscd_root, tmp_path):
     oscd.read_date(date_dir, (395, 360))
   with pytest.raises(BadInputError, match=r"_B01\.tif: \[B01\].*short of the city grid"):
     oscd.read_date(oscd_root / oscd.IMAGES_DIR / "bercy" / "imgs_1", (395 + 20, 360))
+
+
+def test_official_city_lists_and_config_selection(oscd_root, tmp_path):
+  from data_pipelines import config, dense
+  root, _ = _fake_root(oscd_root, tmp_path, [1, 2])
+  with pytest.raises(FileNotFoundError, match="train.txt not found"):
+    oscd.official_cities(root, "train")
+  (root / oscd.IMAGES_DIR / "train.txt").write_text("bercy\n")
+  (root / oscd.IMAGES_DIR / "test.txt").write_text("paris, rennes")
+  assert oscd.official_cities(root, "train") == ["bercy"]
+  assert oscd.official_cities(root, "test") == ["paris", "rennes"]
+  cfg = config.default_data_config()
+  cfg.update(source="oscd", paths=str(oscd_root), dataset_split="", cities="")
+  assert dense.oscd_city_list(cfg) == oscd.city_names(oscd_root)
+  cfg.update(paths=str(root), dataset_split="train")
+  assert dense.oscd_city_list(cfg) == ["bercy"]
+  cfg.update(paths=str(oscd_root), cities=",".join(TRAIN))
+  p = dense.change_fraction(cfg)
+  assert p == pytest.approx(oscd.change_fraction(
+      [oscd.load_city(oscd_root, c)["mask"] for c in TRAIN]))
