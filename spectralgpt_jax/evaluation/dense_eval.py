@@ -26,7 +26,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from data_pipelines import dense as dense_data, oscd, schema
+from data_pipelines import dense as dense_data
 from spectralgpt_jax import losses
 from spectralgpt_jax.evaluation import dense_metrics, dense_outputs, registry, tiling
 from spectralgpt_jax.evaluation.context import EvalContext
@@ -36,9 +36,7 @@ from spectralgpt_jax.train import loop
 
 def training_class_weights(train_cfg: ml_collections.ConfigDict) -> tuple[float, float]:
   """The official OSCD weights from the change fraction of the training images."""
-  data = ml_collections.ConfigDict(train_cfg.data.to_dict())
-  masks = [r["mask"] for r in dense_data.dense_records(data)]
-  p = oscd.change_fraction(masks)
+  p = dense_data.change_fraction(ml_collections.ConfigDict(train_cfg.data.to_dict()))
   weights = losses.oscd_class_weights(p)
   logging.info("OSCD training change fraction %.4f -> class weights %s", p, weights)
   return weights
@@ -89,7 +87,6 @@ class DenseEvaluator:
     weights = np.asarray(self.class_weights or (1.0,) * k, np.float64)
     acc = dense_metrics.ConfusionAccumulator(k)
     nll_sum, nll_count = 0.0, 0
-    bands = list(schema.parse_band_list(self.cfg.test_data.bands))
     for img in self.images:
       dates = [img["cube"], img["cube2"]] if change else [img["cube"]]
       scores = tiling.predict_tiled(fn, dates, size=size, stride=stride, batch_size=batch)
@@ -104,7 +101,7 @@ class DenseEvaluator:
         dense_outputs.write_prediction(self.ctx, img["key"], scores, valid=img["mask"] >= 0,
                                        crs=img["crs"], transform=img["transform"],
                                        bounds=img["bounds"])
-        dense_outputs.write_panel(self.ctx, img["key"], [norm(d) for d in dates], bands,
+        dense_outputs.write_panel(self.ctx, img["key"], [norm(d) for d in dates], img["bands"],
                                   img["mask"], pred, num_classes=k,
                                   title=f"{img['key']} (step {step})")
     acc = acc.sum_across_processes()
