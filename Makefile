@@ -40,7 +40,7 @@ test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow tests
 
 demo: $(STAMP)
-	$(PY) -m spectralgpt_jax demo --data $(SHARED)/data/bigearthnet_s2_example --workdir runs/demo
+	$(PY) -m spectralgpt_jax demo --input $(SHARED)/data/bigearthnet_s2_example --workdir runs/demo
 
 # The tiny real-data sweep (configs/eval/tiny_sweep.py); runs `make demo` first if its
 # checkpoint is missing. Prints the table and the plots' paths; rerunning skips finished points.

@@ -24,6 +24,10 @@ EXTRAS = {
     # (an open range pulls a multi-GB CUDA build).
     "torch": ["torch==2.13.0", "safetensors==0.8.0"],
     "geo": ["rasterio==1.4.4"],
+    # The viewer for the run's logs (`tensorboard --logdir runs/demo/run`); the logs themselves
+    # are written by tensorboardX (core). Resolves here to grpcio 1.85.3, Markdown 3.11.3,
+    # Werkzeug 3.1.9 and tensorboard-data-server 0.7.2, with the core's protobuf.
+    "tensorboard": ["tensorboard==2.21.0"],
     # Intel MKL's sgemm for the float32 linear layers of one-device CPU runs (kernels/cpu_gemm.py).
     # Opt-in (not in "all"): faster than XLA's GEMMs on Intel Xeon, not on AMD EPYC
     # (BENCHMARKS.md); ~700 MB. Without it those layers use XLA's own GEMMs.

@@ -31,12 +31,17 @@ def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
 
 
 def pretrain_config(*, model: str, image_size: int, batch_size: int, blr: float, epochs: float,
-                    warmup_epochs: float, num_examples: int) -> ml_collections.ConfigDict:
-  """The full pretraining config with every field and its default (see docs/training.md)."""
+                    warmup_epochs: float, num_examples: int | None = None,
+                    ) -> ml_collections.ConfigDict:
+  """The full pretraining config with every field and its default (see docs/training.md).
+
+  `num_examples=None` (the default) means: the number of records the shard manifest lists, read
+  when training starts (train/run_length.py logs which number it used)."""
   c = ml_collections.ConfigDict()
   c.seed = 0
   # --- run length: total_steps = epochs x num_examples / batch_size (override either)
-  c.num_examples = num_examples          # training examples per epoch
+  # examples per epoch; None = the shard manifest's num_records (read when training starts)
+  c.num_examples = ml_collections.FieldReference(num_examples, field_type=int)
   c.epochs = epochs
   c.batch_size = batch_size              # GLOBAL batch per optimizer step (all hosts, all micro)
   c.total_steps = c.get_ref("epochs") * c.get_ref("num_examples") // c.get_ref("batch_size")
@@ -90,6 +95,9 @@ def pretrain_config(*, model: str, image_size: int, batch_size: int, blr: float,
   # A damaged latest checkpoint on resume: "fallback" (newest intact step; the damaged one is
   # moved to checkpoints.damaged/) or "fail".
   c.checkpoint.on_corrupt = "fallback"
+  # Resuming with a changed schedule (total_steps, lr, min_lr, warmup) is announced; True keeps
+  # the schedule recorded in the checkpoint instead of the config's.
+  c.checkpoint.keep_schedule = False
   c.init_from = ml_collections.ConfigDict()
   c.init_from.workdir = ""               # another run's workdir: load its params only
   c.init_from.step = -1                  # -1 = its latest checkpoint
@@ -113,10 +121,11 @@ def official_stage(model_size: str, stage: int, pos_embed: str = "reinit",
   c = pretrain_config(
       model=f"mae_vit_{model_size}_patch8_{size}", image_size=size, batch_size=4096,
       blr=2e-4 if stage == 1 else 1e-4, epochs=200 if stage == 1 else 100, warmup_epochs=20,
-      # Stage 1: fMoW-Sentinel train split (712,874 images, SatMAE paper; UNVERIFIED here).
-      # Stage 2: the official BigEarthNet pretraining list is not public; 269,695 is the
-      # BigEarthNet-19 train split. Set --config.num_examples to your manifest's num_records.
-      num_examples=712_874 if stage == 1 else 269_695)
+      # Stage 1 is the fMoW-Sentinel recipe: its train split (712,874 images, SatMAE paper;
+      # UNVERIFIED here). Stage 2: the official BigEarthNet pretraining list is not public, so
+      # the number comes from your shards' manifest (BigEarthNet-19 train: 269,695).
+      # --config.num_examples=N overrides either.
+      num_examples=712_874 if stage == 1 else None)
   if stage == 2:
     c.init_from.pos_embed = pos_embed
   return c
@@ -124,7 +133,7 @@ def official_stage(model_size: str, stage: int, pos_embed: str = "reinit",
 
 def finetune_config(*, model: str, num_classes: int, label_type: str, image_size: int = 128,
                     batch_size: int = 256, blr: float = 2e-4, epochs: float = 150,
-                    warmup_epochs: float = 20, num_examples: int = 16_200,
+                    warmup_epochs: float = 20, num_examples: int | None = None,
                     ) -> ml_collections.ConfigDict:
   """Fine-tuning a classifier with the official recipe (spec section 4), on the same training
   machinery as pretraining (`train`): AdamW (0.9, 0.999), wd 0.05 without position tables,

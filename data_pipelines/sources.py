@@ -75,6 +75,23 @@ def list_shards(paths: str, *, allow_missing: bool = False
   return sorted(set(files)), manifest
 
 
+def manifest_num_records(data_cfg) -> tuple[int, str] | None:
+  """(examples per epoch, where that number comes from) of a "tfrecord" `config.data` whose
+  shards have a manifest: its num_records, or the number of ids in `split_file` when one is
+  set; None for other sources or shards without a manifest."""
+  if data_cfg.get("source", "tfrecord") != "tfrecord" or not data_cfg.get("paths"):
+    return None
+  files, manifest = list_shards(data_cfg.paths, allow_missing=True)
+  if manifest is None or "num_records" not in manifest:
+    return None
+  folder = epath.Path(files[0]).parent if files else epath.Path(str(data_cfg.paths))
+  if data_cfg.get("split_file"):
+    from data_pipelines import splits  # pylint: disable=g-import-not-at-top
+    ids = splits.read_split_file(data_cfg.split_file)
+    return len(ids), f"{data_cfg.split_file} (ids of {folder / MANIFEST})"
+  return int(manifest["num_records"]), str(folder / MANIFEST)
+
+
 def expected_sizes(files: list[str], manifest: dict[str, Any] | None
                    ) -> dict[str, tuple[int, int]]:
   """{shard path: (bytes, records)} from the manifest, for the shards it lists."""

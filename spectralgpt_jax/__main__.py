@@ -4,7 +4,9 @@ Every module in `spectralgpt_jax/cli/` that defines `main(argv: list[str]) -> in
 `HELP` string is a command. Modules are imported only when their command runs, so a command's
 heavy dependencies (torch, rasterio) never slow the others down. Every command runs through
 `cli._failures.run`: an expected failure ends as one line naming the file and what to do (exit
-1); `--verbose` prints the traceback.
+1); `--verbose` prints the traceback. Before it runs: deprecated flag names (a module's
+`RENAMED_FLAGS`) are rewritten with a warning (cli/_flags.py), and the commands that compile
+turn on the persistent compilation cache (cli/_jax_cache.py).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import pkgutil
 import sys
 
 from spectralgpt_jax import cli
-from spectralgpt_jax.cli import _failures
+from spectralgpt_jax.cli import _failures, _flags, _jax_cache
 
 # `import` is a Python keyword, so that command lives in `cli/import_.py`.
 _ALIASES = {"import": "import_"}
@@ -27,10 +29,13 @@ def _commands() -> list[str]:
 
 
 def _usage() -> str:
-  lines = ["usage: python -m spectralgpt_jax <command> [args]", "", "commands:"]
+  lines = ["usage: python -m spectralgpt_jax <command> [args]   (<command> --help: its flags "
+           "and examples)", "", "commands:"]
   for name in _commands():
     module = importlib.import_module(f"spectralgpt_jax.cli.{_ALIASES.get(name, name)}")
     lines.append(f"  {name:<10} {getattr(module, 'HELP', '')}")
+  lines += ["", f"Compiled programs are cached in {_jax_cache.default_dir()} "
+            f"(${_jax_cache.ENV}: another directory, or off)."]
   return "\n".join(lines)
 
 
@@ -44,7 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
     return 2
   module = importlib.import_module(f"spectralgpt_jax.cli.{_ALIASES.get(name, name)}")
-  return _failures.run(name, module.main, argv[1:])
+  args = _flags.rename_deprecated(name, argv[1:], getattr(module, "RENAMED_FLAGS", {}))
+  if name in _jax_cache.COMMANDS and not any(a in ("-h", "--help", "-help") for a in args):
+    _jax_cache.enable()
+  return _failures.run(name, module.main, args)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,10 @@ if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", "")
   os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
                              " --xla_force_host_platform_device_count=8").strip()
 
+# Commands run in this process (cli([...])) leave the user's compilation cache alone; tests
+# that want one set it for their subprocesses (tests/train, tests/cli).
+os.environ.setdefault("SPECTRALGPT_JAX_COMPILATION_CACHE", "off")
+
 import sys  # noqa: E402
 
 import pytest  # noqa: E402

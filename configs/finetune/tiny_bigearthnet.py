@@ -1,7 +1,7 @@
 """Tiny fine-tune on the six real BigEarthNet patches: tests and the CPU evaluation demo.
 
-  python -m spectralgpt_jax ingest --source bigearthnet ../shared/data/bigearthnet_s2_example \
-      --out runs/ben_shards
+  python -m spectralgpt_jax ingest --source bigearthnet \
+      --input ../shared/data/bigearthnet_s2_example --out runs/ben_shards --shards 2
   python -m spectralgpt_jax train --config configs/finetune/tiny_bigearthnet.py \
       --workdir runs/ben_tiny_ft --config.data.paths=runs/ben_shards \
       --config.init_from.workdir=runs/demo/run

@@ -17,7 +17,7 @@ from configs import common
 def get_config(arg: str | None = None):
   a = common.parse_arg(arg, synthetic=False, size=64, dates=1)
   c = common.pretrain_config(model="mae_vit_tiny_patch8_32", image_size=a.size, batch_size=16,
-                             blr=0.016, epochs=800, warmup_epochs=80, num_examples=6)
+                             blr=0.016, epochs=800, warmup_epochs=80)
   c.total_steps = 300
   c.num_dates = a.dates
   c.model.dtype = "float32"

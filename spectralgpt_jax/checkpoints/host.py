@@ -145,7 +145,7 @@ def write_checkpoint(root: str | os.PathLike, params: Mapping, meta: Mapping, *,
   step_dir = root / str(step)
   if step_dir.exists():
     if not force:
-      raise FileExistsError(f"{step_dir} exists; pass --force (force=True) to overwrite it")
+      raise FileExistsError(f"{step_dir} exists; pass --overwrite (force=True) to replace it")
     shutil.rmtree(step_dir)
   state = {"params": params, "step": np.asarray(step, np.int64), **(extra_state or {})}
   options = ocp.CheckpointManagerOptions(create=True, enable_async_checkpointing=False)

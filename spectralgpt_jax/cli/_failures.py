@@ -25,9 +25,9 @@ _HINTS = {
                           "--config.data.skip_corrupt=True to skip bad shards",
     "CheckpointCorruptError": "training resumes from the newest intact step "
                               "(checkpoint.on_corrupt='fallback'); export/load an older --step",
-    "BadInputError": "fix or remove that file, or pass --skip-bad (ingest)",
+    "BadInputError": "fix or remove that file, or pass --skip_bad (ingest)",
     "FileNotFoundError": "check the path",
-    "FileExistsError": "pass --force to overwrite, or choose another output",
+    "FileExistsError": "pass --overwrite to replace it, or choose another output",
     "MemoryError": "lower the batch size, or check the input for a corrupt size field",
 }
 

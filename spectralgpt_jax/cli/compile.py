@@ -1,4 +1,4 @@
-"""`python -m spectralgpt_jax compile --config FILE[:arg] --target NAME [--config.x=y]`.
+r"""`python -m spectralgpt_jax compile --config FILE[:arg] --target NAME [--config.x=y]`.
 
 Compiles the train step of a config for a TPU slice or NVIDIA GPUs from this CPU host with the
 real compiler (nothing runs) and prints: memory per device vs the device's, a verdict line
@@ -10,6 +10,12 @@ the model and from the compiler, the collectives and the compile time. Options:
   --serialize F      pickle the compiled executable (serialize_executable) to F
 Needs the compiler in this venv: libtpu (`make setup-tpu`) or the CUDA plugin
 (`make setup-cuda12`); targets: spectralgpt_jax/compile/targets.py.
+
+Examples:
+  .venv-tpu/bin/python -m spectralgpt_jax compile --config configs/pods/huge_v5e256.py \
+      --target v5e-256
+  .venv-cuda12/bin/python -m spectralgpt_jax compile \
+      --config configs/pretrain/spectralgpt_large.py:stage=2 --target 8xh100 --plan
 """
 
 from __future__ import annotations
@@ -30,21 +36,25 @@ def _target_arg(argv: list[str]) -> str | None:
   return None
 
 
-def _flags():
+def build_flags():
   from absl import flags  # pylint: disable=g-import-not-at-top
   from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
   fv = flags.FlagValues()
-  config_flags.DEFINE_config_file("config", None, "config file[:arg]", flag_values=fv,
+  config_flags.DEFINE_config_file("config", None, "config file[:arg] (required); override "
+                                  "fields with --config.field=value", flag_values=fv,
                                   lock_config=True)
-  flags.DEFINE_string("target", None, "compile target (compile/targets.py)", flag_values=fv)
+  flags.DEFINE_string("target", None, "compile target, e.g. v5e-256 or 8xh100 "
+                      "(required; compile/targets.py)", flag_values=fv)
   flags.DEFINE_bool("plan", False, "search remat x accum_steps for the cheapest that fits",
                     flag_values=fv)
   flags.DEFINE_float("headroom", 0.10, "--plan: fraction of device memory left free",
                      flag_values=fv)
   flags.DEFINE_integer("max_compiles", 8, "--plan: stop after this many compiles",
                        flag_values=fv)
-  flags.DEFINE_string("json", None, "write the report here", flag_values=fv)
-  flags.DEFINE_string("serialize", None, "pickle the compiled executable here", flag_values=fv)
+  flags.DEFINE_string("json", None, "write the report here (default: not written)",
+                      flag_values=fv)
+  flags.DEFINE_string("serialize", None, "pickle the compiled executable here (default: not "
+                      "kept)", flag_values=fv)
   return fv
 
 
@@ -99,7 +109,7 @@ def describe(rep: dict, target, model: dict) -> list[str]:
 
 def main(argv: list[str]) -> int:
   if any(a in ("-h", "--help", "-help") for a in argv):
-    print(__doc__ + "\n" + _flags().get_help())
+    print(__doc__ + "\n" + build_flags().get_help())
     return 0
   from spectralgpt_jax.compile import targets  # pylint: disable=g-import-not-at-top
   name = _target_arg(argv)
@@ -112,7 +122,7 @@ def main(argv: list[str]) -> int:
     print(f"compile: {e}", file=sys.stderr)
     return 2
   from absl import flags  # pylint: disable=g-import-not-at-top
-  fv = _flags()
+  fv = build_flags()
   try:
     fv(["compile"] + list(argv))
   except flags.Error as e:
@@ -123,6 +133,11 @@ def main(argv: list[str]) -> int:
     return 2
   from spectralgpt_jax.compile import aot, plan as plan_lib  # pylint: disable=g-import-not-at-top
   config = fv.config
+  if config.get("total_steps") is None:  # num_examples left to the manifest of data not here
+    config.total_steps = 1
+    print("compile: config.num_examples is unset (read from the shard manifest when training "
+          "starts); compiling with total_steps=1: the schedule's length does not change the "
+          "program's memory or FLOPs")
   model = model_flops(config)
   out: dict = {"target": target.name, "model_flops": model}
   if fv.plan:

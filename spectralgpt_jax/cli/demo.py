@@ -1,6 +1,6 @@
 """`make demo`: real Sentinel-2 patches -> TFRecord shards -> a short CPU pretraining run.
 
-  python -m spectralgpt_jax demo --data ../shared/data/bigearthnet_s2_example --workdir runs/demo
+  python -m spectralgpt_jax demo --input ../shared/data/bigearthnet_s2_example --workdir runs/demo
 
 1. checks the patches against SHA256SUMS.txt and ingests them into TFRecord shards
    (`<workdir>/shards`, the same code as `python -m spectralgpt_jax ingest`);
@@ -17,12 +17,17 @@ import os
 import sys
 import time
 
+from spectralgpt_jax.cli import _flags
+
 HELP = "ingest the example patches and pretrain the tiny model on CPU (the `make demo` job)"
+RENAMED_FLAGS = {"--data": "--input"}
+EXAMPLES = ("python -m spectralgpt_jax demo --input ../shared/data/bigearthnet_s2_example "
+            "--workdir runs/demo",)
 
 
-def _parser() -> argparse.ArgumentParser:
-  p = argparse.ArgumentParser(prog="python -m spectralgpt_jax demo", description=HELP)
-  p.add_argument("--data", required=True, help="folder of BigEarthNet-S2 patches with "
+def build_parser() -> argparse.ArgumentParser:
+  p = _flags.parser("demo", HELP, EXAMPLES)
+  p.add_argument("--input", required=True, help="folder of BigEarthNet-S2 patches with "
                  "SHA256SUMS.txt (../shared/data/bigearthnet_s2_example)")
   p.add_argument("--workdir", required=True, help="output folder (shards/ and run/ inside)")
   p.add_argument("--steps", type=int, default=300, help="optimizer steps to train to")
@@ -30,14 +35,13 @@ def _parser() -> argparse.ArgumentParser:
   return p
 
 
-def _ingest(data: str, out: str, shards: int) -> int:
+def _ingest(data: str, out: str, shards: int) -> None:
   from data_pipelines import bigearthnet, ingest  # pylint: disable=g-import-not-at-top
   checked = bigearthnet.verify_sha256sums(data)
   print(f"[demo] verified {checked} files of {data} against SHA256SUMS.txt", flush=True)
   manifest = ingest.ingest("bigearthnet", [data], out, num_shards=shards)
   n = manifest.get("num_records", "?")
   print(f"[demo] {n} patches -> {shards} TFRecord shards in {out}", flush=True)
-  return int(n) if isinstance(n, int) else 0
 
 
 def _continue_command(workdir: str, shards: str, steps: int) -> str:
@@ -46,9 +50,9 @@ def _continue_command(workdir: str, shards: str, steps: int) -> str:
 
 
 def main(argv: list[str]) -> int:
-  args = _parser().parse_args(argv)
-  if not os.path.isfile(os.path.join(args.data, "SHA256SUMS.txt")):
-    print(f"demo: {args.data} has no SHA256SUMS.txt; pass the bigearthnet_s2_example folder",
+  args = build_parser().parse_args(argv)
+  if not os.path.isfile(os.path.join(args.input, "SHA256SUMS.txt")):
+    print(f"demo: {args.input} has no SHA256SUMS.txt; pass the bigearthnet_s2_example folder",
           file=sys.stderr)
     return 2
   from absl import logging  # pylint: disable=g-import-not-at-top
@@ -64,14 +68,13 @@ def main(argv: list[str]) -> int:
   t0 = time.perf_counter()
   workdir = os.path.abspath(args.workdir)
   shards, run = os.path.join(workdir, "shards"), os.path.join(workdir, "run")
-  num = _ingest(args.data, shards, args.shards)
+  _ingest(args.input, shards, args.shards)
 
   from configs.pretrain import tiny_s2  # pylint: disable=g-import-not-at-top
   from spectralgpt_jax.train import loop  # pylint: disable=g-import-not-at-top
   import jax  # pylint: disable=g-import-not-at-top
   config = tiny_s2.get_config()
-  config.data.paths = shards
-  config.num_examples = max(num, 1)
+  config.data.paths = shards  # num_examples: from its manifest
   config.total_steps = args.steps
   print(f"[demo] pretraining {config.model.name} at {config.image_size} px for {args.steps} "
         f"steps on {jax.device_count()} {jax.devices()[0].platform} device(s) ...", flush=True)
@@ -87,7 +90,9 @@ def main(argv: list[str]) -> int:
   TensorBoard logs   {os.path.join(run, 'tensorboard')}   (tensorboard --logdir {run})
   panels (PNG)       {os.path.join(run, 'panels')}   latest: {panels[-1] if panels else 'none'}
   TFRecord shards    {shards}
-Continue this run (it resumes from the latest checkpoint):
+Continue this run (it resumes from the latest checkpoint; the longer run gets a new, longer
+learning-rate schedule, which the log announces; add --config.checkpoint.keep_schedule=True
+to keep this one):
   {_continue_command(run, shards, 2 * args.steps)}""", flush=True)
   return 0
 

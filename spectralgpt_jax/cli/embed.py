@@ -3,7 +3,7 @@
 Inputs: multi-band GeoTIFFs (a file, or every *.tif/*.tiff in a folder), or BigEarthNet-S2
 patch folders (one GeoTIFF per band). Bands are matched by name (from --bands or the files'
 band descriptions) to the model's list, cubes are resized to the model's image size (bicubic)
-and normalized with the stored statistics unless --no-normalize.
+and normalized with the stored statistics unless --no_normalize.
 
 Output: .npy of float32 [N, D] (pooled) or [N, L, D] (--tokens), with `<out>.json` listing the
 sources in row order; or .parquet with one row per input (source, embedding, crs, bounds, date)
@@ -20,30 +20,46 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from spectralgpt_jax.cli import _flags
+
 HELP = "embed GeoTIFFs or BigEarthNet patch folders with loaded weights into .npy/.parquet"
+RENAMED_FLAGS = {"--no-normalize": "--no_normalize", "--batch-size": "--batch_size",
+                 "--force": "--overwrite"}
+EXAMPLES = (
+    "python -m spectralgpt_jax embed --weights runs/demo/run "
+    "--input ../shared/data/bigearthnet_s2_example --out emb.npy",
+    "python -m spectralgpt_jax embed --weights spectralgpt_tiny.pth --input tiles/ "
+    "--bands l2a --out emb.parquet",
+)
 _TIF = (".tif", ".tiff")
 
 
 def build_parser() -> argparse.ArgumentParser:
-  p = argparse.ArgumentParser(prog="python -m spectralgpt_jax embed", description=HELP)
+  p = _flags.parser("embed", __doc__, EXAMPLES)
   p.add_argument("--weights", required=True,
-                 help="orbax checkpoint dir, official .pth, or our .pth/.safetensors export")
+                 help="run directory (orbax checkpoint), official .pth, or our "
+                 ".pth/.safetensors export")
   p.add_argument("--input", required=True, nargs="+",
                  help="GeoTIFF files, folders of them, or BigEarthNet patch folders")
   p.add_argument("--out", required=True, help="output .npy or .parquet")
-  p.add_argument("--model", default=None, help="variant name override")
+  p.add_argument("--model", default=None,
+                 help="variant name overriding the weights' own (default: from the weights)")
   p.add_argument("--bands", default=None,
                  help="band names of the GeoTIFF planes in file order: a set name (eurosat, "
                  "l1c, l2a, spectralgpt) or a comma list; default: the files' descriptions")
-  p.add_argument("--no-normalize", action="store_true",
+  p.add_argument("--no_normalize", action="store_true",
                  help="inputs are already normalized (default: normalize raw DN with the "
                  "model's stored statistics)")
-  p.add_argument("--units", choices=("DN", "reflectance"), default="DN")
+  p.add_argument("--units", choices=("DN", "reflectance"), default="DN",
+                 help="what the input values are")
   p.add_argument("--tokens", action="store_true", help="save patch tokens [N, L, D] (.npy only)")
-  p.add_argument("--batch-size", type=int, default=8)
+  p.add_argument("--batch_size", type=int, default=8, help="inputs per forward pass")
+  p.add_argument("--image_size", type=int, default=None,
+                 help="pixels the inputs are resized to and the model runs at (a multiple of the "
+                 "patch size; default: the model's own size, as the Python API's image_size=)")
   p.add_argument("--resampling", default="bicubic", choices=("bilinear", "bicubic", "nearest"),
                  help="resize to the model's image size")
-  p.add_argument("--force", action="store_true", help="overwrite the output")
+  p.add_argument("--overwrite", action="store_true", help="replace an existing output")
   return p
 
 
@@ -71,19 +87,18 @@ def expand_inputs(inputs: list[str]) -> list[tuple[str, pathlib.Path]]:
 
 def read_inputs(items, bands: str | None, size: int, method: str
                 ) -> Iterator[tuple[np.ndarray, tuple[str, ...], dict[str, Any]]]:
-  """Yields (cube [C, size, size] float32, band names, info) per input."""
-  from data_pipelines import bigearthnet, geotiff, resample  # pylint: disable=g-import-not-at-top
+  """Yields (cube [C, size, size] float32, band names, info) per input, resized by the same
+  function as the Python API (`inference.fit_to_size`), so both embed a file identically."""
+  from data_pipelines import readers  # pylint: disable=g-import-not-at-top
+  from spectralgpt_jax.inference import fit_to_size  # pylint: disable=g-import-not-at-top
   for kind, path in items:
     if kind == "ben":
-      cube, meta = bigearthnet.load_bigearthnet_patch(path)
+      cube, meta = readers.read_bigearthnet_patch(path)
     else:
-      cube, meta = geotiff.read_geotiff(path, bands=bands)
-    cube = np.asarray(cube, np.float32)
-    if cube.shape[-2:] != (size, size):
-      cube = resample.resize_cube(cube, size, method)
+      cube, meta = readers.read_geotiff(path, bands=bands)
     info = {"source": str(path), "crs": meta.get("crs", ""), "bounds": meta.get("bounds"),
             "date": meta.get("date", "")}
-    yield cube, tuple(meta["band_names"]), info
+    yield fit_to_size(cube, size, method), tuple(meta["bands"]), info
 
 
 def _write_npy(out: pathlib.Path, emb: np.ndarray, infos: list[dict], facts: dict) -> None:
@@ -118,8 +133,8 @@ def main(argv: list[str]) -> int:
   if args.tokens and fmt == ".parquet":
     print("embed failed: --tokens needs a .npy output", file=sys.stderr)
     return 2
-  if out.exists() and not args.force:
-    print(f"embed failed: {out} exists; pass --force to overwrite it", file=sys.stderr)
+  if out.exists() and not args.overwrite:
+    print(f"embed failed: {out} exists; pass --overwrite to replace it", file=sys.stderr)
     return 1
   from spectralgpt_jax import inference  # pylint: disable=g-import-not-at-top
   try:
@@ -133,7 +148,7 @@ def main(argv: list[str]) -> int:
       first = len(infos) - len(batch)  # infos holds exactly the inputs read so far
       try:
         chunks.append(fn(x, bands=batch_bands, normalize=not args.no_normalize,
-                         units=args.units, batch_size=args.batch_size))
+                         units=args.units, batch_size=args.batch_size, image_size=size))
       except ValueError as e:  # name the file (inputs in a batch share their band names)
         msg = str(e)
         if msg.startswith("non-finite input: ") and "first at example " in msg:
@@ -144,8 +159,8 @@ def main(argv: list[str]) -> int:
         raise ValueError(f"{infos[first]['source']}{more}: {msg}") from e
       batch.clear()
 
-    for cube, names, info in read_inputs(items, args.bands, model.spec.img_size,
-                                         args.resampling):
+    size = args.image_size or model.spec.img_size
+    for cube, names, info in read_inputs(items, args.bands, size, args.resampling):
       if batch and (names != batch_bands or len(batch) >= args.batch_size):
             flush()
       batch.append(cube)
@@ -160,7 +175,7 @@ def main(argv: list[str]) -> int:
   facts = {"weights": str(args.weights), "model": model.meta.get("model"),
            "bands": list(model.bands), "normalized": not args.no_normalize,
            "normalization": model.normalization, "units": args.units,
-           "image_size": model.spec.img_size, "kind": "tokens" if args.tokens else "pooled",
+           "image_size": args.image_size or model.spec.img_size, "kind": "tokens" if args.tokens else "pooled",
            "shape": list(emb.shape)}
   out.parent.mkdir(parents=True, exist_ok=True)
   (_write_npy if fmt == ".npy" else _write_parquet)(out, emb, infos, facts)

@@ -1,11 +1,16 @@
-"""`python -m spectralgpt_jax evaluate --config configs/eval/<file>.py[:arg] --workdir DIR`.
+r"""`python -m spectralgpt_jax evaluate --config configs/eval/<file>.py[:arg] --workdir DIR`.
 
 Runs every evaluator of `config.evals` (spectralgpt_jax.evaluation.runner.run_evals) for one
 point and writes `DIR/result.json` atomically: {"config", "overrides", "seed", "metrics"}.
 Overrides: `--config.pretrained=runs/demo/run --config.seed=1 --config.evals.flood_knn.k=5`
-(locked config: a typo fails). A point whose result.json exists is skipped unless --force; a
-point killed mid-way resumes, its evaluators reusing their own state and feature caches.
-`sweep --print-only` prints one such line per point for a cluster scheduler.
+(locked config: a typo fails). A point whose result.json exists is skipped unless
+--overwrite; a point killed mid-way resumes, its evaluators reusing their own state and
+feature caches. `sweep --print_only` prints one such line per point for a cluster scheduler.
+
+Examples:
+  python -m spectralgpt_jax evaluate --config configs/eval/eurosat_linear.py \
+      --workdir runs/eval/eurosat --config.pretrained=runs/base96 \
+      --config.data_root=/data/eurosat_shards
 """
 
 from __future__ import annotations
@@ -15,17 +20,19 @@ import sys
 from typing import Any
 
 HELP = "evaluate an encoder (linear probe, k-NN, ...) from a config; see docs/evaluation.md"
+RENAMED_FLAGS = {"--force": "--overwrite"}
 
 
-def _flags():
+def build_flags():
   from absl import flags  # pylint: disable=g-import-not-at-top
   from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
   fv = flags.FlagValues()
-  config_flags.DEFINE_config_file("config", None, "eval config file[:arg]", flag_values=fv,
-                                  lock_config=True)
-  flags.DEFINE_string("workdir", None, "the point's directory (result.json, <eval>/...)",
-                      flag_values=fv)
-  flags.DEFINE_bool("force", False, "run even if DIR/result.json exists", flag_values=fv)
+  config_flags.DEFINE_config_file("config", None, "eval config file[:arg] (required); "
+                                  "override fields with --config.field=value",
+                                  flag_values=fv, lock_config=True)
+  flags.DEFINE_string("workdir", None, "the point's directory: result.json, <eval>/... "
+                      "(required)", flag_values=fv)
+  flags.DEFINE_bool("overwrite", False, "run even if DIR/result.json exists", flag_values=fv)
   return fv
 
 
@@ -53,7 +60,7 @@ def run_point(config, overrides: dict[str, Any], workdir: str, *, force: bool = 
   from spectralgpt_jax.sweep import points  # pylint: disable=g-import-not-at-top
   if points.is_done(workdir) and not force:
     print(f"evaluate: {os.path.join(workdir, points.RESULT)} exists, skipping "
-          "(--force to rerun)", flush=True)
+          "(--overwrite to rerun)", flush=True)
     return None
   os.makedirs(workdir, exist_ok=True)
   metrics = runner.run_evals(config, workdir)
@@ -66,7 +73,7 @@ def run_point(config, overrides: dict[str, Any], workdir: str, *, force: bool = 
 
 def main(argv: list[str]) -> int:
   from absl import flags  # pylint: disable=g-import-not-at-top
-  fv = _flags()
+  fv = build_flags()
   if any(a in ("-h", "--help", "-help") for a in argv):
     print(__doc__ + "\n" + fv.get_help())
     return 0
@@ -74,7 +81,7 @@ def main(argv: list[str]) -> int:
     fv(["evaluate"] + list(argv))
   except (flags.Error, AttributeError, KeyError, ValueError) as e:  # also misspelled fields
     print(f"evaluate: {e}\n\nusage: python -m spectralgpt_jax evaluate --config FILE[:ARG] "
-          "--workdir DIR [--config.field=value ...] [--force]", file=sys.stderr)
+          "--workdir DIR [--config.field=value ...] [--overwrite]", file=sys.stderr)
     return 2
   if fv.config is None or not fv.workdir:
     print("evaluate: --config and --workdir are required", file=sys.stderr)
@@ -82,7 +89,7 @@ def main(argv: list[str]) -> int:
   from spectralgpt_jax.cli import train  # pylint: disable=g-import-not-at-top
   train.setup_logging()
   overrides = {k: get_dotted(fv.config, k) for k in override_keys(argv)}
-  result = run_point(fv.config, overrides, fv.workdir, force=fv.force)
+  result = run_point(fv.config, overrides, fv.workdir, force=fv.overwrite)
   if result is not None:
     for k, v in sorted(result["metrics"].items()):
       print(f"{k}: {v:.6g}")

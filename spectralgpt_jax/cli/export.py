@@ -5,13 +5,23 @@ from __future__ import annotations
 import argparse
 import sys
 
+from spectralgpt_jax.cli import _flags
+
 HELP = "export an orbax checkpoint to official-layout PyTorch weights (.pth/.safetensors)"
+RENAMED_FLAGS = {"--checkpoint": "--weights", "--num-classes": "--num_classes",
+                 "--force": "--overwrite"}
+EXAMPLES = (
+    "python -m spectralgpt_jax export --weights runs/demo/run --out spectralgpt_tiny.pth",
+    "python -m spectralgpt_jax export --weights runs/base96 --step 20000 "
+    "--out base96.safetensors --dtype bfloat16",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
-  p = argparse.ArgumentParser(prog="python -m spectralgpt_jax export", description=HELP)
-  p.add_argument("--checkpoint", required=True,
-                 help="workdir, its checkpoints/ directory, or one <step> directory")
+  p = _flags.parser("export", HELP + "; the manifest goes to <out>.json", EXAMPLES)
+  p.add_argument("--weights", required=True,
+                 help="run directory (workdir), its checkpoints/ directory, or one <step> "
+                 "directory")
   p.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
   p.add_argument("--out", required=True, help="output file (.pth or .safetensors); the "
                  "manifest goes to <out>.json")
@@ -20,11 +30,14 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--target", choices=("pretrain", "finetune"), default="pretrain",
                  help="official module: models_mae_spectral (pretrain) or models_vit_tensor "
                  "(finetune, single pos_embed = spatial + spectral)")
-  p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32")
-  p.add_argument("--model", default=None, help="variant name, overriding the checkpoint meta")
-  p.add_argument("--num-classes", type=int, default=None,
-                 help="head width when exporting an MAE to --target finetune (zeros head)")
-  p.add_argument("--force", action="store_true", help="overwrite existing output files")
+  p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
+                 help="dtype of the written tensors")
+  p.add_argument("--model", default=None,
+                 help="variant name, overriding the checkpoint meta (default: from the meta)")
+  p.add_argument("--num_classes", type=int, default=None,
+                 help="head width when exporting an MAE to --target finetune (zeros head; "
+                 "default: the model's)")
+  p.add_argument("--overwrite", action="store_true", help="replace existing output files")
   return p
 
 
@@ -33,8 +46,8 @@ def main(argv: list[str]) -> int:
   from spectralgpt_jax.export import to_torch  # pylint: disable=g-import-not-at-top
   try:
     res = to_torch.export_checkpoint(
-        args.checkpoint, args.out, step=args.step, fmt=args.format, target=args.target,
-        dtype=args.dtype, model=args.model, num_classes=args.num_classes, force=args.force)
+        args.weights, args.out, step=args.step, fmt=args.format, target=args.target,
+        dtype=args.dtype, model=args.model, num_classes=args.num_classes, force=args.overwrite)
   except (FileExistsError, FileNotFoundError, ImportError, KeyError, ValueError) as e:
     print(f"export failed: {e}", file=sys.stderr)
     return 1

@@ -1,14 +1,7 @@
 """`python -m spectralgpt_jax ingest`: GeoTIFFs (single date or time series) / BigEarthNet
 folders / tfds -> TFRecord shards.
 
-Examples:
-  python -m spectralgpt_jax ingest --source bigearthnet --input ../shared/data/bigearthnet_s2_example \
-      --out runs/ben_shards --shards 2 --verify-sha256
-  python -m spectralgpt_jax ingest --source geotiff --input EuroSAT_MS/ --bands eurosat \
-      --label-from-dir --classes eurosat --expect-shape 64,64 --out runs/eurosat --shards 16
-  python -m spectralgpt_jax ingest --source tfds --input eurosat/all --split train --out runs/es --shards 8
-  python -m spectralgpt_jax ingest --source geotiff_series --input series/ --bands l2a --dates 4 \
-      --out runs/series --shards 4    # series/<example>/<YYYY-MM-DD>.tif -> [T, C, H, W] records
+Examples: see EXAMPLES (printed by --help).
 """
 
 from __future__ import annotations
@@ -17,15 +10,35 @@ import argparse
 import json
 import sys
 
+from spectralgpt_jax.cli import _flags
+
 HELP = ("write Sentinel-2 GeoTIFFs (or per-date GeoTIFF series), BigEarthNet folders or tfds "
         "data as TFRecord shards + manifest")
+RENAMED_FLAGS = {"--skip-bad": "--skip_bad", "--no-harmonize": "--no_harmonize",
+                 "--label-from-dir": "--label_from_dir", "--expect-shape": "--expect_shape",
+                 "--expect-crs": "--expect_crs", "--verify-sha256": "--verify_sha256",
+                 "--data-dir": "--data_dir", "--force": "--overwrite"}
+EXAMPLES = (
+    "python -m spectralgpt_jax ingest --source bigearthnet "
+    "--input ../shared/data/bigearthnet_s2_example --out runs/ben_shards --shards 2 "
+    "--verify_sha256",
+    "python -m spectralgpt_jax ingest --source geotiff --input EuroSAT_MS/ --bands eurosat "
+    "--label_from_dir --classes eurosat --expect_shape 64,64 --out runs/eurosat --shards 16",
+    "python -m spectralgpt_jax ingest --source tfds --input eurosat/all --split train "
+    "--out runs/es --shards 8",
+    "python -m spectralgpt_jax ingest --source geotiff_series --input series/ --bands l2a "
+    "--dates 4 --out runs/series --shards 4   # series/<example>/<YYYY-MM-DD>.tif",
+    "python -m spectralgpt_jax ingest --source oscd --input ../shared/data/oscd_s2_subset "
+    "--cities aguasclaras,bercy,bordeaux,paris --out runs/oscd_train --shards 2",
+)
 
 
-def _parser() -> argparse.ArgumentParser:
-  p = argparse.ArgumentParser(prog="python -m spectralgpt_jax ingest", description=HELP)
+def build_parser() -> argparse.ArgumentParser:
+  p = _flags.parser("ingest", HELP, EXAMPLES)
   p.add_argument("--source", required=True,
                  choices=("geotiff", "geotiff_series", "bigearthnet", "tfds", "oscd",
-                          "sen1floods11_seg", "segmunich"))
+                          "sen1floods11_seg", "segmunich"),
+                 help="what --input holds")
   p.add_argument("--input", nargs="+", required=True,
                  help="files/dirs/globs (geotiff), folders whose subfolders hold one tif per "
                  "date (geotiff_series), dataset roots or patch folders (bigearthnet), one "
@@ -34,31 +47,32 @@ def _parser() -> argparse.ArgumentParser:
   p.add_argument("--out", required=True, help="output shard directory")
   p.add_argument("--shards", type=int, required=True, help="number of shards N")
   p.add_argument("--seed", type=int, default=0, help="shuffle seed for the shard assignment")
-  p.add_argument("--skip-bad", action="store_true",
+  p.add_argument("--skip_bad", action="store_true",
                  help="record bad inputs in the manifest instead of failing")
   p.add_argument("--overwrite", action="store_true", help="replace an existing dataset in --out")
-  p.add_argument("--no-harmonize", action="store_true",
+  p.add_argument("--no_harmonize", action="store_true",
                  help="keep the +1000 DN offset of baseline >= 04.00 products in the stored values")
   g = p.add_argument_group("geotiff and geotiff_series")
   g.add_argument("--bands", help="plane names in file order: band set (eurosat, l1c, l2a, "
                  "spectralgpt) or comma list; default: the files' band descriptions")
-  g.add_argument("--label-from-dir", action="store_true", help="single label = parent folder")
+  g.add_argument("--label_from_dir", action="store_true", help="single label = parent folder")
   g.add_argument("--classes", help="class list: 'eurosat' or comma list (default: sorted dirs)")
-  g.add_argument("--expect-shape", help="H,W every file must have")
-  g.add_argument("--expect-crs", help="CRS every file must have, e.g. EPSG:32633")
+  g.add_argument("--expect_shape", help="H,W every file must have (default: any)")
+  g.add_argument("--expect_crs", help="CRS every file must have, e.g. EPSG:32633 (default: any)")
   g.add_argument("--dates", type=int, default=None,
                  help="geotiff_series: dates every example must have (default: any, as found)")
   b = p.add_argument_group("bigearthnet")
   b.add_argument("--resampling", default="bilinear",
                  help="GDAL method for 20 m / 60 m bands: nearest, bilinear, cubic, lanczos, ...")
-  b.add_argument("--labels", default="bigearthnet19", choices=("bigearthnet19", "bigearthnet43"))
-  b.add_argument("--verify-sha256", action="store_true",
+  b.add_argument("--labels", default="bigearthnet19", choices=("bigearthnet19", "bigearthnet43"),
+                 help="label nomenclature (also tfds bigearthnet)")
+  b.add_argument("--verify_sha256", action="store_true",
                  help="check SHA256SUMS.txt (in the root or a parent) before ingesting")
   b.add_argument("--dtype", default=None, choices=("uint16", "float32"),
                  help="stored cube dtype (bigearthnet default uint16, rounded after resampling)")
   t = p.add_argument_group("tfds")
-  t.add_argument("--split", default="train")
-  t.add_argument("--data-dir", default=None, help="tfds data_dir")
+  t.add_argument("--split", default="train", help="tfds split")
+  t.add_argument("--data_dir", default=None, help="tfds data_dir (default: tfds's)")
   d = p.add_argument_group("dense datasets (oscd, sen1floods11_seg, segmunich; segmunich "
                            "takes its split, train or test, from --split)")
   d.add_argument("--cities", default="", help="oscd: comma list, or train / test (the "
@@ -103,7 +117,7 @@ def _options(args) -> dict:
 
 
 def main(argv: list[str]) -> int:
-  args = _parser().parse_args(argv)
+  args = build_parser().parse_args(argv)
   from data_pipelines import ingest  # pylint: disable=g-import-not-at-top
   from data_pipelines.errors import BadInputError  # pylint: disable=g-import-not-at-top
   try:

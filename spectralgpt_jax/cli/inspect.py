@@ -6,14 +6,22 @@ import argparse
 import json
 import sys
 
+from spectralgpt_jax.cli import _flags
+
 HELP = "verify every record of a TFRecord shard directory (CRC, counts, bands, shapes)"
+EXAMPLES = ("python -m spectralgpt_jax inspect runs/demo/shards",
+            "python -m spectralgpt_jax inspect runs/ben_shards --json > report.json")
+
+
+def build_parser() -> argparse.ArgumentParser:
+  parser = _flags.parser("inspect", HELP, EXAMPLES)
+  parser.add_argument("directory", help="shard directory containing manifest.json")
+  parser.add_argument("--json", action="store_true", help="print the report as JSON")
+  return parser
 
 
 def main(argv: list[str]) -> int:
-  parser = argparse.ArgumentParser(prog="python -m spectralgpt_jax inspect", description=HELP)
-  parser.add_argument("directory", help="shard directory containing manifest.json")
-  parser.add_argument("--json", action="store_true", help="print the report as JSON")
-  args = parser.parse_args(argv)
+  args = build_parser().parse_args(argv)
   from data_pipelines import inspect_shards  # pylint: disable=g-import-not-at-top
   from data_pipelines.errors import CorruptRecordError  # pylint: disable=g-import-not-at-top
   try:

@@ -1,24 +1,33 @@
-"""`python -m spectralgpt_jax models`: every registered variant, its size and official name."""
+"""`python -m spectralgpt_jax models`: every registered variant, its size and official name.
+
+Counts come from the variant table by arithmetic (models/param_count.py): no model is built or
+initialised, so the table prints at once.
+"""
 
 from __future__ import annotations
 
 import argparse
 
+from spectralgpt_jax.cli import _flags
+
 HELP = "list model variants with parameter counts, token grids and official names"
+EXAMPLES = ("python -m spectralgpt_jax models",)
+
+
+def build_parser() -> argparse.ArgumentParser:
+  return _flags.parser("models", __doc__, EXAMPLES)
 
 
 def main(argv: list[str]) -> int:
-  parser = argparse.ArgumentParser(prog="spectralgpt_jax models", description=HELP)
-  parser.parse_args(argv)
-  from spectralgpt_jax.models import VARIANTS, get_model, shapes  # pylint: disable=import-outside-toplevel
+  build_parser().parse_args(argv)
+  from spectralgpt_jax.models import param_count, variants  # pylint: disable=g-import-not-at-top
 
-  header = f"{'name':<34}{'kind':<7}{'params':>14}{'encoder':>14}  {'grid (T,H,W)':<14}{'tokens':>7}  official"
+  header = (f"{'name':<34}{'kind':<7}{'params':>14}{'encoder':>14}  {'grid (T,H,W)':<14}"
+            f"{'tokens':>7}  official")
   print(header)
   print("-" * len(header))
-  for name, spec in VARIANTS.items():
-    params = shapes.param_shapes(get_model(name))
-    total = shapes.count(params)
-    encoder = shapes.encoder_count(params)
+  for name, spec in variants.VARIANTS.items():
+    total, encoder = param_count.count_params(spec)
     grid = "x".join(str(g) for g in spec.grid)
     official = spec.official_name or "(test variant)"
     print(f"{name:<34}{spec.kind:<7}{total:>14,}{encoder:>14,}  {grid:<14}{spec.num_tokens:>7}  "

@@ -5,8 +5,8 @@ point directory each, `DIR/<slug of the overrides>-<hash>/`, and runs the points
 this process (`evaluate`'s run_point). Finished points (result.json) are skipped on a rerun; a
 point killed mid-way resumes. After every point DIR/results.csv, DIR/results.md (rows, then
 mean +- std over seeds) and the PNG plots are rewritten (spectralgpt_jax/sweep/).
-`--print-only` prints one `evaluate` launch line per point instead (for a cluster scheduler;
-run `sweep --report-only` afterwards to rebuild the table and plots).
+`--print_only` prints one `evaluate` launch line per point instead (for a cluster scheduler;
+run `sweep --report_only` afterwards to rebuild the table and plots).
 """
 
 from __future__ import annotations
@@ -18,7 +18,16 @@ import shlex
 import sys
 from typing import Any
 
+from spectralgpt_jax.cli import _flags
+
 HELP = "run (or print) every point of a config's get_sweep(); results table and plots"
+RENAMED_FLAGS = {"--print-only": "--print_only", "--report-only": "--report_only",
+                 "--force": "--overwrite"}
+EXAMPLES = (
+    "python -m spectralgpt_jax sweep --config configs/eval/tiny_sweep.py --workdir runs/demo/eval",
+    "python -m spectralgpt_jax sweep --config configs/eval/checkpoint_sweep.py "
+    "--workdir runs/ckpt_sweep --print_only",
+)
 
 
 def load_module(path: str):
@@ -69,16 +78,20 @@ def report(root: str, *, quiet: bool = False) -> tuple[list[str], list[str]]:
   return tables, pngs
 
 
-def main(argv: list[str]) -> int:
-  p = argparse.ArgumentParser(prog="python -m spectralgpt_jax sweep", description=__doc__,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser() -> argparse.ArgumentParser:
+  p = _flags.parser("sweep", __doc__, EXAMPLES)
   p.add_argument("--config", required=True, help="config file with get_sweep()[:arg]")
   p.add_argument("--workdir", required=True, help="sweep directory (one folder per point)")
-  p.add_argument("--print-only", action="store_true", help="print launch lines, run nothing")
-  p.add_argument("--report-only", action="store_true",
+  p.add_argument("--print_only", action="store_true", help="print launch lines, run nothing")
+  p.add_argument("--report_only", action="store_true",
                  help="only rebuild results.csv/.md and plots from finished points")
-  p.add_argument("--force", action="store_true", help="rerun points that have result.json")
-  a = p.parse_args(argv)
+  p.add_argument("--overwrite", action="store_true",
+                 help="rerun points that have result.json")
+  return p
+
+
+def main(argv: list[str]) -> int:
+  a = build_parser().parse_args(argv)
   from spectralgpt_jax.sweep import points  # pylint: disable=g-import-not-at-top
   module, pts, path, arg = expand(a.config)
   dirs = [os.path.join(a.workdir, points.slug(o)) for o in pts]
@@ -93,13 +106,13 @@ def main(argv: list[str]) -> int:
     train.setup_logging()
     for i, (d, o) in enumerate(zip(dirs, pts)):
       print(f"sweep: point {i + 1}/{len(pts)} {os.path.basename(d)}", flush=True)
-      if points.is_done(d) and not a.force:
+      if points.is_done(d) and not a.overwrite:
         print(f"sweep: {d} done (result.json), skipping", flush=True)
         continue
       config = module.get_config(arg)
       config.lock()   # a misspelled override fails instead of adding a field
       config.update_from_flattened_dict(o)
-      evaluate.run_point(config, o, d, force=a.force)
+      evaluate.run_point(config, o, d, force=a.overwrite)
       report(a.workdir, quiet=True)
   tables, pngs = report(a.workdir)
   if tables:

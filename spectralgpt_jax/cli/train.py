@@ -1,10 +1,18 @@
-"""`python -m spectralgpt_jax train --config configs/pretrain/<file>.py[:arg] --workdir DIR`.
+r"""`python -m spectralgpt_jax train --config configs/pretrain/<file>.py[:arg] --workdir DIR`.
 
 Overrides: `--config.total_steps=500 --config.optim.blr=1e-4 --config.mesh.fsdp=4` (the config
-is locked: a misspelled field fails). Running again with the same --workdir resumes from its
-latest checkpoint. Multi-host: pass --distributed (or set SPECTRALGPT_DISTRIBUTED=1) on every
-host; jax.distributed then finds the coordinator itself on TPU pods, SLURM and Kubernetes, or
-takes --coordinator_address/--num_processes/--process_id.
+is locked: a misspelled field fails); `--print_config` prints the result and exits. Running
+again with the same --workdir resumes from its latest checkpoint; a changed learning-rate
+schedule (total_steps, lr, warmup) is announced, and `--config.checkpoint.keep_schedule=True`
+keeps the checkpoint's. Multi-host: pass --distributed (or set SPECTRALGPT_DISTRIBUTED=1) on
+every host; jax.distributed then finds the coordinator itself on TPU pods, SLURM and
+Kubernetes, or takes --coordinator_address/--num_processes/--process_id.
+
+Examples:
+  python -m spectralgpt_jax train --config configs/pretrain/tiny_s2.py --workdir runs/tiny \
+      --config.data.paths=runs/demo/shards
+  python -m spectralgpt_jax train --config configs/pretrain/spectralgpt_base_96.py \
+      --workdir runs/base96 --config.data.paths=/data/fmow_shards --print_config
 """
 
 from __future__ import annotations
@@ -17,24 +25,29 @@ HELP = "pretrain an MAE or fine-tune a classifier from a config (resumes); see d
 ENV_DISTRIBUTED = "SPECTRALGPT_DISTRIBUTED"
 
 
-def _flags():
+def build_flags():
   """A private FlagValues (nothing registered globally at import)."""
   from absl import flags  # pylint: disable=g-import-not-at-top
   from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
   fv = flags.FlagValues()
-  config_flags.DEFINE_config_file("config", None, "config file[:arg]", flag_values=fv,
+  config_flags.DEFINE_config_file("config", None, "config file[:arg] (required); override "
+                                  "fields with --config.field=value", flag_values=fv,
                                   lock_config=True)
-  flags.DEFINE_string("workdir", None, "run directory (checkpoints, tensorboard, panels)",
-                      flag_values=fv)
+  flags.DEFINE_string("workdir", None, "run directory: checkpoints, tensorboard, panels "
+                      "(required)", flag_values=fv)
+  flags.DEFINE_bool("print_config", False, "print the resolved config (after overrides) and "
+                    "exit", flag_values=fv)
   flags.DEFINE_bool("distributed", os.environ.get(ENV_DISTRIBUTED, "") not in ("", "0"),
                     f"call jax.distributed.initialize() (default from ${ENV_DISTRIBUTED})",
                     flag_values=fv)
-  flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (else auto)",
-                      flag_values=fv)
-  flags.DEFINE_integer("num_processes", None, "number of processes (else auto)", flag_values=fv)
-  flags.DEFINE_integer("process_id", None, "this process (else auto)", flag_values=fv)
+  flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (default: found "
+                      "by jax.distributed)", flag_values=fv)
+  flags.DEFINE_integer("num_processes", None, "number of processes (default: found by "
+                       "jax.distributed)", flag_values=fv)
+  flags.DEFINE_integer("process_id", None, "this process (default: found by jax.distributed)",
+                       flag_values=fv)
   flags.DEFINE_integer("num_cpu_devices", None, "simulate N CPU devices per process (tests, "
-                       "local multi-process runs)", flag_values=fv)
+                       "local multi-process runs; default: the real devices)", flag_values=fv)
   return fv
 
 
@@ -74,7 +87,7 @@ def _initialize(fv) -> None:
 
 def main(argv: list[str]) -> int:
   from absl import flags, logging  # pylint: disable=g-import-not-at-top
-  fv = _flags()
+  fv = build_flags()
   if any(a in ("-h", "--help", "-help") for a in argv):
     print(__doc__ + "\n" + fv.get_help())
     return 0
@@ -87,6 +100,9 @@ def main(argv: list[str]) -> int:
           "spectralgpt_jax train --config FILE[:ARG] --workdir DIR [--config.field=value ...]]",
           file=sys.stderr)
     return 2
+  if fv.config is not None and fv.print_config:
+    print(fv.config)
+    return 0
   if fv.config is None or not fv.workdir:
     print("train: --config and --workdir are required", file=sys.stderr)
     return 2
@@ -97,9 +113,10 @@ def main(argv: list[str]) -> int:
   _initialize(fv)
   import jax  # pylint: disable=g-import-not-at-top
   from spectralgpt_jax.train import loop  # pylint: disable=g-import-not-at-top
-  logging.info("process %d/%d, %d local / %d global devices (%s)", jax.process_index(),
-               jax.process_count(), jax.local_device_count(), jax.device_count(),
-               jax.devices()[0].device_kind)
+  logging.info("process %d/%d, %d local / %d global devices (%s); compilation cache: %s",
+               jax.process_index(), jax.process_count(), jax.local_device_count(),
+               jax.device_count(), jax.devices()[0].device_kind,
+               jax.config.jax_compilation_cache_dir or "off")
   try:
     loop.train(fv.config, fv.workdir)
   except loop.TrainingDiverged as e:

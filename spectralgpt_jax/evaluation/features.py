@@ -159,7 +159,8 @@ def extract_features(enc: SpectralGPT, data_cfg: ml_collections.ConfigDict, *,
   local_bs = int(cfg.batch_size) // jax.process_count()
   feats, labels, ids = [], [], []
   for batch in pipeline.make_iterator(cfg):
-    x = enc.prepare(batch["cube"], bands=cfg.bands)
+    x = enc.prepare(batch["cube"], bands=cfg.bands, normalize=False,  # the pipeline normalized
+                    image_size=batch["cube"].shape[-1])
     n = x.shape[0]
     if n < local_bs:  # pad the last batch: one compiled shape
       x = np.concatenate([x, np.zeros((local_bs - n, *x.shape[1:]), x.dtype)])

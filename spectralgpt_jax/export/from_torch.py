@@ -211,18 +211,39 @@ def convert_state_dict(state: Mapping[str, np.ndarray], model: str, *,
   return Converted(params=params, record=record, notes=notes)
 
 
+# What the weights were trained on, carried into another variant named on the command line.
+_INPUT_FIELDS = ("img_size", "num_bands", "t_patch", "num_dates")
+
+
+def input_fields_from_manifest(man: Mapping[str, Any], model: str,
+                               explicit: Mapping[str, Any]) -> dict[str, Any]:
+  """The manifest's input geometry (image size, bands, tubelet depth, dates) where it differs
+  from variant `model`'s defaults and was not given in `explicit`: importing into a named
+  variant keeps the size the weights were trained at instead of resizing to the default."""
+  if model not in VARIANTS:
+    raise WeightsImportError(f"unknown model {model!r}; known: {', '.join(sorted(VARIANTS))}")
+  source = get_spec(str(man["model"]["name"]),
+                    **{k: v for k, v in man["model"].items() if k in _INPUT_FIELDS})
+  target = VARIANTS[model]
+  return {k: getattr(source, k) for k in _INPUT_FIELDS
+          if k not in explicit and getattr(source, k) != getattr(target, k)}
+
+
 def load_weights(path: str | os.PathLike, *, model: str | None = None,
                  model_kwargs: Mapping[str, Any] | None = None, image_size: int | None = None,
                  num_classes: int | None = None, scan: bool = False
                  ) -> tuple[Converted, dict[str, Any]]:
   """A .pth/.safetensors file -> (Converted, meta {"config", "model", "bands", "normalization"}).
 
-  The model comes from `model`, else the file's manifest, else the state_dict's shapes.
+  The model comes from `model`, else the file's manifest, else the state_dict's shapes. With
+  both `model` and a manifest, the manifest's image size, bands, tubelet depth and dates win
+  over the variant's defaults (a note says so); `image_size` or `model_kwargs` override them.
   """
   path = pathlib.Path(path).expanduser().resolve()
   state, extras = torch_io.load_state_dict(path)
   man = extras.get("manifest") or manifest_lib.find_manifest(path)
   kwargs = dict(model_kwargs or {})
+  inherited: dict[str, Any] = {}
   if model is None and man is not None:
     model = str(man["model"]["name"])
     rec_kwargs = models.record_kwargs(man["model"], runtime=False)
@@ -230,8 +251,15 @@ def load_weights(path: str | os.PathLike, *, model: str | None = None,
   elif model is None:
     model, guessed = guess_model(state, str(path))
     kwargs = {**guessed, **kwargs}
+  elif man is not None:
+    inherited = input_fields_from_manifest(man, model, explicit={**kwargs, **(
+        {"img_size": image_size} if image_size is not None else {})})
+    kwargs = {**inherited, **kwargs}
   conv = convert_state_dict(state, model, model_kwargs=kwargs, image_size=image_size,
                             num_classes=num_classes, scan=scan, what=str(path))
+  for key, value in inherited.items():
+    conv.notes.insert(0, f"{key} {value} from the manifest ({model}'s default is "
+                      f"{getattr(VARIANTS[model], key)}; pass it explicitly to change it)")
   config = {"imported_from": str(path)}
   if "args" in extras:
     config["source_args"] = extras["args"]

@@ -172,7 +172,7 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, *,
   man_path = manifest_lib.manifest_path(out)
   for path in (out, man_path):
     if path.exists() and not force:
-      raise FileExistsError(f"{path} exists; pass --force to overwrite it")
+      raise FileExistsError(f"{path} exists; pass --overwrite to replace it")
   ckpt = checkpoints.read_checkpoint(checkpoint, step)
   record = dict(ckpt.meta.get("model") or {})
   if model is not None:

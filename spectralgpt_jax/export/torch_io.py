@@ -199,7 +199,7 @@ def load_state_dict(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dic
 
 def _check_writable(path: pathlib.Path, force: bool) -> None:
   if path.exists() and not force:
-    raise FileExistsError(f"{path} exists; pass --force (force=True) to overwrite it")
+    raise FileExistsError(f"{path} exists; pass --overwrite (force=True) to replace it")
   path.parent.mkdir(parents=True, exist_ok=True)
 
 

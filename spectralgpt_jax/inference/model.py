@@ -17,9 +17,11 @@ import numpy as np
 from flax import traverse_util
 
 from data_pipelines.normalization import normalize_cube
+from data_pipelines import schema
 from data_pipelines.schema import SPECTRALGPT_BANDS
 from spectralgpt_jax import checkpoints, losses, models
 from spectralgpt_jax.export import from_torch
+from spectralgpt_jax.inference import inputs
 from spectralgpt_jax.kernels import select
 from spectralgpt_jax.models.mae import token_grid
 from spectralgpt_jax.models.patch_embed import fold_dates, patchify, unpatchify
@@ -74,16 +76,51 @@ class SpectralGPT:
             f"source={self.source!r})")
 
   def prepare(self, x: np.ndarray, *, bands: Sequence[str] | str | None = None,
-              normalize: bool = False, units: str = "DN", nonfinite: str = "error"
-              ) -> np.ndarray:
-    """Input cube(s) -> float32 [B, C, H, W] (a series [B, T, C, H, W] for a model with
-    num_dates > 1) in model band order (normalized if asked).
+              normalize: bool = True, units: str = "DN", nonfinite: str = "error",
+              image_size: int | None = None, resampling: str = "bicubic") -> np.ndarray:
+    """Input cube(s) -> float32 [B, C, S, S] (a series [B, T, C, S, S] for a model with
+    num_dates > 1) in model band order, resized and normalized as the model expects.
 
-    NaN/Inf inputs raise ValueError naming example, band and position (`nonfinite="error"`)
-    or, with `nonfinite="zero"`, are set to 0 after normalization (the band mean for z-score
-    statistics)."""
+    Args:
+      x: [C, H, W] or [B, C, H, W] (series: [T, C, H, W] or [B, T, C, H, W]).
+      bands: names of x's planes (checked and reordered by name); None: the model's order.
+      normalize: apply the stored normalization to raw values in `units` (default). Pass
+        False for input that is already normalized; raw-looking values then warn.
+      units: "DN" (reflectance x 10000) or "reflectance".
+      nonfinite: "error" (ValueError naming example, band and position) or "zero" (such
+        pixels are 0 after normalization: the band mean for z-score statistics; when resizing,
+        they enter the interpolation as their band's mean, and the output pixels whose nearest
+        input pixel was non-finite are set to 0).
+      image_size: side S the input is resized to (default: the model's `spec.img_size`, its
+        pretraining size); another multiple of the patch size runs the model at that size.
+      resampling: "bicubic" (default, antialiased), "bilinear" or "nearest".
+    """
     if nonfinite not in ("error", "zero"):
       raise ValueError(f"nonfinite={nonfinite!r}: use 'error' or 'zero'")
+    size = self._image_size(image_size)
+    x = self._select_bands(self._batch(x), bands)
+    x = np.asarray(x, np.float32)
+    bad = ~np.isfinite(x)
+    if bad.any():
+      if nonfinite == "error":
+        raise ValueError(_nonfinite_message(x, bad, self.bands))
+      x, bad = _fill_nonfinite(x, bad), inputs.fit_to_size(bad, size, "nearest") > 0
+    x = inputs.fit_to_size(x, size, resampling)
+    inputs.check_value_range(x, normalize=normalize, units=units,
+                             normalization=self.normalization, stacklevel=4)
+    x = normalize_cube(x, self.bands, self.normalization, units=units) if normalize else x
+    if bad.any():
+      x = np.where(bad, np.float32(0), x)
+    return x
+
+  def _image_size(self, image_size: int | None) -> int:
+    size = self.spec.img_size if image_size is None else int(image_size)
+    if size <= 0 or size % self.spec.patch:
+      raise ValueError(f"image_size={image_size}: must be a positive multiple of the patch "
+                       f"size {self.spec.patch} (the model's is {self.spec.img_size})")
+    return size
+
+  def _batch(self, x: np.ndarray) -> np.ndarray:
     x = np.asarray(x)
     dated = self.spec.num_dates > 1
     if x.ndim == (4 if dated else 3):
@@ -92,29 +129,25 @@ class SpectralGPT:
       want = "a series [T, C, H, W] or a batch [B, T, C, H, W]" if dated else \
           "a cube [C, H, W] or a batch [B, C, H, W]"
       raise ValueError(f"expected {want}, got {x.shape}")
-    axis = x.ndim - 3  # bands
-    if bands is not None:
-      from data_pipelines import schema  # pylint: disable=g-import-not-at-top
-      names = schema.parse_band_list(bands)
-      want = [schema.normalize_band_name(b) for b in self.bands]
-      if len(names) != x.shape[axis]:
-        raise ValueError(f"input has {x.shape[axis]} bands but {len(names)} names were given")
-      missing = [b for b in want if b not in names]
-      if missing:
-        raise ValueError(f"input lacks bands {missing} that the model expects (its manifest "
-                         f"lists {list(self.bands)}; input has {list(names)})")
-      x = schema.select_bands(x, names, want, axis=axis)
-    elif x.shape[axis] != len(self.bands):
-      raise ValueError(f"input has {x.shape[axis]} bands; the model expects {len(self.bands)} "
-                       f"({list(self.bands)}); pass bands= to select them by name")
-    x = np.asarray(x, np.float32)
-    bad = ~np.isfinite(x)
-    if bad.any() and nonfinite == "error":
-      raise ValueError(_nonfinite_message(x, bad, self.bands))
-    x = normalize_cube(x, self.bands, self.normalization, units=units) if normalize else x
-    if bad.any():
-      x = np.where(bad, np.float32(0), x)
     return x
+
+  def _select_bands(self, x: np.ndarray, bands: Sequence[str] | str | None) -> np.ndarray:
+    axis = x.ndim - 3  # bands
+    if bands is None:
+      if x.shape[axis] != len(self.bands):
+        raise ValueError(f"input has {x.shape[axis]} bands; the model expects "
+                         f"{len(self.bands)} ({list(self.bands)}); pass bands= to select them "
+                         "by name")
+      return x
+    names = schema.parse_band_list(bands)
+    want = [schema.normalize_band_name(b) for b in self.bands]
+    if len(names) != x.shape[axis]:
+      raise ValueError(f"input has {x.shape[axis]} bands but {len(names)} names were given")
+    missing = [b for b in want if b not in names]
+    if missing:
+      raise ValueError(f"input lacks bands {missing} that the model expects (its manifest "
+                       f"lists {list(self.bands)}; input has {list(names)})")
+    return schema.select_bands(x, names, want, axis=axis)
 
   @functools.cached_property
   def _fns(self) -> dict[str, Any]:
@@ -136,16 +169,20 @@ class SpectralGPT:
             for i in range(0, x.shape[0], batch_size)]
     return np.concatenate(outs, axis=0)
 
-  def features(self, x: np.ndarray, *, bands=None, normalize: bool = False, units: str = "DN",
+  def features(self, x: np.ndarray, *, bands=None, normalize: bool = True,
+               units: str = "DN", image_size: int | None = None, resampling: str = "bicubic",
                batch_size: int = 16, nonfinite: str = "error") -> np.ndarray:
-    """Patch-token features [B, L, D] (no masking); `nonfinite` as in `prepare`."""
-    x = self.prepare(x, bands=bands, normalize=normalize, units=units, nonfinite=nonfinite)
+    """Patch-token features [B, L, D] (no masking); the other arguments as in `prepare`."""
+    x = self.prepare(x, bands=bands, normalize=normalize, units=units, nonfinite=nonfinite,
+                     image_size=image_size, resampling=resampling)
     return self._batched(self._fns["features"], x, batch_size)
 
-  def embed(self, x: np.ndarray, *, bands=None, normalize: bool = False, units: str = "DN",
-            batch_size: int = 16, nonfinite: str = "error") -> np.ndarray:
-    """Pooled embeddings [B, D] (no masking); `nonfinite` as in `prepare`."""
-    x = self.prepare(x, bands=bands, normalize=normalize, units=units, nonfinite=nonfinite)
+  def embed(self, x: np.ndarray, *, bands=None, normalize: bool = True, units: str = "DN",
+            image_size: int | None = None, resampling: str = "bicubic", batch_size: int = 16,
+            nonfinite: str = "error") -> np.ndarray:
+    """Pooled embeddings [B, D] (no masking); the other arguments as in `prepare`."""
+    x = self.prepare(x, bands=bands, normalize=normalize, units=units, nonfinite=nonfinite,
+                     image_size=image_size, resampling=resampling)
     return self._batched(self._fns["pooled"], x, batch_size)
 
   def _recon_fn(self, mask_ratio: float):
@@ -158,18 +195,22 @@ class SpectralGPT:
 
   def reconstruct(self, x: np.ndarray, *, mask_ratio: float = 0.9,
                   noise: np.ndarray | None = None, seed: int = 0, bands=None,
-                  normalize: bool = False, units: str = "DN", norm_pix: bool = False,
+                  normalize: bool = True, units: str = "DN", image_size: int | None = None,
+                  resampling: str = "bicubic", norm_pix: bool = False,
                   batch_size: int = 16) -> dict[str, np.ndarray]:
     """MAE reconstruction with the official masking convention and loss.
 
     `noise` [B, L] fixes the mask (tokens with the smallest noise are kept, as torch's
     random_masking); otherwise uniform noise from `seed`. Returns loss, loss_mse,
-    loss_spectral (over the whole batch), pred [B, L, t*p*p], mask [B, L] (1 = removed),
-    reconstruction (unpatchified pred, the input's shape) and target [B, L, t*p*p].
+    loss_spectral (over the whole batch), input (the prepared model input [B, C, S, S]:
+    band order, size and normalization of `prepare`), pred [B, L, t*p*p], mask [B, L]
+    (1 = removed), reconstruction (unpatchified pred, input's shape) and target [B, L, t*p*p].
+    The loss is in normalized units, so raw digital numbers need the default normalize=True.
     """
     if self.kind != "mae":
       raise ValueError("reconstruct needs MAE (pretraining) weights; these are a classifier")
-    x = self.prepare(x, bands=bands, normalize=normalize, units=units)
+    x = self.prepare(x, bands=bands, normalize=normalize, units=units, image_size=image_size,
+                     resampling=resampling)
     grid = token_grid(self.spec, x.shape)
     length = grid[0] * grid[1] * grid[2]
     if noise is None:
@@ -190,7 +231,8 @@ class SpectralGPT:
         pred, target, mask, grid, norm_pix=norm_pix,
         groups_per_date=s.spectral_groups if s.num_dates > 1 else None)
     return {"loss": float(loss), "loss_mse": float(terms["loss_mse"]),
-            "loss_spectral": float(terms["loss_spectral"]), "pred": pred, "mask": mask,
+            "loss_spectral": float(terms["loss_spectral"]), "input": x, "pred": pred,
+            "mask": mask,
             "reconstruction": np.asarray(unpatchify(jnp.asarray(pred), grid, s.t_patch,
                                                     s.patch)).reshape(x.shape),
             "target": target}
@@ -203,6 +245,13 @@ def _nonfinite_message(x: np.ndarray, bad: np.ndarray, bands: Sequence[str]) -> 
   return (f"non-finite input: {int(bad.sum())} NaN/Inf value(s); first at {where}, band "
           f"{bands[c]} (index {c}), position (row {row}, col {col}) = {x[idx]}. Fix the input "
           "or pass nonfinite='zero' to set such values to 0 after normalization")
+
+
+def _fill_nonfinite(x: np.ndarray, bad: np.ndarray) -> np.ndarray:
+  """Non-finite pixels -> their band's finite mean (per example), so resizing stays finite."""
+  finite = np.where(bad, 0.0, x)
+  count = np.maximum((~bad).sum(axis=(-2, -1), keepdims=True), 1)
+  return np.where(bad, finite.sum(axis=(-2, -1), keepdims=True) / count, x).astype(np.float32)
 
 
 def load(path: str | os.PathLike, *, model: str | None = None, step: int | None = None

@@ -20,8 +20,8 @@ from data_pipelines import pipeline as data_lib
 from spectralgpt_jax.models import shapes
 from spectralgpt_jax.sharding import mesh as mesh_lib
 from spectralgpt_jax import checkpoints as ckpt
-from spectralgpt_jax.train import build, init_from, metrics as metrics_lib
-from spectralgpt_jax.train import panels, program as program_lib
+from spectralgpt_jax.train import build, init_from, metrics as metrics_lib, optim
+from spectralgpt_jax.train import panels, program as program_lib, resume, run_length
 from spectralgpt_jax.train.preemption import PreemptionWatch
 
 
@@ -29,8 +29,9 @@ class TrainingDiverged(RuntimeError):
   """Too many consecutive non-finite steps; a checkpoint was written before raising."""
 
 
-def _meta(config, model_meta: dict[str, Any]) -> dict[str, Any]:
-  return {"config": config.to_dict(), "model": model_meta, **data_lib.data_meta(config.data)}
+def _meta(config, model_meta: dict[str, Any], schedule) -> dict[str, Any]:
+  return {"config": config.to_dict(), "model": model_meta, "schedule": schedule.to_dict(),
+          **data_lib.data_meta(config.data)}
 
 
 def _check_resume(meta: dict[str, Any], model_meta: dict[str, Any], workdir: str) -> None:
@@ -48,10 +49,19 @@ def train(config, workdir: str, evaluate: Callable | None = None) -> dict[str, f
   `evaluate(program, state, step) -> {name: float}`, if given, runs every
   `config.eval_every_steps` steps (0: only at the end) and after the last step; its metrics are
   logged, written to TensorBoard under "eval/" and returned with the last step's.
+
+  A run already at (or past) `config.total_steps` returns once its checkpoint is restored and
+  verified, before anything is compiled (unless `evaluate` is given: it then evaluates the last
+  state). The restore is what finds a damaged last step (then retrained from an intact one).
   """
   workdir = ckpt.absolute(workdir)
   lead = jax.process_index() == 0
+  run_length.resolve_num_examples(config)
   total = int(config.total_steps)
+  schedule = None  # the config's
+  saved = resume.peek(workdir)
+  if saved is not None and (saved[0] < total or evaluate is not None):
+    schedule = resume.schedule_for_resume(config, saved[1], saved[0])
 
   # -------------------------------------------------------- Mesh
   mesh = mesh_lib.make_mesh(config.mesh)
@@ -59,7 +69,7 @@ def train(config, workdir: str, evaluate: Callable | None = None) -> dict[str, f
                jax.device_count(), jax.process_count(), config.sharding.rules)
 
   # ------------------- Model, optimizer, shardings, step functions
-  program = program_lib.build_program(config, mesh)
+  program = program_lib.build_program(config, mesh, schedule_settings=schedule)
   model, spec, shardings = program.model, program.model.spec, program.shardings
   model_meta = {"name": config.model.name, **build.model_kwargs(config.model)}
   grid = program.grid
@@ -88,6 +98,11 @@ def train(config, workdir: str, evaluate: Callable | None = None) -> dict[str, f
       if config.init_from.workdir:
         params = init_from.load_into(state.params, shardings.params, config.init_from, mesh)
         state = build.fresh_with_params(params, program.tx, shardings)
+  if start >= total and evaluate is None:
+    logging.info("%s is already at step %d of config.total_steps %d: nothing to train (raise "
+                 "--config.total_steps to continue)", workdir, start, total)
+    mngr.close()
+    return {"step": start}
   logging.info("model %s: %.1fM parameters", config.model.name,
                shapes.count(state.params) / 1e6)
 
@@ -105,7 +120,7 @@ def train(config, workdir: str, evaluate: Callable | None = None) -> dict[str, f
   flops = metrics_lib.model_flops_per_example(spec, mask_ratio, config.data.image_size)
   peak = metrics_lib.peak_flops(jax.devices()[0].device_kind, config.log.peak_tflops_per_device)
   meter = metrics_lib.Throughput(config.batch_size, flops, jax.device_count(), peak)
-  meta = _meta(config, model_meta)
+  meta = _meta(config, model_meta, schedule or optim.ScheduleSettings.from_config(config))
   if lead and start == 0:
     writer.text(0, "config", "<pre>" + str(config) + "</pre>")
   last: dict[str, float] = {"step": start}
@@ -139,7 +154,7 @@ def train(config, workdir: str, evaluate: Callable | None = None) -> dict[str, f
     if not lead:
       return
     img = panels.make_panel(cube, pred, mask, grid=grid, t_patch=spec.t_patch, patch=spec.patch,
-                            bands=meta["bands"], norm_pix=config.loss.norm_pix)
+                            bands=meta["bands"], step=step, norm_pix=config.loss.norm_pix)
     png = panels.encode_png(img)
     folder = epath.Path(workdir) / "panels"
     folder.mkdir(parents=True, exist_ok=True)

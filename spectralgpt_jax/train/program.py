@@ -138,8 +138,12 @@ def check_batch(config, mesh: Mesh) -> None:
                      f"({config.batch_size}); set only config.batch_size")
 
 
-def build_program(config, mesh: Mesh) -> TrainProgram:
-  """Model, optimizer, shardings and jitted functions of `config` on `mesh`."""
+def build_program(config, mesh: Mesh,
+                  schedule_settings: optim.ScheduleSettings | None = None) -> TrainProgram:
+  """Model, optimizer, shardings and jitted functions of `config` on `mesh`.
+
+  `schedule_settings`, if given, replaces the config's learning-rate schedule (a resumed run
+  keeping the schedule its checkpoint recorded)."""
   check_batch(config, mesh)
   rules = rules_lib.get_rules(config.sharding.rules, tuple(config.sharding.overrides))
   spec = build.build_model(config.model).spec
@@ -150,7 +154,7 @@ def build_program(config, mesh: Mesh) -> TrainProgram:
   model = build.build_model(config.model, ops=ops)
   frozen = segment.ENCODER_PARAMS if config.model.get("freeze_encoder", False) else ()
   tx, schedule = optim.make_optimizer(config.optim, int(config.total_steps), depth=spec.depth,
-                                      frozen=frozen)
+                                      settings=schedule_settings, frozen=frozen)
   abstract, shardings = build.state_shardings(model, tx, mesh, rules)
   cube_sharding = mesh_lib.batch_sharding(mesh, len(cube_shape))
   repl = mesh_lib.replicated(mesh)

@@ -49,14 +49,15 @@ def step_decay(peak: float, total_steps: int, milestones: tuple[float, ...] = (0
       (jnp.asarray(step) >= b).astype(jnp.float32) for b in bounds)
 
 
-def from_config(optim_cfg, total_steps: int) -> Callable:
-  """The schedule `optim_cfg.schedule` names (default warmup_cosine) with its fields."""
+def from_config(optim_cfg, settings) -> Callable:
+  """The schedule `optim_cfg.schedule` names (default warmup_cosine): lr, min_lr, warmup and
+  total steps from `settings` (optim.ScheduleSettings), its own fields from `optim_cfg`."""
   name = optim_cfg.get("schedule", "warmup_cosine")
-  lr = float(optim_cfg.lr)
+  lr, total_steps = float(settings.lr), int(settings.total_steps)
   if name == "warmup_cosine":
-    return warmup_cosine(lr, int(optim_cfg.warmup_steps), total_steps, float(optim_cfg.min_lr))
+    return warmup_cosine(lr, int(settings.warmup_steps), total_steps, float(settings.min_lr))
   if name == "warmup_poly":
-    return warmup_poly(lr, int(optim_cfg.warmup_steps), total_steps,
+    return warmup_poly(lr, int(settings.warmup_steps), total_steps,
                        float(optim_cfg.get("warmup_factor", 1e-3)),
                        float(optim_cfg.get("poly_power", 0.9)))
   if name == "exponential":

@@ -25,6 +25,9 @@ def test_every_config_loads_with_defaults(name):
   c = _load(name)
   for group in GROUPS:
     assert group in c, f"{name}: missing config.{group}"
+  if c.total_steps is None:  # num_examples unset: from the shard manifest at training time
+    assert c.num_examples is None
+    c.num_examples = 1000
   assert c.total_steps > c.optim.warmup_steps >= 0
   assert c.data.batch_size == c.batch_size and c.model.img_size == c.data.image_size
   assert c.num_dates == c.model.num_dates == c.data.num_dates == 1
@@ -42,6 +45,9 @@ def test_every_config_loads_with_defaults(name):
 
 def test_official_stage_1_and_2_recipes():
   s1, s2 = _load("spectralgpt_base_96"), _load("spectralgpt_plus_base_128")
+  assert s1.num_examples == 712_874  # the fMoW-Sentinel recipe names its data
+  assert s2.num_examples is None     # stage 2: the user's BigEarthNet shards' manifest
+  s2.num_examples = 269_695
   assert (s1.model.name, s1.image_size, s2.model.name, s2.image_size) == (
       "mae_vit_base_patch8_96", 96, "mae_vit_base_patch8_128", 128)
   for c in (s1, s2):

@@ -1,4 +1,4 @@
-"""Every bad-input case gives an error naming file and field; --skip-bad records them instead."""
+"""Every bad-input case gives an error naming file and field; --skip_bad records them instead."""
 
 import json
 import pathlib
@@ -77,7 +77,7 @@ def test_bigearthnet_bad_folder(patch, case, field, text):
   elif case == "garbage":
     victim.write_bytes(b"not a tiff at all")
   with pytest.raises(BadInputError) as err:
-    bigearthnet.load_bigearthnet_patch(patch)
+    bigearthnet.read_bigearthnet_patch(patch)
   assert err.value.field == field and text in str(err.value)
   assert err.value.path.endswith(victim.name)
 
@@ -142,17 +142,17 @@ def test_skip_bad_records_them_in_manifest(tifs, tmp_path):
 def test_cli_reports_bad_file(tifs, tmp_path, capsys):
   root, _ = tifs
   rc = ingest_cli.main(["--source", "geotiff", "--input", str(root / "River"), "--bands",
-                        "eurosat", "--expect-shape", "16,16", "--out", str(tmp_path / "o"),
+                        "eurosat", "--expect_shape", "16,16", "--out", str(tmp_path / "o"),
                         "--shards", "1"])
   assert rc == 1
   err = capsys.readouterr().err
   assert err.startswith("ingest failed: ") and any(
       n in err for n in ("big.tif", "int32.tif", "crs.tif", "empty.tif"))
   rc = ingest_cli.main(["--source", "geotiff", "--input", str(root / "River"), "--bands",
-                        "eurosat", "--expect-shape", "16,16", "--out", str(tmp_path / "o"),
-                        "--shards", "1", "--skip-bad", "--label-from-dir", "--classes",
+                        "eurosat", "--expect_shape", "16,16", "--out", str(tmp_path / "o"),
+                        "--shards", "1", "--skip_bad", "--label_from_dir", "--classes",
                         "eurosat"])
-  # River/: big.tif, int32.tif, empty.tif are bad; crs.tif is fine without --expect-crs.
+  # River/: big.tif, int32.tif, empty.tif are bad; crs.tif is fine without --expect_crs.
   out = json.loads(capsys.readouterr().out)
   assert rc == 0 and out["records"] == 2 and out["skipped"] == 3
 
@@ -175,7 +175,7 @@ def test_unknown_bigearthnet_class_names_the_labels_file_and_skip_bad_skips(exam
     p.chmod(0o644)
   meta = _unknown_label(root / patches[0].name)
   with pytest.raises(BadInputError, match="Moon craters") as err:
-    bigearthnet.load_bigearthnet_patch(root / patches[0].name)
+    bigearthnet.read_bigearthnet_patch(root / patches[0].name)
   assert err.value.path == str(meta) and err.value.field == "labels"
   from spectralgpt_jax.__main__ import main as cli
   assert cli(["ingest", "--source", "bigearthnet", "--input", str(root), "--out",

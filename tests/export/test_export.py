@@ -145,10 +145,10 @@ def test_shapes_of_a_model_with_dates():
 def test_existing_output_is_not_overwritten_without_force(trained_mae, tmp_path, capsys):
   out = tmp_path / "w.pth"
   out.write_bytes(b"keep me")
-  args = ["export", "--checkpoint", str(trained_mae[0]), "--out", str(out)]
+  args = ["export", "--weights", str(trained_mae[0]), "--out", str(out)]
   assert cli(args) == 1
   assert "exists" in capsys.readouterr().err and out.read_bytes() == b"keep me"
-  assert cli(args + ["--force"]) == 0
+  assert cli(args + ["--overwrite"]) == 0
   assert "wrote" in capsys.readouterr().out
   assert torch.load(out, weights_only=True)["model"]["norm.weight"].shape == (64,)
 
@@ -178,7 +178,7 @@ def test_vit_cannot_be_exported_as_pretrain(tmp_path, capsys):
   model = get_model(TINY_VIT, pos_embed="official_zeros")
   H.write_training_checkpoint(tmp_path / "run", H.random_params(model),
                               model={"name": TINY_VIT, "pos_embed": "official_zeros"})
-  rc = cli(["export", "--checkpoint", str(tmp_path / "run"), "--out", str(tmp_path / "w.pth")])
+  rc = cli(["export", "--weights", str(tmp_path / "run"), "--out", str(tmp_path / "w.pth")])
   err = capsys.readouterr().err
   assert rc == 1 and "mask_token" in err and "decoder_pred.weight" in err
   assert "unexpected keys ['head.bias', 'head.weight', 'pos_embed']" in err

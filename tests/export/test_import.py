@@ -53,7 +53,7 @@ def official_pth(tmp_path_factory):
 
 def test_import_official_pth_matches_twin(official_pth, cubes32, tmp_path, capsys):
   path, twin = official_pth
-  assert cli(["import", "--torch", str(path), "--model", TINY_MAE, "--out",
+  assert cli(["import", "--weights", str(path), "--model", TINY_MAE, "--workdir",
               str(tmp_path / "ck")]) == 0
   assert "wrote" in capsys.readouterr().out
   ck = checkpoints.read_checkpoint(tmp_path / "ck")
@@ -150,7 +150,7 @@ def test_vit_round_trip_is_bit_exact(tmp_path):
 
 def test_wrong_variant_lists_missing_and_unexpected_keys(official_pth, tmp_path, capsys):
   path, _ = official_pth
-  rc = cli(["import", "--torch", str(path), "--model", "mae_vit_base_patch8_128", "--out",
+  rc = cli(["import", "--weights", str(path), "--model", "mae_vit_base_patch8_128", "--workdir",
             str(tmp_path / "ck")])
   err = capsys.readouterr().err
   assert rc == 1 and "missing keys" in err and "blocks.11.norm1.weight" in err
@@ -168,7 +168,7 @@ def test_finetune_layout_cannot_become_an_mae(tmp_path):
 def test_existing_step_needs_force(official_pth, tmp_path):
   path, _ = official_pth
   from_torch.import_file(path, tmp_path / "ck", model=TINY_MAE)
-  with pytest.raises(FileExistsError, match="--force"):
+  with pytest.raises(FileExistsError, match="--overwrite"):
     from_torch.import_file(path, tmp_path / "ck", model=TINY_MAE)
   from_torch.import_file(path, tmp_path / "ck", model=TINY_MAE, force=True)
 
@@ -180,7 +180,25 @@ class _Payload:
 
 def test_unsafe_pth_is_refused_by_the_cli(tmp_path, capsys):
   torch.save({"model": {"pos_embed": torch.zeros(1)}, "hook": _Payload()}, tmp_path / "x.pth")
-  rc = cli(["import", "--torch", str(tmp_path / "x.pth"), "--out", str(tmp_path / "ck")])
+  rc = cli(["import", "--weights", str(tmp_path / "x.pth"), "--workdir", str(tmp_path / "ck")])
   cap = capsys.readouterr()
   assert rc == 1 and "refused" in cap.err and "builtins.print" in cap.err
   assert "code ran" not in cap.out
+
+
+def test_import_into_a_named_variant_keeps_the_manifests_image_size(tmp_path):
+  """The reported bug: an export of a 64 px tiny MAE imported into vit_tiny_patch8_32 shrank
+  the position table from 64 to 16 positions (the variant's 32 px default)."""
+  model = H.build(TINY_MAE, img_size=64)
+  params = jax.tree.map(np.asarray, H.random_params(model, seed=4))
+  H.write_training_checkpoint(tmp_path / "run", params, model={"name": TINY_MAE, "img_size": 64})
+  weights = to_torch.export_checkpoint(tmp_path / "run", tmp_path / "tiny64.pth").weights
+  conv, meta = from_torch.load_weights(weights, model=TINY_VIT, num_classes=3)
+  assert conv.params["pos_embed_spatial"].shape == (1, 64, 64)
+  np.testing.assert_array_equal(conv.params["pos_embed_spatial"], params["pos_embed_spatial"])
+  assert meta["model"]["img_size"] == 64
+  assert any(n.startswith("img_size 64 from the manifest") for n in conv.notes), conv.notes
+  # An explicit size still resizes.
+  conv, _ = from_torch.load_weights(weights, model=TINY_VIT, image_size=32, num_classes=3)
+  assert conv.params["pos_embed_spatial"].shape == (1, 16, 64)
+  assert not any("from the manifest" in n for n in conv.notes)

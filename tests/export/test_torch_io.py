@@ -61,6 +61,6 @@ def test_save_formats_round_trip_with_bfloat16(tmp_path):
     np.testing.assert_array_equal(back["bf16"], state["bf16"])
     np.testing.assert_array_equal(back["f32"], a)
   assert extras["manifest"] == {"format": "x"}
-  with pytest.raises(FileExistsError, match="--force"):
+  with pytest.raises(FileExistsError, match="--overwrite"):
     torch_io.save_pth(state, tmp_path / "w.pth")
   torch_io.save_pth(state, tmp_path / "w.pth", force=True)

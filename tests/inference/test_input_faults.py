@@ -30,15 +30,15 @@ def test_nonfinite_input_names_example_band_and_position(model, cubes32):
   x[4, 7, 5, 9] = np.nan
   with pytest.raises(ValueError, match=rf"example 4, band {model.bands[7]} \(index 7\), "
                      r"position \(row 5, col 9\)"):
-    model.embed(x)
-  emb = model.embed(x, nonfinite="zero")
+    model.embed(x, normalize=False)
+  emb = model.embed(x, normalize=False, nonfinite="zero")
   assert np.isfinite(emb).all()
   x[4, 7, 5, 9] = 0.0
-  np.testing.assert_array_equal(emb, model.embed(x))
+  np.testing.assert_array_equal(emb, model.embed(x, normalize=False))
   raw = raw.copy()
   raw[0, 0, 0, 0] = np.inf
   with pytest.raises(ValueError, match="example 0"):
-    model.embed(raw, normalize=True)
+    model.embed(raw)
 
 
 def _tif(path, cube, names):
@@ -94,7 +94,7 @@ def test_truncated_weight_file_is_one_error_naming_it(weights, fresh_mae, tmp_pa
   cut.write_bytes(data[:len(data) // 2])
   with pytest.raises(torch_io.CorruptWeightsError, match=str(cut)):
     load(cut)
-  assert cli(["import", "--torch", str(cut), "--out", str(tmp_path / "run")]) == 1
+  assert cli(["import", "--weights", str(cut), "--workdir", str(tmp_path / "run")]) == 1
   line = _one_error_line(capsys)
   assert str(cut) in line and "unreadable weight file" in line, line
 
@@ -108,6 +108,6 @@ def test_nan_in_imported_weights_names_the_tensor(weights, tmp_path, capsys):
   torch_io.save_safetensors(state, bad)
   with pytest.raises(torch_io.CorruptWeightsError, match=f"tensor '{key}'"):
     load(bad)
-  assert cli(["import", "--torch", str(bad), "--out", str(tmp_path / "run")]) == 1
+  assert cli(["import", "--weights", str(bad), "--workdir", str(tmp_path / "run")]) == 1
   line = _one_error_line(capsys)
   assert key in line and str(bad) in line, line

@@ -119,7 +119,7 @@ def test_sweep_cli_expands_skips_finished_points_and_reports(tmp_path, capsys):
         return product(sweep("pretrained", ["runs/demo/run", ""]), sweep("seed", [0, 1]))
   """))
   root = tmp_path / "sw"
-  assert sweep_cli.main(["--config", str(cfg), "--workdir", str(root), "--print-only"]) == 0
+  assert sweep_cli.main(["--config", str(cfg), "--workdir", str(root), "--print_only"]) == 0
   lines = capsys.readouterr().out.strip().splitlines()
   assert len(lines) == 4 and all(" evaluate --config " in x for x in lines)
   assert "--config.pretrained=runs/demo/run --config.seed=0" in lines[0]

@@ -127,7 +127,7 @@ def test_load_params_verifies(run):
 def test_export_refuses_a_damaged_checkpoint(run, tmp_path, capsys):
   _flip(_data_files(run, 2)[-1])
   out = tmp_path / "x.safetensors"
-  assert cli(["export", "--checkpoint", run, "--out", str(out)]) == 1
+  assert cli(["export", "--weights", run, "--out", str(out)]) == 1
   err = capsys.readouterr().err.strip().splitlines()
   assert len(err) == 1 and "step 2 is damaged" in err[0], err
   assert not out.exists()

@@ -127,7 +127,7 @@ def test_sigterm_through_the_cli_saves_and_exits_zero(tmp_path, jax_cache_dir):
 def test_demo_runs_end_to_end(tmp_path, example_dir, jax_cache_dir):
   pytest.importorskip("rasterio")
   env = train_util.subprocess_env(jax_cache_dir, devices=1)
-  out = subprocess.run([sys.executable, "-m", "spectralgpt_jax", "demo", "--data",
+  out = subprocess.run([sys.executable, "-m", "spectralgpt_jax", "demo", "--input",
                         str(example_dir), "--workdir", str(tmp_path / "demo"), "--steps", "20"],
                        env=env, capture_output=True, text=True, timeout=600)
   assert out.returncode == 0, out.stderr[-3000:]

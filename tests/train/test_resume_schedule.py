@@ -1,0 +1,71 @@
+"""Resuming is honest: the schedule is recorded in the checkpoint meta, a changed schedule is
+announced (old and new, with the next lr under each) and can be kept, and a finished run
+returns once its checkpoint is verified, before anything is compiled."""
+
+import logging
+import shutil
+
+import pytest
+
+import train_util
+from spectralgpt_jax import checkpoints as ckpt
+from spectralgpt_jax.train import loop, optim, resume
+
+
+@pytest.fixture()
+def absl_records(caplog):
+  caplog.set_level(logging.INFO, logger="absl")
+  return caplog
+
+
+def _messages(caplog) -> str:
+  text = "\n".join(r.getMessage() for r in caplog.records)
+  caplog.clear()
+  return text
+
+
+def test_changed_schedule_is_announced_kept_on_request_and_finished_runs_exit_early(
+    tmp_path, absl_records):
+  first, second = str(tmp_path / "a"), str(tmp_path / "b")
+  loop.train(train_util.tiny(total_steps=4), first)
+  recorded = ckpt.read_meta(first)["schedule"]
+  assert recorded["total_steps"] == 4 and recorded["lr"] > 0
+  shutil.copytree(first, second)
+  _messages(absl_records)
+
+  # Default: the config's (new) schedule, announced with both schedules and their next lr.
+  last_new = loop.train(train_util.tiny(total_steps=6), first)
+  log = _messages(absl_records)
+  assert "changed learning-rate schedule" in log, log
+  assert "cosine to step 4" in log and "cosine to step 6" in log
+  assert "training with the config's schedule" in log and resume.KEEP_FLAG in log
+  assert ckpt.read_meta(first)["schedule"]["total_steps"] == 6
+
+  # keep_schedule: the checkpoint's schedule goes on (past its end: min_lr = 0).
+  kept = train_util.tiny(total_steps=6, **{"checkpoint.keep_schedule": True})
+  last_kept = loop.train(kept, second)
+  log = _messages(absl_records)
+  assert "training with the checkpoint's schedule" in log, log
+  assert ckpt.read_meta(second)["schedule"]["total_steps"] == 4
+  assert last_kept["lr"] == 0.0 < last_new["lr"]
+
+  # Already at total_steps: restored and verified, then one line; nothing compiled.
+  assert loop.train(train_util.tiny(total_steps=6), first) == {"step": 6}
+  log = _messages(absl_records)
+  assert "already at step 6 of config.total_steps 6" in log, log
+  assert "compiled" not in log and "changed learning-rate schedule" not in log
+
+
+def test_recorded_schedule_of_older_checkpoints_comes_from_their_config():
+  config = train_util.tiny(total_steps=10)
+  meta = {"config": config.to_dict()}
+  assert resume.recorded_schedule(meta) == optim.ScheduleSettings.from_config(config)
+  assert resume.recorded_schedule({"config": {}}) is None
+
+
+def test_schedule_settings_lr_matches_the_optax_schedule():
+  s = optim.ScheduleSettings(lr=1e-3, min_lr=1e-5, warmup_steps=3, total_steps=10)
+  f = optim.warmup_cosine(1e-3, 3, 10, 1e-5)
+  for step in (0, 2, 3, 7, 10, 12):
+    assert s.lr_at(step) == pytest.approx(float(f(step)))
+  assert optim.ScheduleSettings.from_dict(s.to_dict()) == s
