@@ -12,69 +12,19 @@ decay ** (num_layers - i).
 
 from __future__ import annotations
 
-import dataclasses
-import math
-from typing import Any, Mapping, NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
+
+from spectralgpt_jax.train.schedules import ScheduleSettings, warmup_cosine  # re-exported
 
 PyTree = Any
 Schedule = optax.Schedule
 
 # Leaf names the "exclude_pos_and_mask" option keeps out of weight decay (as MAE's skip_list).
 NO_DECAY_OPTION = ("pos_embed", "mask_token")
-
-
-def warmup_cosine(peak: float, warmup_steps: int, total_steps: int, min_lr: float = 0.0,
-                  ) -> Schedule:
-  """lr(step): peak * step / warmup for step < warmup, then min_lr + (peak - min_lr) *
-  0.5 * (1 + cos(pi * (step - warmup) / (total - warmup))), constant min_lr after total."""
-
-  def schedule(step):
-    step = jnp.asarray(step, jnp.float32)
-    warm = peak * step / max(warmup_steps, 1)
-    progress = jnp.clip((step - warmup_steps) / max(total_steps - warmup_steps, 1), 0.0, 1.0)
-    cosine = min_lr + (peak - min_lr) * 0.5 * (1.0 + jnp.cos(math.pi * progress))
-    return jnp.where(step < warmup_steps, warm, cosine)
-
-  return schedule
-
-
-@dataclasses.dataclass(frozen=True)
-class ScheduleSettings:
-  """Everything the learning-rate schedule reads (warmup_cosine's arguments); recorded in the
-  checkpoint meta under "schedule" so a resumed run can tell when they changed."""
-
-  lr: float
-  min_lr: float
-  warmup_steps: int
-  total_steps: int
-
-  @classmethod
-  def from_config(cls, config) -> "ScheduleSettings":
-    """From a training config: config.optim.{lr, min_lr, warmup_steps} and config.total_steps."""
-    o = config.optim
-    if o.lr is None or o.lr <= 0:
-      raise ValueError(f"config.optim.lr must be > 0, got {o.lr}")
-    return cls(float(o.lr), float(o.min_lr), int(o.warmup_steps), int(config.total_steps))
-
-  @classmethod
-  def from_dict(cls, d: Mapping[str, Any]) -> "ScheduleSettings":
-    return cls(float(d["lr"]), float(d["min_lr"]), int(d["warmup_steps"]),
-               int(d["total_steps"]))
-
-  def to_dict(self) -> dict[str, Any]:
-    return dataclasses.asdict(self)
-
-  def lr_at(self, step: int) -> float:
-    """The learning rate of update `step` (host float; the same formula as warmup_cosine)."""
-    return float(warmup_cosine(self.lr, self.warmup_steps, self.total_steps, self.min_lr)(step))
-
-  def describe(self) -> str:
-    return (f"lr {self.lr:.4g}, min_lr {self.min_lr:.4g}, warmup {self.warmup_steps} steps, "
-            f"cosine to step {self.total_steps}")
 
 
 def _ndim_per_layer(path: tuple, leaf) -> int:
@@ -184,17 +134,12 @@ def make_optimizer(optim_cfg, total_steps: int, depth: int | None = None,
   Fields: lr, min_lr, warmup_steps, b1, b2, eps, weight_decay, exclude_pos_and_mask,
   decay_all (weight decay on every parameter, as a plain torch AdamW; default False),
   clip_grad_norm (0 = off), layer_decay (absent or 0 = off; needs `depth`, the encoder's),
-  schedule and its own fields (train/schedules.py). `settings`, if given, replaces lr, min_lr,
-  warmup_steps and total_steps in the schedule (a resumed run keeping its original schedule).
+  schedule and its own fields (train/schedules.py). `settings`, if given, is the schedule
+  instead (a resumed run keeping its original schedule).
   `frozen`: top-level parameter names that get zero updates and no optimizer state.
   """
-  from spectralgpt_jax.train import schedules  # pylint: disable=g-import-not-at-top
-  if settings is None:
-    if optim_cfg.lr is None or optim_cfg.lr <= 0:
-      raise ValueError(f"config.optim.lr must be > 0, got {optim_cfg.lr}")
-    settings = ScheduleSettings(float(optim_cfg.lr), float(optim_cfg.min_lr),
-                                int(optim_cfg.warmup_steps), int(total_steps))
-  schedule = schedules.from_config(optim_cfg, settings)
+  settings = settings or ScheduleSettings.from_optim(optim_cfg, total_steps)
+  schedule = settings.build()
   mask = lambda params: decay_mask(params, bool(optim_cfg.exclude_pos_and_mask))
   if optim_cfg.get("decay_all", False):
     mask = None

@@ -69,3 +69,26 @@ def test_schedule_settings_lr_matches_the_optax_schedule():
   for step in (0, 2, 3, 7, 10, 12):
     assert s.lr_at(step) == pytest.approx(float(f(step)))
   assert optim.ScheduleSettings.from_dict(s.to_dict()) == s
+
+
+@pytest.mark.parametrize("name,fields", [
+    ("warmup_poly", {"warmup_factor": 1e-3, "poly_power": 0.9}),
+    ("exponential", {"gamma": 0.95, "steps_per_epoch": 4}),
+    ("steps", {"milestones": (0.6, 0.9), "decay_factor": 0.1}),
+])
+def test_recorded_schedules_of_every_recipe_say_the_lr_they_train_with(name, fields):
+  """The dense recipes' schedules survive the meta (JSON) and the resume message's lr is the
+  one the optimizer uses, not warmup_cosine's."""
+  import json
+  import ml_collections
+  cfg = ml_collections.ConfigDict(dict(lr=1e-3, min_lr=0.0, warmup_steps=3, schedule=name,
+                                       b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.0,
+                                       exclude_pos_and_mask=False, clip_grad_norm=0.0, **fields))
+  s = optim.ScheduleSettings.from_optim(cfg, 20)
+  _, schedule = optim.make_optimizer(cfg, 20)
+  for step in (0, 2, 5, 12, 18):
+    assert s.lr_at(step) == pytest.approx(float(schedule(step)))
+  assert optim.ScheduleSettings.from_dict(json.loads(json.dumps(s.to_dict()))) == s
+  assert name in s.describe()
+  cosine = optim.ScheduleSettings(1e-3, 0.0, 3, 20)
+  assert cosine != s and cosine.lr_at(12) != pytest.approx(s.lr_at(12))
