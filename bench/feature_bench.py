@@ -24,7 +24,7 @@ import numpy as np
 from timing import append_section, timed
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))  # the PyTorch twin lives with the tests
+sys.path.insert(0, str(ROOT))  # spectralgpt_jax (its PyTorch model too) when run as a script
 MODEL, BATCH = "vit_base_patch8_128", 32
 
 
@@ -46,9 +46,9 @@ def ours(warmup: int, steps: int) -> tuple[list[float], str]:
 
 def twin(warmup: int, steps: int) -> list[float]:
   import torch
-  import torch_twin
+  from spectralgpt_jax.torch import create_model
   torch.set_num_threads(os.cpu_count() or 1)
-  model = torch_twin.FACTORIES[MODEL]().eval()
+  model = create_model(MODEL).eval()
   x = torch.from_numpy(cubes())
 
   def run():

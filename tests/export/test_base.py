@@ -9,15 +9,15 @@ import torch
 
 import export_helpers as H
 import parity
-import torch_twin
 from spectralgpt_jax.export import to_torch
 from spectralgpt_jax.models import get_model
+from spectralgpt_jax.torch import create_model
 
 BASE = "mae_vit_base_patch8_128"
 
 
 def _strict(name: str, path, **kw) -> torch.nn.Module:
-  twin = torch_twin.FACTORIES[name](**kw)
+  twin = create_model(name, **kw)
   twin.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["model"],
                        strict=True)
   return twin.eval()
