@@ -115,7 +115,7 @@ def test_import_into_vit_drops_decoder_and_initialises_head(official_pth):
 
 def test_import_finetune_layout_reproduces_official_classifier(cubes32, tmp_path):
   path = tmp_path / "ft.pth"
-  twin = _twin_pth(path, TINY_VIT, num_classes=19)
+  twin = _twin_pth(path, TINY_VIT, num_classes=19, pool="official_skip_first")
   conv, meta = from_torch.load_weights(path)
   assert meta["model"] == {"name": TINY_VIT, "num_classes": 19, "pos_embed": "official_zeros",
                            "pool": "official_skip_first"}
