@@ -34,6 +34,8 @@ def build_pair(name: str, batch: int = 2, seed: int = 0, **model_kwargs):
   x = rng.uniform(0, 1, (batch, spec.num_bands, spec.img_size, spec.img_size)).astype(np.float32)
   params = init_params(model, x, seed)
   twin_kwargs = {"t_patch_size": spec.t_patch} if "t_patch" in model_kwargs else {}
+  if "pool" in model_kwargs:
+    twin_kwargs["pool"] = model_kwargs["pool"]
   twin = twin_with_params(name, params, spec, **twin_kwargs)
   return model, params, twin, x
 

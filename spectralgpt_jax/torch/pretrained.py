@@ -41,19 +41,22 @@ class ManifestError(ValueError):
   """A manifest contradicts itself or its weights; the message names the file and field."""
 
 
-def read_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict | None]:
-  """A weights file -> (state_dict of tensors, its manifest or None). Raises
+def read_weights(path: str | os.PathLike
+                 ) -> tuple[dict[str, torch.Tensor], dict | None, pathlib.Path | None]:
+  """A weights file -> (state_dict of tensors, its checked manifest or None, the file the
+  manifest came from: the weights file itself (embedded) or `<file>.json`). Raises
   CorruptWeightsError (unreadable file, non-finite tensor), UnsafeCheckpointError (.pth)."""
   path = pathlib.Path(path).expanduser()
   if not path.is_file():
     raise FileNotFoundError(f"{path}: no such weights file")
-  manifest = None
+  manifest, where = None, None
   if path.suffix.lower() in wf.SAFETENSORS_SUFFIXES:
     from safetensors import safe_open  # pylint: disable=g-import-not-at-top
     try:
       with safe_open(str(path), framework="pt") as f:
         state = {k: f.get_tensor(k) for k in f.keys()}
         manifest = wf.embedded_manifest(f.metadata(), path)
+        where = path if manifest is not None else None
     except Exception as e:  # pylint: disable=broad-except  (SafetensorError, OSError, ...)
       raise wf.unreadable(path, e) from e
   else:
@@ -67,10 +70,10 @@ def read_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict
                                    "non-finite values; refusing to use these weights")
   if manifest is None:
     manifest = wf.find_manifest(path)
+    where = wf.manifest_path(path) if manifest is not None else None
   if manifest is not None:
-    wf.check_manifest(manifest, wf.manifest_path(path) if path.suffix != ".safetensors"
-                      else path)
-  return state, manifest
+    wf.check_manifest(manifest, where)
+  return state, manifest, where
 
 
 # ------------------------------------------------------------------ architecture
@@ -197,17 +200,20 @@ def from_pretrained(path: str | os.PathLike, *, model: str | None = None) -> nn.
   Args:
     path: our `.safetensors` / `.pth` export (manifest beside it or embedded) or an official
       SpectralGPT `.pth` (`model` key or a bare state_dict).
-    model: a variant name whose head counts to use when the file has no manifest and its
-      width is not in the variant table (sizes still come from the tensor shapes).
+    model: for a file without a manifest, the variant whose head counts to use (the sizes
+      still come from the tensor shapes); with a manifest it must be the manifest's variant.
   Returns:
     the module, with `.bands` (input band names, in order), `.normalization` (the record of
     data_pipelines.normalization), `.manifest` (None for official files) and `.source`.
   """
   path = pathlib.Path(path).expanduser()
-  state, man = read_weights(path)
+  state, man, man_where = read_weights(path)
   extras: dict[str, Any] = {}
   if man is not None:
-    kind, kwargs, extras = from_manifest(man, path)
+    if model is not None and model != man.get("variant"):
+      raise _field_error(man_where, "variant", f"{man.get('variant')!r}, but model={model!r} "
+                         "was asked for")
+    kind, kwargs, extras = from_manifest(man, man_where)
   else:
     table = variant_table()
     if model is not None and model not in table:

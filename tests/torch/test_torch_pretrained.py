@@ -141,8 +141,20 @@ def test_inconsistent_manifest_names_file_and_field(exported_pth, tmp_path, fiel
   man = json.loads((exported_pth.parent / (exported_pth.name + ".json")).read_text())
   man[field] = value
   (tmp_path / "w.pth.json").write_text(json.dumps(man))
-  with pytest.raises(ManifestError, match=rf"{path}: manifest field '{field}'"):
+  with pytest.raises(ManifestError, match=rf"{path}.json: manifest field '{field}'"):
     from_pretrained(path)
+
+
+def test_bfloat16_export_loads_as_float32(trained_mae, tmp_path):
+  path = to_torch.export_checkpoint(trained_mae[0], tmp_path / "bf16.safetensors",
+                                    dtype="bfloat16").weights
+  model = from_pretrained(path)
+  want = trained_mae[1]["blocks"]["layers_1"]["mlp"]["fc1"]["kernel"].T
+  got = model.blocks[1].mlp.fc1.weight
+  assert got.dtype == torch.float32
+  np.testing.assert_allclose(got.detach().numpy(), want, rtol=2 ** -8)
+  with pytest.raises(ManifestError, match="'variant'"):
+    from_pretrained(path, model="mae_vit_base_patch8_128")
 
 
 def test_strict_loading_lists_missing_and_unexpected_keys(exported_pth, tmp_path):
