@@ -10,7 +10,8 @@ official SpectralGPT `.pth` checkpoints, as ready PyTorch modules.
 * The architecture comes from the manifest (`<file>.json` beside it, or inside a .safetensors
   file), which is checked against itself and the tensors: a wrong field raises ValueError naming
   the file and the field. Without a manifest it is inferred from the tensor shapes (heads from
-  the variant table); official files are then given the official bands and min-max record.
+  the variant table); official files are then given the official bands and min-max record,
+  and an official classifier the official pooling (as `export.from_torch` imports one).
 * Loading is strict: every key used, every shape right; the error lists missing, unexpected and
   mis-shaped keys. Tensors are cast to float32; the module is returned in eval mode.
 """
@@ -219,6 +220,8 @@ def from_pretrained(path: str | os.PathLike, *, model: str | None = None) -> nn.
     if model is not None and model not in table:
       raise KeyError(f"unknown model {model!r}; known: {', '.join(sorted(table))}")
     kind, kwargs = from_shapes(state, path, table[model] if model else None)
+    if kind == "vit":   # an official fine-tuned file was trained with the official pooling
+      extras["pool"] = "official_skip_first"
   net = KINDS[kind](**kwargs, **extras)
   load_strict(net, state, path)
   net.manifest = man

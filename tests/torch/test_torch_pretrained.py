@@ -117,6 +117,17 @@ def test_official_pth_round_trip_infers_the_variant(tmp_path):
     torch.testing.assert_close(again.embed(x), src.eval().embed(x), rtol=0, atol=0)
 
 
+def test_official_classifier_pth_gets_the_official_pooling(tmp_path):
+  src = create_model(TINY_VIT, num_classes=19, pool="official_skip_first").eval()
+  torch.save({"model": src.state_dict()}, tmp_path / "ft.pth")
+  model = from_pretrained(tmp_path / "ft.pth")
+  assert isinstance(model, VisionTransformer) and model.pool_mode == "official_skip_first"
+  assert model.head.out_features == 19
+  x = torch.rand(2, 12, 32, 32)
+  with torch.no_grad():
+    torch.testing.assert_close(model(x), src(x), rtol=0, atol=0)
+
+
 @pytest.mark.parametrize("name", ["mae_vit_base_patch8_96", "mae_vit_base_patch8_128",
                                   "vit_base_patch8_128", "mae_vit_huge_patch8_128"])
 def test_shapes_give_the_official_architecture(name):
