@@ -39,7 +39,7 @@ def eval_data(*, label_type: str, num_classes: int, image_size: int, batch_size:
 
 
 def linear(train, test, val=None, *, l2_strengths=DEFAULT_L2, pooling: str = "mean",
-           layers=None) -> ml_collections.ConfigDict:
+           layers=None, compute_dtype: str = "float32") -> ml_collections.ConfigDict:
   """Linear probe on frozen features over a list of L2 strengths (chosen on val if given)."""
   b = ml_collections.ConfigDict({"type": "linear", "train_data": train, "test_data": test})
   if val is not None:
@@ -47,15 +47,17 @@ def linear(train, test, val=None, *, l2_strengths=DEFAULT_L2, pooling: str = "me
   b.l2_strengths = tuple(l2_strengths)
   b.pooling = pooling     # "mean" | "skip_first" (the official classifier's pooling)
   b.layers = layers if layers is not None else config_dict.placeholder(tuple)  # None = output
+  b.compute_dtype = compute_dtype  # "float32" | "bfloat16" encoder matmuls (docs/evaluation.md)
   return b
 
 
 def knn(train, test, *, k: int = 20, temperature: float = 0.07, pooling: str = "mean",
-        layers=None) -> ml_collections.ConfigDict:
+        layers=None, compute_dtype: str = "float32") -> ml_collections.ConfigDict:
   """Cosine k-NN with temperature-weighted votes on frozen features."""
   b = ml_collections.ConfigDict({"type": "knn", "train_data": train, "test_data": test})
   b.k, b.temperature, b.pooling = k, temperature, pooling
   b.layers = layers if layers is not None else config_dict.placeholder(tuple)
+  b.compute_dtype = compute_dtype  # "float32" | "bfloat16" encoder matmuls (docs/evaluation.md)
   return b
 
 

@@ -5,7 +5,7 @@ Layout (v1.0): `<patch>/<patch>_B01.tif ... _B12.tif, _B8A.tif` and
 source, acquisition date). Bands come at 10 m (120x120: B02 B03 B04 B08), 20 m (60x60: B05
 B06 B07 B8A B11 B12) and 60 m (20x20: B01 B09); there is no B10 (L2A).
 
-`load_bigearthnet_patch` resamples every band onto the grid of B02 with GDAL's warper
+`read_bigearthnet_patch` resamples every band onto the grid of B02 with GDAL's warper
 (`rasterio.warp.reproject`), which uses each file's own georeferencing, so alignment follows
 from the geotransforms rather than from assumed pixel offsets; it then stacks the bands in
 SpectralGPT order. rasterio is imported lazily (only ingestion needs it).
@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import pathlib
 import re
+import warnings
 from typing import Any
 
 import numpy as np
@@ -24,9 +25,10 @@ from data_pipelines import labels as labels_lib
 from data_pipelines import schema
 from data_pipelines.checksums import verify_sha256sums  # re-exported
 from data_pipelines.errors import BadInputError
+from data_pipelines.reader_meta import ReaderMeta
 from data_pipelines.resample import resize_cube  # re-exported: (bands,H,W) -> (bands,S,S)
 
-__all__ = ["load_bigearthnet_patch", "resize_cube", "verify_sha256sums",
+__all__ = ["read_bigearthnet_patch", "load_bigearthnet_patch", "resize_cube", "verify_sha256sums",
            "list_bigearthnet_patches", "RESAMPLING_METHODS"]
 
 RESAMPLING_METHODS = ("nearest", "bilinear", "cubic", "cubic_spline", "lanczos", "average")
@@ -127,9 +129,9 @@ def _metadata(folder, ref, meta_json, bands, resampling) -> dict[str, Any]:
     hits = sorted(folder.glob("*labels_metadata.json")) or [folder]
     raise BadInputError(hits[0], "labels", e.args[0] if e.args else str(e)) from e
   epsg = ref["crs"].to_epsg()
-  return {
+  return ReaderMeta({
       "patch_id": folder.name,
-      "band_names": list(bands),
+      "bands": list(bands),
       "labels": label_names,
       "labels19": labels19,
       "product_id": product_id,
@@ -140,10 +142,10 @@ def _metadata(folder, ref, meta_json, bands, resampling) -> dict[str, Any]:
       "date": date.replace(" ", "T"),
       "resampling": resampling,
       "source": str(folder),
-  }
+  })
 
 
-def load_bigearthnet_patch(folder: str | pathlib.Path, *, resampling: str = "bilinear",
+def read_bigearthnet_patch(folder: str | pathlib.Path, *, resampling: str = "bilinear",
                            bands: tuple[str, ...] = schema.SPECTRALGPT_BANDS,
                            ) -> tuple[np.ndarray, dict[str, Any]]:
   """Read a BigEarthNet-S2 patch folder onto its 10 m grid.
@@ -156,7 +158,8 @@ def load_bigearthnet_patch(folder: str | pathlib.Path, *, resampling: str = "bil
   Returns:
     cube: float32 [len(bands), H, W] (120x120 for BigEarthNet) of digital numbers
       (reflectance x 10000; see metadata["radio_add_offset"]).
-    metadata: band_names, labels (CORINE-43 names), labels19 (indices), product_id, crs,
+    metadata: bands (names in cube order; the former key "band_names" still reads, with a
+      DeprecationWarning), labels (CORINE-43 names), labels19 (indices), product_id, crs,
       bounds, date, patch_id, processing_baseline, radio_add_offset, resampling, source.
 
   Raises:
@@ -184,3 +187,12 @@ def load_bigearthnet_patch(folder: str | pathlib.Path, *, resampling: str = "bil
                      src_transform=prof["transform"], src_crs=prof["crs"],
                      dst_transform=ref["transform"], dst_crs=ref["crs"], resampling=method)
   return out, _metadata(folder, ref, _read_labels_json(folder), bands, resampling)
+
+
+def load_bigearthnet_patch(folder: str | pathlib.Path, **kwargs: Any
+                           ) -> tuple[np.ndarray, dict[str, Any]]:
+  """Deprecated name of `read_bigearthnet_patch` (kept for one release)."""
+  warnings.warn("load_bigearthnet_patch is deprecated and will be removed in the next release; "
+                "use read_bigearthnet_patch (also exported by data_pipelines.readers)",
+                DeprecationWarning, stacklevel=2)
+  return read_bigearthnet_patch(folder, **kwargs)

@@ -14,6 +14,7 @@ import numpy as np
 
 from data_pipelines import schema
 from data_pipelines.errors import BadInputError
+from data_pipelines.reader_meta import ReaderMeta
 
 ALLOWED_DTYPES = ("uint8", "uint16", "int16", "float32", "float64")
 
@@ -27,7 +28,7 @@ def _names_from_descriptions(path, descriptions) -> tuple[str, ...]:
                         "--bands (e.g. 'eurosat' for EuroSAT-MS tifs)") from e
 
 
-def read_geotiff(path: str | pathlib.Path, *, bands: Sequence[str] | str | None = None,
+def read_geotiff(path: str | pathlib.Path, bands: Sequence[str] | str | None = None, *,
                  expect_shape: tuple[int, int] | None = None,
                  expect_crs: str | None = None) -> tuple[np.ndarray, dict[str, Any]]:
   """Reads a multi-band GeoTIFF.
@@ -41,7 +42,8 @@ def read_geotiff(path: str | pathlib.Path, *, bands: Sequence[str] | str | None 
 
   Returns:
     cube: [C, H, W] in the file's dtype (float64 is narrowed to float32).
-    meta: band_names, crs, bounds, source, date (TIFFTAG_DATETIME if present).
+    meta: bands (names of the cube's planes), crs, bounds, source, date (TIFFTAG_DATETIME
+      if present). The former key "band_names" still reads, with a DeprecationWarning.
 
   Raises:
     BadInputError naming the file and field: empty/unreadable file, missing band (fewer
@@ -76,11 +78,11 @@ def read_geotiff(path: str | pathlib.Path, *, bands: Sequence[str] | str | None 
           expect_crs)):
         raise BadInputError(path, "crs", f"CRS {crs} != expected {expect_crs}")
       cube = src.read()
-      meta = {"band_names": list(names), "source": str(path),
-              "crs": (f"EPSG:{crs.to_epsg()}" if crs and crs.to_epsg() else
-                      (crs.to_wkt() if crs else "")),
-              "bounds": [float(v) for v in src.bounds],
-              "date": src.tags().get("TIFFTAG_DATETIME", "")}
+      meta = ReaderMeta({"bands": list(names), "source": str(path),
+                         "crs": (f"EPSG:{crs.to_epsg()}" if crs and crs.to_epsg() else
+                                 (crs.to_wkt() if crs else "")),
+                         "bounds": [float(v) for v in src.bounds],
+                         "date": src.tags().get("TIFFTAG_DATETIME", "")})
   except BadInputError:
     raise
   except Exception as e:  # rasterio/GDAL errors for unreadable or non-TIFF files

@@ -53,12 +53,12 @@ def _finish_cube(rec: dict[str, Any], harmonize: bool, store_dtype: str | None) 
 def _load_ben(folder: str, resampling: str, nomenclature: str, harmonize: bool,
               store_dtype: str) -> dict[str, Any]:
   from data_pipelines import bigearthnet  # pylint: disable=g-import-not-at-top
-  cube, meta = bigearthnet.load_bigearthnet_patch(folder, resampling=resampling)
+  cube, meta = bigearthnet.read_bigearthnet_patch(folder, resampling=resampling)
   try:
     idx = labels_lib.bigearthnet_indices(meta["labels"], nomenclature)
   except KeyError as e:
     raise BadInputError(folder, "labels", str(e)) from e
-  rec = {"cube": cube, "bands": meta["band_names"], "labels": idx,
+  rec = {"cube": cube, "bands": meta["bands"], "labels": idx,
          "num_classes": len(labels_lib.NOMENCLATURES[nomenclature]),
          "label_names": meta["labels"], "key": meta["patch_id"], "product_id": meta["product_id"],
          "crs": meta["crs"], "bounds": meta["bounds"], "date": meta["date"],
@@ -102,7 +102,7 @@ def _load_geotiff(path: str, bands, expect_shape, expect_crs, label: int | None,
   from data_pipelines import geotiff  # pylint: disable=g-import-not-at-top
   cube, meta = geotiff.read_geotiff(path, bands=bands, expect_shape=expect_shape,
                                     expect_crs=expect_crs)
-  rec: dict[str, Any] = {"cube": cube, "bands": meta["band_names"], "key": path,
+  rec: dict[str, Any] = {"cube": cube, "bands": meta["bands"], "key": path,
                          "source": path, "crs": meta["crs"], "bounds": meta["bounds"]}
   if meta["date"]:
     rec["date"] = meta["date"]
@@ -182,7 +182,7 @@ def _load_series(folder: str, bands, expect_shape, expect_crs, num_dates: int | 
   dated.sort(key=lambda d: (d[0], d[1].name))
   _, ref_file, ref_cube, ref_meta = dated[0]
   for _, f, cube, meta in dated[1:]:
-    for field, got, want in (("bands", meta["band_names"], ref_meta["band_names"]),
+    for field, got, want in (("bands", meta["bands"], ref_meta["bands"]),
                              ("shape", cube.shape, ref_cube.shape),
                              ("dtype", cube.dtype, ref_cube.dtype),
                              ("crs", meta["crs"], ref_meta["crs"]),
@@ -193,7 +193,7 @@ def _load_series(folder: str, bands, expect_shape, expect_crs, num_dates: int | 
   if len(set(dates)) != len(dates):
     raise BadInputError(folder, "date", f"repeated dates {dates}")
   rec: dict[str, Any] = {"cube": np.stack([d[2] for d in dated]),
-                         "bands": ref_meta["band_names"], "key": folder, "source": folder,
+                         "bands": ref_meta["bands"], "key": folder, "source": folder,
                          "crs": ref_meta["crs"], "bounds": ref_meta["bounds"], "dates": dates,
                          "date": dates[0]}
   return _finish_cube(rec, harmonize, store_dtype)

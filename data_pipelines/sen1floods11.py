@@ -72,7 +72,7 @@ def chip_record(root: str | pathlib.Path, cid: str) -> dict[str, Any]:
   label = _read_label(label_file)
   if label.shape != cube.shape[1:]:
     raise BadInputError(label_file, "shape", f"label {label.shape} != image {cube.shape[1:]}")
-  return {"cube": cube, "bands": list(meta["band_names"]), "mask": label, "key": cid,
+  return {"cube": cube, "bands": list(meta["bands"]), "mask": label, "key": cid,
           "crs": meta["crs"], "bounds": meta["bounds"], "source": meta["source"]}
 
 
@@ -108,7 +108,7 @@ def tile_records(root: str | pathlib.Path, *, tile_size: int = 128,
         cols = slice(c * tile_size, (c + 1) * tile_size)
         cls, share = share_label(label[rows, cols], thresholds)
         out.append({"cube": np.ascontiguousarray(cube[:, rows, cols]),
-                    "bands": list(meta["band_names"]), "label": cls,
+                    "bands": list(meta["bands"]), "label": cls,
                     "num_classes": len(thresholds) + 1, "water_share": share,
                     "mask": np.ascontiguousarray(label[rows, cols]),
                     "key": f"{cid}_r{r}_c{c}", "source": meta["source"], "crs": meta["crs"]})

@@ -29,7 +29,7 @@ NORMALIZATION = {"mode": "minmax", "eps": 1e-12, "units": "DN"}
 def real_cubes(example_dir: pathlib.Path, size: int) -> tuple[np.ndarray, np.ndarray]:
   """(raw DN [6, 12, size, size], min-max normalized) from the real BigEarthNet patches."""
   folders = bigearthnet.list_bigearthnet_patches(example_dir)
-  raw = np.stack([resample.resize_cube(bigearthnet.load_bigearthnet_patch(f)[0], size)
+  raw = np.stack([resample.resize_cube(bigearthnet.read_bigearthnet_patch(f)[0], size)
                   for f in folders])
   return raw, normalization.minmax(raw, NORMALIZATION["eps"])
 

@@ -54,6 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
                  help="what the input values are")
   p.add_argument("--tokens", action="store_true", help="save patch tokens [N, L, D] (.npy only)")
   p.add_argument("--batch_size", type=int, default=8, help="inputs per forward pass")
+  p.add_argument("--image_size", type=int, default=None,
+                 help="pixels the inputs are resized to and the model runs at (a multiple of the "
+                 "patch size; default: the model's own size, as the Python API's image_size=)")
+  p.add_argument("--compute_dtype", choices=("float32", "bfloat16"), default="float32",
+                 help="matmul precision (bfloat16: bf16 operands, float32 accumulation, norms "
+                 "and softmax; faster where the hardware has bf16 units; its cost in "
+                 "docs/evaluation.md)")
   p.add_argument("--resampling", default="bicubic", choices=("bilinear", "bicubic", "nearest"),
                  help="resize to the model's image size")
   p.add_argument("--overwrite", action="store_true", help="replace an existing output")
@@ -84,19 +91,18 @@ def expand_inputs(inputs: list[str]) -> list[tuple[str, pathlib.Path]]:
 
 def read_inputs(items, bands: str | None, size: int, method: str
                 ) -> Iterator[tuple[np.ndarray, tuple[str, ...], dict[str, Any]]]:
-  """Yields (cube [C, size, size] float32, band names, info) per input."""
-  from data_pipelines import bigearthnet, geotiff, resample  # pylint: disable=g-import-not-at-top
+  """Yields (cube [C, size, size] float32, band names, info) per input, resized by the same
+  function as the Python API (`inference.fit_to_size`), so both embed a file identically."""
+  from data_pipelines import readers  # pylint: disable=g-import-not-at-top
+  from spectralgpt_jax.inference import fit_to_size  # pylint: disable=g-import-not-at-top
   for kind, path in items:
     if kind == "ben":
-      cube, meta = bigearthnet.load_bigearthnet_patch(path)
+      cube, meta = readers.read_bigearthnet_patch(path)
     else:
-      cube, meta = geotiff.read_geotiff(path, bands=bands)
-    cube = np.asarray(cube, np.float32)
-    if cube.shape[-2:] != (size, size):
-      cube = resample.resize_cube(cube, size, method)
+      cube, meta = readers.read_geotiff(path, bands=bands)
     info = {"source": str(path), "crs": meta.get("crs", ""), "bounds": meta.get("bounds"),
             "date": meta.get("date", "")}
-    yield cube, tuple(meta["band_names"]), info
+    yield fit_to_size(cube, size, method), tuple(meta["bands"]), info
 
 
 def _write_npy(out: pathlib.Path, emb: np.ndarray, infos: list[dict], facts: dict) -> None:
@@ -146,7 +152,8 @@ def main(argv: list[str]) -> int:
       first = len(infos) - len(batch)  # infos holds exactly the inputs read so far
       try:
         chunks.append(fn(x, bands=batch_bands, normalize=not args.no_normalize,
-                         units=args.units, batch_size=args.batch_size))
+                         units=args.units, batch_size=args.batch_size, image_size=size,
+                         compute_dtype=args.compute_dtype))
       except ValueError as e:  # name the file (inputs in a batch share their band names)
         msg = str(e)
         if msg.startswith("non-finite input: ") and "first at example " in msg:
@@ -157,8 +164,8 @@ def main(argv: list[str]) -> int:
         raise ValueError(f"{infos[first]['source']}{more}: {msg}") from e
       batch.clear()
 
-    for cube, names, info in read_inputs(items, args.bands, model.spec.img_size,
-                                         args.resampling):
+    size = args.image_size or model.spec.img_size
+    for cube, names, info in read_inputs(items, args.bands, size, args.resampling):
       if batch and (names != batch_bands or len(batch) >= args.batch_size):
             flush()
       batch.append(cube)
@@ -173,7 +180,7 @@ def main(argv: list[str]) -> int:
   facts = {"weights": str(args.weights), "model": model.meta.get("model"),
            "bands": list(model.bands), "normalized": not args.no_normalize,
            "normalization": model.normalization, "units": args.units,
-           "image_size": model.spec.img_size, "kind": "tokens" if args.tokens else "pooled",
+           "image_size": args.image_size or model.spec.img_size, "kind": "tokens" if args.tokens else "pooled",
            "shape": list(emb.shape)}
   out.parent.mkdir(parents=True, exist_ok=True)
   (_write_npy if fmt == ".npy" else _write_parquet)(out, emb, infos, facts)

@@ -6,6 +6,9 @@ Overrides: `--config.pretrained=runs/demo/run --config.seed=1 --config.evals.flo
 (locked config: a typo fails). A point whose result.json exists is skipped unless
 --overwrite; a point killed mid-way resumes, its evaluators reusing their own state and
 feature caches. `sweep --print_only` prints one such line per point for a cluster scheduler.
+Multi-host: pass --distributed (as `train`) on every process; each reads its share of every
+split's shards, features are gathered to every process (rows sorted by example id), the
+metrics are the same as one process's, and process 0 writes the outputs.
 
 Examples:
   python -m spectralgpt_jax evaluate --config configs/eval/eurosat_linear.py \
@@ -18,6 +21,8 @@ from __future__ import annotations
 import os
 import sys
 from typing import Any
+
+from spectralgpt_jax.cli import _distributed
 
 HELP = "evaluate an encoder (linear probe, k-NN, ...) from a config; see docs/evaluation.md"
 RENAMED_FLAGS = {"--force": "--overwrite"}
@@ -33,6 +38,7 @@ def build_flags():
   flags.DEFINE_string("workdir", None, "the point's directory: result.json, <eval>/... "
                       "(required)", flag_values=fv)
   flags.DEFINE_bool("overwrite", False, "run even if DIR/result.json exists", flag_values=fv)
+  _distributed.define_flags(fv)
   return fv
 
 
@@ -67,7 +73,9 @@ def run_point(config, overrides: dict[str, Any], workdir: str, *, force: bool = 
   result = {"config": json.loads(config.to_json_best_effort()), "overrides": dict(overrides),
             "seed": int(config.get("seed", 0) or 0),
             "metrics": {k: float(v) for k, v in metrics.items()}}
-  points.atomic_write_json(os.path.join(workdir, points.RESULT), result)
+  import jax  # pylint: disable=g-import-not-at-top
+  if jax.process_index() == 0:
+    points.atomic_write_json(os.path.join(workdir, points.RESULT), result)
   return result
 
 
@@ -88,8 +96,16 @@ def main(argv: list[str]) -> int:
     return 2
   from spectralgpt_jax.cli import train  # pylint: disable=g-import-not-at-top
   train.setup_logging()
+  _distributed.initialize(fv)
+  import jax  # pylint: disable=g-import-not-at-top
+  from absl import logging  # pylint: disable=g-import-not-at-top
+  logging.info("process %d/%d, %d local / %d global devices", jax.process_index(),
+               jax.process_count(), jax.local_device_count(), jax.device_count())
   overrides = {k: get_dotted(fv.config, k) for k in override_keys(argv)}
-  result = run_point(fv.config, overrides, fv.workdir, force=fv.overwrite)
+  try:
+    result = run_point(fv.config, overrides, fv.workdir, force=fv.overwrite)
+  finally:
+    _distributed.shutdown(fv)
   if result is not None:
     for k, v in sorted(result["metrics"].items()):
       print(f"{k}: {v:.6g}")

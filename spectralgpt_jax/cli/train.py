@@ -17,12 +17,11 @@ Examples:
 
 from __future__ import annotations
 
-import os
 import sys
 
-HELP = "pretrain an MAE or fine-tune a classifier from a config (resumes); see docs/training.md"
+from spectralgpt_jax.cli import _distributed
 
-ENV_DISTRIBUTED = "SPECTRALGPT_DISTRIBUTED"
+HELP = "pretrain an MAE or fine-tune a classifier from a config (resumes); see docs/training.md"
 
 
 def build_flags():
@@ -37,17 +36,7 @@ def build_flags():
                       "(required)", flag_values=fv)
   flags.DEFINE_bool("print_config", False, "print the resolved config (after overrides) and "
                     "exit", flag_values=fv)
-  flags.DEFINE_bool("distributed", os.environ.get(ENV_DISTRIBUTED, "") not in ("", "0"),
-                    f"call jax.distributed.initialize() (default from ${ENV_DISTRIBUTED})",
-                    flag_values=fv)
-  flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (default: found "
-                      "by jax.distributed)", flag_values=fv)
-  flags.DEFINE_integer("num_processes", None, "number of processes (default: found by "
-                       "jax.distributed)", flag_values=fv)
-  flags.DEFINE_integer("process_id", None, "this process (default: found by jax.distributed)",
-                       flag_values=fv)
-  flags.DEFINE_integer("num_cpu_devices", None, "simulate N CPU devices per process (tests, "
-                       "local multi-process runs; default: the real devices)", flag_values=fv)
+  _distributed.define_flags(fv)
   return fv
 
 
@@ -75,16 +64,6 @@ def setup_logging() -> None:
   quiet_library_logs()
 
 
-def _initialize(fv) -> None:
-  import jax  # pylint: disable=g-import-not-at-top
-  if fv.num_cpu_devices:
-    jax.config.update("jax_num_cpu_devices", fv.num_cpu_devices)
-  if fv.distributed:
-    kwargs = {k: getattr(fv, k) for k in ("coordinator_address", "num_processes", "process_id")
-              if getattr(fv, k) is not None}
-    jax.distributed.initialize(**kwargs)
-
-
 def main(argv: list[str]) -> int:
   from absl import flags, logging  # pylint: disable=g-import-not-at-top
   fv = build_flags()
@@ -110,7 +89,7 @@ def main(argv: list[str]) -> int:
   from spectralgpt_jax import hostmem  # pylint: disable=g-import-not-at-top
   if hostmem.retain_freed_host_memory():  # before jax allocates: no per-step page faults
     logging.info("host allocator: freed memory is kept for reuse (spectralgpt_jax/hostmem.py)")
-  _initialize(fv)
+  _distributed.initialize(fv)
   import jax  # pylint: disable=g-import-not-at-top
   from spectralgpt_jax.train import loop  # pylint: disable=g-import-not-at-top
   logging.info("process %d/%d, %d local / %d global devices (%s); compilation cache: %s",
@@ -123,8 +102,7 @@ def main(argv: list[str]) -> int:
     logging.error("%s", e)
     return 1
   finally:
-    if fv.distributed:
-      jax.distributed.shutdown()
+    _distributed.shutdown(fv)
   return 0
 
 

@@ -5,6 +5,8 @@ Config fields read here (config.evals.<name>):
     label_type ("single" | "multi") and num_classes (K; for single-label 0 = infer from labels);
   layers: encoder blocks to read (None = the model's feature output; see features.py);
   pooling: "mean" | "skip_first";
+  compute_dtype: "float32" (default) | "bfloat16": matmul precision of the frozen encoder
+    (features.py; docs/evaluation.md has what bfloat16 costs);
   official_batch_size: batch size of `official_batch_micro_map` (default: test_data.batch_size).
 Outputs in ctx.workdir: metrics.json, predictions.npz (ids, labels, scores, label_type, ...),
 confusion.png (single-label).
@@ -12,6 +14,7 @@ confusion.png (single-label).
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import ml_collections
@@ -20,6 +23,7 @@ import numpy as np
 from spectralgpt_jax.evaluation import metrics as metrics_lib
 from spectralgpt_jax.evaluation.context import EvalContext
 from spectralgpt_jax.evaluation.features import FeatureCache, FeatureSet
+from spectralgpt_jax.inference.model import COMPUTE_DTYPES
 
 
 class FeatureEvaluator:
@@ -35,13 +39,18 @@ class FeatureEvaluator:
     layers = cfg.get("layers", None)
     self.layers = None if layers is None else tuple(int(i) for i in layers)
     self.pooling = str(cfg.get("pooling", "mean"))
+    self.compute_dtype = str(cfg.get("compute_dtype", "float32") or "float32")
+    if self.compute_dtype not in COMPUTE_DTYPES:
+      raise ValueError(f"config.evals.{os.path.basename(ctx.workdir)}.compute_dtype must be "
+                       f"one of {COMPUTE_DTYPES}, got {self.compute_dtype!r}")
 
   def features(self, split: str) -> FeatureSet | None:
     """FeatureSet of `<split>_data` ("train", "val", "test"); None if that split is not set."""
     data = self.cfg.get(f"{split}_data", None)
     if data is None or (split == "val" and not data.get("paths") and data.source == "tfrecord"):
       return None
-    return self.cache.get(data, layers=self.layers, pooling=self.pooling)
+    return self.cache.get(data, layers=self.layers, pooling=self.pooling,
+                          compute_dtype=self.compute_dtype)
 
   def num_classes(self, *sets: FeatureSet) -> int:
     k = int(self.cfg.test_data.get("num_classes", 0) or 0)

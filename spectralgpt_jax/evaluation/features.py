@@ -6,13 +6,18 @@ Features of an example = pooled tokens of the chosen encoder outputs, concatenat
   layers=(3, 5, 7, 11): raw outputs of those blocks (0-based, negative counts from the end;
     PANGAEA's choice for depth 12), read with flax `capture_intermediates` (no model change).
   pooling: "mean" over all tokens (default) or "skip_first" (tokens 1..L-1, the official).
+  compute_dtype: "float32" (default) or "bfloat16" matmul operands with float32 accumulation,
+    float32 params, LayerNorm, softmax and residual stream (docs/evaluation.md has what it
+    costs: features and probe metrics against float32 on real patches).
 Result for N examples: features [N, len(layers) * D] float32, labels [N] int32 or [N, K]
-float32, ids [N] str (record keys). Every example is kept (no drop_remainder).
+float32, ids [N] str (record keys), rows sorted by id. Every example is kept (no
+drop_remainder).
 
 Cache: `<cache_dir>/<key>.npz` (+ `.json` with what the key hashes): the checkpoint identity
 (path, step, file size and mtime), the data config (shard files with sizes and mtimes; batch
-and worker settings excluded), layers and pooling. Writes are atomic (process 0).
-Multi-host: each process extracts its shards, then rows are gathered to every process.
+and worker settings excluded), layers, pooling and compute dtype. Writes are atomic (process 0).
+Multi-host: each process extracts its shards, then rows are gathered to every process and
+sorted by id, so every process count gives the same rows in the same order.
 """
 
 from __future__ import annotations
@@ -35,12 +40,12 @@ from spectralgpt_jax import checkpoints, models
 from data_pipelines.atomic_io import atomic_write
 from spectralgpt_jax.evaluation.context import EvalContext
 from spectralgpt_jax.inference import SpectralGPT, load
-from spectralgpt_jax.models.mae import token_grid
+from spectralgpt_jax.inference.model import encoder_tokens
 from spectralgpt_jax.models.shapes import abstract_input
 from spectralgpt_jax.models.transformer import Block
 
 POOLINGS = ("mean", "skip_first")
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: rows sorted by id; compute_dtype in the key
 # data fields that do not change which examples are read or their pixels.
 _DATA_FIELDS_IGNORED = ("batch_size", "num_workers", "per_worker_buffer_size", "cycle_length",
                         "shuffle", "shuffle_window", "seed", "num_epochs", "drop_remainder",
@@ -99,29 +104,25 @@ def _layer_indices(depth: int, layers: Sequence[int] | None) -> tuple[int, ...] 
   return out
 
 
-def feature_fn(enc: SpectralGPT, layers: Sequence[int] | None, pooling: str):
-  """jitted (params, x [B, C, H, W]) -> pooled features [B, len(layers) * D]."""
+def feature_fn(enc: SpectralGPT, layers: Sequence[int] | None, pooling: str,
+               compute_dtype: str = "float32"):
+  """jitted (params, x [B, C, H, W]) -> pooled features [B, len(layers) * D] float32.
+
+  `compute_dtype`: "float32" (default) or "bfloat16" matmul operands (`enc.compute_model`).
+  Blocks after the deepest one asked for are not computed (XLA drops unused work).
+  """
   if pooling not in POOLINGS:
     raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
-  net = enc.model
+  net = enc.compute_model(compute_dtype)
   idx = _layer_indices(net.spec.depth, layers)
-
-  def run(params, x, **kw):
-    """The model's feature output (MAE: encode without masking), as `apply` returns it."""
-    if net.spec.kind == "mae":
-      n = token_grid(net.spec, x.shape)
-      noise = jnp.broadcast_to(jnp.arange(n[0] * n[1] * n[2], dtype=jnp.float32),
-                               (x.shape[0], n[0] * n[1] * n[2]))
-      return net.apply({"params": params}, x, noise, 0.0, method="encode", **kw)
-    return net.apply({"params": params}, x, method="features", **kw)
 
   def tokens(params, x) -> list[jax.Array]:
     if idx is None:
-      out = run(params, x)
-      return [out[0] if net.spec.kind == "mae" else out]
+      return [encoder_tokens(net, params, x)]
     is_block = lambda mdl, method: (method == "__call__" and isinstance(mdl, Block)
                                     and mdl.parent is not None and mdl.parent.name == "blocks")
-    _, state = run(params, x, capture_intermediates=is_block, mutable=["intermediates"])
+    _, state = encoder_tokens(net, params, x, capture_intermediates=is_block,
+                              mutable=["intermediates"])
     blocks = state["intermediates"]["blocks"]
     return [blocks[f"layers_{i}"]["__call__"][0] for i in idx]
 
@@ -149,41 +150,70 @@ def eval_data_config(data_cfg: ml_collections.ConfigDict) -> ml_collections.Conf
 
 def extract_features(enc: SpectralGPT, data_cfg: ml_collections.ConfigDict, *,
                      layers: Sequence[int] | None = None, pooling: str = "mean",
-                     fn=None) -> FeatureSet:
-  """Features of every example of the split (this process's share, then gathered).
+                     compute_dtype: str = "float32", fn=None) -> FeatureSet:
+  """Features of every example of the split (this process's share, then gathered), rows in
+  `canonical_order`.
 
-  `fn`: a `feature_fn(enc, layers, pooling)` to reuse (one compile for several splits).
+  `fn`: a `feature_fn(enc, layers, pooling, compute_dtype)` to reuse (one compile for several
+  splits).
   """
   cfg = eval_data_config(data_cfg)
-  fn = fn or feature_fn(enc, layers, pooling)
+  fn = fn or feature_fn(enc, layers, pooling, compute_dtype)
   local_bs = int(cfg.batch_size) // jax.process_count()
-  feats, labels, ids = [], [], []
+  feats, labels, ids, pending = [], [], [], None
   for batch in pipeline.make_iterator(cfg):
-    x = enc.prepare(batch["cube"], bands=cfg.bands)
+    x = enc.prepare(batch["cube"], bands=cfg.bands, normalize=False,  # the pipeline normalized
+                    image_size=batch["cube"].shape[-1])
     n = x.shape[0]
     if n < local_bs:  # pad the last batch: one compiled shape
       x = np.concatenate([x, np.zeros((local_bs - n, *x.shape[1:]), x.dtype)])
-    feats.append(np.asarray(fn(enc.params, x))[:n])
+    out = fn(enc.params, x)  # dispatched; read back after the next batch is read and sent
+    if pending is not None:
+      feats.append(np.asarray(pending[0])[:pending[1]])
+    pending = (out, n)
     labels.append(np.asarray(batch["label"]))
     ids.append(np.asarray(batch["key"]).astype(str))
-  if not feats:
+  if pending is not None:
+    feats.append(np.asarray(pending[0])[:pending[1]])
+  if jax.process_count() == 1 and not feats:
     raise ValueError(f"data {cfg.paths or cfg.tfds_name!r} yielded no examples")
-  out = FeatureSet(np.concatenate(feats), np.concatenate(labels), np.concatenate(ids))
-  return gather(out) if jax.process_count() > 1 else out
+  local = (FeatureSet(np.concatenate(feats), np.concatenate(labels), np.concatenate(ids))
+           if feats else None)
+  if jax.process_count() > 1:
+    local = gather(local, f"data {cfg.paths or cfg.tfds_name!r}")
+  return canonical_order(local)
+
+
+def canonical_order(fs: FeatureSet) -> FeatureSet:
+  """Rows sorted by example id (stable): the same order whatever the process count, workers
+  or shard interleaving, so order-dependent numbers (official_batch_micro_map) and
+  predictions.npz do not depend on how the split was read."""
+  order = np.argsort(fs.ids, kind="stable")
+  return FeatureSet(fs.features[order], fs.labels[order], fs.ids[order])
+
+
+def _allgather(x: np.ndarray) -> np.ndarray:
+  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+  return np.asarray(multihost_utils.process_allgather(x))
 
 
 def _gather_rows(x: np.ndarray) -> np.ndarray:
   """Rows of every process, concatenated in process order (unequal row counts allowed)."""
-  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
-  counts = np.asarray(multihost_utils.process_allgather(np.asarray([x.shape[0]]))).reshape(-1)
+  counts = _allgather(np.asarray([x.shape[0]])).reshape(-1)
   pad = np.zeros((int(counts.max()) - x.shape[0], *x.shape[1:]), x.dtype)
-  allx = np.asarray(multihost_utils.process_allgather(np.concatenate([x, pad])))
+  allx = _allgather(np.concatenate([x, pad]))
   return np.concatenate([allx[p, :c] for p, c in enumerate(counts)])
 
 
-def gather(fs: FeatureSet) -> FeatureSet:
-  """FeatureSet of all processes (ids travel as fixed-width uint8)."""
-  width = int(np.asarray(_gather_rows(np.asarray([max(1, fs.ids.dtype.itemsize)]))).max())
+def gather(fs: FeatureSet | None, what: str = "the split") -> FeatureSet:
+  """FeatureSet of all processes (ids travel as fixed-width uint8). A process that read no
+  example passes None; then every process raises the same ValueError (no one waits forever)."""
+  counts = _allgather(np.asarray([0 if fs is None else len(fs.ids)])).reshape(-1)
+  if (counts == 0).any():
+    raise ValueError(f"{what}: processes {np.flatnonzero(counts == 0).tolist()} of "
+                     f"{len(counts)} read no example (examples per process: {counts.tolist()});"
+                     " write more shards or run fewer processes")
+  width = int(_allgather(np.asarray([max(1, fs.ids.dtype.itemsize)])).max())
   raw = np.frombuffer(fs.ids.astype(f"S{width}").tobytes(), np.uint8).reshape(-1, width)
   ids = _gather_rows(raw).copy().view(f"S{width}").reshape(-1).astype(str)
   return FeatureSet(_gather_rows(fs.features), _gather_rows(fs.labels), ids)
@@ -211,16 +241,18 @@ def data_identity(data_cfg: ml_collections.ConfigDict) -> dict[str, Any]:
 
 
 def cache_key(ctx: EvalContext, data_cfg: ml_collections.ConfigDict,
-              layers: Sequence[int] | None, pooling: str) -> tuple[str, dict[str, Any]]:
+              layers: Sequence[int] | None, pooling: str,
+              compute_dtype: str = "float32") -> tuple[str, dict[str, Any]]:
   what = {"version": CACHE_VERSION, "checkpoint": checkpoint_identity(ctx),
           "data": data_identity(data_cfg), "layers": None if layers is None else list(layers),
-          "pooling": pooling}
+          "pooling": pooling, "compute_dtype": compute_dtype}
   text = json.dumps(what, sort_keys=True, default=str)
   return hashlib.sha256(text.encode()).hexdigest()[:24], what
 
 
 class FeatureCache:
-  """Features per (checkpoint, data, layers, pooling); the encoder is loaded on first miss.
+  """Features per (checkpoint, data, layers, pooling, compute dtype); the encoder is loaded on
+  first miss.
 
   `extracted` counts extractions done by this object (tests, logs).
   """
@@ -234,18 +266,19 @@ class FeatureCache:
     return self._enc
 
   def get(self, data_cfg: ml_collections.ConfigDict, *, layers: Sequence[int] | None = None,
-          pooling: str = "mean") -> FeatureSet:
-    key, what = cache_key(self.ctx, data_cfg, layers, pooling)
+          pooling: str = "mean", compute_dtype: str = "float32") -> FeatureSet:
+    key, what = cache_key(self.ctx, data_cfg, layers, pooling, compute_dtype)
     path = os.path.join(self.ctx.cache_dir, f"{key}.npz") if self.ctx.cache_dir else ""
     if path and os.path.exists(path):
       with np.load(path) as z:
         logging.info("features from cache %s", path)
         return FeatureSet(z["features"], z["labels"], z["ids"].astype(str))
     enc = self.encoder()
-    fkey = (None if layers is None else tuple(layers), pooling)
+    fkey = (None if layers is None else tuple(layers), pooling, compute_dtype)
     if fkey not in self._fns:
-      self._fns[fkey] = feature_fn(enc, layers, pooling)
-    fs = extract_features(enc, data_cfg, layers=layers, pooling=pooling, fn=self._fns[fkey])
+      self._fns[fkey] = feature_fn(enc, layers, pooling, compute_dtype)
+    fs = extract_features(enc, data_cfg, layers=layers, pooling=pooling,
+                          compute_dtype=compute_dtype, fn=self._fns[fkey])
     self.extracted += 1
     if path and jax.process_index() == 0:
       atomic_write(path, lambda f: np.savez(f, features=fs.features, labels=fs.labels,

@@ -53,5 +53,6 @@ class KnnEvaluator(FeatureEvaluator):
     metrics, cm = self.score(test, scores)
     info = {"k": k, "temperature": t, "num_classes": k_cls, "num_train": len(train.ids),
             "feature_dim": train.features.shape[1], "layers": self.layers,
-            "pooling": self.pooling, "extracted": self.cache.extracted}
+            "pooling": self.pooling, "compute_dtype": self.compute_dtype,
+            "extracted": self.cache.extracted}
     return self.finish(test, scores, dict(metrics), info, cm)

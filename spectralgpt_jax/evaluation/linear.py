@@ -94,6 +94,7 @@ class LinearEvaluator(FeatureEvaluator):
     info = {"select_metric": select, "strengths": strengths, "num_classes": k,
             "num_train": len(train.ids), "num_val": 0 if val is None else len(val.ids),
             "feature_dim": train.features.shape[1], "layers": self.layers,
-            "pooling": self.pooling, "extracted": self.cache.extracted,
+            "pooling": self.pooling, "compute_dtype": self.compute_dtype,
+            "extracted": self.cache.extracted,
             "classifier": "closed-form ridge on one-/multi-hot targets"}
     return self.finish(test, scores, metrics, info, cm)

@@ -5,7 +5,6 @@ See the package docstring (`spectralgpt_jax.inference`) for the input convention
 
 from __future__ import annotations
 
-import functools
 import os
 import pathlib
 from typing import Any, Mapping, Sequence
@@ -17,9 +16,11 @@ import numpy as np
 from flax import traverse_util
 
 from data_pipelines.normalization import normalize_cube
+from data_pipelines import schema
 from data_pipelines.schema import SPECTRALGPT_BANDS
 from spectralgpt_jax import checkpoints, losses, models
 from spectralgpt_jax.export import from_torch
+from spectralgpt_jax.inference import inputs
 from spectralgpt_jax.kernels import select
 from spectralgpt_jax.models.mae import token_grid
 from spectralgpt_jax.models.patch_embed import fold_dates, patchify, unpatchify
@@ -37,6 +38,26 @@ def _check_params(model: nn.Module, params: Mapping, where: str) -> None:
     raise ValueError(f"{where}: params do not fit {model.spec.kind} model; missing "
                      f"{sorted(set(exp) - set(got))}; unexpected {sorted(set(got) - set(exp))}; "
                      f"shape mismatches {[f'{k}: {got[k]} != {exp[k]}' for k in bad]}")
+
+
+COMPUTE_DTYPES = ("float32", "bfloat16")
+
+
+def encoder_tokens(model: nn.Module, params: Mapping, x: jax.Array, **apply_kw):
+  """The model's token features [B, L, D] for a cube batch, every token kept.
+
+  MAE: `encode` with mask ratio 0 and noise 0..L-1 (the identity order: tokens stay in grid
+  order), i.e. the encoder output after its final norm; ViT: `features` (after the last block).
+  `apply_kw` goes to `model.apply` (e.g. capture_intermediates, mutable); with `mutable` the
+  result is (output, state) as flax returns it, the MAE output being (latent, mask info).
+  """
+  if model.spec.kind == "mae":
+    n = token_grid(model.spec, x.shape)
+    length = n[0] * n[1] * n[2]
+    noise = jnp.broadcast_to(jnp.arange(length, dtype=jnp.float32), (x.shape[0], length))
+    out = model.apply({"params": params}, x, noise, 0.0, method="encode", **apply_kw)
+    return out if apply_kw.get("mutable") else out[0]
+  return model.apply({"params": params}, x, method="features", **apply_kw)
 
 
 class SpectralGPT:
@@ -74,16 +95,51 @@ class SpectralGPT:
             f"source={self.source!r})")
 
   def prepare(self, x: np.ndarray, *, bands: Sequence[str] | str | None = None,
-              normalize: bool = False, units: str = "DN", nonfinite: str = "error"
-              ) -> np.ndarray:
-    """Input cube(s) -> float32 [B, C, H, W] (a series [B, T, C, H, W] for a model with
-    num_dates > 1) in model band order (normalized if asked).
+              normalize: bool = True, units: str = "DN", nonfinite: str = "error",
+              image_size: int | None = None, resampling: str = "bicubic") -> np.ndarray:
+    """Input cube(s) -> float32 [B, C, S, S] (a series [B, T, C, S, S] for a model with
+    num_dates > 1) in model band order, resized and normalized as the model expects.
 
-    NaN/Inf inputs raise ValueError naming example, band and position (`nonfinite="error"`)
-    or, with `nonfinite="zero"`, are set to 0 after normalization (the band mean for z-score
-    statistics)."""
+    Args:
+      x: [C, H, W] or [B, C, H, W] (series: [T, C, H, W] or [B, T, C, H, W]).
+      bands: names of x's planes (checked and reordered by name); None: the model's order.
+      normalize: apply the stored normalization to raw values in `units` (default). Pass
+        False for input that is already normalized; raw-looking values then warn.
+      units: "DN" (reflectance x 10000) or "reflectance".
+      nonfinite: "error" (ValueError naming example, band and position) or "zero" (such
+        pixels are 0 after normalization: the band mean for z-score statistics; when resizing,
+        they enter the interpolation as their band's mean, and the output pixels whose nearest
+        input pixel was non-finite are set to 0).
+      image_size: side S the input is resized to (default: the model's `spec.img_size`, its
+        pretraining size); another multiple of the patch size runs the model at that size.
+      resampling: "bicubic" (default, antialiased), "bilinear" or "nearest".
+    """
     if nonfinite not in ("error", "zero"):
       raise ValueError(f"nonfinite={nonfinite!r}: use 'error' or 'zero'")
+    size = self._image_size(image_size)
+    x = self._select_bands(self._batch(x), bands)
+    x = np.asarray(x, np.float32)
+    bad = ~np.isfinite(x)
+    if bad.any():
+      if nonfinite == "error":
+        raise ValueError(_nonfinite_message(x, bad, self.bands))
+      x, bad = _fill_nonfinite(x, bad), inputs.fit_to_size(bad, size, "nearest") > 0
+    x = inputs.fit_to_size(x, size, resampling)
+    inputs.check_value_range(x, normalize=normalize, units=units,
+                             normalization=self.normalization, stacklevel=4)
+    x = normalize_cube(x, self.bands, self.normalization, units=units) if normalize else x
+    if bad.any():
+      x = np.where(bad, np.float32(0), x)
+    return x
+
+  def _image_size(self, image_size: int | None) -> int:
+    size = self.spec.img_size if image_size is None else int(image_size)
+    if size <= 0 or size % self.spec.patch:
+      raise ValueError(f"image_size={image_size}: must be a positive multiple of the patch "
+                       f"size {self.spec.patch} (the model's is {self.spec.img_size})")
+    return size
+
+  def _batch(self, x: np.ndarray) -> np.ndarray:
     x = np.asarray(x)
     dated = self.spec.num_dates > 1
     if x.ndim == (4 if dated else 3):
@@ -92,61 +148,79 @@ class SpectralGPT:
       want = "a series [T, C, H, W] or a batch [B, T, C, H, W]" if dated else \
           "a cube [C, H, W] or a batch [B, C, H, W]"
       raise ValueError(f"expected {want}, got {x.shape}")
-    axis = x.ndim - 3  # bands
-    if bands is not None:
-      from data_pipelines import schema  # pylint: disable=g-import-not-at-top
-      names = schema.parse_band_list(bands)
-      want = [schema.normalize_band_name(b) for b in self.bands]
-      if len(names) != x.shape[axis]:
-        raise ValueError(f"input has {x.shape[axis]} bands but {len(names)} names were given")
-      missing = [b for b in want if b not in names]
-      if missing:
-        raise ValueError(f"input lacks bands {missing} that the model expects (its manifest "
-                         f"lists {list(self.bands)}; input has {list(names)})")
-      x = schema.select_bands(x, names, want, axis=axis)
-    elif x.shape[axis] != len(self.bands):
-      raise ValueError(f"input has {x.shape[axis]} bands; the model expects {len(self.bands)} "
-                       f"({list(self.bands)}); pass bands= to select them by name")
-    x = np.asarray(x, np.float32)
-    bad = ~np.isfinite(x)
-    if bad.any() and nonfinite == "error":
-      raise ValueError(_nonfinite_message(x, bad, self.bands))
-    x = normalize_cube(x, self.bands, self.normalization, units=units) if normalize else x
-    if bad.any():
-      x = np.where(bad, np.float32(0), x)
     return x
 
-  @functools.cached_property
-  def _fns(self) -> dict[str, Any]:
-    m = self.model
-    if self.kind == "mae":
-      def feats(p, x):
-        n = token_grid(m.spec, x.shape)
-        noise = jnp.broadcast_to(jnp.arange(n[0] * n[1] * n[2], dtype=jnp.float32),
-                                 (x.shape[0], n[0] * n[1] * n[2]))
-        return m.apply({"params": p}, x, noise, 0.0, method="encode")[0]
-      pooled = lambda p, x: feats(p, x).mean(axis=1)
-    else:
-      feats = lambda p, x: m.apply({"params": p}, x, method="features")
-      pooled = lambda p, x: m.apply({"params": p}, x, method="pooled")
-    return {"features": jax.jit(feats), "pooled": jax.jit(pooled)}
+  def _select_bands(self, x: np.ndarray, bands: Sequence[str] | str | None) -> np.ndarray:
+    axis = x.ndim - 3  # bands
+    if bands is None:
+      if x.shape[axis] != len(self.bands):
+        raise ValueError(f"input has {x.shape[axis]} bands; the model expects "
+                         f"{len(self.bands)} ({list(self.bands)}); pass bands= to select them "
+                         "by name")
+      return x
+    names = schema.parse_band_list(bands)
+    want = [schema.normalize_band_name(b) for b in self.bands]
+    if len(names) != x.shape[axis]:
+      raise ValueError(f"input has {x.shape[axis]} bands but {len(names)} names were given")
+    missing = [b for b in want if b not in names]
+    if missing:
+      raise ValueError(f"input lacks bands {missing} that the model expects (its manifest "
+                       f"lists {list(self.bands)}; input has {list(names)})")
+    return schema.select_bands(x, names, want, axis=axis)
+
+  def compute_model(self, compute_dtype: str = "float32") -> nn.Module:
+    """The model with its matmuls in `compute_dtype` (COMPUTE_DTYPES); params stay float32.
+
+    "bfloat16": Dense and attention matmuls take bf16 operands and accumulate in float32;
+    LayerNorm, softmax, GELU and the residual stream stay float32 (models/dense.py)."""
+    if compute_dtype not in COMPUTE_DTYPES:
+      raise ValueError(f"compute_dtype must be one of {COMPUTE_DTYPES}, got {compute_dtype!r}")
+    if compute_dtype == "float32":
+      return self.model
+    return self.model.clone(dtype=jnp.dtype(compute_dtype))
+
+  def _fns(self, compute_dtype: str) -> dict[str, Any]:
+    cache = self.__dict__.setdefault("_fn_cache", {})
+    if compute_dtype not in cache:
+      m = self.compute_model(compute_dtype)
+      feats = lambda p, x: encoder_tokens(m, p, x)
+      if self.kind == "mae":
+        pooled = lambda p, x: feats(p, x).mean(axis=1)
+      else:
+        pooled = lambda p, x: m.apply({"params": p}, x, method="pooled")
+      cache[compute_dtype] = {"features": jax.jit(feats), "pooled": jax.jit(pooled)}
+    return cache[compute_dtype]
 
   def _batched(self, fn, x: np.ndarray, batch_size: int) -> np.ndarray:
-    outs = [np.asarray(fn(self.params, x[i:i + batch_size]))
-            for i in range(0, x.shape[0], batch_size)]
+    """fn over x in batches, float32; batch i+1 is dispatched before batch i is read back, so
+    the host does not leave the device idle between batches (jax dispatches asynchronously)."""
+    outs, pending = [], None
+    for i in range(0, x.shape[0], batch_size):
+      out = fn(self.params, x[i:i + batch_size])
+      if pending is not None:
+        outs.append(np.asarray(pending, np.float32))
+      pending = out
+    outs.append(np.asarray(pending, np.float32))
     return np.concatenate(outs, axis=0)
 
-  def features(self, x: np.ndarray, *, bands=None, normalize: bool = False, units: str = "DN",
-               batch_size: int = 16, nonfinite: str = "error") -> np.ndarray:
-    """Patch-token features [B, L, D] (no masking); `nonfinite` as in `prepare`."""
-    x = self.prepare(x, bands=bands, normalize=normalize, units=units, nonfinite=nonfinite)
-    return self._batched(self._fns["features"], x, batch_size)
+  def features(self, x: np.ndarray, *, bands=None, normalize: bool = True,
+               units: str = "DN", image_size: int | None = None, resampling: str = "bicubic",
+               batch_size: int = 16, nonfinite: str = "error",
+               compute_dtype: str = "float32") -> np.ndarray:
+    """Patch-token features [B, L, D] float32 (no masking); the other arguments as in
+    `prepare`; `compute_dtype` as in `compute_model` (docs/evaluation.md: what bfloat16 costs)."""
+    x = self.prepare(x, bands=bands, normalize=normalize, units=units, nonfinite=nonfinite,
+                     image_size=image_size, resampling=resampling)
+    return self._batched(self._fns(compute_dtype)["features"], x, batch_size)
 
-  def embed(self, x: np.ndarray, *, bands=None, normalize: bool = False, units: str = "DN",
-            batch_size: int = 16, nonfinite: str = "error") -> np.ndarray:
-    """Pooled embeddings [B, D] (no masking); `nonfinite` as in `prepare`."""
-    x = self.prepare(x, bands=bands, normalize=normalize, units=units, nonfinite=nonfinite)
-    return self._batched(self._fns["pooled"], x, batch_size)
+  def embed(self, x: np.ndarray, *, bands=None, normalize: bool = True, units: str = "DN",
+            image_size: int | None = None, resampling: str = "bicubic", batch_size: int = 16,
+            nonfinite: str = "error", compute_dtype: str = "float32") -> np.ndarray:
+    """Pooled embeddings [B, D] float32 (no masking); the other arguments as in `prepare`;
+    `compute_dtype` as in `compute_model`."""
+    x = self.prepare(x, bands=bands, normalize=normalize, units=units, nonfinite=nonfinite,
+                     image_size=image_size, resampling=resampling)
+    return self._batched(self._fns(compute_dtype)["pooled"], x, batch_size)
 
   def _recon_fn(self, mask_ratio: float):
     cache = self.__dict__.setdefault("_recon_cache", {})
@@ -158,18 +232,22 @@ class SpectralGPT:
 
   def reconstruct(self, x: np.ndarray, *, mask_ratio: float = 0.9,
                   noise: np.ndarray | None = None, seed: int = 0, bands=None,
-                  normalize: bool = False, units: str = "DN", norm_pix: bool = False,
+                  normalize: bool = True, units: str = "DN", image_size: int | None = None,
+                  resampling: str = "bicubic", norm_pix: bool = False,
                   batch_size: int = 16) -> dict[str, np.ndarray]:
     """MAE reconstruction with the official masking convention and loss.
 
     `noise` [B, L] fixes the mask (tokens with the smallest noise are kept, as torch's
     random_masking); otherwise uniform noise from `seed`. Returns loss, loss_mse,
-    loss_spectral (over the whole batch), pred [B, L, t*p*p], mask [B, L] (1 = removed),
-    reconstruction (unpatchified pred, the input's shape) and target [B, L, t*p*p].
+    loss_spectral (over the whole batch), input (the prepared model input [B, C, S, S]:
+    band order, size and normalization of `prepare`), pred [B, L, t*p*p], mask [B, L]
+    (1 = removed), reconstruction (unpatchified pred, input's shape) and target [B, L, t*p*p].
+    The loss is in normalized units, so raw digital numbers need the default normalize=True.
     """
     if self.kind != "mae":
       raise ValueError("reconstruct needs MAE (pretraining) weights; these are a classifier")
-    x = self.prepare(x, bands=bands, normalize=normalize, units=units)
+    x = self.prepare(x, bands=bands, normalize=normalize, units=units, image_size=image_size,
+                     resampling=resampling)
     grid = token_grid(self.spec, x.shape)
     length = grid[0] * grid[1] * grid[2]
     if noise is None:
@@ -190,7 +268,8 @@ class SpectralGPT:
         pred, target, mask, grid, norm_pix=norm_pix,
         groups_per_date=s.spectral_groups if s.num_dates > 1 else None)
     return {"loss": float(loss), "loss_mse": float(terms["loss_mse"]),
-            "loss_spectral": float(terms["loss_spectral"]), "pred": pred, "mask": mask,
+            "loss_spectral": float(terms["loss_spectral"]), "input": x, "pred": pred,
+            "mask": mask,
             "reconstruction": np.asarray(unpatchify(jnp.asarray(pred), grid, s.t_patch,
                                                     s.patch)).reshape(x.shape),
             "target": target}
@@ -203,6 +282,13 @@ def _nonfinite_message(x: np.ndarray, bad: np.ndarray, bands: Sequence[str]) -> 
   return (f"non-finite input: {int(bad.sum())} NaN/Inf value(s); first at {where}, band "
           f"{bands[c]} (index {c}), position (row {row}, col {col}) = {x[idx]}. Fix the input "
           "or pass nonfinite='zero' to set such values to 0 after normalization")
+
+
+def _fill_nonfinite(x: np.ndarray, bad: np.ndarray) -> np.ndarray:
+  """Non-finite pixels -> their band's finite mean (per example), so resizing stays finite."""
+  finite = np.where(bad, 0.0, x)
+  count = np.maximum((~bad).sum(axis=(-2, -1), keepdims=True), 1)
+  return np.where(bad, finite.sum(axis=(-2, -1), keepdims=True) / count, x).astype(np.float32)
 
 
 def load(path: str | os.PathLike, *, model: str | None = None, step: int | None = None

@@ -154,7 +154,7 @@ def train(config, workdir: str, evaluate: Callable | None = None) -> dict[str, f
     if not lead:
       return
     img = panels.make_panel(cube, pred, mask, grid=grid, t_patch=spec.t_patch, patch=spec.patch,
-                            bands=meta["bands"], norm_pix=config.loss.norm_pix)
+                            bands=meta["bands"], step=step, norm_pix=config.loss.norm_pix)
     png = panels.encode_png(img)
     folder = epath.Path(workdir) / "panels"
     folder.mkdir(parents=True, exist_ok=True)

@@ -77,7 +77,7 @@ def test_bigearthnet_bad_folder(patch, case, field, text):
   elif case == "garbage":
     victim.write_bytes(b"not a tiff at all")
   with pytest.raises(BadInputError) as err:
-    bigearthnet.load_bigearthnet_patch(patch)
+    bigearthnet.read_bigearthnet_patch(patch)
   assert err.value.field == field and text in str(err.value)
   assert err.value.path.endswith(victim.name)
 
@@ -175,7 +175,7 @@ def test_unknown_bigearthnet_class_names_the_labels_file_and_skip_bad_skips(exam
     p.chmod(0o644)
   meta = _unknown_label(root / patches[0].name)
   with pytest.raises(BadInputError, match="Moon craters") as err:
-    bigearthnet.load_bigearthnet_patch(root / patches[0].name)
+    bigearthnet.read_bigearthnet_patch(root / patches[0].name)
   assert err.value.path == str(meta) and err.value.field == "labels"
   from spectralgpt_jax.__main__ import main as cli
   assert cli(["ingest", "--source", "bigearthnet", "--input", str(root), "--out",

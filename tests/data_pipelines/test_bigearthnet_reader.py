@@ -48,12 +48,12 @@ def test_sha256sums_pass_and_name_the_altered_file(example_dir, tmp_path):
 
 def test_cube_shape_order_and_metadata(patches):
   for folder in patches:
-    cube, meta = ben.load_bigearthnet_patch(folder)
+    cube, meta = ben.read_bigearthnet_patch(folder)
     assert cube.shape == (12, 120, 120) and cube.dtype == np.float32
-    assert meta["band_names"] == list(schema.SPECTRALGPT_BANDS)
+    assert meta["bands"] == list(schema.SPECTRALGPT_BANDS)
     # 10 m bands pass through unchanged, at the position of their own file name.
     for band in ("B02", "B03", "B04", "B08"):
-      np.testing.assert_array_equal(cube[meta["band_names"].index(band)], _read(folder, band))
+      np.testing.assert_array_equal(cube[meta["bands"].index(band)], _read(folder, band))
     js = json.loads(next(folder.glob("*_labels_metadata.json")).read_text())
     assert meta["labels"] == js["labels"]
     assert meta["labels19"] == labels_lib.bigearthnet_indices(js["labels"])
@@ -70,10 +70,10 @@ def test_cube_shape_order_and_metadata(patches):
 
 def test_band_order_by_name_not_position(patches):
   folder = patches[0]
-  cube, _ = ben.load_bigearthnet_patch(folder)
+  cube, _ = ben.read_bigearthnet_patch(folder)
   rev = tuple(reversed(schema.SPECTRALGPT_BANDS))
-  cube_rev, meta = ben.load_bigearthnet_patch(folder, bands=rev)
-  assert meta["band_names"] == list(rev)
+  cube_rev, meta = ben.read_bigearthnet_patch(folder, bands=rev)
+  assert meta["bands"] == list(rev)
   np.testing.assert_array_equal(cube_rev, cube[::-1])
   np.testing.assert_array_equal(
       schema.select_bands(cube, schema.SPECTRALGPT_BANDS, rev), cube_rev)
@@ -81,8 +81,8 @@ def test_band_order_by_name_not_position(patches):
 
 def test_spatial_alignment_after_resampling(patches):
   for folder in patches[:3]:
-    near, _ = ben.load_bigearthnet_patch(folder, resampling="nearest")
-    bil, _ = ben.load_bigearthnet_patch(folder, resampling="bilinear")
+    near, _ = ben.read_bigearthnet_patch(folder, resampling="nearest")
+    bil, _ = ben.read_bigearthnet_patch(folder, resampling="bilinear")
     for band, factor in (("B8A", 2), ("B11", 2), ("B01", 6), ("B09", 6)):
       i = schema.SPECTRALGPT_BANDS.index(band)
       orig = _read(folder, band)
@@ -105,7 +105,7 @@ def test_spatial_alignment_after_resampling(patches):
 
 
 def test_resize_cube(patches):
-  cube, _ = ben.load_bigearthnet_patch(patches[0])
+  cube, _ = ben.read_bigearthnet_patch(patches[0])
   out = ben.resize_cube(cube, 128)
   assert out.shape == (12, 128, 128) and out.dtype == np.float32
   np.testing.assert_allclose(out.mean(axis=(1, 2)), cube.mean(axis=(1, 2)), rtol=0.02)
@@ -117,4 +117,4 @@ def test_resize_cube(patches):
 
 def test_unknown_resampling_rejected(patches):
   with pytest.raises(ValueError, match="resampling"):
-    ben.load_bigearthnet_patch(patches[0], resampling="magic")
+    ben.read_bigearthnet_patch(patches[0], resampling="magic")

@@ -19,10 +19,10 @@ def test_records_match_reader_bit_exact(ben_dir, example_dir):
   for shard in manifest["shards"]:
     for _, data in tfrecord.iter_records(pathlib.Path(ben_dir) / shard["file"]):
       rec = example_codec.decode_record(data)
-      cube, meta = bigearthnet.load_bigearthnet_patch(rec["source"])
+      cube, meta = bigearthnet.read_bigearthnet_patch(rec["source"])
       assert rec["cube"].dtype == np.uint16
       np.testing.assert_array_equal(rec["cube"], np.rint(cube).astype(np.uint16))
-      assert rec["bands"] == meta["band_names"] and rec["labels"] == meta["labels19"]
+      assert rec["bands"] == meta["bands"] and rec["labels"] == meta["labels19"]
       assert rec["crs"] == meta["crs"] and rec["bounds"] == meta["bounds"]
       assert rec["product_id"] == meta["product_id"] and rec["date"] == meta["date"]
       seen.add(rec["key"])

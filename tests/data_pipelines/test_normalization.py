@@ -15,8 +15,8 @@ def patches(example_dir):
   """[6, 12, 120, 120] float32 DN of the real patches (SpectralGPT band order)."""
   cubes = []
   for folder in bigearthnet.list_bigearthnet_patches(example_dir):
-    cube, meta = bigearthnet.load_bigearthnet_patch(folder)
-    cubes.append(schema.select_bands(cube, meta["band_names"], schema.SPECTRALGPT_BANDS))
+    cube, meta = bigearthnet.read_bigearthnet_patch(folder)
+    cubes.append(schema.select_bands(cube, meta["bands"], schema.SPECTRALGPT_BANDS))
   return np.stack(cubes).astype(np.float32)
 
 

@@ -28,12 +28,12 @@ def test_same_model_from_orbax_pth_and_safetensors(loaded, trained_mae, exported
                                                    tmp_path):
   _, x = cubes32
   st = to_torch.export_checkpoint(trained_mae[0], tmp_path / "w.safetensors").weights
-  emb = loaded.embed(x)
-  assert emb.shape == (6, 64) and loaded.features(x).shape == (6, 64, 64)
+  emb = loaded.embed(x, normalize=False)
+  assert emb.shape == (6, 64) and loaded.features(x, normalize=False).shape == (6, 64, 64)
   for path in (exported_pth, st):
     other = load(path)
     assert other.bands == loaded.bands and other.normalization == H.NORMALIZATION
-    np.testing.assert_array_equal(other.embed(x), emb)
+    np.testing.assert_array_equal(other.embed(x, normalize=False), emb)
 
 
 def test_features_are_the_unmasked_encoder_in_token_order(loaded, exported_pth, cubes32):
@@ -43,7 +43,7 @@ def test_features_are_the_unmasked_encoder_in_token_order(loaded, exported_pth, 
   noise = np.tile(np.arange(64, dtype=np.float32), (6, 1))
   with torch.no_grad():
     latent_t, _, _ = twin.forward_encoder(torch.from_numpy(x), 0.0, noise=torch.from_numpy(noise))
-  assert parity.rel_err(loaded.features(x, batch_size=4), latent_t) < 1e-5
+  assert parity.rel_err(loaded.features(x, normalize=False, batch_size=4), latent_t) < 1e-5
 
 
 def test_reconstruct_follows_the_official_convention(loaded, exported_pth, cubes32):
@@ -51,7 +51,8 @@ def test_reconstruct_follows_the_official_convention(loaded, exported_pth, cubes
   twin = create_model(TINY_MAE)
   twin.load_state_dict(torch.load(exported_pth, weights_only=True)["model"])
   noise = np.random.default_rng(5).uniform(size=(6, 64)).astype(np.float32)
-  out = loaded.reconstruct(x, mask_ratio=0.75, noise=noise, batch_size=4)
+  out = loaded.reconstruct(x, mask_ratio=0.75, noise=noise, normalize=False,
+                           batch_size=4)
   with torch.no_grad():
     loss_t, pred_t, mask_t = twin(torch.from_numpy(x), mask_ratio=0.75,
                                   noise=torch.from_numpy(noise))
@@ -59,22 +60,22 @@ def test_reconstruct_follows_the_official_convention(loaded, exported_pth, cubes
   assert parity.rel_err(out["pred"], pred_t) < 1e-5
   assert abs(out["loss"] - float(loss_t)) < 1e-5 * float(loss_t)
   assert out["reconstruction"].shape == x.shape
-  by_ratio = loaded.reconstruct(x[:2], mask_ratio=0.5, seed=1)
+  by_ratio = loaded.reconstruct(x[:2], mask_ratio=0.5, seed=1, normalize=False)
   assert (by_ratio["mask"].sum(1) == 64 - masking.num_kept(64, 0.5)).all()
 
 
 def test_bands_are_checked_and_reordered_by_name(loaded, cubes32):
   raw, x = cubes32
-  emb = loaded.embed(x)
+  emb = loaded.embed(x, normalize=False)
   perm = np.random.default_rng(0).permutation(12)
   shuffled = [H.BANDS[i] for i in perm]
-  np.testing.assert_array_equal(loaded.embed(x[:, perm], bands=shuffled), emb)
+  np.testing.assert_array_equal(loaded.embed(x[:, perm], bands=shuffled, normalize=False), emb)
   with pytest.raises(ValueError, match=r"lacks bands \['B12'\]"):
     loaded.embed(x[:, :11], bands=H.BANDS[:11])
   with pytest.raises(ValueError, match="pass bands="):
     loaded.embed(x[:, :11])
   # Raw digital numbers normalized with the stored statistics equal the pre-normalized input.
-  np.testing.assert_allclose(loaded.embed(raw, normalize=True), emb, rtol=1e-6, atol=1e-6)
+  np.testing.assert_allclose(loaded.embed(raw), emb, rtol=1e-6, atol=1e-6)
 
 
 def test_reconstruct_needs_an_mae(tmp_path, cubes32):
@@ -84,7 +85,7 @@ def test_reconstruct_needs_an_mae(tmp_path, cubes32):
                               normalization={"mode": "zscore", "stats": "fmow_s2_official"})
   m = load(tmp_path)
   raw, _ = cubes32
-  assert m.embed(raw, normalize=True).shape == (6, 64)
+  assert m.embed(raw).shape == (6, 64)
   with pytest.raises(ValueError, match="needs MAE"):
     m.reconstruct(raw)
 

@@ -15,7 +15,7 @@ def _real_cubes(example_dir) -> np.ndarray:
   """[6, 12, 128, 128] float32: 10 m grid, resized to 128 px, per-image per-band min-max."""
   folders = bigearthnet.list_bigearthnet_patches(example_dir)
   assert len(folders) == 6
-  cubes = [resample.resize_cube(bigearthnet.load_bigearthnet_patch(f)[0], 128) for f in folders]
+  cubes = [resample.resize_cube(bigearthnet.read_bigearthnet_patch(f)[0], 128) for f in folders]
   return normalization.minmax(np.stack(cubes))
 
 

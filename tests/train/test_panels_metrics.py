@@ -43,25 +43,71 @@ def test_pixel_mask_marks_exactly_the_masked_tubelets():
   assert pm[0, 3:6, 8:, 8:].all() and not pm[0, :3].any()
 
 
-def test_panel_layout_and_norm_pix_inverse():
+BANDS12 = ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B11", "B12"]
+
+
+def _panel_inputs(seed=1):
   from spectralgpt_jax.models.patch_embed import patchify
-  rng = np.random.default_rng(1)
+  rng = np.random.default_rng(seed)
   cube = rng.uniform(size=(2, 12, 32, 32)).astype(np.float32)
   target = np.asarray(patchify(cube, 3, 8))
+  mask = (rng.uniform(size=(2, 64)) < 0.75).astype(np.float32)
+  return cube, target, mask
+
+
+def test_panel_layout_and_norm_pix_inverse():
+  cube, target, mask = _panel_inputs()
   np.testing.assert_allclose(
       panels.denormalize_pred(np.asarray(losses.normalize_patches(target)), target), target,
       atol=1e-5)
-  mask = (rng.uniform(size=(2, 64)) < 0.75).astype(np.float32)
-  img = panels.make_panel(cube, target, mask, grid=(4, 4, 4), t_patch=3, patch=8,
-                          bands=["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A",
-                                 "B09", "B11", "B12"])
+  kw = dict(grid=(4, 4, 4), t_patch=3, patch=8, bands=BANDS12)
+  img = panels.make_panel(cube, target, mask, **kw)
+  lay = panels._layout(12, 32, 32, 2, 96)  # pylint: disable=protected-access
   tile = 96  # 32 px upscaled x3
-  assert img.dtype == np.uint8 and img.shape[0] == 2 * tile + 2 * panels.GAP
+  assert img.dtype == np.uint8 and img.shape == (lay["height"], lay["width"], 3)
+  assert lay["th"] == tile
   # A perfect reconstruction: columns 1, 3 and 4 (original, recon, recon + visible) agree.
-  step = tile + panels.GAP
-  np.testing.assert_array_equal(img[:tile, :tile], img[:tile, 2 * step:2 * step + tile])
-  np.testing.assert_array_equal(img[:tile, :tile], img[:tile, 3 * step:3 * step + tile])
+  y, x, step = lay["top"], panels.MARGIN, tile + panels.GAP
+  first = img[y:y + tile, x:x + tile]
+  np.testing.assert_array_equal(first, img[y:y + tile, x + 2 * step:x + 2 * step + tile])
+  np.testing.assert_array_equal(first, img[y:y + tile, x + 3 * step:x + 3 * step + tile])
   assert panels.rgb_indices(["B02", "B03", "B04"]) == [2, 1, 0]
+
+
+def test_panel_text_step_band_names_and_colour_bar():
+  cube, target, mask = _panel_inputs()
+  fig = panels.panel_figure(cube, target, mask, grid=(4, 4, 4), t_patch=3, patch=8,
+                            bands=BANDS12, step=1200)
+  texts = [t.get_text() for t in fig.texts]
+  assert any("step 1200" in t for t in texts)
+  for title in panels.COLUMN_TITLES:
+    assert title in texts
+  assert texts.count("B8A") == 2 and texts.count("B01") == 2  # every row's error tiles
+  assert {"0", "0.25", "0.5+"} <= set(texts)
+  img = panels.render(fig)
+  lay = panels._layout(12, 32, 32, 2, 96)  # pylint: disable=protected-access
+  title = img[panels.MARGIN:panels.MARGIN + panels.TITLE_H, :lay["width"] // 3]
+  assert (title < 100).any()  # the title is drawn (dark glyphs on white)
+  bar = img[lay["top"]:lay["height"] - panels.MARGIN, lay["bar_x"] + panels.BAR_W // 2]
+  assert (bar[0] > 250).all() and (bar[-1] < 5).all()  # white at the top, black at 0
+
+
+def test_error_colours_use_one_fixed_scale_across_steps():
+  cube, target, mask = _panel_inputs()
+  kw = dict(grid=(4, 4, 4), t_patch=3, patch=8, bands=BANDS12)
+  lay = panels._layout(12, 32, 32, 2, 96)  # pylint: disable=protected-access
+  y, x = panels._error_tile_origin(lay, lay["top"], 0)  # pylint: disable=protected-access
+
+  def tile(pred, step):
+    return panels.make_panel(cube, pred, mask, step=step, **kw)[y:y + lay["eh"],
+                                                                 x:x + lay["ew"]]
+  # A uniform error of 0.25 is mid-scale at step 100 and at step 200 (no per-panel rescaling),
+  # and an error twice as large looks different (per-row percentiles would hide it).
+  at100, at200 = tile(target + 0.25, 100), tile(target + 0.25, 200)
+  np.testing.assert_array_equal(at100, at200)
+  want = panels.error_colours(np.full((1, 1), 0.25))[0, 0] * 255  # dark orange
+  np.testing.assert_allclose(at100[0, 0], want, atol=1)
+  assert (tile(target + 0.5, 300) != at100).any()
 
 
 def test_model_flops_and_mfu():
