@@ -47,6 +47,7 @@ demo: $(STAMP)
 demo-eval: $(STAMP)
 	@test -d runs/demo/run/checkpoints || $(MAKE) demo SHARED=$(SHARED)
 	$(PY) -m spectralgpt_jax sweep --config configs/eval/tiny_sweep.py:shared=$(SHARED) --workdir runs/demo/eval
+	$(PY) -m spectralgpt_jax evaluate --config configs/eval/oscd.py:tiny,steps=100,shared=$(SHARED),pretrained=runs/demo/run --workdir runs/demo/eval_oscd
 
 bench: bench-step bench-attention bench-gemm bench-pipeline bench-scale bench-features
 

@@ -164,3 +164,68 @@ def finetune_config(*, model: str, num_classes: int, label_type: str, image_size
   c.eval_every_steps = 0                 # evaluation hook (0: at the end only)
   c.log.panel_every_steps = 0
   return c
+
+
+DENSE_RECIPES = ("segmunich", "oscd", "pangaea")
+
+
+def dense_config(*, model: str, recipe: str, source: str, paths: str, num_examples: int,
+                 batch_size: int, epochs: float, image_size: int = 128,
+                 freeze_encoder: bool = False) -> ml_collections.ConfigDict:
+  """Training a segmentation / change-detection model (spec sections 4-5) on the training
+  machinery (`train`), recipes:
+    segmunich  drop path 0.5, AdamW 1e-4 (0.9, 0.999), wd 1e-5 on every parameter, linear
+               warmup over 15 epochs from factor 1e-3 then poly 0.9 per step, cross-entropy
+               with ignore index
+    oscd       AdamW 1e-4, wd 1e-5 on every parameter, ExponentialLR 0.95 per epoch, drop path
+               0.5, NLL weighted [10 x 2p, 2 (1 - p)] by the training change fraction p
+    pangaea    frozen encoder, UPerNet 512 over blocks 3, 5, 7, 11, AdamW 1e-4, wd 0.05,
+               lr x0.1 at 60 % and 90 % of the run
+  `num_examples` = training crops per epoch (images x data.crops_per_image).
+  """
+  if recipe not in DENSE_RECIPES:
+    raise ValueError(f"recipe {recipe!r} not in {DENSE_RECIPES}")
+  c = pretrain_config(model=model, image_size=image_size, batch_size=batch_size, blr=0.0,
+                      epochs=epochs, warmup_epochs=0, num_examples=num_examples)
+  del c.masking, c.loss
+  c.model.dtype = "float32"
+  c.model.scan = False
+  c.model.drop_path_rate = 0.0 if recipe == "pangaea" else 0.5
+  c.model.head = "pangaea" if recipe == "pangaea" else "official"
+  if recipe == "pangaea":
+    c.model.head_channels = 512
+    c.model.feature_layers = (3, 5, 7, 11)
+  c.model.freeze_encoder = freeze_encoder or recipe == "pangaea"
+  if recipe == "oscd":
+    c.model.pyramid_dropout = 0.0        # the official change model's pyramid has no dropout
+  del c.optim.blr
+  c.optim.lr = 1e-4
+  c.optim.b2 = 0.999
+  c.optim.weight_decay = 0.05 if recipe == "pangaea" else 1e-5
+  c.optim.decay_all = recipe != "pangaea"   # torch AdamW(model.parameters()): every parameter
+  c.steps_per_epoch = c.get_ref("num_examples") // c.get_ref("batch_size")
+  if recipe == "segmunich":
+    c.optim.schedule = "warmup_poly"
+    c.warmup_epochs = 15
+    c.optim.warmup_factor = 1e-3
+    c.optim.poly_power = 0.9
+  elif recipe == "oscd":
+    c.optim.schedule = "exponential"
+    c.optim.gamma = 0.95
+    c.optim.steps_per_epoch = c.get_ref("steps_per_epoch")
+  else:
+    c.optim.schedule = "steps"
+    c.optim.milestones = (0.6, 0.9)
+    c.optim.decay_factor = 0.1
+  c.dense = ml_collections.ConfigDict()
+  c.dense.oscd_class_weights = recipe == "oscd"   # weights from the training change fraction
+  c.dense.class_weights = ()                       # filled by the evaluator when the above
+  c.data.source = source
+  c.data.paths = paths
+  c.data.use_mask = True
+  c.data.use_cube2 = source == "oscd"
+  c.data.rot90 = recipe != "pangaea"
+  c.data.vflip_prob = 0.0
+  c.eval_every_steps = 0
+  c.log.panel_every_steps = 0
+  return c

@@ -77,3 +77,16 @@ def finetune(train: ml_collections.ConfigDict, test) -> ml_collections.ConfigDic
   (configs/common.py:finetune_config; its data block the training split), `test` the split
   scored every `train.eval_every_steps` steps and at the end."""
   return ml_collections.ConfigDict({"type": "finetune", "train": train, "test_data": test})
+
+
+def dense(train: ml_collections.ConfigDict, test, *, official_oscd: bool = False,
+          tile_size: int = 0, tile_stride: int = 0, tile_batch: int = 32,
+          ignored_classes: tuple[int, ...] = ()) -> ml_collections.ConfigDict:
+  """Segmentation / change detection on the training machinery: `train` is a whole dense
+  training config (configs/common.py:dense_config), `test` a dense data block scored whole
+  (tiles of `tile_size`, 0 = the model input, every `tile_stride`, 0 = half a tile, averaged);
+  `official_oscd` adds the official OSCD tile protocol's metrics."""
+  return ml_collections.ConfigDict({
+      "type": "dense", "train": train, "test_data": test, "official_oscd": official_oscd,
+      "tile_size": tile_size, "tile_stride": tile_stride, "tile_batch": tile_batch,
+      "ignored_classes": tuple(ignored_classes), "save_predictions": True})

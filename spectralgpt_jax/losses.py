@@ -7,6 +7,9 @@
 L3 covers *every* spatial position s, visible and masked, as the official code does, and always
 uses raw (un-normalised) targets, even with norm_pix (the official computes it before
 normalising). The patch dimension is derived, not hard-coded to 192.
+
+Dense tasks: `pixel_cross_entropy` (torch cross-entropy / NLL with class weights and ignore
+index -1) and `oscd_class_weights` (the official OSCD weights from the training change share).
 """
 
 from __future__ import annotations
@@ -63,3 +66,37 @@ def spectralgpt_loss(pred: jax.Array, target: jax.Array, mask: jax.Array,
   mse = masked_mse(pred, normalize_patches(target) if norm_pix else target, mask)
   loss = mse_weight * mse + spectral_weight * spectral
   return loss, {"loss_mse": mse, "loss_spectral": spectral}
+
+
+# ------------------------------------------------------------------ dense (per-pixel) losses
+IGNORE_INDEX = -1  # masks of the dense datasets: -1 = pixel not scored
+OSCD_FP_MODIFIER = 10.0
+
+
+def pixel_cross_entropy(logits: jax.Array, labels: jax.Array, *,
+                        class_weights: jax.Array | None = None,
+                        ignore_index: int = IGNORE_INDEX) -> jax.Array:
+  """torch cross_entropy / nll_loss(log_softmax) with `weight` and `ignore_index`, mean
+  reduction: sum_i w[y_i] (-log p_i[y_i]) / sum_i w[y_i] over pixels i with y_i != ignore.
+
+  logits [..., K] (log-probabilities work too: log_softmax is idempotent on them), labels
+  [...] int. 0 when no pixel is scored (torch gives NaN there).
+  """
+  logp = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
+  valid = labels != ignore_index
+  safe = jnp.where(valid, labels, 0).astype(jnp.int32)
+  picked = jnp.take_along_axis(logp, safe[..., None], axis=-1)[..., 0]
+  w = jnp.ones_like(picked) if class_weights is None else jnp.asarray(
+      class_weights, jnp.float32)[safe]
+  w = jnp.where(valid, w, 0.0)
+  return -jnp.sum(w * picked) / jnp.maximum(jnp.sum(w), 1e-12)
+
+
+def oscd_class_weights(change_fraction: float,
+                       fp_modifier: float = OSCD_FP_MODIFIER) -> tuple[float, float]:
+  """The official OSCD NLL weights from the share p of change pixels in the training set:
+  [fp_modifier * 2 p, 2 (1 - p)] for (no change, change)."""
+  p = float(change_fraction)
+  if not 0.0 < p < 1.0:
+    raise ValueError(f"change fraction must be in (0, 1), got {p}")
+  return (fp_modifier * 2.0 * p, 2.0 * (1.0 - p))

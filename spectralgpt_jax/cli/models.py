@@ -22,7 +22,7 @@ def main(argv: list[str]) -> int:
   build_parser().parse_args(argv)
   from spectralgpt_jax.models import param_count, variants  # pylint: disable=g-import-not-at-top
 
-  header = (f"{'name':<34}{'kind':<5}{'params':>14}{'encoder':>14}  {'grid (T,H,W)':<14}"
+  header = (f"{'name':<34}{'kind':<7}{'params':>14}{'encoder':>14}  {'grid (T,H,W)':<14}"
             f"{'tokens':>7}  official")
   print(header)
   print("-" * len(header))
@@ -30,7 +30,7 @@ def main(argv: list[str]) -> int:
     total, encoder = param_count.count_params(spec)
     grid = "x".join(str(g) for g in spec.grid)
     official = spec.official_name or "(test variant)"
-    print(f"{name:<34}{spec.kind:<5}{total:>14,}{encoder:>14,}  {grid:<14}{spec.num_tokens:>7}  "
+    print(f"{name:<34}{spec.kind:<7}{total:>14,}{encoder:>14,}  {grid:<14}{spec.num_tokens:>7}  "
           f"{official}")
   print("\nvit_* counts use separable position tables (spatial + spectral). With "
         "pos_embed='official_zeros'\nthey equal the official models_vit_tensor counts "

@@ -7,7 +7,8 @@
 type is a class registered with `registry.register(type)` and built as `cls(cfg, ctx)` with an
 `EvalContext`, whose `run()` returns a dict of floats. Modules: `registry`, `context`,
 `runner`, `features` (cached frozen-encoder features), `linear`, `knn`, `metrics`; for the
-dense tasks `dense_metrics`, `tiling`, `dense_outputs`.
+dense tasks `dense_eval` (type "dense": segmentation / change detection trained on the training
+machinery), `dense_metrics`, `tiling`, `dense_outputs`.
 """
 
 from spectralgpt_jax.evaluation.context import EvalContext

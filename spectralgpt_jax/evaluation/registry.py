@@ -19,6 +19,7 @@ BUILTIN = {
     "linear": "spectralgpt_jax.evaluation.linear",
     "knn": "spectralgpt_jax.evaluation.knn",
     "finetune": "spectralgpt_jax.evaluation.finetune",
+    "dense": "spectralgpt_jax.evaluation.dense_eval",
 }
 
 _EVALUATORS: dict[str, type] = {}

@@ -12,6 +12,7 @@ from absl import logging
 
 from spectralgpt_jax.models import ops as ops_lib
 from spectralgpt_jax.models.mae import SpectralMAE
+from spectralgpt_jax.models.segmenter import SpectralSegmenter
 from spectralgpt_jax.models.variants import VARIANTS, ModelSpec
 from spectralgpt_jax.models.vit import SpectralViT
 
@@ -19,7 +20,8 @@ _SPEC_FIELDS = {f.name for f in dataclasses.fields(ModelSpec)}
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
 # Module fields that change parameters or outputs (beyond ModelSpec); the rest (dtype, scan,
 # remat, drop_path_rate, dropout) are runtime knobs.
-ARCHITECTURE_KWARGS = ("pos_embed", "pool")
+ARCHITECTURE_KWARGS = ("pos_embed", "pool", "head", "fusion", "feature_layers",
+                      "pyramid_channels", "head_channels", "pyramid_groups", "head_groups")
 # Implementations that older configs and checkpoints recorded with the model; now chosen per
 # compile target (kernels.select, config.kernels) and never part of a model record.
 _IMPLEMENTATION_KEYS = ("attention", "matmul")
@@ -32,12 +34,12 @@ def get_spec(name: str, **overrides) -> ModelSpec:
   return dataclasses.replace(VARIANTS[name], **overrides)
 
 
-def get_model(name: str, **kwargs) -> SpectralMAE | SpectralViT:
+def get_model(name: str, **kwargs) -> SpectralMAE | SpectralViT | SpectralSegmenter:
   """Builds variant `name`; kwargs may set ModelSpec fields (img_size, num_classes, ...) and
   module fields (dtype, scan, remat, drop_path_rate, pos_embed, pool, ...)."""
   spec = get_spec(name, **{k: v for k, v in kwargs.items() if k in _SPEC_FIELDS})
   module_kwargs = {k: v for k, v in kwargs.items() if k not in _SPEC_FIELDS}
-  cls = SpectralMAE if spec.kind == "mae" else SpectralViT
+  cls = {"mae": SpectralMAE, "vit": SpectralViT}.get(spec.kind, SpectralSegmenter)
   return cls(spec=spec, **module_kwargs)
 
 
@@ -73,4 +75,4 @@ def build_model(record: Mapping[str, Any], *, ops: ops_lib.Ops = ops_lib.XLA_OPS
   return get_model(str(record["name"]), ops=ops, **kw)
 
 
-__all__ = ["ARCHITECTURE_KWARGS", "DTYPES", "build_model", "record_kwargs", "ModelSpec", "SpectralMAE", "SpectralViT", "VARIANTS", "get_model", "get_spec"]
+__all__ = ["ARCHITECTURE_KWARGS", "DTYPES", "build_model", "record_kwargs", "ModelSpec", "SpectralMAE", "SpectralSegmenter", "SpectralViT", "VARIANTS", "get_model", "get_spec"]

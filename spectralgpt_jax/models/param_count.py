@@ -6,7 +6,9 @@ tubelet embedding Dense [t*p*p -> D], separable position tables (spatial [H'W', 
 MLP D -> mlp_ratio*D -> D, all with biases), the final LayerNorm; the MAE adds its decoder
 (embed Dense, mask token, its own position tables, blocks, LayerNorm, prediction Dense
 [Dd -> t*p*p]); the classifier adds its head [D -> num_classes]. The classifier's
-pos_embed="official_zeros" (one [L, D] table) is `pos_embed="single"` here.
+pos_embed="official_zeros" (one [L, D] table) is `pos_embed="single"` here. Dense models
+(kinds seg / change) have no final norm and add the official head at its default widths
+(models/segmenter.py, upernet.py).
 """
 
 from __future__ import annotations
@@ -44,12 +46,32 @@ def decoder_params(spec: ModelSpec) -> int:
           + dec * spec.patch_dim + spec.patch_dim)
 
 
+def dense_head_params(spec: ModelSpec, pyramid=(256, 512, 1024, 2048), head: int = 256) -> int:
+  """The official segmentation / change head: fc, conv0..3, FPNHEAD (PPM 1/2/3/6, Conv_fuse,
+  fuse_all, conv_x1) and the 3x3 classifier."""
+  conv = lambda i, o, k=1: i * o * k * k + o
+  gn = lambda c: 2 * c
+  dim, (c0, c1, c2, c3) = spec.embed_dim, pyramid
+  widths = (max(c0, c1), c1, c2, c3)
+  total = spec.spectral_groups + 1                                        # fc
+  for (w, c, k) in zip(widths, pyramid, (8, 4, 2, 1)):                    # conv0..3
+    total += conv(dim, w) + gn(w) + (conv(w, c, k) if k > 1 else 0)
+  total += 4 * conv(c3, head) + conv(c3 + 4 * head, head) + gn(head)     # PPMHead
+  total += sum(conv(c, head) + gn(head) for c in (c2, c1, c0))           # Conv_fuse1..3
+  total += 3 * (conv(head, head) + gn(head))                              # Conv_fuse{k}_
+  total += conv(4 * head, head) + gn(head) + conv(head, head)            # fuse_all, conv_x1
+  return total + conv(head, spec.num_classes, 3)                          # cls_seg
+
+
 def count_params(spec: ModelSpec, *, pos_embed: str = "separable") -> tuple[int, int]:
   """(all parameters, encoder parameters as the official counts them) of `spec`; a
   classifier's head counts in both."""
   if pos_embed not in ("separable", "single"):
     raise ValueError(f"pos_embed must be 'separable' or 'single', got {pos_embed!r}")
   encoder = encoder_params(spec, single_pos_embed=pos_embed == "single")
+  if spec.kind in ("seg", "change"):
+    encoder -= 2 * spec.embed_dim                   # no final norm
+    return encoder + dense_head_params(spec), encoder
   if spec.kind == "vit":
     encoder += spec.embed_dim * spec.num_classes + spec.num_classes
   return encoder + decoder_params(spec), encoder

@@ -22,11 +22,18 @@ def abstract_input(spec: ModelSpec, batch: int = 1,
   return jax.ShapeDtypeStruct((batch, *dates, spec.num_bands, size, size), jnp.float32)
 
 
+def abstract_inputs(spec: ModelSpec, batch: int = 1,
+                    image_size: int | None = None) -> tuple[jax.ShapeDtypeStruct, ...]:
+  """The model's positional inputs: (cube,), or (cube, cube2) for a change-detection model."""
+  x = abstract_input(spec, batch, image_size)
+  return (x, x) if spec.kind == "change" else (x,)
+
+
 def param_shapes(model: nn.Module, image_size: int | None = None) -> dict:
   """Unboxed parameter ShapeDtypeStructs of `model` for its spec's input (or `image_size`)."""
-  x = abstract_input(model.spec, 1, image_size)
+  xs = abstract_inputs(model.spec, 1, image_size)
   rngs = {"params": jax.random.key(0), "masking": jax.random.key(1)}
-  return jax.eval_shape(lambda x: nn.unbox(model.init(rngs, x))["params"], x)
+  return jax.eval_shape(lambda *xs: nn.unbox(model.init(rngs, *xs))["params"], *xs)
 
 
 def count(tree) -> int:
@@ -34,7 +41,12 @@ def count(tree) -> int:
   return sum(int(leaf.size) for leaf in jax.tree.leaves(tree))
 
 
+# Top-level parameters of a dense model's head (models/segmenter.py).
+DENSE_HEAD = ("fc", "pyramid", "neck", "decoder", "cls_seg")
+
+
 def encoder_count(params: dict) -> int:
-  """Parameters outside the decoder (excludes decoder_* and mask_token), as the spec counts."""
+  """Parameters outside the decoder (excludes decoder_*, mask_token and a dense model's head),
+  as the spec counts."""
   return count({k: v for k, v in params.items()
-                if not k.startswith("decoder_") and k != "mask_token"})
+                if not k.startswith("decoder_") and k != "mask_token" and k not in DENSE_HEAD})

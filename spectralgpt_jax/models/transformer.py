@@ -124,8 +124,14 @@ class TransformerStack(nn.Module):
   ops: ops_lib.Ops = ops_lib.XLA_OPS
 
   @nn.compact
-  def __call__(self, x: jax.Array, *, deterministic: bool = True) -> jax.Array:
+  def __call__(self, x: jax.Array, *, deterministic: bool = True,
+               collect: Sequence[int] = ()) -> jax.Array | tuple[jax.Array, list[jax.Array]]:
+    """Runs the blocks; with `collect` (0-based block indices) also returns the output of each
+    of those blocks: (x, [x_i for i in collect])."""
     rates = tuple(self.drop_path_rates) or (0.0,) * self.depth
+    bad = [i for i in collect if not 0 <= i < self.depth]
+    if bad:
+      raise ValueError(f"collect {list(collect)}: blocks {bad} outside 0..{self.depth - 1}")
     if len(rates) != self.depth:
       raise ValueError(f"{len(rates)} drop-path rates for {self.depth} layers")
     if self.remat not in REMAT_POLICIES:
@@ -137,17 +143,20 @@ class TransformerStack(nn.Module):
               param_dtype=self.param_dtype, ops=self.ops,
               use_drop_path=not deterministic and any(r > 0 for r in rates))
     if not self.scan:
+      outs = []
       for i, rate in enumerate(rates):
         x = block_cls(**kw, name=f"layers_{i}")(x, rate)
-      return x
+        outs.append(x)
+      return (x, [outs[i] for i in collect]) if collect else x
 
     def body(block, carry, rate):
-      return block(carry, rate), None
+      y = block(carry, rate)
+      return y, (y if collect else None)
 
     stack = nn.scan(body, variable_axes={"params": 0}, split_rngs={"params": True, "dropout": True},
                     length=self.depth, metadata_params={nn.PARTITION_NAME: ax.LAYERS})
-    x, _ = stack(block_cls(**kw, name="layers"), x, jnp.asarray(rates, jnp.float32))
-    return x
+    x, every = stack(block_cls(**kw, name="layers"), x, jnp.asarray(rates, jnp.float32))
+    return (x, [every[i] for i in collect]) if collect else x
 
 
 # ---------------------------------------------------------------------------------------------

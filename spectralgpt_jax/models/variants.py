@@ -13,12 +13,16 @@ from __future__ import annotations
 import dataclasses
 
 
+KINDS = ("mae", "vit", "seg", "change")
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelSpec:
   """Architecture of a SpectralGPT MAE or fine-tuning ViT.
 
   Attributes:
-    kind: "mae" (pretraining) or "vit" (fine-tuning classifier).
+    kind: "mae" (pretraining), "vit" (fine-tuning classifier), "seg" (segmentation) or
+      "change" (Siamese change detection over two dates).
     img_size: input height and width in pixels (must be a multiple of `patch`).
     patch: spatial tubelet side p (pixels).
     t_patch: spectral tubelet depth t (bands per token).
@@ -29,7 +33,7 @@ class ModelSpec:
     embed_dim, depth, num_heads: encoder width, number of blocks, attention heads.
     decoder_*: MAE decoder (every official variant uses 512 / 4 / 16).
     mlp_ratio: MLP hidden width / embed width.
-    num_classes: classifier outputs (vit only).
+    num_classes: classifier outputs (vit), classes per pixel (seg, change).
     official_name: the factory in the official PyTorch code this matches.
   """
 
@@ -50,8 +54,8 @@ class ModelSpec:
   official_name: str = ""
 
   def __post_init__(self):
-    if self.kind not in ("mae", "vit"):
-      raise ValueError(f"ModelSpec.kind must be 'mae' or 'vit', got {self.kind!r}")
+    if self.kind not in KINDS:
+      raise ValueError(f"ModelSpec.kind must be one of {KINDS}, got {self.kind!r}")
     if self.img_size % self.patch:
       raise ValueError(f"img_size {self.img_size} is not a multiple of patch {self.patch}")
     if self.num_bands % self.t_patch:
@@ -100,6 +104,12 @@ def _vit(name: str, img: int, size: dict, **kw) -> tuple[str, ModelSpec]:
   return name, ModelSpec(kind="vit", img_size=img, official_name=official, **size, **kw)
 
 
+def _dense(name: str, kind: str, img: int, size: dict, official: str = "",
+           **kw) -> tuple[str, ModelSpec]:
+  size = {k: v for k, v in size.items() if not k.startswith("decoder")}
+  return name, ModelSpec(kind=kind, img_size=img, official_name=official, **size, **kw)
+
+
 VARIANTS: dict[str, ModelSpec] = dict([
     # Pretraining (models_mae_spectral.py).
     _mae("mae_vit_base_patch8_96", 96, _BASE),
@@ -117,4 +127,12 @@ VARIANTS: dict[str, ModelSpec] = dict([
     _vit("vit_large_patch8_128", 128, _LARGE),
     _vit("vit_huge_patch8_128", 128, _HUGE, t_patch=12),
     _vit("vit_tiny_patch8_32", 32, _TINY),
+    # Dense tasks (spec section 5): SegMunich segmentation (13 classes) and OSCD change
+    # detection (2 classes), both on the base encoder at 128 px (patch 8, t 3).
+    _dense("seg_vit_base_patch8_128", "seg", 128, _BASE, num_classes=13,
+           official="SegMunich models_vit_tensor_CD_2.vit_base_patch8"),
+    _dense("cd_vit_base_patch8_128", "change", 128, _BASE, num_classes=2,
+           official="OSCD models_vit_tensor_CD.vit_base_patch16"),
+    _dense("seg_vit_tiny_patch8_32", "seg", 32, _TINY, num_classes=2),
+    _dense("cd_vit_tiny_patch8_32", "change", 32, _TINY, num_classes=2),
 ])

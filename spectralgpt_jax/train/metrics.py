@@ -29,11 +29,15 @@ def peak_flops(device_kind: str, override_tflops: float = 0.0) -> float | None:
 
 def model_flops_per_example(spec, mask_ratio: float, image_size: int | None = None) -> float:
   """Training FLOPs of one example at `image_size` (models.flops: 3 x forward, matmuls only;
-  MAE: the encoder sees the kept tokens, the decoder all of them; classifier: every token)."""
+  MAE: the encoder sees the kept tokens, the decoder all of them; classifier: every token;
+  dense models: the encoder per date, the convolutional head not counted)."""
   if image_size and image_size != spec.img_size:
     spec = dataclasses.replace(spec, img_size=image_size)
   if spec.kind == "vit":
     return 3.0 * flops.vit_forward_flops(spec)
+  if spec.kind in ("seg", "change"):
+    dates = 2 if spec.kind == "change" else 1
+    return 3.0 * dates * flops.vit_forward_flops(dataclasses.replace(spec, num_classes=0))
   return flops.mae_train_flops(spec, 1, mask_ratio)
 
 
@@ -70,11 +74,15 @@ class Throughput:
 
 
 def progress_line(step: int, total: int, m: Mapping[str, float], eta_s: float | None) -> str:
-  """`step 120/300 | loss 0.1234 (mse 0.0912, spectral 0.0322) | lr 1.2e-03 | 38.2 img/s ...`"""
-  parts = [f"step {step}/{total}",
-           f"loss {m.get('loss', float('nan')):.4f} (mse {m.get('loss_mse', float('nan')):.4f},"
-           f" spectral {m.get('loss_spectral', float('nan')):.4f})",
-           f"lr {m.get('lr', float('nan')):.2e}"]
+  """`step 120/300 | loss 0.1234 (mse 0.0912, spectral 0.0322) | lr 1.2e-03 | 38.2 img/s ...`
+  (the loss terms of pretraining, or the pixel accuracy of a dense model, when present)."""
+  loss = f"loss {m.get('loss', float('nan')):.4f}"
+  if "loss_mse" in m or "loss_spectral" in m:
+    loss += (f" (mse {m.get('loss_mse', float('nan')):.4f},"
+             f" spectral {m.get('loss_spectral', float('nan')):.4f})")
+  elif "pixel_accuracy" in m:
+    loss += f" (pixel accuracy {m['pixel_accuracy']:.3f})"
+  parts = [f"step {step}/{total}", loss, f"lr {m.get('lr', float('nan')):.2e}"]
   if "images_per_sec" in m:
     parts.append(f"{m['images_per_sec']:.1f} img/s")
   if "mfu" in m:

@@ -169,24 +169,35 @@ def guard_nonfinite(inner: optax.GradientTransformation) -> optax.GradientTransf
   return optax.GradientTransformationExtraArgs(init, update)
 
 
+def frozen_labels(params: PyTree, frozen: tuple[str, ...]) -> PyTree:
+  """"frozen" for leaves under a top-level name in `frozen`, else "train" (multi_transform)."""
+  return {k: jax.tree.map(lambda _, k=k: "frozen" if k in frozen else "train", v)
+          for k, v in params.items()}
+
+
 def make_optimizer(optim_cfg, total_steps: int, depth: int | None = None,
                    settings: ScheduleSettings | None = None,
+                   frozen: tuple[str, ...] = (),
                    ) -> tuple[optax.GradientTransformationExtraArgs, Schedule]:
   """(tx, schedule) from `config.optim`; tx.update takes `loss=` for the guard.
 
   Fields: lr, min_lr, warmup_steps, b1, b2, eps, weight_decay, exclude_pos_and_mask,
-  clip_grad_norm (0 = off), layer_decay (absent or 0 = off; needs `depth`, the encoder's).
-  `settings`, if given, replaces lr, min_lr, warmup_steps and total_steps in the schedule (a
-  resumed run keeping its original schedule).
+  decay_all (weight decay on every parameter, as a plain torch AdamW; default False),
+  clip_grad_norm (0 = off), layer_decay (absent or 0 = off; needs `depth`, the encoder's),
+  schedule and its own fields (train/schedules.py). `settings`, if given, replaces lr, min_lr,
+  warmup_steps and total_steps in the schedule (a resumed run keeping its original schedule).
+  `frozen`: top-level parameter names that get zero updates and no optimizer state.
   """
+  from spectralgpt_jax.train import schedules  # pylint: disable=g-import-not-at-top
   if settings is None:
     if optim_cfg.lr is None or optim_cfg.lr <= 0:
       raise ValueError(f"config.optim.lr must be > 0, got {optim_cfg.lr}")
     settings = ScheduleSettings(float(optim_cfg.lr), float(optim_cfg.min_lr),
                                 int(optim_cfg.warmup_steps), int(total_steps))
-  schedule = warmup_cosine(settings.lr, settings.warmup_steps, settings.total_steps,
-                           settings.min_lr)
+  schedule = schedules.from_config(optim_cfg, settings)
   mask = lambda params: decay_mask(params, bool(optim_cfg.exclude_pos_and_mask))
+  if optim_cfg.get("decay_all", False):
+    mask = None
   parts = []
   if optim_cfg.clip_grad_norm and optim_cfg.clip_grad_norm > 0:
     parts.append(optax.clip_by_global_norm(float(optim_cfg.clip_grad_norm)))
@@ -198,4 +209,8 @@ def make_optimizer(optim_cfg, total_steps: int, depth: int | None = None,
     if depth is None:
       raise ValueError("config.optim.layer_decay needs the model depth")
     parts.append(scale_by_layer_decay(layer_decay, depth))
-  return guard_nonfinite(optax.chain(*parts)), schedule
+  tx = optax.chain(*parts)
+  if frozen:
+    tx = optax.multi_transform({"train": tx, "frozen": optax.set_to_zero()},
+                               lambda params: frozen_labels(params, tuple(frozen)))
+  return guard_nonfinite(tx), schedule

@@ -40,9 +40,10 @@ class TrainState(flax.struct.PyTreeNode):
 
 def init_variables(model: nn.Module, rng: jax.Array, image_size: int | None = None) -> PyTree:
   """Boxed Flax variables (LogicallyPartitioned leaves) of `model` for one example."""
-  x = jnp.zeros(shapes.abstract_input(model.spec, 1, image_size).shape, jnp.float32)
+  xs = [jnp.zeros(a.shape, jnp.float32)
+        for a in shapes.abstract_inputs(model.spec, 1, image_size)]
   params_rng, mask_rng = jax.random.split(rng)
-  return model.init({"params": params_rng, "masking": mask_rng}, x)
+  return model.init({"params": params_rng, "masking": mask_rng}, *xs)
 
 
 def create_state(params: PyTree, tx: optax.GradientTransformation) -> TrainState:

@@ -34,6 +34,8 @@ def test_counts_of_the_official_variants(name):
     ("mae_vit_tiny_patch8_32", {"img_size": 48, "num_dates": 3}),
     ("vit_tiny_patch8_32", {"num_classes": 7, "num_bands": 6}),
     ("vit_tiny_patch8_32", {"num_dates": 2, "pos_embed": "official_zeros"}),
+    ("seg_vit_tiny_patch8_32", {"num_classes": 5}),
+    ("cd_vit_tiny_patch8_32", {}),
 ])
 def test_counts_equal_the_built_modules(name, kwargs):
   model = get_model(name, **kwargs)

@@ -1,0 +1,73 @@
+"""The dense objective: per-pixel cross-entropy of a segmentation or change-detection model.
+
+Batch {"cube", "mask"} (segmentation) or {"cube", "cube2", "mask"} (change detection), mask
+int32 [B, H, W] with -1 = ignored. Loss: `losses.pixel_cross_entropy`, with class weights when
+given (OSCD: the official weights from the training change fraction, `losses.oscd_class_weights`).
+The optimizer side (schedules, frozen encoder) is train/optim.py and train/schedules.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+
+from spectralgpt_jax import losses
+from spectralgpt_jax.train.state import TrainState
+
+# Top-level parameters of the encoder (what a frozen encoder keeps as loaded).
+ENCODER_PARAMS = ("patch_embed", "pos_embed_spatial", "pos_embed_temporal", "pos_embed_date",
+                  "blocks")
+
+
+def _inputs(batch: dict[str, jax.Array], two_dates: bool) -> tuple[jax.Array, ...]:
+  return (batch["cube"], batch["cube2"]) if two_dates else (batch["cube"],)
+
+
+def make_train_step(model: nn.Module, tx: optax.GradientTransformationExtraArgs,
+                    schedule: optax.Schedule, *, rules: Any = (),
+                    class_weights: Sequence[float] | None = None) -> Callable:
+  """train_step(state, batch, rng) -> (state, metrics): one optimizer step on the per-pixel
+  loss; metrics as the other steps' (loss, norms, lr, skip counters) plus pixel accuracy."""
+  two_dates = model.spec.kind == "change"
+  weights = None if class_weights is None else jnp.asarray(class_weights, jnp.float32)
+
+  def loss_fn(params, batch, rng):
+    out = model.apply({"params": params}, *_inputs(batch, two_dates), train=True,
+                      rngs={"dropout": rng})
+    loss = losses.pixel_cross_entropy(out, batch["mask"], class_weights=weights)
+    return loss, out
+
+  grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+
+  def train_step(state: TrainState, batch: dict[str, jax.Array], rng: jax.Array):
+    with nn.logical_axis_rules(rules):
+      (loss, out), grads = grad_fn(state.params, batch, jax.random.fold_in(rng, state.step))
+      updates, opt_state = tx.update(grads, state.opt_state, state.params, loss=loss)
+      params = optax.apply_updates(state.params, updates)
+    valid = batch["mask"] != losses.IGNORE_INDEX
+    correct = jnp.sum((out.argmax(-1) == batch["mask"]) & valid)
+    metrics = {"loss": loss, "pixel_accuracy": correct / jnp.maximum(jnp.sum(valid), 1),
+               "grad_norm": optax.tree.norm(grads),
+               "update_norm": optax.tree.norm(updates), "param_norm": optax.tree.norm(params),
+               "lr": schedule(state.step - state.opt_state.total),
+               "skipped": opt_state.total - state.opt_state.total,
+               "skipped_total": opt_state.total, "skipped_streak": opt_state.streak}
+    new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
+    return new_state, {k: jnp.asarray(v, jnp.float32) for k, v in metrics.items()}
+
+  return train_step
+
+
+def make_predict_fn(model: nn.Module, *, rules: Any = ()) -> Callable:
+  """predict(params, cube[, cube2]) -> class probabilities [B, K, H, W] float32 (eval mode)."""
+
+  def predict(params, *cubes):
+    with nn.logical_axis_rules(rules):
+      out = model.apply({"params": params}, *cubes, train=False)
+    return jnp.moveaxis(jax.nn.softmax(out, axis=-1), -1, 1)
+
+  return predict
