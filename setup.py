@@ -20,8 +20,10 @@ CORE = [
 ]
 EXTRAS = {
     "test": ["pytest==9.2.0", "hypothesis==6.170.17", "scikit-learn==1.9.1"],
-    # torch==2.13.0 resolves to the local CPU build on our machines; never leave it unpinned
-    # (an open range pulls a multi-GB CUDA build).
+    # What spectralgpt_jax.torch needs (with numpy from the core): the PyTorch model and
+    # from_pretrained, also used by export/import of .pth/.safetensors. torch==2.13.0 resolves to
+    # the local CPU build on our machines; never leave it unpinned (an open range pulls a
+    # multi-GB CUDA build).
     "torch": ["torch==2.13.0", "safetensors==0.8.0"],
     "geo": ["rasterio==1.4.4"],
     # The viewer for the run's logs (`tensorboard --logdir runs/demo/run`); the logs themselves

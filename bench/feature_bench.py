@@ -7,7 +7,7 @@ a 12 x 128 x 128 cube), batch 32. Ours: the encoder jitted with the implementati
 kernels.select picks for this machine, once per compute dtype ("f32": float32 matmuls, the
 default of `evaluation` and `inference`; "bf16": `compute_dtype="bfloat16"`, bf16 matmul
 operands with float32 accumulation, float32 params, LayerNorm, softmax and residual stream);
-the twin: `forward_features` + pooling of the clean-room PyTorch twin under torch.no_grad(),
+the twin: `embed` (pooled, normed) of the clean-room PyTorch model (spectralgpt_jax.torch) under torch.no_grad(),
 float32, as the official code runs on CPU (eval mode). All on the same inputs, in this run,
 side by side (the twin in its own process, all cores to each); reports images/s and each
 ratio to the twin. What bf16 costs in accuracy: tests/evaluation/test_compute_dtype.py and
@@ -31,7 +31,7 @@ import numpy as np
 from timing import append_section, timed
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))  # the PyTorch twin lives with the tests
+sys.path.insert(0, str(ROOT))  # spectralgpt_jax (its PyTorch model too) when run as a script
 MODEL, BATCH = "vit_base_patch8_128", 32
 QUICK_MODEL, QUICK_BATCH = "vit_tiny_patch8_32", 4   # --quick: proves the script runs
 DTYPES = {"f32": "float32", "bf16": "bfloat16"}
@@ -64,14 +64,14 @@ def ours(model_name: str, batch: int, compute_dtype: str, attention: str, warmup
 
 def twin(model_name: str, batch: int, warmup: int, steps: int) -> list[float]:
   import torch
-  import torch_twin
+  from spectralgpt_jax.torch import create_model
   torch.set_num_threads(os.cpu_count() or 1)
-  model = torch_twin.FACTORIES[model_name]().eval()
+  model = create_model(model_name).eval()
   x = torch.from_numpy(cubes(model_name, batch))
 
   def run():
     with torch.no_grad():
-      model.norm(model.pool(model.forward_features(x)))  # what our "pooled" returns
+      model.embed(x)  # the pooled, normed vector, what our "pooled" returns
 
   return timed(run, warmup, steps)
 

@@ -31,7 +31,7 @@ import numpy as np
 from timing import timed
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))  # the PyTorch twin lives with the tests
+sys.path.insert(0, str(ROOT))  # spectralgpt_jax (its PyTorch model too) when run as a script
 
 MODEL, BATCH, MASK_RATIO = "mae_vit_base_patch8_128", 8, 0.9
 
@@ -104,9 +104,9 @@ def jax_step(dtype_name: str, attention: str, matmul: str, warmup: int,
 def torch_step(warmup: int, steps: int) -> list[float]:
   """Times the PyTorch twin's eager step: forward_loss + backward + AdamW (official groups)."""
   import torch
-  import torch_twin
+  from spectralgpt_jax.torch import create_model
   torch.set_num_threads(os.cpu_count() or 1)
-  model = torch_twin.FACTORIES[MODEL]()
+  model = create_model(MODEL)
   decay = [p for n, p in model.named_parameters() if p.ndim > 1 and not n.endswith(".bias")]
   no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1 or n.endswith(".bias")]
   opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05},

@@ -107,3 +107,10 @@ def exported_pth(trained_mae, tmp_path_factory) -> pathlib.Path:
   from spectralgpt_jax.export import to_torch
   out = tmp_path_factory.mktemp("exported") / "tiny.pth"
   return to_torch.export_checkpoint(trained_mae[0], out).weights
+
+
+@pytest.fixture(scope="session")
+def exported_safetensors(trained_mae, tmp_path_factory) -> pathlib.Path:
+  from spectralgpt_jax.export import to_torch
+  out = tmp_path_factory.mktemp("exported") / "tiny.safetensors"
+  return to_torch.export_checkpoint(trained_mae[0], out).weights

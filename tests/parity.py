@@ -7,9 +7,9 @@ import jax
 import numpy as np
 import torch
 
-import torch_twin
 from spectralgpt_jax.export import param_mapping
 from spectralgpt_jax.models import get_model
+from spectralgpt_jax.torch import create_model
 
 
 def init_params(model, x: np.ndarray, seed: int = 0) -> dict:
@@ -20,7 +20,7 @@ def init_params(model, x: np.ndarray, seed: int = 0) -> dict:
 
 def twin_with_params(name: str, params: dict, spec, **twin_kwargs) -> torch.nn.Module:
   """The twin factory `name` loaded with our params through the export mapping (strict)."""
-  twin = torch_twin.FACTORIES[name](**twin_kwargs)
+  twin = create_model(name, **twin_kwargs)
   state = param_mapping.flax_to_torch(jax.tree.map(np.asarray, params), spec)
   twin.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in state.items()}, strict=True)
   return twin.eval()
@@ -34,6 +34,8 @@ def build_pair(name: str, batch: int = 2, seed: int = 0, **model_kwargs):
   x = rng.uniform(0, 1, (batch, spec.num_bands, spec.img_size, spec.img_size)).astype(np.float32)
   params = init_params(model, x, seed)
   twin_kwargs = {"t_patch_size": spec.t_patch} if "t_patch" in model_kwargs else {}
+  if "pool" in model_kwargs:
+    twin_kwargs["pool"] = model_kwargs["pool"]
   twin = twin_with_params(name, params, spec, **twin_kwargs)
   return model, params, twin, x
 

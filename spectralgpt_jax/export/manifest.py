@@ -21,32 +21,22 @@ from typing import Any, Mapping
 
 from spectralgpt_jax.models import ARCHITECTURE_KWARGS, VARIANTS, get_spec
 from spectralgpt_jax.models.variants import ModelSpec
+# The format itself (name, version, sidecar path, checks, the official normalization record) is
+# shared with the PyTorch package: spectralgpt_jax/weights_format.py.
+from spectralgpt_jax.weights_format import (  # noqa: F401  (re-exported names)
+    FORMAT, MANIFEST_VERSION, OFFICIAL_NORMALIZATION, check_manifest, find_manifest,
+    manifest_path, read_manifest)
 
-FORMAT = "spectralgpt-jax-weights"
-MANIFEST_VERSION = 1
 TARGETS = ("pretrain", "finetune")
 TORCH_MODULES = {"pretrain": "models_mae_spectral.MaskedAutoencoderViT",
                  "finetune": "models_vit_tensor.VisionTransformer"}
 _SPEC_FIELDS = tuple(f.name for f in dataclasses.fields(ModelSpec)
                      if f.name not in ("kind", "official_name"))
 
-# What the official pretraining fed the model: per-image, per-band min-max to [0, 1].
-# Modes are data_pipelines.normalization.NORMALIZATIONS: minmax, zscore, sentinel_clip, none.
-OFFICIAL_NORMALIZATION = {
-    "mode": "minmax", "eps": 1e-10, "units": "DN",
-    "provenance": "official SpectralGPT pretraining (fMoW-Sentinel, BigEarthNet): "
-                  "(x - min_hw) / (max_hw - min_hw + eps) per image and band"}
-
 
 def package_version() -> str:
   from spectralgpt_jax import __version__  # pylint: disable=g-import-not-at-top
   return __version__
-
-
-def manifest_path(weights: str | os.PathLike) -> pathlib.Path:
-  """`model.pth` -> `model.pth.json` (so a .pth and a .safetensors never share one)."""
-  weights = pathlib.Path(weights)
-  return weights.with_name(weights.name + ".json")
 
 
 def model_record(name: str, spec: ModelSpec, **module_kwargs) -> dict[str, Any]:
@@ -163,31 +153,3 @@ def write_manifest(manifest: Mapping[str, Any], path: str | os.PathLike) -> path
   tmp.write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
   os.replace(tmp, path)
   return path
-
-
-def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
-  """Reads and checks a manifest; raises ValueError naming the file on a foreign format."""
-  path = pathlib.Path(path)
-  try:
-    data = json.loads(path.read_text())
-  except (OSError, ValueError) as e:
-    raise ValueError(f"{path}: unreadable manifest: {e}") from e
-  check_manifest(data, path)
-  return data
-
-
-def check_manifest(data: Any, where: object = "manifest") -> None:
-  if not isinstance(data, Mapping) or data.get("format") != FORMAT:
-    raise ValueError(f"{where}: not a {FORMAT} manifest")
-  if int(data.get("manifest_version", 0)) > MANIFEST_VERSION:
-    raise ValueError(f"{where}: manifest version {data['manifest_version']} is newer than "
-                     f"this package understands ({MANIFEST_VERSION}); upgrade spectralgpt_jax")
-  for key in ("model", "target", "bands"):
-    if key not in data:
-      raise ValueError(f"{where}: manifest lacks {key!r}")
-
-
-def find_manifest(weights: str | os.PathLike) -> dict[str, Any] | None:
-  """The sidecar manifest of a weights file, if there is one."""
-  path = manifest_path(weights)
-  return read_manifest(path) if path.is_file() else None

@@ -15,22 +15,17 @@ import argparse
 import json
 import os
 import pathlib
-import pickle
 from typing import Any, Mapping
 
 import ml_dtypes
 import numpy as np
 
-# Key under which our safetensors files carry the manifest (safetensors metadata is str -> str).
-SAFETENSORS_MANIFEST_KEY = "spectralgpt_jax_manifest"
-PTH_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
-SAFETENSORS_SUFFIXES = (".safetensors",)
-# Wrapper keys of whole-training-state files, in lookup order ("model" is the official one).
-_WRAPPER_KEYS = ("model", "state_dict", "model_state_dict", "params")
-
-
-class UnsafeCheckpointError(ValueError):
-  """A .pth file needs globals beyond tensors, containers and argparse.Namespace."""
+# The file formats themselves (manifest key, suffixes, the weights-only .pth reader) are shared
+# with the PyTorch package: spectralgpt_jax/weights_format.py.
+from spectralgpt_jax.weights_format import (  # noqa: F401  (re-exported names)
+    SAFETENSORS_MANIFEST_KEY, PTH_SUFFIXES, SAFETENSORS_SUFFIXES, CorruptWeightsError,
+    UnsafeCheckpointError, embedded_manifest, load_pth, unreadable as _unreadable,
+    unwrap_state_dict)
 
 
 def _torch():
@@ -71,17 +66,6 @@ def _jsonable(value: Any) -> Any:
   return str(value)
 
 
-class CorruptWeightsError(ValueError):
-  """A weight file cannot be read (truncated, not the format its suffix says) or holds
-  non-finite values; the message names the file (and the tensor)."""
-
-
-def _unreadable(path: pathlib.Path, e: BaseException) -> CorruptWeightsError:
-  first = (str(e).strip().splitlines() or [""])[0][:200]
-  return CorruptWeightsError(f"{path}: unreadable weight file ({type(e).__name__}: {first}); "
-                             "it may be truncated or damaged: download or export it again")
-
-
 def check_finite(state: Mapping[str, np.ndarray], path: str | os.PathLike) -> None:
   """Raises CorruptWeightsError naming the first tensor holding NaN or Inf."""
   for key, value in state.items():
@@ -98,39 +82,6 @@ def check_finite(state: Mapping[str, np.ndarray], path: str | os.PathLike) -> No
                                 f"({a[first]!r}); refusing to use these weights")
 
 
-def load_pth(path: str | os.PathLike) -> Any:
-  """torch.load on CPU with weights_only=True; only argparse.Namespace is allow-listed.
-
-  Raises:
-    FileNotFoundError; UnsafeCheckpointError naming the file and every disallowed global.
-  """
-  torch = _torch()
-  path = pathlib.Path(path)
-  if not path.is_file():
-    raise FileNotFoundError(f"{path}: no such file")
-  try:
-    with torch.serialization.safe_globals([argparse.Namespace]):
-      try:
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-      except RuntimeError as e:  # legacy (non-zip) files cannot be memory-mapped
-        if "mmap" not in str(e):
-          raise
-        return torch.load(path, map_location="cpu", weights_only=True)
-  except pickle.UnpicklingError as e:
-    try:
-      bad = torch.serialization.get_unsafe_globals_in_checkpoint(path)
-    except Exception:  # pylint: disable=broad-except
-      bad = []
-    bad = [g for g in bad if g != "argparse.Namespace"]
-    raise UnsafeCheckpointError(
-        f"{path}: refused to load. The file needs Python objects beyond tensors, plain "
-        f"containers and argparse.Namespace: {bad or str(e).splitlines()[-1]}. Unpickling "
-        "them could run arbitrary code; re-save the file as a plain state_dict (or "
-        "safetensors) from an environment you trust.") from e
-  except (RuntimeError, EOFError, OSError, ValueError, IndexError, KeyError) as e:
-    raise _unreadable(path, e) from e
-
-
 def split_checkpoint(obj: Any, path: str | os.PathLike = "checkpoint"
                      ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
   """A loaded .pth object -> (state_dict as numpy, extras).
@@ -139,27 +90,18 @@ def split_checkpoint(obj: Any, path: str | os.PathLike = "checkpoint"
   `module.` prefix is stripped. Extras: epoch and args (as a JSON-able dict) when present.
   """
   torch = _torch()
+  state, wrapper = unwrap_state_dict(obj, path)
   extras: dict[str, Any] = {}
-  state = obj
-  if isinstance(obj, Mapping):
-    for key in _WRAPPER_KEYS:
-      if key in obj and isinstance(obj[key], Mapping):
-        state = obj[key]
-        if "epoch" in obj and isinstance(obj["epoch"], (int, float)):
-          extras["epoch"] = obj["epoch"]
-        if isinstance(obj.get("args"), argparse.Namespace):
-          extras["args"] = _jsonable(vars(obj["args"]))
-        break
-  if not isinstance(state, Mapping) or not state:
-    raise ValueError(f"{path}: no state_dict found (expected a dict of tensors, optionally "
-                     f"under one of {_WRAPPER_KEYS})")
+  if isinstance(wrapper.get("epoch"), (int, float)):
+    extras["epoch"] = wrapper["epoch"]
+  if isinstance(wrapper.get("args"), argparse.Namespace):
+    extras["args"] = _jsonable(vars(wrapper["args"]))
   out = {}
   for key, value in state.items():
     if not isinstance(value, torch.Tensor):
       raise ValueError(f"{path}: state_dict entry {key!r} is a {type(value).__name__}, not a "
                        "tensor")
-    name = key[len("module."):] if key.startswith("module.") else key
-    out[name] = to_numpy(value)
+    out[key] = to_numpy(value)
   return out, extras
 
 
@@ -178,8 +120,9 @@ def load_safetensors(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], di
   except Exception as e:  # pylint: disable=broad-except  (SafetensorError, OSError, ...)
     raise _unreadable(path, e) from e
   extras: dict[str, Any] = {}
-  if SAFETENSORS_MANIFEST_KEY in meta:
-    extras["manifest"] = json.loads(meta[SAFETENSORS_MANIFEST_KEY])
+  manifest = embedded_manifest(meta, path)
+  if manifest is not None:
+    extras["manifest"] = manifest
   return state, extras
 
 

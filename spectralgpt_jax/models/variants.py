@@ -3,6 +3,9 @@
 `ModelSpec` is the complete, hashable description of an architecture. Runtime knobs that do not
 change the parameters (dtype, scan, remat, official-compatibility switches) live on the Flax
 modules, not here.
+
+This file imports only the standard library: the PyTorch package (spectralgpt_jax/torch/
+factories.py) reads it as a file, without jax, so keep it that way.
 """
 
 from __future__ import annotations

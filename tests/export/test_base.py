@@ -9,15 +9,15 @@ import torch
 
 import export_helpers as H
 import parity
-import torch_twin
 from spectralgpt_jax.export import to_torch
 from spectralgpt_jax.models import get_model
+from spectralgpt_jax.torch import create_model
 
 BASE = "mae_vit_base_patch8_128"
 
 
 def _strict(name: str, path, **kw) -> torch.nn.Module:
-  twin = torch_twin.FACTORIES[name](**kw)
+  twin = create_model(name, **kw)
   twin.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["model"],
                        strict=True)
   return twin.eval()
@@ -58,7 +58,7 @@ def test_base_mae_and_vit_export_match_twin_on_a_real_patch(example_dir, tmp_pat
   record = {"name": "vit_base_patch8_128", "pool": "official_skip_first"}
   H.write_training_checkpoint(tmp_path / "vit", vparams, model=record)
   res = to_torch.export_checkpoint(tmp_path / "vit", tmp_path / "v.pth", target="finetune")
-  vtwin = _strict("vit_base_patch8_128", res.weights)
+  vtwin = _strict("vit_base_patch8_128", res.weights, pool="official_skip_first")
   logits = jax.jit(lambda p: vit.apply({"params": p}, x))(vparams)
   with torch.no_grad():
     assert parity.rel_err(logits, vtwin(torch.from_numpy(x))) < 1e-5

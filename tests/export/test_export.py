@@ -15,17 +15,17 @@ from safetensors.torch import load_file
 
 import export_helpers as H
 import parity
-import torch_twin
 from export_helpers import TINY_MAE, TINY_VIT
 from spectralgpt_jax.__main__ import main as cli
 from spectralgpt_jax.export import to_torch
 from spectralgpt_jax.models import get_model
+from spectralgpt_jax.torch import MaskedAutoencoderViT, create_model
 
 TOL = 1e-5
 
 
 def _load_twin(name: str, path, **kw) -> torch.nn.Module:
-  twin = torch_twin.FACTORIES[name](**kw)
+  twin = create_model(name, **kw)
   sd = (load_file(str(path)) if str(path).endswith(".safetensors")
         else torch.load(path, map_location="cpu", weights_only=True)["model"])
   twin.load_state_dict(sd, strict=True)
@@ -59,11 +59,11 @@ def test_vit_finetune_export_with_official_pooling_matches_twin(pos_embed, cubes
   H.write_training_checkpoint(tmp_path / "run", H.shard(params), model=record)
   res = to_torch.export_checkpoint(tmp_path / "run", tmp_path / "ft.safetensors",
                                    target="finetune")
-  twin = _load_twin(TINY_VIT, res.weights, num_classes=7, pool_skip_first=True)
+  twin = _load_twin(TINY_VIT, res.weights, num_classes=7, pool="official_skip_first")
   logits = jax.jit(lambda p: model.apply({"params": p}, x))(params)
   tokens = jax.jit(lambda p: model.apply({"params": p}, x, method="features"))(params)
   with torch.no_grad():
-    assert parity.rel_err(tokens, twin.forward_features(torch.from_numpy(x))) < TOL
+    assert parity.rel_err(tokens, twin.encode(torch.from_numpy(x))) < TOL
     assert parity.rel_err(logits, twin(torch.from_numpy(x))) < TOL
   assert res.data["model"]["pos_embed"] == "official_zeros"
   assert res.data["model"]["pool"] == "official_skip_first"
@@ -111,8 +111,8 @@ def test_manifest_contents(trained_mae, tmp_path):
   w = m["weights"]
   assert (w["format"], w["dtype"], w["num_tensors"]) == ("pth", "float32", 63)
   assert len(w["sha256"]) == 64
-  twin = torch_twin.FACTORIES[TINY_MAE]()
-  assert w["num_params"] == torch_twin.count_params(twin)
+  twin = create_model(TINY_MAE)
+  assert w["num_params"] == sum(p.numel() for p in twin.parameters())
 
 
 def test_base_manifest_names_official_factory(tmp_path):

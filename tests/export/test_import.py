@@ -12,13 +12,13 @@ import torch
 
 import export_helpers as H
 import parity
-import torch_twin
 from export_helpers import TINY_MAE, TINY_VIT
 from spectralgpt_jax.__main__ import main as cli
 from spectralgpt_jax import checkpoints
 from spectralgpt_jax.export import from_torch, param_mapping, to_torch
 from spectralgpt_jax.models import get_model, posembed
 from spectralgpt_jax.models.transformer import to_unrolled
+from spectralgpt_jax.torch import create_model
 
 TOL = 1e-5
 
@@ -26,7 +26,7 @@ TOL = 1e-5
 def _twin_pth(path, name: str, *, wrapped: bool = True, seed: int = 0, **kw):
   """Saves a twin with random weights the way the official training script does."""
   torch.manual_seed(seed)
-  twin = torch_twin.FACTORIES[name](**kw)
+  twin = create_model(name, **kw)
   with torch.no_grad():
     for p in twin.parameters():
       p.normal_(0.0, 0.05)
@@ -115,7 +115,7 @@ def test_import_into_vit_drops_decoder_and_initialises_head(official_pth):
 
 def test_import_finetune_layout_reproduces_official_classifier(cubes32, tmp_path):
   path = tmp_path / "ft.pth"
-  twin = _twin_pth(path, TINY_VIT, num_classes=19)
+  twin = _twin_pth(path, TINY_VIT, num_classes=19, pool="official_skip_first")
   conv, meta = from_torch.load_weights(path)
   assert meta["model"] == {"name": TINY_VIT, "num_classes": 19, "pos_embed": "official_zeros",
                            "pool": "official_skip_first"}

@@ -16,6 +16,7 @@ from spectralgpt_jax.__main__ import main as cli
 from spectralgpt_jax.export import to_torch
 from spectralgpt_jax.inference import load
 from spectralgpt_jax.models import masking
+from spectralgpt_jax.torch import create_model
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +38,7 @@ def test_same_model_from_orbax_pth_and_safetensors(loaded, trained_mae, exported
 
 def test_features_are_the_unmasked_encoder_in_token_order(loaded, exported_pth, cubes32):
   _, x = cubes32
-  twin = parity.torch_twin.FACTORIES[TINY_MAE]()
+  twin = create_model(TINY_MAE)
   twin.load_state_dict(torch.load(exported_pth, weights_only=True)["model"])
   noise = np.tile(np.arange(64, dtype=np.float32), (6, 1))
   with torch.no_grad():
@@ -47,7 +48,7 @@ def test_features_are_the_unmasked_encoder_in_token_order(loaded, exported_pth, 
 
 def test_reconstruct_follows_the_official_convention(loaded, exported_pth, cubes32):
   _, x = cubes32
-  twin = parity.torch_twin.FACTORIES[TINY_MAE]()
+  twin = create_model(TINY_MAE)
   twin.load_state_dict(torch.load(exported_pth, weights_only=True)["model"])
   noise = np.random.default_rng(5).uniform(size=(6, 64)).astype(np.float32)
   out = loaded.reconstruct(x, mask_ratio=0.75, noise=noise, normalize=False,

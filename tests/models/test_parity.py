@@ -76,12 +76,12 @@ def test_vit_official_quirks_match_twin(name):
   # A non-zero pos_embed, so the test sees whether positions are added.
   params = dict(params, pos_embed=np.random.default_rng(3).normal(
       0, 0.02, params["pos_embed"].shape).astype(np.float32))
-  twin = parity.twin_with_params(name, params, model.spec)
+  twin = parity.twin_with_params(name, params, model.spec, pool="official_skip_first")
   logits = jax.jit(lambda p, x: model.apply({"params": p}, x))(params, x)
   tokens = jax.jit(lambda p, x: model.apply({"params": p}, x, method="features"))(params, x)
   with torch.no_grad():
     logits_t = twin(torch.from_numpy(x))
-    tokens_t = twin.forward_features(torch.from_numpy(x))
+    tokens_t = twin.encode(torch.from_numpy(x))
   assert parity.rel_err(tokens, tokens_t) < TOL
   assert parity.rel_err(logits, logits_t) < TOL
 
@@ -94,10 +94,9 @@ def test_vit_clean_defaults_match_twin_with_summed_positions():
   sep = get_model(name)
   sep_params = parity.init_params(sep, x, seed=5)
   pos = np.asarray(jax.jit(lambda p: sep.apply({"params": p}, x, method="features"))(sep_params))
-  twin = parity.twin_with_params(name, _as_official_finetune(sep_params), model.spec,
-                                 pool_skip_first=False)
+  twin = parity.twin_with_params(name, _as_official_finetune(sep_params), model.spec)
   with torch.no_grad():
-    tokens_t = twin.forward_features(torch.from_numpy(x)).numpy()
+    tokens_t = twin.encode(torch.from_numpy(x)).numpy()
     logits_t = twin(torch.from_numpy(x)).numpy()
   logits = jax.jit(lambda p: sep.apply({"params": p}, x))(sep_params)
   assert parity.rel_err(pos, tokens_t) < TOL

@@ -7,13 +7,16 @@ import numpy as np
 import pytest
 import torch
 
+import loss_reference
 import parity
-import torch_twin
 from spectralgpt_jax import losses
 from spectralgpt_jax.models import get_model, masking, posembed
 from spectralgpt_jax.models.patch_embed import fold_dates, patchify, unpatchify
 from spectralgpt_jax.models.transformer import to_scanned, to_unrolled
 from spectralgpt_jax.sharding import axis_names as ax
+from spectralgpt_jax.torch import MaskedAutoencoderViT, create_model
+from spectralgpt_jax.torch.layers import full_pos_embed
+
 
 
 @pytest.mark.parametrize("t_patch,patch,shape", [(3, 8, (2, 12, 32, 48)), (2, 4, (1, 6, 8, 8))])
@@ -27,7 +30,7 @@ def test_patchify_unpatchify_inverse(t_patch, patch, shape):
 
 def test_patchify_matches_official_order():
   x = np.random.default_rng(1).normal(size=(2, 12, 32, 32)).astype(np.float32)
-  twin = torch_twin.FACTORIES["mae_vit_tiny_patch8_32"]()
+  twin = create_model("mae_vit_tiny_patch8_32")
   ours = np.asarray(patchify(x, 3, 8))
   np.testing.assert_array_equal(ours, twin.patchify(torch.from_numpy(x)[:, None]).numpy())
 
@@ -63,7 +66,7 @@ def test_masking_matches_twin_given_same_noise():
   noise = np.random.default_rng(2).uniform(size=(2, 64)).astype(np.float32)
   info = masking.random_masking(noise, 0.9)
   x = torch.zeros(2, 64, 1)
-  _, mask_t, restore_t, keep_t = torch_twin.MaskedAutoencoderViT.random_masking(
+  _, mask_t, restore_t, keep_t = MaskedAutoencoderViT.random_masking(
       x, 0.9, noise=torch.from_numpy(noise))
   np.testing.assert_array_equal(np.asarray(info.mask), mask_t.numpy())
   np.testing.assert_array_equal(np.asarray(info.ids_restore), restore_t.numpy())
@@ -95,7 +98,7 @@ def test_loss_equals_numpy_reference(norm_pix):
   mask = (rng.uniform(size=(2, 64)) > 0.5).astype(np.float32)
   loss, terms = losses.spectralgpt_loss(pred, patchify(imgs, 3, 8), mask, (4, 4, 4),
                                         norm_pix=norm_pix)
-  ref, ref1, ref3 = torch_twin.reference_loss_numpy(imgs, pred, mask, 3, 8, norm_pix)
+  ref, ref1, ref3 = loss_reference.reference_loss_numpy(imgs, pred, mask, 3, 8, norm_pix)
   np.testing.assert_allclose([loss, terms["loss_mse"], terms["loss_spectral"]],
                              [ref, ref1, ref3], rtol=1e-5)
 
@@ -114,7 +117,7 @@ def test_pos_embed_combine_matches_official_order():
   spatial = np.random.default_rng(5).normal(size=(1, 16, 8)).astype(np.float32)
   temporal = np.random.default_rng(6).normal(size=(1, 4, 8)).astype(np.float32)
   ours = np.asarray(posembed.combine(spatial, temporal))
-  theirs = torch_twin.full_pos_embed(torch.from_numpy(spatial), torch.from_numpy(temporal))
+  theirs = full_pos_embed(torch.from_numpy(spatial), torch.from_numpy(temporal))
   np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-6)
 
 

@@ -1,4 +1,5 @@
-"""Checks that tests/torch_twin.py matches the official SpectralGPT facts in ../shared/spec."""
+"""spectralgpt_jax.torch against the official SpectralGPT facts in ../shared/spec: keys, shapes,
+order and parameter counts of every variant, masking, patchify, loss and init."""
 
 from __future__ import annotations
 
@@ -11,12 +12,37 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-import torch_twin as tt  # noqa: E402  (tests/ is on sys.path: tests/conftest.py)
+import loss_reference  # noqa: E402  (tests/ is on sys.path: tests/conftest.py)
+from spectralgpt_jax.torch import MaskedAutoencoderViT, create_model  # noqa: E402
+from spectralgpt_jax.torch.layers import full_pos_embed  # noqa: E402
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 KEYS_FILE = REPO_ROOT.parent / "shared" / "spec" / "official_state_dict_keys.txt"
 
 Shape = Tuple[int, ...]
+
+# Official classifier factories outside our variant table (spec section 1.4): their kwargs.
+_OTHER_OFFICIAL = {
+    "vit_base_patch16": dict(img_size=96, patch_size=16),
+    "vit_base_patch16_128": dict(patch_size=16),
+    "vit_base_patch8_channel10": dict(t_patch_size=2, num_frames=10),
+    "vit_base_patch8_120": dict(img_size=120, t_patch_size=12),
+}
+
+
+def _build(name: str, **kw) -> torch.nn.Module:
+  if name in _OTHER_OFFICIAL:
+    return create_model("vit_base_patch8_128", **_OTHER_OFFICIAL[name], **kw)
+  return create_model(name, **kw)
+
+
+def _count(model) -> int:
+  return sum(p.numel() for p in model.parameters())
+
+
+def _encoder_count(model) -> int:
+  return sum(p.numel() for k, p in model.named_parameters()
+             if not (k.startswith("decoder_") or k == "mask_token"))
 
 
 # ------------------------------------------------------------------------------------------
@@ -65,9 +91,9 @@ def _state_shapes(model: torch.nn.Module) -> List[Tuple[str, Shape]]:
   return [(k, tuple(v.shape)) for k, v in model.state_dict().items()]
 
 
-def _meta(factory, **kw) -> torch.nn.Module:
+def _meta(name: str, **kw) -> torch.nn.Module:
   with torch.device("meta"):
-    return factory(**kw)
+    return _build(name, **kw)
 
 
 # ------------------------------------------------------------------------------------------
@@ -76,9 +102,9 @@ def _meta(factory, **kw) -> torch.nn.Module:
 
 
 @pytest.mark.parametrize("section,factory,kw", [
-    ("PRETRAIN models_mae_spectral.mae_vit_base_patch8_128", tt.mae_vit_base_patch8_128, {}),
-    ("PRETRAIN models_mae_spectral.mae_vit_base_patch8_96", tt.mae_vit_base_patch8_96, {}),
-    ("FINETUNE models_vit_tensor.vit_base_patch8_128", tt.vit_base_patch8_128, {"num_classes": 10}),
+    ("PRETRAIN models_mae_spectral.mae_vit_base_patch8_128", "mae_vit_base_patch8_128", {}),
+    ("PRETRAIN models_mae_spectral.mae_vit_base_patch8_96", "mae_vit_base_patch8_96", {}),
+    ("FINETUNE models_vit_tensor.vit_base_patch8_128", "vit_base_patch8_128", {"num_classes": 10}),
 ])
 def test_state_dict_keys_shapes_order(keys_text, section, factory, kw):
   lines = _section(keys_text, section)
@@ -117,15 +143,15 @@ def test_parameter_counts_all_variants(keys_text):
     m = re.fullmatch(r"(\w+)(?:\(num_classes=(\d+)\))?", label)
     name, ncls = m.group(1), m.group(2)
     kw = {"num_classes": int(ncls)} if ncls else {}
-    model = _meta(tt.FACTORIES[name], **kw)
+    model = _meta(name, **kw)
     sd = model.state_dict()
-    assert tt.count_params(model) == _int(f["total"]), name
+    assert _count(model) == _int(f["total"]), name
     assert tuple(sd["patch_embed.proj.weight"].shape) == _tuple(f["patch_embed.proj.weight"]), name
     assert model.input_size == _tuple(f["grid(T,H,W)"]), name
     if name.startswith("mae_"):
-      enc = tt.encoder_param_count(model)
+      enc = _encoder_count(model)
       assert enc == _int(f["encoder"]), name
-      assert tt.count_params(model) - enc == _int(f["decoder+mask_token"]), name
+      assert _count(model) - enc == _int(f["decoder+mask_token"]), name
       assert int(np.prod(model.input_size)) == _int(f["tokens"]), name
       assert tuple(sd["decoder_pred.weight"].shape) == _tuple(f["decoder_pred"]), name
     else:
@@ -138,8 +164,8 @@ def test_pretrain_to_finetune_key_transfer(keys_text):
   text = "\n".join(lines)
   missing = re.search(r"missing_keys: (.*)", text).group(1).split(", ")
   unexpected = re.search(r"unexpected_keys: (.*)", text).group(1).split(", ")
-  mae = _meta(tt.mae_vit_base_patch8_128).state_dict()
-  vit = _meta(tt.vit_base_patch8_128, num_classes=10).state_dict()
+  mae = _meta("mae_vit_base_patch8_128").state_dict()
+  vit = _meta("vit_base_patch8_128", num_classes=10).state_dict()
   assert [k for k in vit if k not in mae] == missing
   assert [k for k in mae if k not in vit] == unexpected
   for k in vit.keys() & mae.keys():
@@ -152,9 +178,9 @@ def test_pretrain_to_finetune_key_transfer(keys_text):
 
 
 @pytest.fixture(scope="module")
-def tiny() -> tt.MaskedAutoencoderViT:
+def tiny() -> MaskedAutoencoderViT:
   torch.manual_seed(0)
-  return tt.mae_vit_tiny_patch8_32().eval()
+  return create_model("mae_vit_tiny_patch8_32").eval()
 
 
 def test_patchify_unpatchify_roundtrip(tiny):
@@ -198,7 +224,7 @@ def test_random_masking_with_noise(L, ratio, keep):
   N, D = 3, 5
   x = torch.randn(N, L, D)
   noise = torch.rand(N, L)
-  xm, mask, ids_restore, ids_keep = tt.MaskedAutoencoderViT.random_masking(x, ratio, noise)
+  xm, mask, ids_restore, ids_keep = MaskedAutoencoderViT.random_masking(x, ratio, noise)
   assert xm.shape == (N, keep, D) and ids_keep.shape == (N, keep)
   assert mask.shape == (N, L)
   assert torch.all(mask.sum(1) == L - keep)
@@ -214,13 +240,13 @@ def test_random_masking_with_noise(L, ratio, keep):
 
 @pytest.mark.parametrize("norm_pix", [False, True])
 def test_forward_loss_matches_numpy_reference(norm_pix):
-  model = tt.mae_vit_tiny_patch8_32(norm_pix_loss=norm_pix)
+  model = create_model("mae_vit_tiny_patch8_32", norm_pix_loss=norm_pix)
   g = torch.Generator().manual_seed(3)
   imgs = torch.rand(2, 12, 32, 32, generator=g, dtype=torch.float64)
   pred = torch.randn(2, 64, 192, generator=g, dtype=torch.float64)
   _, mask, _, _ = model.random_masking(pred, 0.75, torch.rand(2, 64, generator=g))
   loss, l1, l3 = model.forward_loss(imgs, pred, mask, return_terms=True)
-  ref, r1, r3 = tt.reference_loss_numpy(imgs.numpy(), pred.numpy(), mask.numpy(), 3, 8,
+  ref, r1, r3 = loss_reference.reference_loss_numpy(imgs.numpy(), pred.numpy(), mask.numpy(), 3, 8,
                                         norm_pix_loss=norm_pix)
   np.testing.assert_allclose([loss.item(), l1.item(), l3.item()], [ref, r1, r3], rtol=1e-12)
   assert torch.equal(model.forward_loss(imgs, pred, mask), loss)
@@ -228,7 +254,7 @@ def test_forward_loss_matches_numpy_reference(norm_pix):
 
 def test_loss3_uses_raw_targets_and_all_positions():
   """pred == target gives loss 0; with norm_pix only loss1 changes (loss3 on raw sums)."""
-  model = tt.mae_vit_tiny_patch8_32()
+  model = create_model("mae_vit_tiny_patch8_32")
   imgs = torch.rand(1, 12, 32, 32, dtype=torch.float64)
   target = model.patchify(imgs.unsqueeze(1))
   mask = torch.zeros(1, 64, dtype=torch.float64)
@@ -250,26 +276,28 @@ def test_tiny_forward_end_to_end(tiny):
     pred2 = tiny.forward_decoder(latent, ids_restore)
   assert latent.shape == (2, 6, 64) and pred.shape == (2, 64, 192) and mask.shape == (2, 64)
   assert torch.equal(mask, mask2) and torch.allclose(pred, pred2)
-  terms = tiny.last_loss_terms
-  torch.testing.assert_close(loss, terms["loss1"] + terms["loss3"])
-  ref, _, _ = tt.reference_loss_numpy(imgs.numpy(), pred.numpy(), mask.numpy(), 3, 8)
+  with torch.no_grad():
+    total, loss_mse, loss_spectral = tiny.forward_loss(imgs, pred, mask, return_terms=True)
+  torch.testing.assert_close(loss, total)
+  torch.testing.assert_close(loss, loss_mse + loss_spectral)
+  ref, _, _ = loss_reference.reference_loss_numpy(imgs.numpy(), pred.numpy(), mask.numpy(), 3, 8)
   np.testing.assert_allclose(loss.item(), ref, rtol=1e-5)
   # Encoder positional embedding = spatial[s] + temporal[t] on the kept tokens.
-  pos = tt.full_pos_embed(tiny.pos_embed_spatial, tiny.pos_embed_temporal)[0]
+  pos = full_pos_embed(tiny.pos_embed_spatial, tiny.pos_embed_temporal)[0]
   torch.testing.assert_close(pos[2 * 16 + 5], tiny.pos_embed_spatial[0, 5] + tiny.pos_embed_temporal[0, 2])
 
 
 def test_2tensor_loss_uses_derived_patch_dim():
-  big = _meta(tt.mae_vit_base_patch8_2tensor_128)
+  big = _meta("mae_vit_base_patch8_2tensor_128")
   assert big.patch_dim == 128 and big.input_size == (6, 16, 16)
   imgs = torch.rand(1, 12, 128, 128, dtype=torch.float64)
   pred = torch.randn(1, 1536, 128, dtype=torch.float64)
   _, mask, _, _ = big.random_masking(pred, 0.9, torch.rand(1, 1536))
   loss, l1, l3 = big.forward_loss(imgs, pred, mask, return_terms=True)   # CPU tensors, no params
-  ref = tt.reference_loss_numpy(imgs.numpy(), pred.numpy(), mask.numpy(), 2, 8)
+  ref = loss_reference.reference_loss_numpy(imgs.numpy(), pred.numpy(), mask.numpy(), 2, 8)
   np.testing.assert_allclose([loss.item(), l1.item(), l3.item()], ref, rtol=1e-12)
   # Full forward on a tiny t_patch=2 model.
-  small = tt.mae_vit_tiny_patch8_32(t_patch_size=2)
+  small = create_model("mae_vit_tiny_patch8_32", t_patch_size=2)
   loss, pred, mask = small(torch.rand(2, 12, 32, 32), mask_ratio=0.9)
   assert pred.shape == (2, 96, 128) and int(mask.sum()) == 2 * (96 - int(96 * (1 - 0.9)))
   assert torch.isfinite(loss)
@@ -277,7 +305,7 @@ def test_2tensor_loss_uses_derived_patch_dim():
 
 def test_init_scheme():
   torch.manual_seed(5)
-  m = tt.mae_vit_base_patch8_96(depth=1, decoder_depth=1)      # full widths, few blocks
+  m = create_model("mae_vit_base_patch8_96", depth=1, decoder_depth=1)      # full widths, few blocks
   # Linear: xavier uniform weight, zero bias; LN 1/0.
   lin = m.blocks[0].mlp.fc1.weight
   bound = (6.0 / (lin.shape[0] + lin.shape[1])) ** 0.5
@@ -291,10 +319,10 @@ def test_init_scheme():
   assert m.patch_embed.proj.bias.abs().max() <= 192 ** -0.5       # PyTorch default kept
   for p in (m.pos_embed_spatial, m.decoder_pos_embed_spatial, m.mask_token):
     assert abs(p.std().item() - 0.02) < 0.003
-  v = tt.vit_base_patch8_128(num_classes=10, depth=1)
+  v = create_model("vit_base_patch8_128", num_classes=10, depth=1)
   assert torch.all(v.pos_embed == 0)
   assert abs(v.head.weight.std().item() - 0.02) < 0.003
-  dp = [b.drop_path for b in tt.vit_tiny_patch8_32(depth=12, drop_path_rate=0.2).blocks]
+  dp = [b.drop_path for b in create_model("vit_tiny_patch8_32", depth=12, drop_path_rate=0.2).blocks]
   assert isinstance(dp[0], torch.nn.Identity)
   np.testing.assert_allclose([d.drop_prob for d in dp[1:]], np.linspace(0, 0.2, 12)[1:], rtol=1e-6)
 
@@ -313,19 +341,21 @@ def test_attention_matches_sdpa(tiny):
 
 def test_vit_tiny_pooling_and_encoder_compat(tiny):
   torch.manual_seed(6)
-  v = tt.vit_tiny_patch8_32(num_classes=5).eval()
+  v = create_model("vit_tiny_patch8_32", num_classes=5, pool="official_skip_first").eval()
   assert set(k for k in v.state_dict() if not k.startswith(("pos_embed", "head"))) <= set(
       tiny.state_dict())
   missing, unexpected = v.load_state_dict(tiny.state_dict(), strict=False)
   assert missing == ["pos_embed", "head.weight", "head.bias"]
   x = torch.rand(3, 12, 32, 32)
   with torch.no_grad():
-    feats = v.forward_features(x)
-    assert feats.shape == (3, 64, 64)
+    per_block = v.forward_features(x)
+    assert [f.shape for f in per_block] == [(3, 64, 64)] * 2    # one per block (depth 2)
+    feats = v.encode(x)
+    torch.testing.assert_close(feats, per_block[-1])
     logits = v(x)
     ref = v.head(v.norm(feats[:, 1:].mean(1)))
     torch.testing.assert_close(logits, ref)
-    v.pool_skip_first = False
+    v.pool_mode = "mean"
     clean = v(x)
     torch.testing.assert_close(clean, v.head(v.norm(feats.mean(1))))
     assert not torch.allclose(clean, logits)
