@@ -10,7 +10,9 @@ from spectralgpt_jax.sweep import points
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 EVAL_DIR = REPO / "configs" / "eval"
-FILES = sorted(p.name for p in EVAL_DIR.glob("*.py"))
+# Experiment configs (modules with get_config); helpers such as dense_common.py are not.
+FILES = sorted(p.name for p in EVAL_DIR.glob("*.py") if "def get_config(" in p.read_text())
+TRAINED = ("finetune", "dense")  # evaluators that carry a whole training config
 
 
 def _module(name):
@@ -27,14 +29,18 @@ def test_loads_and_sweep_points_apply(name):
   assert {"seed", "pretrained", "model", "cache_dir", "evals"} <= set(c)
   assert "python -m spectralgpt_jax " in mod.__doc__
   for e in c.evals.values():
-    assert e.type in ("linear", "knn", "finetune")
-    for split in ("train_data", "test_data") if e.type != "finetune" else ("test_data",):
+    assert e.type in ("linear", "knn") + TRAINED
+    for split in ("train_data", "test_data") if e.type not in TRAINED else ("test_data",):
       d = e[split]
       assert d.label_type in ("single", "multi") and not d.train and d.num_epochs == 1
       assert not d.drop_remainder
     if e.type == "finetune":  # a whole training config; its data is the training split
       assert e.train.data.train and e.train.model.name.startswith("vit_")
       assert e.train.data.label_type == e.test_data.label_type
+    if e.type == "dense":  # per-pixel labels; change detection reads both dates
+      assert e.train.data.train and e.train.model.name.startswith(("seg_", "cd_"))
+      assert e.test_data.use_mask and e.train.data.use_mask
+      assert e.test_data.use_cube2 == e.train.model.name.startswith("cd_")
   c.to_json()
   sweep = mod.get_sweep(None) if hasattr(mod, "get_sweep") else [{}]
   assert len({points.slug(o) for o in sweep}) == len(sweep)
