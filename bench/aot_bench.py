@@ -20,11 +20,12 @@ import datetime
 import json
 import os
 import pathlib
-import platform
 import subprocess
 import sys
 import tempfile
 import time
+
+from timing import cpu_name  # bench/ is on sys.path when run as a script
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -97,7 +98,7 @@ def _markdown(reports: list[dict], cmd: str) -> str:
   lines = [
       f"\n### AOT compile of the pretraining train step for TPU / GPU targets "
       f"({datetime.date.today()})\n",
-      f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
+      f"Machine: {cpu_name()}, {os.cpu_count()} CPU cores, "
       f"no accelerator (deviceless compiles: libtpu 0.0.42.1, jax-cuda12-plugin 0.10.2). "
       f"Command: `{cmd}`. Unchanged configs (global batch 4096, mesh fsdp=-1; rows with a "
       f"smaller batch override only config.batch_size); memory is per "

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
 import tempfile
 import time
+
+from timing import cpu_name  # bench/ is on sys.path when run as a script
 
 import jax
 import numpy as np
@@ -68,7 +69,7 @@ def main() -> None:
   ]
   lines = [f"### Checkpoint integrity: checksum cost on {MODEL} ({n / 1e6:.1f}M params) "
            f"({time.strftime('%Y-%m-%d')})", "",
-           f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, jax "
+           f"Machine: {cpu_name()}, {os.cpu_count()} CPU cores, jax "
            f"{jax.__version__} on {jax.devices()[0].platform}. Command: `python "
            "bench/checkpoint_verify_bench.py --out BENCHMARKS.md`. Best of 3 (reads: 2). Two "
            "32-bit sums per array (plain and position-weighted) of its bits.", "",

@@ -128,7 +128,7 @@ def _cpu_busy(seconds=1.0) -> float:
 
 
 def _machine():
-  cpu = platform.processor() or "unknown"
+  cpu = cpu_name()
   try:
     with open("/proc/cpuinfo") as f:
       cpu = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))

@@ -20,13 +20,12 @@ import datetime
 import json
 import os
 import pathlib
-import platform
 import statistics
 import subprocess
 import sys
 import time
 
-from timing import time_train_steps
+from timing import cpu_name, time_train_steps
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -117,7 +116,7 @@ def part_time(batch: int, steps: int) -> dict:
 def _markdown(mem: dict, tim: dict, cmd: str) -> str:
   day = datetime.date.today().isoformat()
   lines = [f"## Train step at scale ({day})", "",
-           f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores "
+           f"Machine: {cpu_name()}, {os.cpu_count()} CPU cores "
            "(shared; expect +-15% noise). Command: `" + cmd + "`.", ""]
   for case in (mem or {}).get("cases", []):
     r = case["rows"]

@@ -21,14 +21,13 @@ import gc
 import json
 import os
 import pathlib
-import platform
 import statistics
 import subprocess
 import sys
 
 import numpy as np
 
-from timing import timed
+from timing import cpu_name, timed
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # spectralgpt_jax (its PyTorch model too) when run as a script
@@ -244,7 +243,7 @@ def main() -> None:
   if args.out:
     head = (f"\n### {MODEL} train step, batch {BATCH}, mask {MASK_RATIO} "
             f"({datetime.date.today()})\n\n"
-            f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores. "
+            f"Machine: {cpu_name()}, {os.cpu_count()} cores. "
             f"Command: `.venv/bin/python bench/step_bench.py {' '.join(sys.argv[1:])}`. "
             f"Our steps with the tuned host allocator (hostmem): {tuned}; twin: torch = glibc "
             f"defaults (as the official code runs), torch-hostmem = tuned, each in its own "

@@ -27,12 +27,25 @@ def best_seconds(fn: Callable[[], object], reps: int = 5) -> float:
   return min(timed(fn, 1, reps))
 
 
+def cpu_name() -> str:
+  """The CPU's model name (/proc/cpuinfo on Linux; else what platform knows): results are only
+  comparable on the same kind of CPU."""
+  try:
+    with open("/proc/cpuinfo") as f:
+      for line in f:
+        if line.startswith("model name"):
+          return line.split(":", 1)[1].strip()
+  except OSError:
+    pass
+  return platform.processor() or platform.machine()
+
+
 def append_section(path: str, title: str, note: str, body: str) -> None:
   """Appends a dated markdown section (machine, the command that ran, `note`, body) to path."""
   script = os.path.relpath(sys.argv[0], os.path.dirname(os.path.dirname(__file__)))
   with open(path, "a") as f:
     f.write(f"\n### {title} ({datetime.date.today()})\n\n"
-            f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores. "
+            f"Machine: {cpu_name()}, {os.cpu_count()} cores. "
             f"Command: `.venv/bin/python {script} {' '.join(sys.argv[1:])}`. {note}\n\n"
             f"{body}\n")
 
