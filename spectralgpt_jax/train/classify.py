@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from spectralgpt_jax.train.state import TrainState
+from spectralgpt_jax.train.state import TrainState, apply_gradients
 
 LABEL_TYPES = ("single", "multi")
 
@@ -113,15 +113,7 @@ def make_train_step(model: nn.Module, tx: optax.GradientTransformationExtraArgs,
   def train_step(state: TrainState, batch: dict[str, jax.Array], rng: jax.Array):
     with nn.logical_axis_rules(rules):
       (loss, _), grads = grad_fn(state.params, batch, jax.random.fold_in(rng, state.step))
-      updates, opt_state = tx.update(grads, state.opt_state, state.params, loss=loss)
-      params = optax.apply_updates(state.params, updates)
-    metrics = {"loss": loss, "grad_norm": optax.tree.norm(grads),
-               "update_norm": optax.tree.norm(updates), "param_norm": optax.tree.norm(params),
-               "lr": schedule(state.step - state.opt_state.total),
-               "skipped": opt_state.total - state.opt_state.total,
-               "skipped_total": opt_state.total, "skipped_streak": opt_state.streak}
-    new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
-    return new_state, {k: jnp.asarray(v, jnp.float32) for k, v in metrics.items()}
+      return apply_gradients(state, grads, loss, tx, schedule)
 
   return train_step
 

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import optax
 
 from spectralgpt_jax import losses
-from spectralgpt_jax.train.state import TrainState
+from spectralgpt_jax.train.state import TrainState, apply_gradients
 
 # Top-level parameters of the encoder (what a frozen encoder keeps as loaded).
 ENCODER_PARAMS = ("patch_embed", "pos_embed_spatial", "pos_embed_temporal", "pos_embed_date",
@@ -46,18 +46,10 @@ def make_train_step(model: nn.Module, tx: optax.GradientTransformationExtraArgs,
   def train_step(state: TrainState, batch: dict[str, jax.Array], rng: jax.Array):
     with nn.logical_axis_rules(rules):
       (loss, out), grads = grad_fn(state.params, batch, jax.random.fold_in(rng, state.step))
-      updates, opt_state = tx.update(grads, state.opt_state, state.params, loss=loss)
-      params = optax.apply_updates(state.params, updates)
-    valid = batch["mask"] != losses.IGNORE_INDEX
-    correct = jnp.sum((out.argmax(-1) == batch["mask"]) & valid)
-    metrics = {"loss": loss, "pixel_accuracy": correct / jnp.maximum(jnp.sum(valid), 1),
-               "grad_norm": optax.tree.norm(grads),
-               "update_norm": optax.tree.norm(updates), "param_norm": optax.tree.norm(params),
-               "lr": schedule(state.step - state.opt_state.total),
-               "skipped": opt_state.total - state.opt_state.total,
-               "skipped_total": opt_state.total, "skipped_streak": opt_state.streak}
-    new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
-    return new_state, {k: jnp.asarray(v, jnp.float32) for k, v in metrics.items()}
+      valid = batch["mask"] != losses.IGNORE_INDEX
+      correct = jnp.sum((out.argmax(-1) == batch["mask"]) & valid)
+      return apply_gradients(state, grads, loss, tx, schedule,
+                             pixel_accuracy=correct / jnp.maximum(jnp.sum(valid), 1))
 
   return train_step
 

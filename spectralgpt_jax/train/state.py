@@ -56,3 +56,26 @@ def init_state(model: nn.Module, tx: optax.GradientTransformation, rng: jax.Arra
   """model.init + tx.init; jit it with out_shardings to create the state already sharded."""
   params = nn.unbox(init_variables(model, rng, image_size))["params"]
   return create_state(params, tx)
+
+
+def apply_gradients(state: TrainState, grads: Any, loss: jax.Array,
+                    tx: optax.GradientTransformationExtraArgs, schedule: optax.Schedule,
+                    **metrics: jax.Array) -> tuple[TrainState, dict[str, jax.Array]]:
+  """One guarded optimizer update of `state` (train.optim's tx takes `loss=` for the guard).
+
+  Returns the next state and float32 metrics: loss, the given `metrics`, grad / update / param
+  norms, lr (the schedule advances with applied, not skipped, updates, like AdamW's count),
+  skipped (1 if this update was skipped as non-finite), skipped_total, skipped_streak.
+  """
+  updates, opt_state = tx.update(grads, state.opt_state, state.params, loss=loss)
+  params = optax.apply_updates(state.params, updates)
+  out = {"loss": loss, **metrics,
+         "grad_norm": optax.tree.norm(grads),
+         "update_norm": optax.tree.norm(updates),
+         "param_norm": optax.tree.norm(params),
+         "lr": schedule(state.step - state.opt_state.total),
+         "skipped": opt_state.total - state.opt_state.total,  # GuardState counters
+         "skipped_total": opt_state.total,
+         "skipped_streak": opt_state.streak}
+  new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
+  return new_state, {k: jnp.asarray(v, jnp.float32) for k, v in out.items()}

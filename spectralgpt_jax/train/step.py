@@ -18,7 +18,7 @@ from spectralgpt_jax import losses
 from spectralgpt_jax.models.mae import token_grid
 from spectralgpt_jax.models.patch_embed import fold_dates, patchify
 from spectralgpt_jax.sharding import axis_names as ax
-from spectralgpt_jax.train.state import TrainState
+from spectralgpt_jax.train.state import TrainState, apply_gradients
 
 Metrics = dict[str, jax.Array]
 
@@ -85,21 +85,7 @@ def make_train_step(model: nn.Module, tx: optax.GradientTransformationExtraArgs,
     with nn.logical_axis_rules(rules):
       step_rng = jax.random.fold_in(rng, state.step)
       loss, terms, grads = gradients(state.params, batch["cube"], step_rng)
-      updates, opt_state = tx.update(grads, state.opt_state, state.params, loss=loss)
-      params = optax.apply_updates(state.params, updates)
-    metrics = {
-        "loss": loss, **terms,
-        "grad_norm": optax.tree.norm(grads),
-        "update_norm": optax.tree.norm(updates),
-        "param_norm": optax.tree.norm(params),
-        # The schedule advances with applied (not skipped) updates, like the inner AdamW count.
-        "lr": schedule(state.step - state.opt_state.total),
-        "skipped": opt_state.total - state.opt_state.total,  # GuardState counters
-        "skipped_total": opt_state.total,
-        "skipped_streak": opt_state.streak,
-    }
-    new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
-    return new_state, {k: jnp.asarray(v, jnp.float32) for k, v in metrics.items()}
+      return apply_gradients(state, grads, loss, tx, schedule, **terms)
 
   return train_step
 
