@@ -47,12 +47,10 @@ class DenseEvaluator:
   """Trains `cfg.train` (segmentation or change detection); scores `cfg.test_data` whole."""
 
   def __init__(self, cfg: ml_collections.ConfigDict, ctx: EvalContext):
-    name = os.path.basename(ctx.workdir)
-    missing = [k for k in ("train", "test_data") if k not in cfg]
-    if missing:
-      raise ValueError(f"config.evals.{name} (type 'dense') lacks {missing}: `train` is a whole "
-                       "dense training config (configs/common.py:dense_config), `test_data` "
-                       "the dense split scored whole (configs/evaluation.py:dense builds both)")
+    registry.require_fields(
+        cfg, ctx, "dense", ("train", "test_data"),
+        "`train` is a whole dense training config (configs/common.py:dense_config), `test_data` "
+        "the dense split scored whole (configs/evaluation.py:dense builds both)")
     self.cfg, self.ctx = cfg, ctx
     self.images: list | None = None
     self.history: list[dict] = []

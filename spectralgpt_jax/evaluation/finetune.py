@@ -50,12 +50,10 @@ class FinetuneEvaluator:
   """Fine-tunes `cfg.train` from the context's pretrained weights; scores `cfg.test_data`."""
 
   def __init__(self, cfg: ml_collections.ConfigDict, ctx: EvalContext):
-    name = os.path.basename(ctx.workdir)
-    missing = [k for k in ("train", "test_data") if k not in cfg]
-    if missing:
-      raise ValueError(f"config.evals.{name} (type 'finetune') lacks {missing}: `train` is a whole "
-                       "fine-tuning config (configs/common.py:finetune_config), `test_data` the "
-                       "split to score (configs/evaluation.py:finetune builds both)")
+    registry.require_fields(
+        cfg, ctx, "finetune", ("train", "test_data"),
+        "`train` is a whole fine-tuning config (configs/common.py:finetune_config), `test_data` "
+        "the split to score (configs/evaluation.py:finetune builds both)")
     self.cfg, self.ctx = cfg, ctx
     self.label_type = str(cfg.train.data.label_type)
     self.last: tuple = ()

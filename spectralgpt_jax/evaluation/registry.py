@@ -12,6 +12,7 @@ importing the registry stays light.
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Callable
 
 # type name -> module that registers it on import (add new built-in evaluators here).
@@ -34,6 +35,15 @@ def register(type_name: str) -> Callable[[type], type]:
     _EVALUATORS[type_name] = cls
     return cls
   return deco
+
+
+def require_fields(cfg, ctx, type_name: str, fields: tuple[str, ...], hint: str) -> None:
+  """ValueError naming `config.evals.<name>` (the eval's folder name), its type and the `fields`
+  it lacks, with `hint` (what each field is, which builder makes them)."""
+  missing = [k for k in fields if k not in cfg]
+  if missing:
+    name = os.path.basename(ctx.workdir)
+    raise ValueError(f"config.evals.{name} (type {type_name!r}) lacks {missing}: {hint}")
 
 
 def known_types() -> list[str]:
