@@ -119,8 +119,8 @@ def main() -> None:
           f"**{t / sec:.2f}x** |" for key, sec in medians.items()]
   rows.append(f"| PyTorch twin, eager, no_grad, f32 | {t:.2f} | {args.batch / t:.1f} | 1.00x |")
   body = (f"| extractor | s / batch of {args.batch} (median) | images/s | vs twin |\n"
-          "|---|---|---|---|\n" + "\n".join(rows) + "\n\nTarget: >= 2x the twin's throughput "
-          "(issue 12). bf16: matmul operands only; what it costs in accuracy is in "
+          "|---|---|---|---|\n" + "\n".join(rows) + "\n\nTarget: >= 2x the twin's throughput. "
+          "bf16: matmul operands only; what it costs in accuracy is in "
           "docs/evaluation.md.")
   print(body)
   if args.out:

@@ -180,7 +180,7 @@ def main(argv=None) -> int:
   lines += [f"| {k} | {v:.0f} |" for k, v in stages.items()]
   lines += [f"| **sum** | **{per_image:.0f}** (= {1e6 / per_image:.0f} images/s per core) |", "",
             "Compare with the mae_vit_base_patch8_128 step's images/s from bench/step_bench.py "
-            "on the same machine (BENCHMARKS.md summary).", ""]
+            "on the same machine (BENCHMARKS.md, current figures).", ""]
   text = "\n".join(lines)
   with open(args.out, "a") as f:  # results accumulate, one dated section per run
     f.write("\n" + text + "\n")

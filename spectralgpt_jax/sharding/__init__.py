@@ -1,1 +1,1 @@
-"""Logical axis vocabulary (model side) and, later, mesh rules (launcher side)."""
+"""Logical axis names (model side); mesh, rule presets, train-state shardings (launch side)."""
