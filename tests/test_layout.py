@@ -1,4 +1,4 @@
-"""The rooms of the codebase and what each may import (the README's layout table, enforced).
+"""The rooms of the codebase and what each may import (docs/architecture.md's rooms table, enforced).
 
 Every import statement is read (module level and inside functions): a room may use only the
 project packages listed for it. Third-party imports are not restricted here, except that the
