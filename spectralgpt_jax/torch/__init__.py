@@ -1,5 +1,5 @@
 """SpectralGPT in plain PyTorch: our weights (and the official ones) without the official
-repository, timm, torchvision, einops or jax (clean room: written from the team's spec).
+repository, timm, torchvision, einops or jax (clean room: written from the published facts of the official model).
 
     from spectralgpt_jax.torch import from_pretrained
     model = from_pretrained("spectralgpt_base.safetensors")   # or .pth, or SpectralGPT+.pth
