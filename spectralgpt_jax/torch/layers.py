@@ -1,5 +1,6 @@
 """Building blocks of the official SpectralGPT modules in plain PyTorch (clean room, from the
-the official model's published facts, section 1.1 of the spec): Conv3d tubelet embedding, separate-q/k/v attention, pre-norm block.
+official model's published facts, section 1.1 of the spec): Conv3d tubelet embedding,
+separate-q/k/v attention, pre-norm block.
 
 Shapes: tokens are [B, N, D]; the tubelet embedding takes [B, 1, T, H, W] (T bands) and gives
 [B, T', H'W', D], T' = T / t_patch, H' = H / p; token index t*(H'W') + h*W' + w.
