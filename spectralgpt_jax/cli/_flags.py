@@ -92,6 +92,19 @@ def add_config(p: argparse.ArgumentParser, what: str = "config file") -> None:
   p.loads_config = True
 
 
+def add_allow_unverified(p: argparse.ArgumentParser) -> None:
+  """`--allow_unverified`, for the commands that read checkpoints (see `checkpoint_reads`)."""
+  p.add_argument("--allow_unverified", action="store_true",
+                 help="read checkpoint steps that lost their checksum record, with a warning "
+                 "(default: off, such a step is refused as damaged; docs/reliability.md)")
+
+
+def checkpoint_reads(args: argparse.Namespace):
+  """Context for the command's checkpoint reads: `--allow_unverified` applied."""
+  from spectralgpt_jax import checkpoints  # pylint: disable=g-import-not-at-top
+  return checkpoints.allow_unverified(getattr(args, "allow_unverified", False))
+
+
 def split_config_overrides(argv: Sequence[str]) -> tuple[list[str], list[tuple[str, Any]]]:
   """(argv without them, [(dotted key, text or None)]) of the `--config.KEY[=VALUE]` flags.
 

@@ -63,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--resampling", default="bicubic", choices=("bilinear", "bicubic", "nearest"),
                  help="resize to the model's image size")
   p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+  _flags.add_allow_unverified(p)
   return p
 
 
@@ -139,7 +140,8 @@ def main(argv: list[str]) -> int:
     raise FileExistsError(f"{out} exists")
   from spectralgpt_jax import inference  # pylint: disable=g-import-not-at-top
   items = expand_inputs(args.input)
-  model = inference.load(args.weights, model=args.model)
+  with _flags.checkpoint_reads(args):
+    model = inference.load(args.weights, model=args.model)
   fn = model.features if args.tokens else model.embed
   chunks, infos, batch, batch_bands = [], [], [], None
 

@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--workdir", required=True,
                  help="the point's directory: result.json, <eval>/...")
   p.add_argument("--overwrite", action="store_true", help="run even if DIR/result.json exists")
+  _flags.add_allow_unverified(p)
   _distributed.add_flags(p)
   return p
 
@@ -72,7 +73,8 @@ def main(argv: list[str]) -> int:
   logging.info("process %d/%d, %d local / %d global devices", jax.process_index(),
                jax.process_count(), jax.local_device_count(), jax.device_count())
   try:
-    result = run_point(args.config, args.overrides, args.workdir, force=args.overwrite)
+    with _flags.checkpoint_reads(args):
+      result = run_point(args.config, args.overrides, args.workdir, force=args.overwrite)
   finally:
     _distributed.shutdown(args)
   if result is not None:

@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
                  help="head width when exporting an MAE to --target finetune (zeros head; "
                  "default: the model's)")
   p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+  _flags.add_allow_unverified(p)
   return p
 
 
@@ -44,9 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
   args = _flags.parse(build_parser(), argv)
   from spectralgpt_jax.export import to_torch  # pylint: disable=g-import-not-at-top
-  res = to_torch.export_checkpoint(
-      args.weights, args.out, step=args.step, fmt=args.format, target=args.target,
-      dtype=args.dtype, model=args.model, num_classes=args.num_classes, force=args.overwrite)
+  with _flags.checkpoint_reads(args):
+    res = to_torch.export_checkpoint(
+        args.weights, args.out, step=args.step, fmt=args.format, target=args.target,
+        dtype=args.dtype, model=args.model, num_classes=args.num_classes,
+        force=args.overwrite)
   w = res.data["weights"]
   print(f"wrote {res.weights} ({w['num_tensors']} tensors, {w['num_params']:,} parameters, "
         f"{w['dtype']}, step {res.data['training_step']}, target {res.data['target']})")

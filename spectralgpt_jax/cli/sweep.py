@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
                  help="only rebuild results.csv/.md and plots from finished points")
   p.add_argument("--overwrite", action="store_true",
                  help="rerun points that have result.json")
+  _flags.add_allow_unverified(p)
   return p
 
 
@@ -101,7 +102,8 @@ def main(argv: list[str]) -> int:
       config = module.get_config(arg)
       config.lock()   # a misspelled override fails instead of adding a field
       config.update_from_flattened_dict(o)
-      evaluate.run_point(config, o, d, force=a.overwrite)
+      with _flags.checkpoint_reads(a):
+        evaluate.run_point(config, o, d, force=a.overwrite)
       report(a.workdir, quiet=True)
   tables, pngs = report(a.workdir)
   if tables:

@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
   _flags.add_config(p, "training config file (configs/pretrain, configs/finetune)")
   p.add_argument("--workdir", required=True,
                  help="run directory: checkpoints, tensorboard, panels")
+  _flags.add_allow_unverified(p)
   _distributed.add_flags(p)
   return p
 
@@ -76,7 +77,8 @@ def main(argv: list[str]) -> int:
                jax.config.jax_compilation_cache_dir or "off")
   try:
     # one lock per run: multi-host processes share the workdir, process 0 holds it
-    with _workdir_lock.held(args.workdir, "train", enabled=jax.process_index() == 0):
+    with _workdir_lock.held(args.workdir, "train", enabled=jax.process_index() == 0), \
+        _flags.checkpoint_reads(args):
       loop.train(args.config, args.workdir)
   finally:
     _distributed.shutdown(args)
