@@ -7,7 +7,6 @@ config."""
 import argparse
 import importlib
 import re
-import sys
 
 import pytest
 
