@@ -2,9 +2,10 @@
 
 Every module in `spectralgpt_jax/cli/` that defines `main(argv: list[str]) -> int` and a one-line
 `HELP` string is a command. Modules are imported only when their command runs, so a command's
-heavy dependencies (torch, rasterio) never slow the others down. Every command runs through
-`cli._failures.run`: an expected failure ends as one line naming the file and what to do (exit
-1); `--verbose` prints the traceback. Before it runs: deprecated flag names (a module's
+heavy dependencies (torch, rasterio) never slow the others down. Every command's `main` runs
+through `cli._failures.run` (its `@_failures.command` decorator): an expected failure ends as
+one line naming the file and what to do (exit 1), a wrong command line as one line (exit 2);
+`--verbose` prints the traceback. Before it runs: deprecated flag names (a module's
 `RENAMED_FLAGS`) are rewritten with a warning (cli/_flags.py), and the commands that compile
 turn on the persistent compilation cache (cli/_jax_cache.py).
 """
@@ -52,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
   args = _flags.rename_deprecated(name, argv[1:], getattr(module, "RENAMED_FLAGS", {}))
   if name in _jax_cache.COMMANDS and not any(a in ("-h", "--help", "-help") for a in args):
     _jax_cache.enable()
+  if hasattr(module.main, "__wrapped__"):  # @_failures.command
+    return module.main(args)
   return _failures.run(name, module.main, args)
 
 

@@ -15,8 +15,10 @@ restores silently. Each save records two 32-bit sums per array (of its bits as u
 plain, and weighted by position), computed on the devices (no host copy; sharded and
 multi-host arrays alike); every restore and read recomputes them and raises
 `CheckpointCorruptError` naming the step directory and array on a mismatch (or when orbax
-cannot read the step at all). `restore_intact` falls back to the newest intact step. Steps
-written before checksums existed are restored with a warning.
+cannot read the step at all). `restore_intact` falls back to the newest intact step. A step
+that lost its `checksums` item is refused unless it predates checksums (known from orbax's
+`_CHECKPOINT_METADATA` of the step, integrity.py) or the read runs inside
+`allow_unverified()`; steps written before checksums existed are restored with a warning.
 
 Modules: layout (paths, item names), integrity (checksums), run (the run's manager), host (reads
 and writes without a mesh); everything public is importable from the package.
@@ -33,7 +35,8 @@ and writes without a mesh); everything public is importable from the package.
 
 from spectralgpt_jax.checkpoints.host import (CheckpointContents, read_checkpoint, resolve,
                                               write_checkpoint)
-from spectralgpt_jax.checkpoints.integrity import CheckpointCorruptError, checksums, verify
+from spectralgpt_jax.checkpoints.integrity import (CheckpointCorruptError, allow_unverified,
+                                                   checksums, verify, written_with_checksums)
 from spectralgpt_jax.checkpoints.layout import (CHECKPOINTS_SUBDIR, CHECKSUMS, DATA_ITER, META,
                                                 STATE, absolute, checkpoint_dir)
 from spectralgpt_jax.checkpoints.run import (latest_step, load_params, make_manager,
@@ -41,6 +44,7 @@ from spectralgpt_jax.checkpoints.run import (latest_step, load_params, make_mana
                                              restore_intact, save)
 
 __all__ = ["CHECKPOINTS_SUBDIR", "CHECKSUMS", "DATA_ITER", "META", "STATE", "CheckpointContents",
-           "CheckpointCorruptError", "absolute", "checkpoint_dir", "checksums", "latest_step",
+           "CheckpointCorruptError", "absolute", "allow_unverified", "checkpoint_dir", "checksums", "latest_step",
            "load_params", "make_manager", "params_metadata", "read_checkpoint", "read_meta",
-           "resolve", "restore", "restore_intact", "save", "verify", "write_checkpoint"]
+           "resolve", "restore", "restore_intact", "save", "verify", "write_checkpoint",
+           "written_with_checksums"]

@@ -12,7 +12,8 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from spectralgpt_jax.checkpoints.integrity import CheckpointCorruptError, checksum_item, verify
+from spectralgpt_jax.checkpoints.integrity import (CheckpointCorruptError, checksum_item,
+                                                   step_custom_metadata, verify)
 from spectralgpt_jax.checkpoints.layout import (CHECKPOINTS_SUBDIR, CHECKSUMS, META, STATE,
                                                 state_metadata)
 
@@ -152,6 +153,7 @@ def write_checkpoint(root: str | os.PathLike, params: Mapping, meta: Mapping, *,
   with ocp.CheckpointManager(root, options=options) as mngr:
     mngr.save(step, args=ocp.args.Composite(**{
         STATE: ocp.args.StandardSave(state), META: ocp.args.JsonSave(dict(meta)),
-        CHECKSUMS: ocp.args.JsonSave(checksum_item(state))}), force=True)
+        CHECKSUMS: ocp.args.JsonSave(checksum_item(state))}), force=True,
+        custom_metadata=step_custom_metadata())
     mngr.wait_until_finished()
   return step_dir

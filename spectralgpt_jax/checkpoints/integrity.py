@@ -1,10 +1,23 @@
-"""Per-array checksums committed with each step and verified on every restore and read."""
+"""Per-array checksums committed with each step and verified on every restore and read.
+
+A step without its `checksums` item is refused (CheckpointCorruptError) unless it predates
+checksums. That is known from orbax's own step metadata file, `<step>/_CHECKPOINT_METADATA`,
+which a lost `checksums` folder does not take with it: every step written since checksums
+exist records `checksum_format` in its custom_metadata (and, since the first such version,
+lists a `checksums` item handler). A step whose metadata has neither is an older run's:
+restored unverified with a warning. A step whose metadata is missing cannot tell and is
+refused too. To read a refused step anyway, pass `allow_unverified=True` to `verify`, or run
+the read inside `with allow_unverified():` (the CLI's `--allow_unverified`).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
+import json
 import os
-from typing import Any
+from typing import Any, Iterator
 
 import jax
 import jax.numpy as jnp
@@ -13,7 +26,22 @@ from absl import logging
 import orbax.checkpoint as ocp
 from etils import epath
 
-from spectralgpt_jax.checkpoints.layout import CHECKSUMS, CHECKSUM_FORMAT, PyTree, STATE
+from spectralgpt_jax.checkpoints.layout import (CHECKSUM_FORMAT, CHECKSUM_FORMAT_KEY, CHECKSUMS,
+                                                STATE, STEP_METADATA_FILE, PyTree)
+
+# Whether reads in this context may restore a step whose checksum record is missing.
+_ALLOW_UNVERIFIED = contextvars.ContextVar("allow_unverified", default=False)
+
+
+@contextlib.contextmanager
+def allow_unverified(allow: bool = True) -> Iterator[None]:
+  """Within the block, a step that lost its checksum record is restored with a warning
+  instead of refused (a damaged record, or arrays that fail it, are still refused)."""
+  token = _ALLOW_UNVERIFIED.set(bool(allow))
+  try:
+    yield
+  finally:
+    _ALLOW_UNVERIFIED.reset(token)
 
 
 class CheckpointCorruptError(ValueError):
@@ -74,17 +102,49 @@ def _read_checksums(step_dir: epath.Path) -> dict[str, Any] | None:
   return ocp.Checkpointer(ocp.JsonCheckpointHandler()).restore(str(path))
 
 
-def verify(tree: PyTree, step_dir: str | os.PathLike, step: int) -> bool:
+def written_with_checksums(step_dir: str | os.PathLike) -> bool | None:
+  """Whether the step was written by a version that records checksums (from orbax's step
+  metadata file; see the module docstring); None when that file is missing or unreadable."""
+  try:
+    meta = json.loads((epath.Path(step_dir) / STEP_METADATA_FILE).read_text())
+  except (OSError, ValueError):
+    return None
+  if not isinstance(meta, dict):
+    return None
+  custom = meta.get("custom_metadata") or {}
+  return CHECKSUM_FORMAT_KEY in custom or CHECKSUMS in (meta.get("item_handlers") or {})
+
+
+def _missing_record(step_dir, step: int, allow: bool) -> None:
+  """A step without its checksums item: a warning if it predates checksums or `allow`, else
+  CheckpointCorruptError."""
+  since = written_with_checksums(step_dir)
+  if since is False:
+    logging.warning("%s: written before checksums existed; restored unverified", step_dir)
+    return
+  why = (f"its {CHECKSUMS} record is missing, but the step was written with checksums"
+         if since else f"its {CHECKSUMS} record and {STEP_METADATA_FILE} are missing")
+  if not allow:
+    raise CheckpointCorruptError(step_dir, step, why + "; pass --allow_unverified "
+                                 "(checkpoints.allow_unverified()) to read it unverified")
+  logging.warning("%s: %s; restored unverified (allowed)", step_dir, why)
+
+
+def verify(tree: PyTree, step_dir: str | os.PathLike, step: int, *,
+           allow_unverified: bool | None = None) -> bool:
   """Checks the arrays of a restored tree (or part of it) against the step's checksums.
 
-  Returns False for a step written without checksums; raises CheckpointCorruptError naming the
-  first array that differs (or is missing from the record)."""
+  Returns False for a step restored without checksums: one that predates them, or lost its
+  record while `allow_unverified` (default: the `allow_unverified()` context) holds. Raises
+  CheckpointCorruptError for a lost record otherwise, and naming the first array that differs
+  (or is missing from the record)."""
   try:
     record = _read_checksums(epath.Path(step_dir))
   except Exception as e:  # pylint: disable=broad-except
     raise CheckpointCorruptError(step_dir, step, f"unreadable {CHECKSUMS} item: {e}") from e
   if record is None:
-    logging.warning("%s: written without checksums; restored unverified", step_dir)
+    allow = _ALLOW_UNVERIFIED.get() if allow_unverified is None else allow_unverified
+    _missing_record(step_dir, step, allow)
     return False
   saved = record.get("arrays", {})
   for key, sums in checksums(tree).items():
@@ -99,5 +159,10 @@ def verify(tree: PyTree, step_dir: str | os.PathLike, step: int) -> bool:
 
 def checksum_item(state: PyTree) -> dict[str, Any]:
   return {"format": CHECKSUM_FORMAT, "arrays": checksums({STATE: state})}
+
+
+def step_custom_metadata() -> dict[str, Any]:
+  """orbax custom_metadata of every saved step: says it was written with checksums."""
+  return {CHECKSUM_FORMAT_KEY: CHECKSUM_FORMAT}
 
 

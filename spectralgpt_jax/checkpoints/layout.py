@@ -12,6 +12,9 @@ from etils import epath
 CHECKPOINTS_SUBDIR = "checkpoints"
 STATE, DATA_ITER, META, CHECKSUMS = "state", "data_iter", "meta", "checksums"
 CHECKSUM_FORMAT = "uint32-sum+position-weighted-sum/v1"
+# orbax's per-step metadata file; its custom_metadata carries {CHECKSUM_FORMAT_KEY: format}
+STEP_METADATA_FILE = "_CHECKPOINT_METADATA"
+CHECKSUM_FORMAT_KEY = "checksum_format"
 DAMAGED_SUFFIX = ".damaged"
 PyTree = Any
 
@@ -29,6 +32,9 @@ def checkpoint_dir(workdir: str | os.PathLike) -> str:
 
 
 def state_metadata(path: str | os.PathLike) -> PyTree:
-  """Tree of ArrayMetadata (shape, dtype) of a saved `state` item."""
-  meta = ocp.PyTreeCheckpointer().metadata(path)
+  """Tree of ArrayMetadata (shape, dtype) of a saved `state` item.
+
+  Read by the item's handler: a Checkpointer would look for a step-level metadata file inside
+  the item directory and log "Metadata file does not exist" on every read."""
+  meta = ocp.PyTreeCheckpointHandler().metadata(epath.Path(path))
   return meta.item_metadata.tree if hasattr(meta, "item_metadata") else meta.tree

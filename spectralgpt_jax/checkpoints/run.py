@@ -12,7 +12,8 @@ import orbax.checkpoint as ocp
 from etils import epath
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from spectralgpt_jax.checkpoints.integrity import CheckpointCorruptError, checksum_item, verify
+from spectralgpt_jax.checkpoints.integrity import (CheckpointCorruptError, checksum_item,
+                                                   step_custom_metadata, verify)
 from spectralgpt_jax.checkpoints.layout import (CHECKSUMS, DAMAGED_SUFFIX, DATA_ITER, META, STATE,
                                                 PyTree, checkpoint_dir, state_metadata)
 
@@ -49,7 +50,8 @@ def save(mngr: ocp.CheckpointManager, step: int, state: Any, data_iter,
            CHECKSUMS: ocp.args.JsonSave(checksum_item(tree))}
   if data_iter is not None:
     items[DATA_ITER] = grain.checkpoint.CheckpointSave(data_iter)
-  return mngr.save(step, args=ocp.args.Composite(**items), force=True)
+  return mngr.save(step, args=ocp.args.Composite(**items), force=True,
+                   custom_metadata=step_custom_metadata())
 
 
 def restore(mngr: ocp.CheckpointManager, step: int, abstract_state: Any,

@@ -10,24 +10,28 @@ import os
 ENV_DISTRIBUTED = "SPECTRALGPT_DISTRIBUTED"
 
 
-def define_flags(fv) -> None:
-  """Registers the multi-host flags on the absl FlagValues `fv`."""
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  flags.DEFINE_bool("distributed", os.environ.get(ENV_DISTRIBUTED, "") not in ("", "0"),
-                    f"call jax.distributed.initialize() (default from ${ENV_DISTRIBUTED})",
-                    flag_values=fv)
-  flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (default: found "
-                      "by jax.distributed)", flag_values=fv)
-  flags.DEFINE_integer("num_processes", None, "number of processes (default: found by "
-                       "jax.distributed)", flag_values=fv)
-  flags.DEFINE_integer("process_id", None, "this process (default: found by jax.distributed)",
-                       flag_values=fv)
-  flags.DEFINE_integer("num_cpu_devices", None, "simulate N CPU devices per process (tests, "
-                       "local multi-process runs; default: the real devices)", flag_values=fv)
+def add_flags(p) -> None:
+  """Adds the multi-host flags to the argparse parser `p` (default of --distributed read now,
+  from the environment)."""
+  g = p.add_argument_group("multi-host")
+  g.add_argument("--distributed", action="store_true",
+                 default=os.environ.get(ENV_DISTRIBUTED, "") not in ("", "0"),
+                 help=f"call jax.distributed.initialize() (default: off, on when "
+                 f"${ENV_DISTRIBUTED}=1)")
+  g.add_argument("--coordinator_address", default=None, metavar="HOST:PORT",
+                 help="address of process 0 (default: found by jax.distributed)")
+  g.add_argument("--num_processes", type=int, default=None,
+                 help="number of processes (default: found by jax.distributed)")
+  g.add_argument("--process_id", type=int, default=None,
+                 help="this process (default: found by jax.distributed)")
+  g.add_argument("--num_cpu_devices", type=int, default=None,
+                 help="simulate N CPU devices per process (tests, local multi-process runs; "
+                 "default: the real devices)")
 
 
 def initialize(fv) -> None:
-  """Applies --num_cpu_devices and, with --distributed, joins the other processes."""
+  """Applies --num_cpu_devices and, with --distributed, joins the other processes (`fv`: the
+  parsed arguments)."""
   import jax  # pylint: disable=g-import-not-at-top
   if fv.num_cpu_devices:
     jax.config.update("jax_num_cpu_devices", fv.num_cpu_devices)

@@ -3,59 +3,54 @@ r"""`python -m spectralgpt_jax compile --config FILE[:arg] --target NAME [--conf
 Compiles the train step of a config for a TPU slice or NVIDIA GPUs from this CPU host with the
 real compiler (nothing runs) and prints: memory per device vs the device's, a verdict line
 ("fits" / "does not fit", with libtpu's own refusal text where it refuses), FLOPs per step from
-the model and from the compiler, the collectives and the compile time. Options:
-  --plan             search remat (none, dots, full) x accum_steps (1, 2, 4, ...) for the
-                     cheapest that fits with --headroom free (compile/plan.py)
-  --json F           write the whole report
-  --serialize F      pickle the compiled executable (serialize_executable) to F
-Needs the compiler in this venv: libtpu (`make setup-tpu`) or the CUDA plugin
+the model and from the compiler, the collectives and the compile time. --plan searches remat
+(none, dots, full) x accum_steps (1, 2, 4, ...) for the cheapest that fits with --headroom
+free (compile/plan.py); --json writes the whole report; --serialize pickles the compiled
+executable (serialize_executable). Needs the compiler in this venv: libtpu (`make setup-tpu`) or the CUDA plugin
 (`make setup-cuda12`); targets: spectralgpt_jax/compile/targets.py.
-
-Examples:
-  .venv-tpu/bin/python -m spectralgpt_jax compile --config configs/pods/huge_v5e256.py \
-      --target v5e-256
-  .venv-cuda12/bin/python -m spectralgpt_jax compile \
-      --config configs/pretrain/spectralgpt_large.py:stage=2 --target 8xh100 --plan
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import pathlib
-import sys
+
+from spectralgpt_jax.cli import _failures, _flags
 
 HELP = "compile a config's train step for a TPU / GPU target from this host; --plan for memory"
+EXAMPLES = (
+    ".venv-tpu/bin/python -m spectralgpt_jax compile --config configs/pods/huge_v5e256.py "
+    "--target v5e-256",
+    ".venv-cuda12/bin/python -m spectralgpt_jax compile "
+    "--config configs/pretrain/spectralgpt_large.py:stage=2 --target 8xh100 --plan",
+)
 
 
-def _target_arg(argv: list[str]) -> str | None:
-  for i, a in enumerate(argv):
-    if a.startswith("--target="):
-      return a.split("=", 1)[1]
-    if a == "--target" and i + 1 < len(argv):
-      return argv[i + 1]
-  return None
+def _target_name(name: str) -> str:
+  """argparse type of --target: a known target (its compiler is checked later)."""
+  from spectralgpt_jax.compile import targets  # pylint: disable=g-import-not-at-top
+  try:
+    return targets.get_target(name).name
+  except ValueError as e:
+    raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def build_flags():
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
-  fv = flags.FlagValues()
-  config_flags.DEFINE_config_file("config", None, "config file[:arg] (required); override "
-                                  "fields with --config.field=value", flag_values=fv,
-                                  lock_config=True)
-  flags.DEFINE_string("target", None, "compile target, e.g. v5e-256 or 8xh100 "
-                      "(required; compile/targets.py)", flag_values=fv)
-  flags.DEFINE_bool("plan", False, "search remat x accum_steps for the cheapest that fits",
-                    flag_values=fv)
-  flags.DEFINE_float("headroom", 0.10, "--plan: fraction of device memory left free",
-                     flag_values=fv)
-  flags.DEFINE_integer("max_compiles", 8, "--plan: stop after this many compiles",
-                       flag_values=fv)
-  flags.DEFINE_string("json", None, "write the report here (default: not written)",
-                      flag_values=fv)
-  flags.DEFINE_string("serialize", None, "pickle the compiled executable here (default: not "
-                      "kept)", flag_values=fv)
-  return fv
+def build_parser() -> argparse.ArgumentParser:
+  p = _flags.parser("compile", __doc__, EXAMPLES)
+  _flags.add_config(p, "training config file (configs/pretrain, configs/pods)")
+  p.add_argument("--target", required=True, type=_target_name,
+                 help="compile target, e.g. v5e-256 or 8xh100 (compile/targets.py)")
+  p.add_argument("--plan", action="store_true",
+                 help="search remat x accum_steps for the cheapest that fits")
+  p.add_argument("--headroom", type=float, default=0.10,
+                 help="--plan: fraction of device memory left free")
+  p.add_argument("--max_compiles", type=int, default=8,
+                 help="--plan: stop after this many compiles")
+  p.add_argument("--json", default=None, help="write the report here (default: not written)")
+  p.add_argument("--serialize", default=None,
+                 help="pickle the compiled executable here (default: not kept)")
+  return p
 
 
 def model_flops(config) -> dict:
@@ -107,30 +102,14 @@ def describe(rep: dict, target, model: dict) -> list[str]:
   return lines
 
 
+@_failures.command("compile")
 def main(argv: list[str]) -> int:
-  if any(a in ("-h", "--help", "-help") for a in argv):
-    print(__doc__ + "\n" + build_flags().get_help())
-    return 0
+  fv = _flags.parse(build_parser(), argv)  # config files import no jax
   from spectralgpt_jax.compile import targets  # pylint: disable=g-import-not-at-top
-  name = _target_arg(argv)
-  if name is None:
-    print("compile: --target is required; known: " + ", ".join(targets.TARGETS), file=sys.stderr)
-    return 2
   try:
-    target = targets.prepare(name)  # before jax initialises: the compiler's environment
-  except (targets.MissingCompilerError, ValueError) as e:
-    print(f"compile: {e}", file=sys.stderr)
-    return 2
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  fv = build_flags()
-  try:
-    fv(["compile"] + list(argv))
-  except flags.Error as e:
-    print(f"compile: {e}", file=sys.stderr)
-    return 2
-  if fv.config is None:
-    print("compile: --config is required", file=sys.stderr)
-    return 2
+    target = targets.prepare(fv.target)  # before jax initialises: the compiler's environment
+  except targets.MissingCompilerError as e:  # this venv cannot compile for it: as a usage error
+    raise _flags.UsageError(str(e)) from None
   from spectralgpt_jax.compile import aot, plan as plan_lib  # pylint: disable=g-import-not-at-top
   config = fv.config
   if config.get("total_steps") is None:  # num_examples left to the manifest of data not here

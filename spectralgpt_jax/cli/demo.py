@@ -17,7 +17,7 @@ import os
 import sys
 import time
 
-from spectralgpt_jax.cli import _flags
+from spectralgpt_jax.cli import _failures, _flags
 
 HELP = "ingest the example patches and pretrain the tiny model on CPU (the `make demo` job)"
 RENAMED_FLAGS = {"--data": "--input"}
@@ -49,12 +49,12 @@ def _continue_command(workdir: str, shards: str, steps: int) -> str:
           f"--workdir {workdir} --config.data.paths={shards} --config.total_steps={steps}")
 
 
+@_failures.command("demo")
 def main(argv: list[str]) -> int:
-  args = build_parser().parse_args(argv)
+  args = _flags.parse(build_parser(), argv)
   if not os.path.isfile(os.path.join(args.input, "SHA256SUMS.txt")):
-    print(f"demo: {args.input} has no SHA256SUMS.txt; pass the bigearthnet_s2_example folder",
-          file=sys.stderr)
-    return 2
+    raise _flags.UsageError(f"--input {args.input} has no SHA256SUMS.txt; pass the "
+                            "bigearthnet_s2_example folder")
   from absl import logging  # pylint: disable=g-import-not-at-top
   from data_pipelines import absl_flags  # pylint: disable=g-import-not-at-top
   absl_flags.ensure_parsed()
@@ -96,6 +96,3 @@ to keep this one):
   {_continue_command(run, shards, 2 * args.steps)}""", flush=True)
   return 0
 
-
-if __name__ == "__main__":
-  sys.exit(main(sys.argv[1:]))

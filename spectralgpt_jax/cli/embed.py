@@ -15,12 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
-import sys
 from typing import Any, Iterator
 
 import numpy as np
 
-from spectralgpt_jax.cli import _flags
+from spectralgpt_jax.cli import _failures, _flags
 
 HELP = "embed GeoTIFFs or BigEarthNet patch folders with loaded weights into .npy/.parquet"
 RENAMED_FLAGS = {"--no-normalize": "--no_normalize", "--batch-size": "--batch_size",
@@ -64,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--resampling", default="bicubic", choices=("bilinear", "bicubic", "nearest"),
                  help="resize to the model's image size")
   p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+  _flags.add_allow_unverified(p)
   return p
 
 
@@ -127,55 +127,50 @@ def _write_parquet(out: pathlib.Path, emb: np.ndarray, infos: list[dict], facts:
   pq.write_table(table, out)
 
 
+@_failures.command("embed")
 def main(argv: list[str]) -> int:
-  args = build_parser().parse_args(argv)
+  args = _flags.parse(build_parser(), argv)
   out = pathlib.Path(args.out).expanduser()
   fmt = out.suffix.lower()
   if fmt not in (".npy", ".parquet"):
-    print(f"embed failed: --out must end in .npy or .parquet, got {out}", file=sys.stderr)
-    return 2
+    raise _flags.UsageError(f"--out must end in .npy or .parquet, got {out}")
   if args.tokens and fmt == ".parquet":
-    print("embed failed: --tokens needs a .npy output", file=sys.stderr)
-    return 2
+    raise _flags.UsageError("--tokens needs a .npy output")
   if out.exists() and not args.overwrite:
-    print(f"embed failed: {out} exists; pass --overwrite to replace it", file=sys.stderr)
-    return 1
+    raise FileExistsError(f"{out} exists")
   from spectralgpt_jax import inference  # pylint: disable=g-import-not-at-top
-  try:
-    items = expand_inputs(args.input)
+  items = expand_inputs(args.input)
+  with _flags.checkpoint_reads(args):
     model = inference.load(args.weights, model=args.model)
-    fn = model.features if args.tokens else model.embed
-    chunks, infos, batch, batch_bands = [], [], [], None
+  fn = model.features if args.tokens else model.embed
+  chunks, infos, batch, batch_bands = [], [], [], None
 
-    def flush():
-      x = np.stack(batch)
-      first = len(infos) - len(batch)  # infos holds exactly the inputs read so far
-      try:
-        chunks.append(fn(x, bands=batch_bands, normalize=not args.no_normalize,
-                         units=args.units, batch_size=args.batch_size, image_size=size,
-                         compute_dtype=args.compute_dtype))
-      except ValueError as e:  # name the file (inputs in a batch share their band names)
-        msg = str(e)
-        if msg.startswith("non-finite input: ") and "first at example " in msg:
-          k = int(msg.split("first at example ")[1].split(",")[0].split(" ")[0])
-          raise ValueError(f"{infos[first + k]['source']}: {msg}") from e
-        more = f" (and {len(batch) - 1} more input(s) with the same bands)" if len(batch) > 1 \
-            else ""
-        raise ValueError(f"{infos[first]['source']}{more}: {msg}") from e
-      batch.clear()
+  def flush():
+    x = np.stack(batch)
+    first = len(infos) - len(batch)  # infos holds exactly the inputs read so far
+    try:
+      chunks.append(fn(x, bands=batch_bands, normalize=not args.no_normalize,
+                       units=args.units, batch_size=args.batch_size, image_size=size,
+                       compute_dtype=args.compute_dtype))
+    except ValueError as e:  # name the file (inputs in a batch share their band names)
+      msg = str(e)
+      if msg.startswith("non-finite input: ") and "first at example " in msg:
+        k = int(msg.split("first at example ")[1].split(",")[0].split(" ")[0])
+        raise ValueError(f"{infos[first + k]['source']}: {msg}") from e
+      more = f" (and {len(batch) - 1} more input(s) with the same bands)" if len(batch) > 1 \
+          else ""
+      raise ValueError(f"{infos[first]['source']}{more}: {msg}") from e
+    batch.clear()
 
-    size = args.image_size or model.spec.img_size
-    for cube, names, info in read_inputs(items, args.bands, size, args.resampling):
-      if batch and (names != batch_bands or len(batch) >= args.batch_size):
-            flush()
-      batch.append(cube)
-      batch_bands = names
-      infos.append(info)
-    if batch:
+  size = args.image_size or model.spec.img_size
+  for cube, names, info in read_inputs(items, args.bands, size, args.resampling):
+    if batch and (names != batch_bands or len(batch) >= args.batch_size):
       flush()
-  except (FileNotFoundError, ImportError, KeyError, ValueError) as e:
-    print(f"embed failed: {e}", file=sys.stderr)
-    return 1
+    batch.append(cube)
+    batch_bands = names
+    infos.append(info)
+  if batch:
+    flush()
   emb = np.concatenate(chunks).astype(np.float32)
   facts = {"weights": str(args.weights), "model": model.meta.get("model"),
            "bands": list(model.bands), "normalized": not args.no_normalize,

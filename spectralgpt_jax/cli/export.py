@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from spectralgpt_jax.cli import _flags
+from spectralgpt_jax.cli import _failures, _flags
 
 HELP = "export an orbax checkpoint to official-layout PyTorch weights (.pth/.safetensors)"
 RENAMED_FLAGS = {"--checkpoint": "--weights", "--num-classes": "--num_classes",
@@ -38,19 +37,19 @@ def build_parser() -> argparse.ArgumentParser:
                  help="head width when exporting an MAE to --target finetune (zeros head; "
                  "default: the model's)")
   p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+  _flags.add_allow_unverified(p)
   return p
 
 
+@_failures.command("export")
 def main(argv: list[str]) -> int:
-  args = build_parser().parse_args(argv)
+  args = _flags.parse(build_parser(), argv)
   from spectralgpt_jax.export import to_torch  # pylint: disable=g-import-not-at-top
-  try:
+  with _flags.checkpoint_reads(args):
     res = to_torch.export_checkpoint(
         args.weights, args.out, step=args.step, fmt=args.format, target=args.target,
-        dtype=args.dtype, model=args.model, num_classes=args.num_classes, force=args.overwrite)
-  except (FileExistsError, FileNotFoundError, ImportError, KeyError, ValueError) as e:
-    print(f"export failed: {e}", file=sys.stderr)
-    return 1
+        dtype=args.dtype, model=args.model, num_classes=args.num_classes,
+        force=args.overwrite)
   w = res.data["weights"]
   print(f"wrote {res.weights} ({w['num_tensors']} tensors, {w['num_params']:,} parameters, "
         f"{w['dtype']}, step {res.data['training_step']}, target {res.data['target']})")

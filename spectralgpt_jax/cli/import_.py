@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from spectralgpt_jax.cli import _flags
+from spectralgpt_jax.cli import _failures, _flags
 
 HELP = "import SpectralGPT .pth/.safetensors weights into an orbax checkpoint"
 RENAMED_FLAGS = {"--torch": "--weights", "--out": "--workdir", "--image-size": "--image_size",
@@ -42,16 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
   return p
 
 
+@_failures.command("import")
 def main(argv: list[str]) -> int:
-  args = build_parser().parse_args(argv)
+  args = _flags.parse(build_parser(), argv)
   from spectralgpt_jax.export import from_torch  # pylint: disable=g-import-not-at-top
-  try:
-    step_dir, conv, meta = from_torch.import_file(
-        args.weights, args.workdir, model=args.model, image_size=args.image_size,
-        num_classes=args.num_classes, scan=args.scan, step=args.step, force=args.overwrite)
-  except (FileExistsError, FileNotFoundError, ImportError, KeyError, ValueError) as e:
-    print(f"import failed: {e}", file=sys.stderr)
-    return 1
+  step_dir, conv, meta = from_torch.import_file(
+      args.weights, args.workdir, model=args.model, image_size=args.image_size,
+      num_classes=args.num_classes, scan=args.scan, step=args.step, force=args.overwrite)
   print(f"wrote {step_dir} (model {meta['model']})")
   for note in conv.notes:
     print(f"note: {note}")

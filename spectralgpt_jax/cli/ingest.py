@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
-from spectralgpt_jax.cli import _flags
+from spectralgpt_jax.cli import _failures, _flags, _workdir_lock
 
 HELP = ("write Sentinel-2 GeoTIFFs (or per-date GeoTIFF series), BigEarthNet folders or tfds "
         "data as TFRecord shards + manifest")
@@ -116,18 +115,17 @@ def _options(args) -> dict:
           "harmonize": harmonize, "store_dtype": args.dtype}
 
 
+@_failures.command("ingest")
 def main(argv: list[str]) -> int:
-  args = build_parser().parse_args(argv)
+  args = _flags.parse(build_parser(), argv)
   from data_pipelines import ingest  # pylint: disable=g-import-not-at-top
-  from data_pipelines.errors import BadInputError  # pylint: disable=g-import-not-at-top
   try:
-    manifest = ingest.ingest(args.source, args.input, args.out, num_shards=args.shards,
-                             seed=args.seed, skip_bad=args.skip_bad, overwrite=args.overwrite,
-                             **_options(args))
-  except (BadInputError, FileExistsError, FileNotFoundError, ValueError, KeyError,
-          RuntimeError) as e:
-    print(f"ingest failed: {e}", file=sys.stderr)
-    return 1
+    with _workdir_lock.held(args.out, "ingest"):  # one writer per shard directory
+      manifest = ingest.ingest(args.source, args.input, args.out, num_shards=args.shards,
+                               seed=args.seed, skip_bad=args.skip_bad,
+                               overwrite=args.overwrite, **_options(args))
+  except RuntimeError as e:  # a tfds dataset that cannot be opened: bad input, not a bug
+    raise OSError(str(e)) from e
   print(json.dumps({"out": args.out, "records": manifest["num_records"],
                     "shards": [s["records"] for s in manifest["shards"]],
                     "bands": manifest["bands"], "cube_shapes": manifest["cube_shapes"],

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
-from spectralgpt_jax.cli import _flags
+from spectralgpt_jax.cli import _failures, _flags
 
 HELP = "verify every record of a TFRecord shard directory (CRC, counts, bands, shapes)"
 EXAMPLES = ("python -m spectralgpt_jax inspect runs/demo/shards",
@@ -20,16 +19,11 @@ def build_parser() -> argparse.ArgumentParser:
   return parser
 
 
+@_failures.command("inspect")
 def main(argv: list[str]) -> int:
-  args = build_parser().parse_args(argv)
+  args = _flags.parse(build_parser(), argv)
   from data_pipelines import inspect_shards  # pylint: disable=g-import-not-at-top
-  from data_pipelines.errors import CorruptRecordError  # pylint: disable=g-import-not-at-top
-  try:
-    report = inspect_shards.inspect_dir(args.directory)
-  except (CorruptRecordError, inspect_shards.ManifestMismatchError, FileNotFoundError,
-          ValueError) as e:
-    print(f"FAILED: {e}", file=sys.stderr)
-    return 1
+  report = inspect_shards.inspect_dir(args.directory)
   if args.json:
     print(json.dumps(report, indent=1))
     return 0

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from spectralgpt_jax.cli import _flags
+from spectralgpt_jax.cli import _failures, _flags
 
 HELP = "list model variants with parameter counts, token grids and official names"
 EXAMPLES = ("python -m spectralgpt_jax models",)
@@ -18,8 +18,9 @@ def build_parser() -> argparse.ArgumentParser:
   return _flags.parser("models", __doc__, EXAMPLES)
 
 
+@_failures.command("models")
 def main(argv: list[str]) -> int:
-  build_parser().parse_args(argv)
+  _flags.parse(build_parser(), argv)
   from spectralgpt_jax.models import param_count, variants  # pylint: disable=g-import-not-at-top
 
   header = (f"{'name':<34}{'kind':<7}{'params':>14}{'encoder':>14}  {'grid (T,H,W)':<14}"

@@ -12,13 +12,11 @@ run `sweep --report_only` afterwards to rebuild the table and plots).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import shlex
-import sys
 from typing import Any
 
-from spectralgpt_jax.cli import _flags
+from spectralgpt_jax.cli import _config, _failures, _flags
 
 HELP = "run (or print) every point of a config's get_sweep(); results table and plots"
 RENAMED_FLAGS = {"--print-only": "--print_only", "--report-only": "--report_only",
@@ -30,20 +28,10 @@ EXAMPLES = (
 )
 
 
-def load_module(path: str):
-  """The config file as a module (as ml_collections.config_flags loads it)."""
-  spec = importlib.util.spec_from_file_location("sweep_config", path)
-  if spec is None or spec.loader is None or not os.path.exists(path):
-    raise FileNotFoundError(f"config file {path} not found")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
-
-
 def expand(config_spec: str) -> tuple[Any, list[dict[str, Any]], str, str | None]:
   """(module, points, path, arg) of 'file.py[:arg]'; a config without get_sweep is 1 point."""
   path, _, arg = config_spec.partition(":")
-  module = load_module(path)
+  module = _config.load_module(path)
   arg = arg or None
   pts = list(module.get_sweep(arg)) if hasattr(module, "get_sweep") else [{}]
   if not pts:
@@ -87,11 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
                  help="only rebuild results.csv/.md and plots from finished points")
   p.add_argument("--overwrite", action="store_true",
                  help="rerun points that have result.json")
+  _flags.add_allow_unverified(p)
   return p
 
 
+@_failures.command("sweep")
 def main(argv: list[str]) -> int:
-  a = build_parser().parse_args(argv)
+  a = _flags.parse(build_parser(), argv)
   from spectralgpt_jax.sweep import points  # pylint: disable=g-import-not-at-top
   module, pts, path, arg = expand(a.config)
   dirs = [os.path.join(a.workdir, points.slug(o)) for o in pts]
@@ -112,7 +102,8 @@ def main(argv: list[str]) -> int:
       config = module.get_config(arg)
       config.lock()   # a misspelled override fails instead of adding a field
       config.update_from_flattened_dict(o)
-      evaluate.run_point(config, o, d, force=a.overwrite)
+      with _flags.checkpoint_reads(a):
+        evaluate.run_point(config, o, d, force=a.overwrite)
       report(a.workdir, quiet=True)
   tables, pngs = report(a.workdir)
   if tables:
@@ -125,6 +116,3 @@ def main(argv: list[str]) -> int:
             f"{os.path.join(a.workdir, '<point>', '<eval>')}/")
   return 0
 
-
-if __name__ == "__main__":
-  sys.exit(main(sys.argv[1:]))

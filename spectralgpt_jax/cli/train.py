@@ -8,36 +8,32 @@ keeps the checkpoint's. Multi-host: pass --distributed (or set SPECTRALGPT_DISTR
 every host; jax.distributed then finds the coordinator itself on TPU pods, SLURM and
 Kubernetes, or takes --coordinator_address/--num_processes/--process_id.
 
-Examples:
-  python -m spectralgpt_jax train --config configs/pretrain/tiny_s2.py --workdir runs/tiny \
-      --config.data.paths=runs/demo/shards
-  python -m spectralgpt_jax train --config configs/pretrain/spectralgpt_base_96.py \
-      --workdir runs/base96 --config.data.paths=/data/fmow_shards --print_config
+Two commands on one --workdir: the second stops at once, naming the first (cli/_workdir_lock.py).
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
 
-from spectralgpt_jax.cli import _distributed
+from spectralgpt_jax.cli import _distributed, _failures, _flags, _workdir_lock
 
 HELP = "pretrain an MAE or fine-tune a classifier from a config (resumes); see docs/training.md"
+EXAMPLES = (
+    "python -m spectralgpt_jax train --config configs/pretrain/tiny_s2.py --workdir runs/tiny "
+    "--config.data.paths=runs/demo/shards",
+    "python -m spectralgpt_jax train --config configs/pretrain/spectralgpt_base_96.py "
+    "--workdir runs/base96 --config.data.paths=/data/fmow_shards --print_config",
+)
 
 
-def build_flags():
-  """A private FlagValues (nothing registered globally at import)."""
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
-  fv = flags.FlagValues()
-  config_flags.DEFINE_config_file("config", None, "config file[:arg] (required); override "
-                                  "fields with --config.field=value", flag_values=fv,
-                                  lock_config=True)
-  flags.DEFINE_string("workdir", None, "run directory: checkpoints, tensorboard, panels "
-                      "(required)", flag_values=fv)
-  flags.DEFINE_bool("print_config", False, "print the resolved config (after overrides) and "
-                    "exit", flag_values=fv)
-  _distributed.define_flags(fv)
-  return fv
+def build_parser() -> argparse.ArgumentParser:
+  p = _flags.parser("train", __doc__, EXAMPLES)
+  _flags.add_config(p, "training config file (configs/pretrain, configs/finetune)")
+  p.add_argument("--workdir", required=True,
+                 help="run directory: checkpoints, tensorboard, panels")
+  _flags.add_allow_unverified(p)
+  _distributed.add_flags(p)
+  return p
 
 
 def quiet_library_logs() -> None:
@@ -64,32 +60,15 @@ def setup_logging() -> None:
   quiet_library_logs()
 
 
+@_failures.command("train")
 def main(argv: list[str]) -> int:
-  from absl import flags, logging  # pylint: disable=g-import-not-at-top
-  fv = build_flags()
-  if any(a in ("-h", "--help", "-help") for a in argv):
-    print(__doc__ + "\n" + fv.get_help())
-    return 0
-  try:
-    fv(["train"] + list(argv))
-  except (flags.Error, AttributeError, KeyError, TypeError, ValueError) as e:
-    # a misspelled override raises AttributeError/KeyError from inside the locked config
-    msg = " ".join(str(e.args[0] if e.args else e).replace("\\n", " ").strip("'\"").split()).replace("\\'", "'")
-    print(f"train failed: bad flag or --config override: {msg} [see --help; usage: python -m "
-          "spectralgpt_jax train --config FILE[:ARG] --workdir DIR [--config.field=value ...]]",
-          file=sys.stderr)
-    return 2
-  if fv.config is not None and fv.print_config:
-    print(fv.config)
-    return 0
-  if fv.config is None or not fv.workdir:
-    print("train: --config and --workdir are required", file=sys.stderr)
-    return 2
+  args = _flags.parse(build_parser(), argv)
   setup_logging()
+  from absl import logging  # pylint: disable=g-import-not-at-top
   from spectralgpt_jax import hostmem  # pylint: disable=g-import-not-at-top
   if hostmem.retain_freed_host_memory():  # before jax allocates: no per-step page faults
     logging.info("host allocator: freed memory is kept for reuse (spectralgpt_jax/hostmem.py)")
-  _distributed.initialize(fv)
+  _distributed.initialize(args)
   import jax  # pylint: disable=g-import-not-at-top
   from spectralgpt_jax.train import loop  # pylint: disable=g-import-not-at-top
   logging.info("process %d/%d, %d local / %d global devices (%s); compilation cache: %s",
@@ -97,14 +76,10 @@ def main(argv: list[str]) -> int:
                jax.device_count(), jax.devices()[0].device_kind,
                jax.config.jax_compilation_cache_dir or "off")
   try:
-    loop.train(fv.config, fv.workdir)
-  except loop.TrainingDiverged as e:
-    logging.error("%s", e)
-    return 1
+    # one lock per run: multi-host processes share the workdir, process 0 holds it
+    with _workdir_lock.held(args.workdir, "train", enabled=jax.process_index() == 0), \
+        _flags.checkpoint_reads(args):
+      loop.train(args.config, args.workdir)
   finally:
-    _distributed.shutdown(fv)
+    _distributed.shutdown(args)
   return 0
-
-
-if __name__ == "__main__":
-  sys.exit(main(sys.argv[1:]))

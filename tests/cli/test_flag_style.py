@@ -1,11 +1,12 @@
-"""One flag style across commands: every flag has help (with its default), every command's
---help shows an example, old names still work with a deprecation warning, and
-`train --print_config` prints the resolved config."""
+"""One flag system across commands (argparse, cli/_flags.py): every flag has help (with its
+default), every command's --help shows an example, old names still work with a deprecation
+warning, `--config.a.b=v` overrides are typed as ml_collections' config_flags types them, a
+wrong command line is one line with exit 2, and `train --print_config` prints the resolved
+config."""
 
 import argparse
 import importlib
 import re
-import sys
 
 import pytest
 
@@ -13,7 +14,6 @@ from spectralgpt_jax import __main__ as entry
 from spectralgpt_jax.cli import _flags
 
 COMMANDS = entry._commands()
-ABSL = ("train", "evaluate", "compile")
 
 
 def _module(name):
@@ -27,20 +27,12 @@ def test_every_command_is_covered():
 
 @pytest.mark.parametrize("name", COMMANDS)
 def test_help_has_an_example_and_every_flag_has_help(name, capsys):
-  if name == "compile":  # --help needs no compiler
-    assert _module(name).main(["--help"]) == 0
-  else:
-    with pytest.raises(SystemExit) if name not in ABSL else _no_raise():
-      entry.main([name, "--help"])
+  assert entry.main([name, "--help"]) == 0  # compile: --help needs no compiler
   text = capsys.readouterr().out
   assert re.search(r"^examples?:", text, re.I | re.M), text
   assert f"python -m spectralgpt_jax {name}" in text.split("xample", 1)[1]
   module = _module(name)
-  if name in ABSL:
-    fv = module.build_flags()
-    for flag in fv:
-      assert fv[flag].help, f"{name} --{flag} has no help"
-    return
+  assert hasattr(module.main, "__wrapped__"), f"{name}: main is not @_failures.command"
   for action in module.build_parser()._actions:
     if isinstance(action, argparse._HelpAction):
       continue
@@ -50,14 +42,6 @@ def test_help_has_an_example_and_every_flag_has_help(name, capsys):
           f"{name} {action.option_strings}: flags are snake_case")
   for line in _option_help(text):
     assert "default" in line.lower() or "(required)" in line, f"{name}: no default in {line!r}"
-
-
-class _no_raise:
-  def __enter__(self):
-    return self
-
-  def __exit__(self, *exc):
-    return False
 
 
 def _option_help(text):
@@ -94,11 +78,8 @@ def test_every_renamed_flag_exists_under_its_new_name():
   for name in COMMANDS:
     module = _module(name)
     for old, new in getattr(module, "RENAMED_FLAGS", {}).items():
-      if name in ABSL:
-        assert new[2:] in module.build_flags(), (name, new)
-      else:
-        assert new in module.build_parser()._option_string_actions, (name, new)
-        assert old not in module.build_parser()._option_string_actions, (name, old)
+      assert new in module.build_parser()._option_string_actions, (name, new)
+      assert old not in module.build_parser()._option_string_actions, (name, old)
 
 
 def test_deprecated_name_through_the_cli(tmp_path, capsys):
@@ -111,10 +92,9 @@ def test_deprecated_name_through_the_cli(tmp_path, capsys):
   assert rc == 0 and '"skipped": 1' in cap.out
 
 
-def test_train_print_config_prints_the_resolved_config_and_exits(capsys, monkeypatch):
+def test_train_print_config_prints_the_resolved_config_and_exits(capsys):
   argv = ["train", "--config", "configs/pretrain/tiny_s2.py:synthetic", "--config.total_steps=7",
-          "--config.optim.blr=0.5", "--print_config"]
-  monkeypatch.setattr(sys, "argv", ["spectralgpt_jax"] + argv)  # config_flags reads sys.argv
+          "--config.optim.blr", "0.5", "--print_config"]   # no --workdir: not needed to print
   rc = entry.main(argv)
   out = capsys.readouterr().out
   assert rc == 0

@@ -133,10 +133,61 @@ def test_export_refuses_a_damaged_checkpoint(run, tmp_path, capsys):
   assert not out.exists()
 
 
-def test_checkpoint_without_checksums_is_read_with_a_warning(run):
+def _drop_checksums(workdir, step=2):
   import shutil
-  shutil.rmtree(os.path.join(ckpt.checkpoint_dir(run), "2", ckpt.CHECKSUMS))
-  assert ckpt.read_checkpoint(run).step == 2
+  shutil.rmtree(os.path.join(ckpt.checkpoint_dir(workdir), str(step), ckpt.CHECKSUMS))
+
+
+def test_a_lost_checksum_record_is_refused_unless_allowed(run, caplog):
+  """Deleting the one `checksums` folder must not turn verification off."""
+  _drop_checksums(run)
+  for read in (ckpt.read_checkpoint, ckpt.load_params):
+    with pytest.raises(ckpt.CheckpointCorruptError,
+                       match="step 2 is damaged: its checksums record is missing"):
+      read(run)
+  mngr = ckpt.make_manager(run, read_only=True)
+  with pytest.raises(ckpt.CheckpointCorruptError, match="record is missing"):
+    ckpt.restore(mngr, 2, _abstract())
+  with ckpt.allow_unverified():
+    got = ckpt.read_checkpoint(run)
+    state, _ = ckpt.restore(mngr, 2, _abstract())
+  np.testing.assert_array_equal(got.params["w"], np.asarray(_state(2)["params"]["w"]))
+  np.testing.assert_array_equal(state["params"]["w"], _state(2)["params"]["w"])
+  assert "restored unverified (allowed)" in caplog.text
+  with pytest.raises(ckpt.CheckpointCorruptError):  # the context ended
+    ckpt.read_checkpoint(run)
+
+
+def test_a_step_without_orbax_step_metadata_and_checksums_is_refused(run):
+  _drop_checksums(run)
+  os.remove(os.path.join(ckpt.checkpoint_dir(run), "2", "_CHECKPOINT_METADATA"))
+  assert ckpt.written_with_checksums(os.path.join(ckpt.checkpoint_dir(run), "2")) is None
+  with pytest.raises(ckpt.CheckpointCorruptError, match="_CHECKPOINT_METADATA are missing"):
+    ckpt.read_checkpoint(run)
+
+
+def test_a_checkpoint_from_before_checksums_is_read_with_a_warning(tmp_path, caplog):
+  """Written as the project wrote steps before checksums: state + meta items, no record and
+  no checksum_format in orbax's step metadata."""
+  import orbax.checkpoint as ocp
+  root = tmp_path / "old" / "checkpoints"
+  state = {"params": {"w": np.arange(6, dtype=np.float32)}, "step": np.int64(4)}
+  with ocp.CheckpointManager(root, options=ocp.CheckpointManagerOptions(
+      create=True, enable_async_checkpointing=False)) as mngr:
+    mngr.save(4, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
+                                         meta=ocp.args.JsonSave({"step": 4})))
+  assert ckpt.written_with_checksums(root / "4") is False
+  got = ckpt.read_checkpoint(tmp_path / "old")
+  np.testing.assert_array_equal(got.params["w"], state["params"]["w"])
+  assert "written before checksums existed; restored unverified" in caplog.text
+
+
+def test_new_steps_record_that_they_carry_checksums(run):
+  step_dir = os.path.join(ckpt.checkpoint_dir(run), "2")
+  import json
+  meta = json.load(open(os.path.join(step_dir, "_CHECKPOINT_METADATA")))
+  assert meta["custom_metadata"] == {"checksum_format": ckpt.integrity.CHECKSUM_FORMAT}
+  assert ckpt.written_with_checksums(step_dir) is True
 
 
 def test_checksums_equal_on_device_and_host():

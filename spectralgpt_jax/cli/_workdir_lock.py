@@ -1,0 +1,186 @@
+"""One run per directory: `with held(workdir, "train"):` around everything that writes there.
+
+The lock is `<dir>/.lock`, created atomically (a complete JSON file hard-linked into place,
+which fails if one exists): {"host", "pid", "pid_start", "command", "started"}. A second
+command on the same directory stops at once with `WorkdirLockedError`, one line naming the
+directory and the holder. Released on exit, exceptions included.
+
+A holder that died (kill -9, a crash, a lost machine) must not block the resume, so a lock is
+stale, and replaced, when
+  * it names this host and its pid is no longer running (or runs another program: the pid's
+    start time differs from the recorded one), or
+  * it names another host and was not refreshed for `STALE_AFTER_S` (10 min): the holder
+    touches the file every `HEARTBEAT_S` (60 s) while it runs.
+Two hosts sharing a directory (NFS) must have different host names; a clock skew larger than
+STALE_AFTER_S between them would make a live holder look stale. URLs (gs://...) are not locked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import sys
+import threading
+import time
+from typing import Any, Iterator
+
+LOCK_NAME = ".lock"
+HEARTBEAT_S = 60.0
+STALE_AFTER_S = 600.0
+
+
+class WorkdirLockedError(OSError):
+  """Another live command holds the directory's lock."""
+
+
+def _pid_start(pid: int) -> str | None:
+  """The start time of `pid` in clock ticks since boot (Linux /proc), None elsewhere."""
+  try:
+    with open(f"/proc/{pid}/stat") as f:
+      return f.read().rsplit(")", 1)[1].split()[19]
+  except (OSError, IndexError):
+    return None
+
+
+def _running(pid: int, start: str | None) -> bool:
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:  # someone else's process: it exists
+    pass
+  now = _pid_start(pid)
+  return start is None or now is None or now == start
+
+
+def _read(path: str) -> dict[str, Any] | None:
+  try:
+    with open(path) as f:
+      return json.load(f)
+  except FileNotFoundError:
+    return None
+  except (OSError, ValueError):
+    return {}  # unreadable: judged by its age alone
+
+
+def stale_reason(holder: dict[str, Any], path: str, *, stale_after_s: float = STALE_AFTER_S
+                 ) -> str | None:
+  """Why the lock `holder` (read from `path`) no longer counts, or None while it is held."""
+  if holder.get("host") == socket.gethostname() and isinstance(holder.get("pid"), int):
+    if not _running(holder["pid"], holder.get("pid_start")):
+      return f"its process {holder['pid']} is no longer running"
+    return None
+  try:
+    age = time.time() - os.stat(path).st_mtime
+  except FileNotFoundError:
+    return "it is gone"
+  if age > stale_after_s:
+    return f"it was last refreshed {age:.0f} s ago (limit {stale_after_s:.0f} s)"
+  return None
+
+
+def describe(holder: dict[str, Any]) -> str:
+  return (f"{holder.get('command', '?')} (pid {holder.get('pid', '?')} on host "
+          f"{holder.get('host', '?')}, since {holder.get('started', '?')})")
+
+
+def _create(path: str, record: dict[str, Any]) -> bool:
+  """Writes `record` to `path` only if no file is there; whether it did."""
+  tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
+  with open(tmp, "w") as f:
+    json.dump(record, f)
+  try:
+    os.link(tmp, path)
+    return True
+  except FileExistsError:
+    return False
+  except OSError:  # a file system without hard links: exclusive create, then write
+    try:
+      fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+      return False
+    with os.fdopen(fd, "w") as f:
+      json.dump(record, f)
+    return True
+  finally:
+    os.unlink(tmp)
+
+
+def _break(path: str, holder: dict[str, Any]) -> None:
+  """Removes the stale lock `holder`, unless another starter replaced it meanwhile."""
+  grave = f"{path}.stale.{os.getpid()}"
+  try:
+    os.rename(path, grave)
+  except FileNotFoundError:
+    return
+  if _read(grave) != holder:  # a fresh lock moved by mistake: put it back
+    with contextlib.suppress(FileExistsError):
+      os.link(grave, path)
+  os.unlink(grave)
+
+
+def acquire(directory: str, command: str, *, stale_after_s: float = STALE_AFTER_S
+            ) -> dict[str, Any]:
+  """Takes the lock of `directory` (created if missing); returns the record written.
+
+  Raises WorkdirLockedError naming the holder when a live command holds it."""
+  os.makedirs(directory, exist_ok=True)
+  path = os.path.join(directory, LOCK_NAME)
+  record = {"host": socket.gethostname(), "pid": os.getpid(), "pid_start": _pid_start(
+      os.getpid()), "command": command, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+  for _ in range(3):
+    if _create(path, record):
+      return record
+    holder = _read(path)
+    if holder is None:
+      continue
+    why = stale_reason(holder, path, stale_after_s=stale_after_s)
+    if why is None:
+      raise WorkdirLockedError(
+          f"{directory} is in use by {describe(holder)}; one run per directory: wait for it "
+          f"to finish or stop it, or use another directory (lock file {path})")
+    print(f"{command}: replacing the stale lock of {describe(holder)} on {directory}: {why}",
+          file=sys.stderr, flush=True)
+    _break(path, holder)
+  raise WorkdirLockedError(f"{directory}: could not take the lock {path} (other commands keep "
+                           "starting on it)")
+
+
+def release(directory: str, record: dict[str, Any]) -> None:
+  """Removes the lock if it is still `record` (a lock broken and retaken stays)."""
+  path = os.path.join(directory, LOCK_NAME)
+  if _read(path) == record:
+    with contextlib.suppress(FileNotFoundError):
+      os.unlink(path)
+
+
+@contextlib.contextmanager
+def held(directory: str, command: str, *, enabled: bool = True,
+         heartbeat_s: float = HEARTBEAT_S, stale_after_s: float = STALE_AFTER_S
+         ) -> Iterator[dict[str, Any] | None]:
+  """Holds the lock of `directory` for the block, refreshing it every `heartbeat_s`; yields
+  the record (None when not `enabled`, e.g. on processes other than 0 of a multi-host run,
+  and for a URL, which is not locked)."""
+  if not enabled or "://" in str(directory):
+    yield None
+    return
+  directory = os.path.abspath(os.fspath(directory))
+  record = acquire(directory, command, stale_after_s=stale_after_s)
+  path = os.path.join(directory, LOCK_NAME)
+  stop = threading.Event()
+
+  def beat():
+    while not stop.wait(heartbeat_s):
+      with contextlib.suppress(OSError):
+        os.utime(path)
+
+  thread = threading.Thread(target=beat, name=f"lock heartbeat {path}", daemon=True)
+  thread.start()
+  try:
+    yield record
+  finally:
+    stop.set()
+    thread.join()
+    release(directory, record)
