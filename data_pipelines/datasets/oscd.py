@@ -20,8 +20,8 @@ from data_pipelines import oscd
 from data_pipelines import schema
 from data_pipelines.datasets.core import BASE_KEYS, DataSource, single_input
 
-LICENCE = ("OSCD (Daudt et al. 2018): modified Copernicus Sentinel data (free and open); "
-           "change labels as published by the authors")
+LICENCE = ("OSCD (Caye Daudt et al. 2018): images are modified Copernicus Sentinel data (free "
+           "and open); change maps CC BY-NC-SA")
 
 
 def config() -> ml_collections.ConfigDict:

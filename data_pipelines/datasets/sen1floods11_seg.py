@@ -14,8 +14,8 @@ from typing import Any
 from data_pipelines import sen1floods11
 from data_pipelines.datasets.core import BASE_KEYS, DataSource, single_input
 
-LICENCE = ("Sen1Floods11 (Cloud to Street, Bonafilia et al. 2020), public; contains modified "
-           "Copernicus Sentinel data")
+LICENCE = ("Sen1Floods11 (Bonafilia et al. 2020): public, no licence file stated; contains "
+           "modified Copernicus Sentinel data")
 
 
 def _records(cfg) -> list[dict[str, Any]]:
