@@ -73,12 +73,6 @@ class DataSource:
   def ingestable(self) -> bool:
     return self.ingest_items is not None
 
-  def block(self, cfg) -> Any:
-    """This source's own block of a data config (`cfg.<name>`)."""
-    if self.config is None:
-      raise ValueError(f"data source {self.name!r} has no config block")
-    return cfg[self.name]
-
   def files(self, cfg) -> list | None:
     """`fingerprint(cfg)`, else the files directly in `data.paths` when it is a folder."""
     if self.fingerprint is not None:

@@ -80,7 +80,10 @@ def _ingest_items(inputs: Sequence[str], options: dict[str, Any]):
 
 
 def _ingest_options(flags: dict[str, Any]) -> dict[str, Any]:
-  return {"verify_sha256": flags["verify_sha256"], **_flags.common(flags)}
+  """verify_sha256 is True when asked for or when the root has sums (checked either way), so
+  the manifest's options say what was done."""
+  has_sums = any((pathlib.Path(p) / SUMS).exists() for p in flags["input"])
+  return {"verify_sha256": bool(flags["verify_sha256"] or has_sums), **_flags.common(flags)}
 
 
 def _number(example_id: str) -> int:
