@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ml_collections
 
-from data_pipelines.config import default_data_config
+from data_pipelines.config import default_data_config, produces
 
 
 def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
@@ -223,7 +223,7 @@ def dense_config(*, model: str, recipe: str, source: str, paths: str, num_exampl
   c.data.source = source
   c.data.paths = paths
   c.data.use_mask = True
-  c.data.use_cube2 = source == "oscd"
+  c.data.use_cube2 = produces(source, "cube2")
   c.data.rot90 = recipe != "pangaea"
   c.data.vflip_prob = 0.0
   c.eval_every_steps = 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ml_collections
 from ml_collections import config_dict
 
-from data_pipelines.config import default_data_config
+from data_pipelines.config import default_data_config, set_fields
 
 DEFAULT_L2 = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 
@@ -28,14 +28,14 @@ def eval_config(model: str, pretrained: str = "", seed: int = 0) -> ml_collectio
 
 def eval_data(*, label_type: str, num_classes: int, image_size: int, batch_size: int = 64,
               **fields) -> ml_collections.ConfigDict:
-  """A `default_data_config()` block for one deterministic pass (eval resize + center crop)."""
+  """A `default_data_config()` block for one deterministic pass (eval resize + center crop).
+
+  `fields`: data fields; a dict updates a source's block (`tfds={"name": "eurosat/all"}`)."""
   d = default_data_config()
   d.train, d.shuffle, d.drop_remainder, d.num_epochs = False, False, False, 1
   d.label_type, d.num_classes = label_type, num_classes
   d.image_size, d.batch_size = image_size, batch_size
-  for k, v in fields.items():
-    setattr(d, k, v)
-  return d
+  return set_fields(d, **fields)
 
 
 def linear(train, test, val=None, *, l2_strengths=DEFAULT_L2, pooling: str = "mean",

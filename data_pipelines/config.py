@@ -1,53 +1,41 @@
 """`default_data_config()`: every `config.data` field with its default.
 
-Light on purpose: configs import this module, so it imports only ml_collections and the band
-names (no grain, tfds, jax or numpy). The pipeline that reads these fields is `pipeline.py`.
+The common fields sit at the top level; each source with options of its own adds its block,
+declared by its module in `data_pipelines.datasets` (`config.data.oscd.cities`,
+`config.data.tfds.name`, ...). The dict is locked: a misspelt field, at the top or in a
+block, is an error naming it (also `check_data_config` for copies that lost the lock).
+
+Light on purpose: configs import this module, so it imports only ml_collections, the band
+names and the source modules (no grain, tfds, jax). The pipeline that reads these fields is
+`pipeline.py`.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import ml_collections
 
+from data_pipelines import datasets
 from data_pipelines import schema
 
-SOURCES = ("tfrecord", "tfds", "sen1floods11_tiles", "synthetic", "oscd", "sen1floods11_seg",
-           "segmunich")
+SOURCES = datasets.NAMES
 
 
 def default_data_config() -> ml_collections.ConfigDict:
   """Every data field with its default; embed as `config.data` in a training config."""
   c = ml_collections.ConfigDict()
   # --- where the data is
-  c.source = "tfrecord"        # "tfrecord": shards from `ingest`; "tfds": prepared array_record;
-  #                              "sen1floods11_tiles": Sen1Floods11 chips cut into labelled
-  #                              tiles (data_pipelines.sen1floods11); "synthetic": generated
-  #                              cubes (data_pipelines.synthetic), no files; dense tasks
-  #                              (data_pipelines.dense, whole images in memory, random crops):
-  #                              "oscd" (change detection), "sen1floods11_seg", "segmunich"
+  c.source = "tfrecord"        # a name of data_pipelines.datasets (docs/data_pipelines.md):
+  #                              "tfrecord" (shards from `ingest`), "tfds", "eurosat",
+  #                              "sen1floods11_tiles", "synthetic"; dense tasks (whole images
+  #                              in memory, random crops): "oscd", "sen1floods11_seg",
+  #                              "segmunich"
   c.paths = ""                 # tfrecord: shard dir with manifest.json | glob | "a,b,c" (gs:// ok);
-  #                              sen1floods11_tiles / _seg: the chip dir (S2Hand/, LabelHand/);
-  #                              oscd, segmunich: the dataset root in its published layout
+  #                              eurosat, sen1floods11_*, oscd, segmunich: the dataset root
   c.split_file = ""            # keep only the ids listed (one per line; data_pipelines.splits)
-  c.tfds_name = "eurosat/all"  # tfds: "eurosat/all" or "bigearthnet/all"
-  c.tfds_split = "train"       # tfds split, e.g. "train[:90%]"
-  c.tfds_data_dir = ""         # tfds data_dir ("" = tfds default)
-  c.nomenclature = "bigearthnet19"  # tfds bigearthnet labels: "bigearthnet19" | "bigearthnet43"
-  #                                   (shards keep the nomenclature chosen at ingest)
-  # --- sen1floods11_tiles: label = number of thresholds the tile's water share exceeds
-  c.tile_size = 128            # 512 px chips -> 16 tiles
-  c.water_share_thresholds = (0.25,)  # (0.25,): 2 classes; (0.1, 0.5): 3 share bins
-  c.verify_sha256 = False      # check SHA256SUMS.txt of the chip dir (oscd: root) before reading
+  c.verify_sha256 = False      # check the root's SHA256SUMS.txt before reading
   # --- dense tasks (oscd, sen1floods11_seg, segmunich): masks int32, -1 = ignored pixel
-  c.cities = ""                # oscd: comma list of cities ("" = dataset_split's, else all)
-  c.dataset_split = ""         # the dataset's own split: oscd "train" | "test" (its train.txt /
-  #                              test.txt; "" = every city), segmunich "train" | "test"
-  #                              ("" = "train")
-  c.label_convention = "auto"  # oscd change maps: "auto" (from the values found) | "one_two"
-  #                              (1 no change, 2 change: the shipped tifs) | "zero_one" (README)
-  c.band_resampling = "bicubic"  # oscd: upsampling of 20 m / 60 m bands onto the 10 m grid
-  c.segmunich_channels = "by_name"  # "by_name": the 10 bands in their model slots, B08 and B09
-  #                       filled from the nearest band (B8A); "official_mean_twice": the 10
-  #                       bands then their per-pixel mean twice, fed positionally (official)
   c.crops_per_image = 0        # training crops per image and epoch (0 = ceil(H/S) * ceil(W/S))
   c.rot90 = False              # dense training: random k*90 degree turn (official OSCD, SegMunich)
   c.minmax_scope = "image"     # dense "minmax": "image" (whole image, as evaluation sees it) |
@@ -91,4 +79,48 @@ def default_data_config() -> ml_collections.ConfigDict:
   c.num_workers = 0            # grain multiprocessing workers per host (0 = in process)
   c.per_worker_buffer_size = 2
   c.skip_corrupt = False       # True: count/log corrupt records and go on; False: raise
+  # --- each source's own block (config.data.<source>.*), declared by its module
+  for name in datasets.NAMES:
+    src = datasets.get(name)
+    if src.config is not None:
+      c[name] = src.config()
+  c.lock()
   return c
+
+
+def _unknown_fields(cfg, reference, prefix: str) -> list[str]:
+  out = []
+  for key in cfg.keys():
+    if key not in reference:
+      out.append(f"{prefix}{key}")
+    elif isinstance(reference[key], ml_collections.ConfigDict) and hasattr(cfg[key], "keys"):
+      out += _unknown_fields(cfg[key], reference[key], f"{prefix}{key}.")
+  return out
+
+
+def check_data_config(cfg) -> None:
+  """Raises ValueError naming the first field `default_data_config` does not know (a typo,
+  or a field of the flat layout before the per-source blocks, e.g. data.cities ->
+  data.oscd.cities); also an unknown data.source."""
+  unknown = _unknown_fields(cfg, default_data_config(), "data.")
+  if unknown:
+    raise ValueError(f"unknown data config field {unknown[0]!r}"
+                     f"{f' (and {len(unknown) - 1} more)' if len(unknown) > 1 else ''}; "
+                     "see data_pipelines/config.py and docs/data_pipelines.md")
+  datasets.get(cfg.source)
+
+
+def set_fields(d: ml_collections.ConfigDict, **fields: Any) -> ml_collections.ConfigDict:
+  """`d.<k> = v` for each field; a dict value updates the source block `d.<k>` field by field
+  (`oscd={"cities": "paris"}`). Unknown fields raise, naming the field."""
+  for k, v in fields.items():
+    if isinstance(v, dict) and isinstance(d.get(k), ml_collections.ConfigDict):
+      d[k].update(v)
+    else:
+      setattr(d, k, v)
+  return d
+
+
+def produces(source: str, key: str) -> bool:
+  """Whether records of `source` carry `key` (e.g. "cube2": change detection)."""
+  return key in datasets.get(source).record_keys

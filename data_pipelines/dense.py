@@ -1,13 +1,15 @@
 """Dense (per-pixel) datasets as whole images: OSCD change detection, Sen1Floods11 and
 SegMunich segmentation, behind one interface.
 
-`data.source` picks the reader; `data.paths` is the dataset root in its published layout:
+`data.source` names a source of kind "dense" in `data_pipelines.datasets`, whose `records`
+reads it; `data.paths` is the dataset root in its published layout:
 
   oscd              data_pipelines.oscd: cities with cube, cube2 (second date) and a change
-                    mask {0, 1}; `data.cities` ("a,b,c") or `data.dataset_split`
+                    mask {0, 1}; `data.oscd.cities` ("a,b,c") or `data.oscd.dataset_split`
                     ("train" / "test": the root's official lists) choose the cities
   sen1floods11_seg  data_pipelines.sen1floods11.chip_records: whole chips, mask -1 / 0 / 1
-  segmunich         data_pipelines.segmunich: `data.dataset_split` "train" / "test", mask 0..12
+  segmunich         data_pipelines.segmunich: `data.segmunich.dataset_split` "train" / "test",
+                    mask 0..12
 
 Masks are int32 with -1 = ignored pixel everywhere. `dense_records` returns the images as
 read (DN, `data.bands` selected by name, `data.split_file` applied to the keys);
@@ -29,56 +31,28 @@ from typing import Any
 
 import numpy as np
 
+from data_pipelines import config as data_config
+from data_pipelines import datasets
 from data_pipelines import normalization
+from data_pipelines import oscd
 from data_pipelines import schema
 from data_pipelines import splits
 
-DENSE_SOURCES = ("oscd", "sen1floods11_seg", "segmunich")
 MINMAX_SCOPES = ("image", "patch")
+
+
+def dense_source(name: str) -> datasets.DataSource:
+  """The dense source called `name` (ValueError for another kind or an unknown name)."""
+  src = datasets.get(name)
+  if src.kind != "dense":
+    raise ValueError(f"data.source {name!r} is not a dense source "
+                     f"{datasets.names(kind='dense')}")
+  return src
 
 
 def class_names(source: str) -> tuple[str, ...]:
   """The mask classes of a dense source (index = mask value)."""
-  if source == "oscd":
-    from data_pipelines import oscd  # pylint: disable=g-import-not-at-top
-    return oscd.CLASS_NAMES
-  if source == "sen1floods11_seg":
-    from data_pipelines import sen1floods11  # pylint: disable=g-import-not-at-top
-    return sen1floods11.CLASS_NAMES
-  if source == "segmunich":
-    from data_pipelines import segmunich  # pylint: disable=g-import-not-at-top
-    return segmunich.CLASS_NAMES
-  raise ValueError(f"data.source {source!r} is not a dense source {DENSE_SOURCES}")
-
-
-def oscd_city_list(cfg) -> list[str]:
-  """The OSCD cities a config names: data.cities, else the official list of
-  data.dataset_split, else every city under data.paths."""
-  from data_pipelines import oscd  # pylint: disable=g-import-not-at-top
-  if cfg.get("cities"):
-    return [c.strip() for c in str(cfg.cities).split(",") if c.strip()]
-  if cfg.get("dataset_split"):
-    return oscd.official_cities(cfg.paths, cfg.dataset_split)
-  return oscd.city_names(cfg.paths)
-
-
-def _read(cfg, bands: tuple[str, ...]) -> list[dict[str, Any]]:
-  if cfg.source == "oscd":
-    from data_pipelines import oscd  # pylint: disable=g-import-not-at-top
-    if cfg.get("verify_sha256"):
-      from data_pipelines.checksums import verify_sha256sums  # pylint: disable=g-import-not-at-top
-      verify_sha256sums(cfg.paths)
-    return [oscd.load_city(cfg.paths, city, bands=bands, resampling=cfg.band_resampling,
-                           label_convention=cfg.label_convention)
-            for city in oscd_city_list(cfg)]
-  if cfg.source == "sen1floods11_seg":
-    from data_pipelines import sen1floods11  # pylint: disable=g-import-not-at-top
-    return sen1floods11.chip_records(cfg.paths, verify_sha256=bool(cfg.get("verify_sha256")))
-  if cfg.source == "segmunich":
-    from data_pipelines import segmunich  # pylint: disable=g-import-not-at-top
-    return segmunich.split_records(cfg.paths, cfg.dataset_split or "train",
-                                   channels=cfg.segmunich_channels)
-  raise ValueError(f"data.source {cfg.source!r} is not a dense source {DENSE_SOURCES}")
+  return dense_source(source).class_names
 
 
 def dense_records(cfg) -> list[dict[str, Any]]:
@@ -86,8 +60,9 @@ def dense_records(cfg) -> list[dict[str, Any]]:
   mask int32 [H, W], key, and provenance (date, date2, crs, bounds, source when known)."""
   if cfg.minmax_scope not in MINMAX_SCOPES:
     raise ValueError(f"data.minmax_scope {cfg.minmax_scope!r} not in {MINMAX_SCOPES}")
+  data_config.check_data_config(cfg)
   bands = schema.parse_band_list(cfg.bands)
-  records = _read(cfg, bands)
+  records = dense_source(cfg.source).records(cfg)
   if cfg.get("split_file"):
     keep = splits.InSplit(splits.read_split_file(cfg.split_file))
     records = [r for r in records if keep(r)]
@@ -168,7 +143,6 @@ def load_dense_images(cfg) -> list[dict[str, Any]]:
 def change_fraction(cfg) -> float:
   """p: the share of class 1 (change, water) among the labelled pixels of the images a config
   selects, e.g. the OSCD training cities for the official class weights."""
-  from data_pipelines import oscd  # pylint: disable=g-import-not-at-top
   return oscd.change_fraction([r["mask"] for r in dense_records(cfg)])
 
 

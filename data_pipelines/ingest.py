@@ -1,9 +1,10 @@
-"""Ingestion drivers: turn GeoTIFFs, GeoTIFF time series, BigEarthNet folders, tfds datasets
-or the dense datasets (OSCD, Sen1Floods11 chips, SegMunich: records with mask, OSCD with
-cube2 / date2) into shards.
+"""Ingestion drivers: turn GeoTIFFs, GeoTIFF time series, BigEarthNet folders, tfds datasets,
+EuroSAT-MS or the dense datasets (OSCD, Sen1Floods11 chips, SegMunich: records with mask,
+OSCD with cube2 / date2) into shards.
 
 Each `*_items` function lists the inputs as `shard_writer.Item`s (stable key + lazy loader
-producing a record dict); `ingest` writes them with `shard_writer.write_shards`. The CLI
+producing a record dict); each source of `data_pipelines.datasets` says which one it uses
+(its `ingest_items` hook) and `ingest` writes them with `shard_writer.write_shards`. The CLI
 (`python -m spectralgpt_jax ingest`) is a thin argparse layer over `ingest`.
 """
 
@@ -14,19 +15,22 @@ import glob
 import os
 import pathlib
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
+from data_pipelines import bigearthnet
+from data_pipelines import datasets
+from data_pipelines import geotiff
 from data_pipelines import labels as labels_lib
 from data_pipelines import schema
 from data_pipelines import shard_writer
-from data_pipelines import dense
+from data_pipelines import tfds_source
+from data_pipelines.checksums import verify_sha256sums
 from data_pipelines.errors import BadInputError
 from data_pipelines.shard_writer import Item
 
-SOURCES = ("geotiff", "geotiff_series", "bigearthnet", "tfds") + dense.DENSE_SOURCES
 TIFF_SUFFIXES = (".tif", ".tiff")
 
 
@@ -52,7 +56,6 @@ def _finish_cube(rec: dict[str, Any], harmonize: bool, store_dtype: str | None) 
 
 def _load_ben(folder: str, resampling: str, nomenclature: str, harmonize: bool,
               store_dtype: str) -> dict[str, Any]:
-  from data_pipelines import bigearthnet  # pylint: disable=g-import-not-at-top
   cube, meta = bigearthnet.read_bigearthnet_patch(folder, resampling=resampling)
   try:
     idx = labels_lib.bigearthnet_indices(meta["labels"], nomenclature)
@@ -70,7 +73,6 @@ def bigearthnet_items(roots: Sequence[str], *, resampling: str = "bilinear",
                       nomenclature: str = "bigearthnet19", harmonize: bool = True,
                       store_dtype: str = "uint16", verify_sha256: bool = False) -> list[Item]:
   """One item per BigEarthNet patch folder found under `roots` (sorted)."""
-  from data_pipelines import bigearthnet  # pylint: disable=g-import-not-at-top
   items = []
   for root in roots:
     if verify_sha256:
@@ -99,7 +101,6 @@ def expand_paths(inputs: Sequence[str], suffixes=TIFF_SUFFIXES) -> list[str]:
 
 def _load_geotiff(path: str, bands, expect_shape, expect_crs, label: int | None,
                   class_names, harmonize: bool, store_dtype: str | None) -> dict[str, Any]:
-  from data_pipelines import geotiff  # pylint: disable=g-import-not-at-top
   cube, meta = geotiff.read_geotiff(path, bands=bands, expect_shape=expect_shape,
                                     expect_crs=expect_crs)
   rec: dict[str, Any] = {"cube": cube, "bands": meta["bands"], "key": path,
@@ -170,7 +171,6 @@ def _iso_date(path: pathlib.Path, tag: str) -> str:
 def _load_series(folder: str, bands, expect_shape, expect_crs, num_dates: int | None,
                  harmonize: bool, store_dtype: str | None) -> dict[str, Any]:
   """One example folder (one multi-band tif per date) -> record with cube [T, C, H, W]."""
-  from data_pipelines import geotiff  # pylint: disable=g-import-not-at-top
   files = _tifs(pathlib.Path(folder))
   if num_dates and len(files) != num_dates:
     raise BadInputError(folder, "dates", f"{len(files)} GeoTIFFs, expected {num_dates} dates")
@@ -217,7 +217,6 @@ def geotiff_series_items(inputs: Sequence[str], *, bands: str | Sequence[str] | 
 
 def _load_tfds(src, name: str, split: str, index: int, nomenclature: str,
                class_names: tuple[str, ...], harmonize: bool, store_dtype: str | None):
-  from data_pipelines import tfds_source  # pylint: disable=g-import-not-at-top
   kwargs = {} if name.startswith("eurosat") else {"class_names": class_names,
                                                   "nomenclature": nomenclature}
   rec = tfds_source.tfds_record(name, src[index], **kwargs)
@@ -229,7 +228,6 @@ def tfds_items(name: str, *, split: str = "train", data_dir: str | None = None,
                nomenclature: str = "bigearthnet19", harmonize: bool = True,
                store_dtype: str | None = None) -> list[Item]:
   """One item per example of a prepared (array_record) tfds split."""
-  from data_pipelines import tfds_source  # pylint: disable=g-import-not-at-top
   src = tfds_source.open_source(name, split, data_dir)
   class_names = tfds_source.class_names_of(name, data_dir)
   return [Item(f"tfds:{name}/{split}[{i}]", functools.partial(
@@ -239,53 +237,25 @@ def tfds_items(name: str, *, split: str = "train", data_dir: str | None = None,
 
 # ---------------------------------------------------------------- dense datasets
 
-def _load_dense(source: str, root: str, key: str, options: dict[str, Any]) -> dict[str, Any]:
-  if source == "oscd":
-    from data_pipelines import oscd  # pylint: disable=g-import-not-at-top
-    rec = oscd.load_city(root, key, bands=schema.parse_band_list(options["bands"]),
-                         resampling=options["resampling"],
-                         label_convention=options["label_convention"])
-  elif source == "sen1floods11_seg":
-    from data_pipelines import sen1floods11  # pylint: disable=g-import-not-at-top
-    rec = sen1floods11.chip_record(root, key)
-  else:
-    from data_pipelines import segmunich  # pylint: disable=g-import-not-at-top
-    rec = segmunich.load_image(root, options["split"], key, channels=options["channels"])
-  return _finish_cube(rec, False, options.get("store_dtype"))
+def _load_dense(load: Callable[[str], dict[str, Any]], key: str,
+                store_dtype: str | None) -> dict[str, Any]:
+  return _finish_cube(load(key), False, store_dtype)
 
 
-def dense_items(source: str, root: str, *, cities: str = "", bands: str = "l1c",
-                resampling: str = "bicubic", label_convention: str = "auto",
-                split: str = "train", channels: str = "by_name",
-                store_dtype: str | None = None, verify_sha256: bool = False) -> list[Item]:
-  """One item per OSCD city (`cities`: comma list, "train" / "test" for the root's official
-  lists, "" = all; all 13 bands by default), Sen1Floods11 chip or SegMunich image of `split`.
-  Records carry "mask" (int32, -1 ignored) and, for OSCD, "cube2" and "date2"."""
+def dense_items(name: str, root: str, keys: Sequence[str], load: Callable[[str], dict[str, Any]],
+                *, store_dtype: str | None = None, verify_sha256: bool = False) -> list[Item]:
+  """One item per image key of a dense dataset (`load(key)`: a picklable reader returning a
+  record with "mask", int32 with -1 ignored, and for change detection "cube2" / "date2")."""
   if verify_sha256:
-    from data_pipelines.checksums import verify_sha256sums  # pylint: disable=g-import-not-at-top
     verify_sha256sums(root)
-  if source == "oscd":
-    from data_pipelines import oscd  # pylint: disable=g-import-not-at-top
-    if cities in ("train", "test"):
-      keys = oscd.official_cities(root, cities)
-    else:
-      keys = [c.strip() for c in cities.split(",") if c.strip()] or oscd.city_names(root)
-  elif source == "sen1floods11_seg":
-    from data_pipelines import sen1floods11  # pylint: disable=g-import-not-at-top
-    keys = sen1floods11.chip_ids(root)
-  elif source == "segmunich":
-    from data_pipelines import segmunich  # pylint: disable=g-import-not-at-top
-    keys = segmunich.list_names(root, split)
-  else:
-    raise ValueError(f"{source!r} is not a dense source {dense.DENSE_SOURCES}")
-  options = {"bands": bands, "resampling": resampling, "label_convention": label_convention,
-             "split": split, "channels": channels, "store_dtype": store_dtype}
-  return [Item(f"{source}:{root}:{k}", functools.partial(_load_dense, source, root, k, options))
+  return [Item(f"{name}:{root}:{k}", functools.partial(_load_dense, load, k, store_dtype))
           for k in keys]
 
 
-def _mask_label_info(source: str) -> dict[str, Any]:
-  return {"type": "mask", "class_names": list(dense.class_names(source)), "ignore_value": -1}
+def mask_label_info(class_names: Sequence[str]) -> dict[str, Any]:
+  """The manifest "labels" block of a dense dataset."""
+  return {"type": "mask", "class_names": list(class_names), "ignore_value": -1,
+          "num_classes": len(class_names)}
 
 
 # ---------------------------------------------------------------- driver
@@ -293,46 +263,24 @@ def _mask_label_info(source: str) -> dict[str, Any]:
 def ingest(source: str, inputs: Sequence[str], out: str | os.PathLike, *, num_shards: int,
            seed: int = 0, skip_bad: bool = False, overwrite: bool = False,
            **options: Any) -> dict[str, Any]:
-  """Lists the inputs of `source` and writes shards + manifest to `out`; returns the manifest.
+  """Lists the inputs of `source` (a name of `data_pipelines.datasets`) and writes shards +
+  manifest to `out`; returns the manifest.
 
-  options: forwarded to `bigearthnet_items`, `geotiff_items`, `geotiff_series_items`,
-  `tfds_items` (for tfds, `inputs` is [dataset name]) or `dense_items` (`inputs` is [root]).
+  options: what the source's ingest hook takes (e.g. `bigearthnet_items`, `geotiff_items`,
+  `geotiff_series_items`, `tfds_items`: for tfds, `inputs` is [dataset name]; dense sources
+  and eurosat: `inputs` is [root]).
   """
-  label_info: dict[str, Any] = {"type": None}
-  if source == "bigearthnet":
-    items = bigearthnet_items(inputs, **options)
-    nom = options.get("nomenclature", "bigearthnet19")
-    label_info = {"type": "multi", "nomenclature": nom,
-                  "class_names": list(labels_lib.NOMENCLATURES[nom])}
-  elif source == "geotiff":
-    items, classes = geotiff_items(inputs, **options)
-    if classes is not None:
-      label_info = {"type": "single", "class_names": list(classes)}
-  elif source == "geotiff_series":
-    items = geotiff_series_items(inputs, **options)
-  elif source == "tfds":
-    if len(inputs) != 1:
-      raise ValueError(f"--source tfds takes one dataset name, got {list(inputs)}")
-    items = tfds_items(inputs[0], **options)
-    if inputs[0].startswith("eurosat"):
-      label_info = {"type": "single", "class_names": list(labels_lib.EUROSAT_CLASSES)}
-    else:
-      nom = options.get("nomenclature", "bigearthnet19")
-      label_info = {"type": "multi", "nomenclature": nom,
-                    "class_names": list(labels_lib.NOMENCLATURES[nom])}
-  elif source in dense.DENSE_SOURCES:
-    if len(inputs) != 1:
-      raise ValueError(f"--source {source} takes the dataset root, got {list(inputs)}")
-    items = dense_items(source, inputs[0], **options)
-    label_info = _mask_label_info(source)
-  else:
-    raise ValueError(f"unknown source {source!r}; choose from {SOURCES}")
-  if label_info.get("class_names"):
-    label_info["num_classes"] = len(label_info["class_names"])
+  src = datasets.get(source)
+  if not src.ingestable:
+    raise ValueError(f"source {source!r} cannot be ingested; choose from "
+                     f"{', '.join(datasets.names(ingestable=True))}")
+  items, label_info = src.ingest_items(list(inputs), dict(options))
   if not items:
     raise BadInputError(", ".join(inputs), "file", f"no {source} inputs found")
   extra = {"source_type": source, "sources": [str(i) for i in inputs],
            "num_source_items": len(items), "labels": label_info,
            "options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in options.items()}}
+  if src.licence:
+    extra["licence"] = src.licence
   return shard_writer.write_shards(items, out, num_shards=num_shards, seed=seed,
                                    skip_bad=skip_bad, overwrite=overwrite, extra=extra)

@@ -67,7 +67,7 @@ def official_cities(root: str | pathlib.Path, split: str) -> list[str]:
   path = images_dir(root) / f"{split}.txt"
   if not path.exists():
     raise FileNotFoundError(f"{path} not found (the official OSCD split lists); name the "
-                            "cities instead (data.cities='a,b,c')")
+                            "cities instead (data.oscd.cities='a,b,c', ingest --cities a,b,c)")
   cities = [c.strip() for c in re.split(r"[,\s]+", path.read_text()) if c.strip()]
   if not cities:
     raise BadInputError(path, "cities", "lists no city")

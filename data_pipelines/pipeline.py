@@ -1,7 +1,8 @@
 """The input pipeline, built from `config.data` (fields: `config.default_data_config`).
 
 `make_iterator` is the training loop's entry: `source="synthetic"` (data_pipelines.synthetic),
-or the grain pipeline `make_pipeline` over TFRecord shards or tfds.
+or the grain pipeline `make_pipeline`. `data.source` names a source of
+`data_pipelines.datasets`; its `kind` decides the reading path below.
 
 TFRecord shards (written by `ingest`), per host:
   shards verified against the manifest (`sources.verify_shards`: sizes, record counts; strict
@@ -13,6 +14,8 @@ TFRecord shards (written by `ingest`), per host:
   -> train: RandomResizedCrop + flips | eval: Resize + CenterCrop
   -> batch(global_batch / hosts) -> multiprocess prefetch(num_workers)
 tfds (array_record, random access): records[host::hosts] -> global shuffle -> same tail.
+In-memory record sources (kind "records": "eurosat", "sen1floods11_tiles"): the source's
+`records(cfg)` -> split filter -> records[host::hosts] -> shuffle -> same tail.
 Dense tasks ("oscd", "sen1floods11_seg", "segmunich"; data_pipelines.dense), training only:
   whole images read into memory (normalised whole unless data.minmax_scope="patch")
   -> each listed crops_per_image times -> images[host::hosts] -> shuffle (seeded) -> repeat
@@ -40,6 +43,8 @@ import numpy as np
 from absl import logging
 
 from data_pipelines import absl_flags
+from data_pipelines import config as data_config
+from data_pipelines import datasets
 from data_pipelines import dense
 from data_pipelines import example_codec
 from data_pipelines import normalization
@@ -188,12 +193,10 @@ def _in_memory_elements(records: list[dict[str, Any]], cfg, pi: int, pc: int, wh
   return ds.to_iter_dataset(), None, []
 
 
-def _sen1floods11_elements(cfg, pi: int, pc: int):
-  from data_pipelines import sen1floods11  # pylint: disable=g-import-not-at-top  # rasterio
-  records = sen1floods11.tile_records(cfg.paths, tile_size=int(cfg.tile_size),
-                                      thresholds=tuple(cfg.water_share_thresholds),
-                                      verify_sha256=bool(cfg.verify_sha256))
-  return _in_memory_elements(records, cfg, pi, pc, f"sen1floods11 tiles in {cfg.paths}")
+def _record_elements(cfg, pi: int, pc: int):
+  """A source of kind "records" (e.g. eurosat, sen1floods11_tiles), read into memory."""
+  records = datasets.get(cfg.source).records(cfg)
+  return _in_memory_elements(records, cfg, pi, pc, f"{cfg.source} at {cfg.paths}")
 
 
 def _dense_elements(cfg, pi: int, pc: int):
@@ -209,7 +212,7 @@ def _dense_elements(cfg, pi: int, pc: int):
     raise ValueError(f"{cfg.source} at {cfg.paths}: {len(records)} images for {pc} hosts")
   records = records[pi::pc]
   spec = dataclasses.replace(_element_spec(cfg), use_mask=True,
-                             use_cube2=cfg.source == "oscd")
+                             use_cube2="cube2" in dense.dense_source(cfg.source).record_keys)
   listing = [r for r in records
              for _ in range(dense.crops_per_image(r, int(cfg.image_size),
                                                   int(cfg.crops_per_image)))]
@@ -235,9 +238,10 @@ def _window_geometry(ds, cfg, manifest, process_index: int, normalized: bool):
 
 
 def _tfds_elements(cfg, pi: int, pc: int):
-  src = tfds_source.open_source(cfg.tfds_name, cfg.tfds_split, cfg.tfds_data_dir or None)
+  t = cfg.tfds
+  src = tfds_source.open_source(t.name, t.split, t.data_dir or None)
   if len(src) < pc * max(1, cfg.num_workers):
-    raise ValueError(f"tfds {cfg.tfds_name}[{cfg.tfds_split}] has {len(src)} examples, fewer "
+    raise ValueError(f"tfds {t.name}[{t.split}] has {len(src)} examples, fewer "
                      f"than {pc} hosts x {max(1, cfg.num_workers)} workers")
   ids = _split_ids(cfg)
   if ids is not None:   # one pass over the examples' file names, then random access
@@ -246,9 +250,8 @@ def _tfds_elements(cfg, pi: int, pc: int):
   if cfg.train and cfg.shuffle:
     ds = ds.shuffle(seed=_seed(cfg.seed, 0, pi))
   ds = ds.repeat(cfg.num_epochs)
-  names = tfds_source.class_names_of(cfg.tfds_name, cfg.tfds_data_dir or None)
-  ds = ds.map(TfdsToElement(cfg.tfds_name, _element_spec(cfg), names,
-                            cfg.get("nomenclature", "bigearthnet19")))
+  names = tfds_source.class_names_of(t.name, t.data_dir or None)
+  ds = ds.map(TfdsToElement(t.name, _element_spec(cfg), names, t.nomenclature))
   return ds.to_iter_dataset(), None, []
 
 
@@ -289,25 +292,27 @@ def _geometry(ds, cfg, manifest, process_index: int):
                                  cfg.antialias))
 
 
-def _make_dataset(config, process_index, process_count) -> tuple[grain.IterDataset, list[str]]:
-  cfg = config
+# How each kind of source becomes elements: (cfg, process_index, process_count) ->
+# (element dataset, manifest or None, skipped shard lines). Dense sources: `_dense_elements`.
+_ELEMENTS = {"shards": _tfrecord_elements, "tfds": _tfds_elements, "records": _record_elements}
+
+
+def _make_dataset(cfg, process_index, process_count) -> tuple[grain.IterDataset, list[str]]:
   process_index, process_count = _processes(cfg, process_index, process_count)
   skipped: list[str] = []
-  if cfg.source in dense.DENSE_SOURCES:
+  data_config.check_data_config(cfg)
+  kind = datasets.get(cfg.source).kind
+  if kind == "dense":
     ds = _window_geometry(_dense_elements(cfg, process_index, process_count), cfg, None,
                           process_index, normalized=True)
-  else:
-    if cfg.source == "tfrecord":
-      ds, manifest, skipped = _tfrecord_elements(cfg, process_index, process_count)
-    elif cfg.source == "tfds":
-      ds, manifest, skipped = _tfds_elements(cfg, process_index, process_count)
-    elif cfg.source == "sen1floods11_tiles":
-      ds, manifest, skipped = _sen1floods11_elements(cfg, process_index, process_count)
-    else:
-      raise ValueError(f"data.source {cfg.source!r} not in ('tfrecord', 'tfds', "
-                       f"'sen1floods11_tiles', {', '.join(map(repr, dense.DENSE_SOURCES))}); "
-                       "'synthetic' goes through make_iterator")
+  elif kind in _ELEMENTS:
+    ds, manifest, skipped = _ELEMENTS[kind](cfg, process_index, process_count)
     ds = _geometry(ds, cfg, manifest, process_index)
+  else:
+    readable = [n for n in datasets.NAMES if datasets.get(n).kind in (*_ELEMENTS, "dense")]
+    raise ValueError(f"data.source {cfg.source!r} (kind {kind!r}) is not read by the grain "
+                     f"pipeline; it reads {readable} ('synthetic' goes through make_iterator, "
+                     "'ingest' sources become 'tfrecord' shards)")
   ds = ds.batch(cfg.batch_size // process_count, drop_remainder=cfg.drop_remainder)
   if cfg.num_workers > 0:
     absl_flags.ensure_parsed()   # grain workers read absl flags (see STACK.md)
@@ -342,13 +347,14 @@ def skipped_inputs(data_iter) -> list[str]:
 
 def make_iterator(data_cfg: ml_collections.ConfigDict, *, process_index: int | None = None,
                   process_count: int | None = None) -> grain.DatasetIterator:
-  """Host-local batches of any `data.source` ("synthetic", "tfrecord", "tfds",
+  """Host-local batches of any `data.source` ("synthetic", "tfrecord", "tfds", "eurosat",
   "sen1floods11_tiles", and for training the dense "oscd", "sen1floods11_seg", "segmunich").
 
   {"cube": float32 [b, C, S, S] (or [b, T, C, S, S]), ...}, b = batch_size // process_count;
   checkpointable via get_state/set_state.
   """
-  if data_cfg.source != "synthetic":
+  data_config.check_data_config(data_cfg)
+  if datasets.get(data_cfg.source).kind != "generated":
     return make_pipeline(data_cfg, process_index=process_index, process_count=process_count)
   process_index, process_count = _processes(data_cfg, process_index, process_count)
   return iter(synthetic.make_dataset(

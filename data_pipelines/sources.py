@@ -18,6 +18,7 @@ from etils import epath
 
 from absl import logging
 
+from data_pipelines import datasets
 from data_pipelines.errors import CorruptRecordError, ShardMismatchError
 from data_pipelines.shard_writer import MANIFEST
 from data_pipelines.tfrecord import RecordReader, count_records
@@ -79,7 +80,8 @@ def manifest_num_records(data_cfg) -> tuple[int, str] | None:
   """(examples per epoch, where that number comes from) of a "tfrecord" `config.data` whose
   shards have a manifest: its num_records, or the number of ids in `split_file` when one is
   set; None for other sources or shards without a manifest."""
-  if data_cfg.get("source", "tfrecord") != "tfrecord" or not data_cfg.get("paths"):
+  if (datasets.get(data_cfg.get("source", "tfrecord")).kind != "shards"
+      or not data_cfg.get("paths")):
     return None
   files, manifest = list_shards(data_cfg.paths, allow_missing=True)
   if manifest is None or "num_records" not in manifest:

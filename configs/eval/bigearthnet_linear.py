@@ -31,13 +31,11 @@ def get_config(arg=None):
   def data(split):
     d = E.eval_data(label_type="multi", num_classes=a.classes, image_size=a.size,
                     normalization="sentinel_clip", stats="fmow_s2_official")
-    d.source = a.source
-    if a.source == "tfds":
-      d.tfds_name, d.tfds_split = "bigearthnet/all", "train"
-      d.tfds_data_dir = c.get_ref("data_root")
-      d.nomenclature = f"bigearthnet{a.classes}"
-    else:
-      d.paths = c.get_ref("data_root")
+    d.source = a.source   # "tfrecord" reads data.paths, "tfds" its block data.tfds
+    d.paths = c.get_ref("data_root")
+    d.tfds.name, d.tfds.split = "bigearthnet/all", "train"
+    d.tfds.data_dir = c.get_ref("data_root")
+    d.tfds.nomenclature = f"bigearthnet{a.classes}"
     d.split_file = c.get_ref(split)
     return d
 

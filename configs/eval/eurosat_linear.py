@@ -32,12 +32,10 @@ def get_config(arg=None):
     d = E.eval_data(label_type="single", num_classes=10, image_size=a.size,
                     normalization="zscore", stats="eurosat_official",
                     bands="eurosat_official_drop10" if a.official_bands else "spectralgpt")
-    d.source = a.source
-    if a.source == "tfds":
-      d.tfds_name, d.tfds_split = "eurosat/all", "train"   # one tfds split; lists pick
-      d.tfds_data_dir = c.get_ref("data_root")
-    else:
-      d.paths = c.get_ref("data_root")
+    d.source = a.source   # "tfrecord" reads data.paths, "tfds" its block data.tfds
+    d.paths = c.get_ref("data_root")
+    d.tfds.name, d.tfds.split = "eurosat/all", "train"   # one tfds split; lists pick
+    d.tfds.data_dir = c.get_ref("data_root")
     d.split_file = c.get_ref(split)
     return d
 

@@ -36,8 +36,8 @@ def _args(arg):
 
 
 def _test_data(root, cities: str, split: str):
-  return dense_test_data(source="oscd", root=root, num_classes=2, cities=cities,
-                         dataset_split=split)
+  return dense_test_data(source="oscd", root=root, num_classes=2,
+                         oscd={"cities": cities, "dataset_split": split})
 
 
 def get_config(arg=None):
@@ -50,7 +50,7 @@ def get_config(arg=None):
                             paths=c.get_ref("root"), num_examples=4 * 8, batch_size=8,
                             epochs=1, image_size=64, freeze_encoder=a.frozen)
     tiny_run(t, a.steps)
-    t.data.cities = TRAIN_CITIES
+    t.data.oscd.cities = TRAIN_CITIES
     t.data.crops_per_image = 8
     test = _test_data(c.get_ref("root"), TEST_CITIES, "")
     c.evals.oscd = E.dense(t, test, official_oscd=True, tile_size=64, tile_stride=64,
@@ -59,7 +59,7 @@ def get_config(arg=None):
   t = common.dense_config(model="cd_vit_base_patch8_128", recipe="oscd", source="oscd",
                           paths=c.get_ref("root"), num_examples=14 * a.crops, batch_size=32,
                           epochs=300, image_size=128, freeze_encoder=a.frozen)
-  t.data.dataset_split = "train"
+  t.data.oscd.dataset_split = "train"
   t.data.crops_per_image = a.crops
   t.checkpoint.every_steps = 1000
   c.evals.oscd = E.dense(t, _test_data(c.get_ref("root"), "", "test"), official_oscd=True,

@@ -8,7 +8,7 @@ cross-entropy ignoring unlabelled pixels; `:pangaea` for the PANGAEA protocol in
 
 `root` is the dataset in its published layout (dataset/{train,test}.txt, {train,test}/img and
 label). The official input is the 10 bands plus their per-pixel mean twice:
-`--config.evals.segmunich.train.data.segmunich_channels=official_mean_twice` (and the same on
+`--config.evals.segmunich.train.data.segmunich.channels=official_mean_twice` (and the same on
 test_data); the default places the 10 bands by name (data_pipelines/segmunich.py). Metrics:
 OA, per-class IoU, mIoU and mean F1, and the official mIoU over all 13 classes including class
 0 (`official_miou_all_classes`). Args: `pangaea`, `frozen`, `epochs=250`.
@@ -29,10 +29,10 @@ def get_config(arg=None):
                           recipe="pangaea" if a.pangaea else "segmunich", source="segmunich",
                           paths=c.get_ref("root"), num_examples=NUM_TRAIN, batch_size=64,
                           epochs=a.epochs, image_size=128, freeze_encoder=a.frozen)
-  t.data.dataset_split = "train"
+  t.data.segmunich.dataset_split = "train"
   t.data.crops_per_image = 1
   t.checkpoint.every_steps = 1000
   test = dense_test_data(source="segmunich", root=c.get_ref("root"), num_classes=13,
-                         dataset_split="test")
+                         segmunich={"dataset_split": "test"})
   c.evals.segmunich = E.dense(t, test, tile_size=128, tile_stride=64)
   return c

@@ -38,7 +38,7 @@ def get_config(arg=None):
     return E.eval_data(label_type="single", num_classes=2, image_size=a.size, batch_size=8,
                        source="sen1floods11_tiles", normalization="minmax",
                        paths=f"{a.shared}/data/sen1floods11_s2_chip",
-                       water_share_thresholds=(0.25,),
+                       sen1floods11_tiles={"water_share_thresholds": (0.25,)},
                        split_file=f"{SPLITS}/sen1floods11_chip_{split}.txt")
 
   def ben(split):

@@ -11,8 +11,8 @@ import json
 
 from spectralgpt_jax.cli import _failures, _flags, _workdir_lock
 
-HELP = ("write Sentinel-2 GeoTIFFs (or per-date GeoTIFF series), BigEarthNet folders or tfds "
-        "data as TFRecord shards + manifest")
+HELP = ("write Sentinel-2 GeoTIFFs (or per-date GeoTIFF series), BigEarthNet folders, tfds "
+        "data, EuroSAT-MS or the dense datasets as TFRecord shards + manifest")
 RENAMED_FLAGS = {"--skip-bad": "--skip_bad", "--no-harmonize": "--no_harmonize",
                  "--label-from-dir": "--label_from_dir", "--expect-shape": "--expect_shape",
                  "--expect-crs": "--expect_crs", "--verify-sha256": "--verify_sha256",
@@ -27,21 +27,22 @@ EXAMPLES = (
     "--out runs/es --shards 8",
     "python -m spectralgpt_jax ingest --source geotiff_series --input series/ --bands l2a "
     "--dates 4 --out runs/series --shards 4   # series/<example>/<YYYY-MM-DD>.tif",
+    "python -m spectralgpt_jax ingest --source eurosat --input ../shared/data/eurosat_ms_subset "
+    "--out runs/eurosat_ms --shards 2",
     "python -m spectralgpt_jax ingest --source oscd --input ../shared/data/oscd_s2_subset "
     "--cities aguasclaras,bercy,bordeaux,paris --out runs/oscd_train --shards 2",
 )
 
 
 def build_parser() -> argparse.ArgumentParser:
+  from data_pipelines import datasets  # pylint: disable=g-import-not-at-top
   p = _flags.parser("ingest", HELP, EXAMPLES)
-  p.add_argument("--source", required=True,
-                 choices=("geotiff", "geotiff_series", "bigearthnet", "tfds", "oscd",
-                          "sen1floods11_seg", "segmunich"),
-                 help="what --input holds")
+  p.add_argument("--source", required=True, choices=datasets.names(ingestable=True),
+                 help="what --input holds (a source of data_pipelines.datasets)")
   p.add_argument("--input", nargs="+", required=True,
                  help="files/dirs/globs (geotiff), folders whose subfolders hold one tif per "
                  "date (geotiff_series), dataset roots or patch folders (bigearthnet), one "
-                 "tfds name such as eurosat/all (tfds), or the dataset root (oscd, "
+                 "tfds name such as eurosat/all (tfds), or the dataset root (eurosat, oscd, "
                  "sen1floods11_seg, segmunich)")
   p.add_argument("--out", required=True, help="output shard directory")
   p.add_argument("--shards", type=int, required=True, help="number of shards N")
@@ -66,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
   b.add_argument("--labels", default="bigearthnet19", choices=("bigearthnet19", "bigearthnet43"),
                  help="label nomenclature (also tfds bigearthnet)")
   b.add_argument("--verify_sha256", action="store_true",
-                 help="check SHA256SUMS.txt (in the root or a parent) before ingesting")
+                 help="check SHA256SUMS.txt (in the root or a parent) before ingesting "
+                 "(eurosat checks it whenever the root has one)")
   b.add_argument("--dtype", default=None, choices=("uint16", "float32"),
                  help="stored cube dtype (bigearthnet default uint16, rounded after resampling)")
   t = p.add_argument_group("tfds")
@@ -88,31 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _options(args) -> dict:
-  harmonize = not args.no_harmonize
-  if args.source in ("oscd", "sen1floods11_seg", "segmunich"):
-    return {"cities": args.cities, "bands": args.bands or "l1c",
-            "resampling": args.band_resampling,
-            "label_convention": args.label_convention, "split": args.split,
-            "channels": args.channels, "store_dtype": args.dtype,
-            "verify_sha256": args.verify_sha256}
-  if args.source == "bigearthnet":
-    return {"resampling": args.resampling, "nomenclature": args.labels, "harmonize": harmonize,
-            "store_dtype": args.dtype or "uint16", "verify_sha256": args.verify_sha256}
-  shape = tuple(int(v) for v in args.expect_shape.split(",")) if args.expect_shape else None
-  if args.source == "geotiff_series":
-    return {"bands": args.bands, "expect_shape": shape, "expect_crs": args.expect_crs,
-            "num_dates": args.dates, "harmonize": harmonize, "store_dtype": args.dtype}
-  if args.source == "geotiff":
-    from data_pipelines import labels  # pylint: disable=g-import-not-at-top
-    classes = None
-    if args.classes:
-      classes = (labels.NOMENCLATURES[args.classes] if args.classes in labels.NOMENCLATURES
-                 else tuple(c.strip() for c in args.classes.split(",")))
-    return {"bands": args.bands, "label_from_dir": args.label_from_dir, "classes": classes,
-            "expect_shape": shape, "expect_crs": args.expect_crs, "harmonize": harmonize,
-            "store_dtype": args.dtype}
-  return {"split": args.split, "data_dir": args.data_dir, "nomenclature": args.labels,
-          "harmonize": harmonize, "store_dtype": args.dtype}
+  """The ingest options of --source, from the flags (the source's `ingest_options`)."""
+  from data_pipelines import datasets  # pylint: disable=g-import-not-at-top
+  return datasets.get(args.source).ingest_options(vars(args))
 
 
 @_failures.command("ingest")

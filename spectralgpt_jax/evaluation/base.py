@@ -20,6 +20,7 @@ from typing import Any
 import ml_collections
 import numpy as np
 
+from data_pipelines import datasets
 from spectralgpt_jax.evaluation import metrics as metrics_lib
 from spectralgpt_jax.evaluation.context import EvalContext
 from spectralgpt_jax.evaluation.features import FeatureCache, FeatureSet
@@ -47,7 +48,8 @@ class FeatureEvaluator:
   def features(self, split: str) -> FeatureSet | None:
     """FeatureSet of `<split>_data` ("train", "val", "test"); None if that split is not set."""
     data = self.cfg.get(f"{split}_data", None)
-    if data is None or (split == "val" and not data.get("paths") and data.source == "tfrecord"):
+    if data is None or (split == "val" and not data.get("paths")
+                        and datasets.get(data.source).kind == "shards"):
       return None
     return self.cache.get(data, layers=self.layers, pooling=self.pooling,
                           compute_dtype=self.compute_dtype)

@@ -35,7 +35,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from data_pipelines import pipeline, sources
+from data_pipelines import datasets, pipeline
 from spectralgpt_jax import checkpoints, models
 from data_pipelines.atomic_io import atomic_write
 from spectralgpt_jax.evaluation.context import EvalContext
@@ -140,8 +140,8 @@ def eval_data_config(data_cfg: ml_collections.ConfigDict) -> ml_collections.Conf
   cfg = ml_collections.ConfigDict(data_cfg.to_dict())
   cfg.train, cfg.shuffle, cfg.drop_remainder, cfg.with_keys = False, False, False, True
   cfg.num_epochs = 1
-  if cfg.source == "synthetic":
-    raise ValueError("evaluation needs labelled data (source 'tfrecord' or 'tfds')")
+  if not datasets.get(cfg.source).labelled:
+    raise ValueError(f"evaluation needs labelled data; data.source {cfg.source!r} has no labels")
   if cfg.label_type not in ("single", "multi"):
     raise ValueError(f"evaluation data needs label_type 'single' or 'multi', got "
                      f"{cfg.label_type!r}")
@@ -176,11 +176,11 @@ def extract_features(enc: SpectralGPT, data_cfg: ml_collections.ConfigDict, *,
   if pending is not None:
     feats.append(np.asarray(pending[0])[:pending[1]])
   if jax.process_count() == 1 and not feats:
-    raise ValueError(f"data {cfg.paths or cfg.tfds_name!r} yielded no examples")
+    raise ValueError(f"data {cfg.paths or cfg.tfds.name!r} yielded no examples")
   local = (FeatureSet(np.concatenate(feats), np.concatenate(labels), np.concatenate(ids))
            if feats else None)
   if jax.process_count() > 1:
-    local = gather(local, f"data {cfg.paths or cfg.tfds_name!r}")
+    local = gather(local, f"data {cfg.paths or cfg.tfds.name!r}")
   return canonical_order(local)
 
 
@@ -224,15 +224,9 @@ def gather(fs: FeatureSet | None, what: str = "the split") -> FeatureSet:
 def data_identity(data_cfg: ml_collections.ConfigDict) -> dict[str, Any]:
   """The data config fields that decide the examples and their pixels, and the shard files."""
   d = {k: v for k, v in data_cfg.to_dict().items() if k not in _DATA_FIELDS_IGNORED}
-  if data_cfg.source == "tfrecord":
-    files, _ = sources.list_shards(data_cfg.paths)
-    d["files"] = []
-    for f in files:
-      st = os.stat(f) if os.path.exists(f) else None   # remote (gs://): name only
-      d["files"].append([f, st.st_size if st else None, st.st_mtime_ns if st else None])
-  elif data_cfg.source != "tfds" and os.path.isdir(str(data_cfg.paths)):  # e.g. flood tiles
-    d["files"] = sorted([e.name, e.stat().st_size, e.stat().st_mtime_ns]
-                        for e in os.scandir(data_cfg.paths) if e.is_file())
+  files = datasets.get(data_cfg.source).files(data_cfg)  # shards, or the dataset folder
+  if files is not None:
+    d["files"] = files
   split_file = data_cfg.get("split_file", "")
   if split_file and os.path.exists(split_file):  # its ids, not its name, decide the examples
     with open(split_file, "rb") as f:

@@ -62,10 +62,10 @@ def test_recipes():
   assert eu.evals.eurosat_knn.train_data.split_file == "/lists/train.txt"
   drop = _module("eurosat_linear.py").get_config("official_bands,source=tfds")
   assert drop.evals.eurosat_linear.train_data.bands == "eurosat_official_drop10"
-  assert drop.evals.eurosat_linear.train_data.tfds_name == "eurosat/all"
+  assert drop.evals.eurosat_linear.train_data.tfds.name == "eurosat/all"
   ben = _module("bigearthnet_linear.py").get_config("classes=43,source=tfds")
   b = ben.evals.ben43_linear.train_data
-  assert (b.label_type, b.num_classes, b.nomenclature, b.normalization) == (
+  assert (b.label_type, b.num_classes, b.tfds.nomenclature, b.normalization) == (
       "multi", 43, "bigearthnet43", "sentinel_clip")
   with pytest.raises(ValueError):
     _module("bigearthnet_linear.py").get_config("classes=20")

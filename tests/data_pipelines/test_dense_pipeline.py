@@ -39,8 +39,9 @@ def flood_dir():
 
 def _oscd_cfg(root, **kw):
   c = config.default_data_config()
-  c.update(source="oscd", paths=str(root), cities=TRAIN, image_size=32, batch_size=4,
+  c.update(source="oscd", paths=str(root), image_size=32, batch_size=4,
            rot90=True, with_keys=True, seed=3)
+  c.oscd.cities = kw.pop("cities", TRAIN)
   c.update(kw)
   return c
 

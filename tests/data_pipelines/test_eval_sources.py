@@ -87,7 +87,7 @@ def test_tfds_eurosat_split_and_official_band_drop(tmp_path):
     names = [_s(src[i]["filename"]) for i in pick]
     assert len(pick) == 3 and len({_s(src[i]["filename"]) for i in range(30)}) == 30
     (tmp_path / "split.txt").write_text("".join(f"tif/x/{n} 3\n" for n in names))
-    base = dict(source="tfds", tfds_name="eurosat/all", label_type="single", batch_size=4,
+    base = dict(source="tfds", tfds={"name": "eurosat/all"}, label_type="single", batch_size=4,
                 normalization="none", image_size=64, eval_crop_pct=1.0,
                 split_file=str(tmp_path / "split.txt"))
     got = _all(_cfg(**base))
@@ -104,10 +104,10 @@ def test_tfds_bigearthnet_nomenclatures():
   tfds = pytest.importorskip("tensorflow_datasets")
   from data_pipelines import labels
   with tfds.testing.mock_data(num_examples=4):
-    base = dict(source="tfds", tfds_name="bigearthnet/all", label_type="multi", batch_size=4,
-                image_size=32)
-    b19 = _all(_cfg(**base, num_classes=19))
-    b43 = _all(_cfg(**base, num_classes=43, nomenclature="bigearthnet43"))
+    base = dict(source="tfds", label_type="multi", batch_size=4, image_size=32)
+    b19 = _all(_cfg(**base, num_classes=19, tfds={"name": "bigearthnet/all"}))
+    b43 = _all(_cfg(**base, num_classes=43, tfds={"name": "bigearthnet/all",
+                                                  "nomenclature": "bigearthnet43"}))
     src = tfds.data_source("bigearthnet/all", split="train")
     names = tfds.builder("bigearthnet/all").info.features["labels"].feature.names
   for i in range(4):

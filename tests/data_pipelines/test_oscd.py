@@ -146,6 +146,7 @@ def test_missing_band_and_grid_mismatch_name_the_file(oscd_root, tmp_path):
 
 def test_official_city_lists_and_config_selection(oscd_root, tmp_path):
   from data_pipelines import config, dense
+  from data_pipelines.datasets import oscd as oscd_source
   root, _ = _fake_root(oscd_root, tmp_path, [1, 2])
   with pytest.raises(FileNotFoundError, match="train.txt not found"):
     oscd.official_cities(root, "train")
@@ -154,11 +155,11 @@ def test_official_city_lists_and_config_selection(oscd_root, tmp_path):
   assert oscd.official_cities(root, "train") == ["bercy"]
   assert oscd.official_cities(root, "test") == ["paris", "rennes"]
   cfg = config.default_data_config()
-  cfg.update(source="oscd", paths=str(oscd_root), dataset_split="", cities="")
-  assert dense.oscd_city_list(cfg) == oscd.city_names(oscd_root)
-  cfg.update(paths=str(root), dataset_split="train")
-  assert dense.oscd_city_list(cfg) == ["bercy"]
-  cfg.update(paths=str(oscd_root), cities=",".join(TRAIN))
+  cfg.update(source="oscd", paths=str(oscd_root), oscd={"dataset_split": "", "cities": ""})
+  assert oscd_source.city_list(cfg) == oscd.city_names(oscd_root)
+  cfg.update(paths=str(root), oscd={"dataset_split": "train"})
+  assert oscd_source.city_list(cfg) == ["bercy"]
+  cfg.update(paths=str(oscd_root), oscd={"cities": ",".join(TRAIN)})
   p = dense.change_fraction(cfg)
   assert p == pytest.approx(oscd.change_fraction(
       [oscd.load_city(oscd_root, c)["mask"] for c in TRAIN]))

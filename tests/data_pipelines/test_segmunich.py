@@ -78,14 +78,15 @@ def test_refusals_name_the_file(root):
 
 def test_segmunich_source_batches_and_whole_images(root):
   cfg = config.default_data_config()
-  cfg.update(source="segmunich", paths=str(root), dataset_split="train", image_size=SIZE,
+  cfg.update(source="segmunich", paths=str(root), segmunich={"dataset_split": "train"},
+             image_size=SIZE,
              batch_size=2, rot90=True, vflip_prob=0.5, with_keys=True, minmax_eps=1e-9)
   it = pipeline.make_pipeline(cfg, process_index=0, process_count=1)
   b = next(it)
   assert b["cube"].shape == (2, 12, SIZE, SIZE) and b["mask"].shape == (2, SIZE, SIZE)
   assert set(np.unique(b["mask"])) <= set(WANT.tolist())
   assert 0.0 <= b["cube"].min() and b["cube"].max() <= 1.0
-  cfg.dataset_split = "test"
+  cfg.segmunich.dataset_split = "test"
   (im,) = dense.load_dense_images(cfg)
   assert im["key"] == "m_0100" and im["cube2"] is None and im["transform"][0] == 10.0
   assert dense.class_names("segmunich")[0].startswith("class_0")

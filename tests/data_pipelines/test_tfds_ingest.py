@@ -51,7 +51,7 @@ def test_bigearthnet_all(tmp_path):
 
 def test_tfds_as_grain_source_for_eval():
   cfg = config.default_data_config()
-  cfg.source, cfg.tfds_name = "tfds", "eurosat/all"
+  cfg.source, cfg.tfds.name = "tfds", "eurosat/all"
   cfg.train, cfg.num_epochs, cfg.batch_size, cfg.drop_remainder = False, 1, 4, False
   cfg.normalization, cfg.stats, cfg.label_type = "zscore", "eurosat_official", "single"
   with tfds.testing.mock_data(num_examples=10):

@@ -42,7 +42,7 @@ def _check_outputs(folder: pathlib.Path, key: str, mask: np.ndarray, num_classes
 def test_oscd_tiny_change_detection_writes_every_metric_and_map(tmp_path):
   _need(OSCD)
   c = oscd_config.get_config(f"tiny,steps=3,shared={SHARED}")
-  c.evals.oscd.test_data.cities = "bercy"
+  c.evals.oscd.test_data.oscd.cities = "bercy"
   c.evals.oscd.tile_stride = 48                   # overlapping tiles: averaging exercised
   out = run_evals(c, str(tmp_path))
   report = json.loads((tmp_path / "oscd" / "metrics.json").read_text())

@@ -92,7 +92,7 @@ def test_oscd_tiny_change_decoder_learns_on_training_cities(tmp_path):
   if not (shared / "data" / "oscd_s2_subset").is_dir():
     pytest.skip(f"OSCD subset not found under {shared}")
   c = oscd_config.get_config(f"tiny,shared={shared}")
-  c.evals.oscd.test_data.cities = "bercy,paris"
+  c.evals.oscd.test_data.oscd.cities = "bercy,paris"
   c.evals.oscd.official_oscd = False
   c.evals.oscd.train.log.every_steps = 1
   run_evals(c, str(tmp_path))
