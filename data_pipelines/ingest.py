@@ -26,7 +26,7 @@ from data_pipelines import dense
 from data_pipelines.errors import BadInputError
 from data_pipelines.shard_writer import Item
 
-SOURCES = ("geotiff", "geotiff_series", "bigearthnet", "tfds") + dense.DENSE_SOURCES
+SOURCES = ("geotiff", "geotiff_series", "bigearthnet", "tfds", "eurosat") + dense.DENSE_SOURCES
 TIFF_SUFFIXES = (".tif", ".tiff")
 
 
@@ -310,6 +310,9 @@ def ingest(source: str, inputs: Sequence[str], out: str | os.PathLike, *, num_sh
       label_info = {"type": "single", "class_names": list(classes)}
   elif source == "geotiff_series":
     items = geotiff_series_items(inputs, **options)
+  elif source == "eurosat":
+    from data_pipelines import eurosat  # pylint: disable=g-import-not-at-top
+    items, label_info = eurosat.items(inputs, **options), dict(eurosat.LABEL_INFO)
   elif source == "tfds":
     if len(inputs) != 1:
       raise ValueError(f"--source tfds takes one dataset name, got {list(inputs)}")

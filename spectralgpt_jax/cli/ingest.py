@@ -24,6 +24,8 @@ EXAMPLES = (
     "--verify_sha256",
     "python -m spectralgpt_jax ingest --source geotiff --input EuroSAT_MS/ --bands eurosat "
     "--label_from_dir --classes eurosat --expect_shape 64,64 --out runs/eurosat --shards 16",
+    "python -m spectralgpt_jax ingest --source eurosat --input ../shared/data/eurosat_ms_subset "
+    "--out runs/eurosat_subset --shards 2 --verify_sha256",
     "python -m spectralgpt_jax ingest --source tfds --input eurosat/all --split train "
     "--out runs/es --shards 8",
     "python -m spectralgpt_jax ingest --source geotiff_series --input series/ --bands l2a "
@@ -36,7 +38,7 @@ EXAMPLES = (
 def build_parser() -> argparse.ArgumentParser:
   p = _flags.parser("ingest", HELP, EXAMPLES)
   p.add_argument("--source", required=True,
-                 choices=("geotiff", "geotiff_series", "bigearthnet", "tfds", "oscd",
+                 choices=("geotiff", "geotiff_series", "bigearthnet", "tfds", "eurosat", "oscd",
                           "sen1floods11_seg", "segmunich"),
                  help="what --input holds")
   p.add_argument("--input", nargs="+", required=True,
@@ -70,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
                  help="check SHA256SUMS.txt (in the root or a parent) before ingesting")
   b.add_argument("--dtype", default=None, choices=("uint16", "float32"),
                  help="stored cube dtype (bigearthnet default uint16, rounded after resampling)")
+  p.add_argument("--split_file", default="", help="eurosat: ingest only the files listed "
+                 "(one id per line, e.g. configs/eval/splits/eurosat_subset_test.txt)")
   t = p.add_argument_group("tfds")
   t.add_argument("--split", default="train", help="tfds split")
   t.add_argument("--data_dir", default=None, help="tfds data_dir (default: tfds's)")
@@ -96,6 +100,8 @@ def _options(args) -> dict:
             "label_convention": args.label_convention, "split": args.split,
             "channels": args.channels, "store_dtype": args.dtype,
             "verify_sha256": args.verify_sha256}
+  if args.source == "eurosat":   # EuroSAT-MS class folders (data_pipelines/eurosat.py)
+    return {"split_file": args.split_file, "verify_sha256": args.verify_sha256}
   if args.source == "bigearthnet":
     return {"resampling": args.resampling, "nomenclature": args.labels, "harmonize": harmonize,
             "store_dtype": args.dtype or "uint16", "verify_sha256": args.verify_sha256}
