@@ -3,8 +3,10 @@
 Expands the config's `get_sweep(arg)` (lists of dotted overrides, configs/sweeps.py) into one
 point directory each, `DIR/<slug of the overrides>-<hash>/`, and runs the points in turn in
 this process (`evaluate`'s run_point). Finished points (result.json) are skipped on a rerun; a
-point killed mid-way resumes. After every point DIR/results.csv, DIR/results.md (rows, then
-mean +- std over seeds) and the PNG plots are rewritten (spectralgpt_jax/sweep/).
+point killed mid-way resumes. After every point DIR/results.csv (every metric), DIR/results.md
+(one table per task: mean +- std over seeds with bootstrap 95% intervals over test examples),
+DIR/results_all.md (every headline metric per point) and the PNG plots (task_intervals.png
+among them) are rewritten (spectralgpt_jax/sweep/).
 `--print_only` prints one `evaluate` launch line per point instead (for a cluster scheduler;
 run `sweep --report_only` afterwards to rebuild the table and plots).
 """
@@ -73,7 +75,7 @@ def report(root: str, *, quiet: bool = False) -> tuple[list[str], list[str]]:
   tables = list(table.write_tables(root, results))
   pngs = plots.write_plots(root, results)
   if not quiet:
-    print(f"sweep: {len(results)} point(s) in {tables[0]} and {tables[1]}, "
+    print(f"sweep: {len(results)} point(s) in {', '.join(tables)}, "
           f"{len(pngs)} plot(s)", flush=True)
   return tables, pngs
 
