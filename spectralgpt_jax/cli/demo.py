@@ -53,11 +53,6 @@ def _ingest(data: str, out: str, shards: int) -> None:
   print(f"[demo] {n} patches -> {shards} TFRecord shards in {out}", flush=True)
 
 
-SPLITS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__)))), "configs", "eval", "splits")
-OSCD_TEST_CITIES = ("rennes", "hongkong")   # configs/eval/oscd.py:TEST_CITIES: never pretrained on
-
-
 def _beside(flag: str, data: str, name: str) -> str:
   if flag != "auto":
     return flag
@@ -68,8 +63,12 @@ def _beside(flag: str, data: str, name: str) -> str:
 def _ingest_extra(args, workdir: str) -> list[str]:
   """EuroSAT train / test shards and OSCD training-city crops; returns the shard dirs to
   pretrain on (EuroSAT train, OSCD crops)."""
-  from data_pipelines import eurosat, ingest, oscd, oscd_crops, shard_writer  # pylint: disable=g-import-not-at-top
-  from data_pipelines.checksums import verify_sha256sums  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top
+  from data_pipelines import eurosat, ingest, oscd, oscd_crops, shard_writer
+  from data_pipelines.checksums import verify_sha256sums
+  from configs.eval.oscd import TEST_CITIES   # scored by `make demo-eval`: never pretrained on
+  from configs.eval.tiny_sweep import SPLITS
+  # pylint: enable=g-import-not-at-top
   pretrain = []
   root = _beside(args.eurosat, args.input, "eurosat_ms_subset")
   if root:
@@ -83,7 +82,7 @@ def _ingest_extra(args, workdir: str) -> list[str]:
   root = _beside(args.oscd, args.input, "oscd_s2_subset")
   if root:
     print(f"[demo] verified {verify_sha256sums(root)} files of {root}", flush=True)
-    cities = [c for c in oscd.city_names(root) if c not in OSCD_TEST_CITIES]
+    cities = [c for c in oscd.city_names(root) if c not in TEST_CITIES.split(",")]
     out = os.path.join(workdir, "oscd_crops")
     m = shard_writer.write_shards(oscd_crops.crop_items(root, cities), out, num_shards=2,
                                   extra={"source_type": "oscd_crops", "cities": cities})

@@ -45,7 +45,7 @@ from spectralgpt_jax.models.shapes import abstract_input
 from spectralgpt_jax.models.transformer import Block
 
 POOLINGS = ("mean", "skip_first")
-BAND_STATS = "band_stats"  # `pretrained` value: per-band image statistics, no encoder (band_stats.py)
+BAND_STATS = "band_stats"  # `pretrained` value: per-band image statistics (band_stats.py)
 CACHE_VERSION = 2  # 2: rows sorted by id; compute_dtype in the key
 # data fields that do not change which examples are read or their pixels.
 _DATA_FIELDS_IGNORED = ("batch_size", "num_workers", "per_worker_buffer_size", "cycle_length",

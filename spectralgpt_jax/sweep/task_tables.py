@@ -4,12 +4,12 @@
   classification, multi-label:  macro mAP, micro mAP
   segmentation:                 mIoU
   change detection:             F1 (of the change class), IoU
-One row per group of points that differ only in their seed: encoders first, then the reference
-rows (a random-init encoder, per-band statistics). A cell is `mean ± std over seeds [95% CI]`: the CI is a
-percentile bootstrap over the test examples (bootstrap.py; 1000 resamples, seed 0) of the
-seed-averaged metric, each resample scoring the same examples for every seed. It needs the
-points' `<eval>/predictions.npz` (the feature evaluators write them); without it the cell has
-no interval.
+One row per group of points that differ only in their seed: encoders first, then the
+reference rows (a random-init encoder, per-band statistics). A cell is
+`mean ± std over seeds [95% CI]`: the CI is a percentile bootstrap over the test examples
+(bootstrap.py; 1000 resamples, seed 0) of the seed-averaged metric, each resample scoring the
+same examples for every seed. It needs the points' `<eval>/predictions.npz` (the feature
+evaluators write them); without it the cell has no interval (dense tasks).
 """
 
 from __future__ import annotations
