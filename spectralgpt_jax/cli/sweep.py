@@ -68,12 +68,15 @@ def launch_line(config_spec: str, point_dir: str, overrides: dict[str, Any]) -> 
 
 def report(root: str, *, quiet: bool = False) -> tuple[list[str], list[str]]:
   """Rewrites the tables and plots of `root`; returns (table paths, plot paths)."""
-  from spectralgpt_jax.sweep import plots, points, table  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top
+  from spectralgpt_jax.sweep import plots, points, table, task_tables
+  # pylint: enable=g-import-not-at-top
   results = points.load_results(root)
   if not results:
     return [], []
-  tables = list(table.write_tables(root, results))
-  pngs = plots.write_plots(root, results)
+  tasks = task_tables.all_rows(root, results)   # bootstrap intervals: computed once
+  tables = list(table.write_tables(root, results, tasks))
+  pngs = plots.write_plots(root, results, tasks)
   if not quiet:
     print(f"sweep: {len(results)} point(s) in {', '.join(tables)}, "
           f"{len(pngs)} plot(s)", flush=True)

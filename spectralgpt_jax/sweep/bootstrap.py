@@ -11,7 +11,7 @@ of the same size; it says nothing about seeds, splits or the train set.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -26,10 +26,14 @@ def resample_indices(n: int, n_resamples: int = N_RESAMPLES, seed: int = 0) -> n
   return np.random.default_rng(seed).integers(0, n, size=(n_resamples, n))
 
 
-def bootstrap_ci(stat: Callable[..., float], *arrays: np.ndarray,
+def bootstrap_ci(stat: Callable[..., Any], *arrays: np.ndarray,
                  n_resamples: int = N_RESAMPLES, seed: int = 0, level: float = LEVEL,
-                 ) -> tuple[float, float, float]:
-  """(stat on all examples, lower, upper) of the percentile bootstrap; arrays [N, ...]."""
+                 ) -> tuple[Any, Any, Any]:
+  """(stat on all examples, lower, upper) of the percentile bootstrap; arrays [N, ...].
+
+  `stat` returns a float, or a vector of M statistics (then each of the three is [M], every
+  statistic scored on the same resamples and its interval taken from its own finite values).
+  """
   arrays = tuple(np.asarray(a) for a in arrays)
   n = len(arrays[0])
   if any(len(a) != n for a in arrays):
@@ -38,11 +42,15 @@ def bootstrap_ci(stat: Callable[..., float], *arrays: np.ndarray,
     raise ValueError("bootstrap needs at least one example")
   if not 0 < level < 1:
     raise ValueError(f"level must be in (0, 1), got {level}")
-  estimate = float(stat(*arrays))
+  estimate = np.asarray(stat(*arrays), np.float64)
   values = np.array([stat(*(a[idx] for a in arrays))
                      for idx in resample_indices(n, n_resamples, seed)], np.float64)
-  values = values[np.isfinite(values)]
-  if not values.size:
-    return estimate, float("nan"), float("nan")
-  lo, hi = np.percentile(values, [50 * (1 - level), 50 * (1 + level)])
-  return estimate, float(lo), float(hi)
+  values = values.reshape(n_resamples, -1)
+  bounds = np.full((2, values.shape[1]), np.nan)
+  for j in range(values.shape[1]):
+    finite = values[:, j][np.isfinite(values[:, j])]
+    if finite.size:
+      bounds[:, j] = np.percentile(finite, [50 * (1 - level), 50 * (1 + level)])
+  if estimate.ndim == 0:
+    return float(estimate), float(bounds[0, 0]), float(bounds[1, 0])
+  return estimate, bounds[0], bounds[1]

@@ -219,13 +219,14 @@ def plot_task_intervals(tasks: dict[str, list[dict[str, Any]]], path: str) -> st
   return path
 
 
-def write_plots(root: str, results: list[dict[str, Any]]) -> list[str]:
-  """Every plot the results allow; returns the paths written."""
+def write_plots(root: str, results: list[dict[str, Any]], tasks=None) -> list[str]:
+  """Every plot the results allow (`tasks`: task_tables.all_rows, computed when None);
+  returns the paths written."""
   from spectralgpt_jax.sweep import task_tables  # pylint: disable=g-import-not-at-top
   out = []
-  tasks = {n: task_tables.task_rows(root, results, n) for n in task_tables.eval_names(results)}
-  path = plot_task_intervals({n: rows for n, rows in tasks.items() if rows},
-                             os.path.join(root, "task_intervals.png"))
+  if tasks is None:
+    tasks = task_tables.all_rows(root, results)
+  path = plot_task_intervals(tasks, os.path.join(root, "task_intervals.png"))
   if path:
     out.append(path)
   for key, x_of in swept_axes(results).items():

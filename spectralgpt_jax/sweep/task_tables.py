@@ -67,10 +67,10 @@ def _predictions(root: str, result: dict[str, Any], name: str) -> dict[str, np.n
     return {k: f[k] for k in f.files}
 
 
-def seed_mean_ci(preds: list[dict[str, np.ndarray]], metric: str, **kwargs
-                 ) -> tuple[float, float, float]:
-  """Bootstrap (estimate, lo, hi) of `metric` averaged over the seeds' predictions (same test
-  examples in the same order)."""
+def seed_mean_ci(preds: list[dict[str, np.ndarray]], metrics: tuple[str, ...], **kwargs
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """Bootstrap (estimates, lows, highs), each [len(metrics)], of `metrics` averaged over the
+  seeds' predictions (same test examples in the same order)."""
   ids = preds[0]["ids"]
   if any(p["ids"].shape != ids.shape or (p["ids"] != ids).any() for p in preds):
     raise ValueError("the seeds' predictions cover different test examples")
@@ -78,8 +78,9 @@ def seed_mean_ci(preds: list[dict[str, np.ndarray]], metric: str, **kwargs
   scores = np.stack([p["scores"] for p in preds], axis=1)   # [N, seeds, K]
 
   def stat(labels, s):
-    return float(np.mean([metrics_lib.classification(labels, s[:, i], label_type)[0][metric]
-                          for i in range(s.shape[1])]))
+    per_seed = [metrics_lib.classification(labels, s[:, i], label_type)[0]
+                for i in range(s.shape[1])]
+    return np.array([np.mean([m[k] for m in per_seed]) for k in metrics])
   return bootstrap.bootstrap_ci(stat, preds[0]["labels"], scores, **kwargs)
 
 
@@ -94,18 +95,23 @@ def task_rows(root: str, results: list[dict[str, Any]], name: str) -> list[dict[
       continue
     preds = [_predictions(root, r, name) for r in members]
     usable = kind in ("single", "multi") and all(p is not None for p in preds)
+    _, los, his = (seed_mean_ci(preds, judged) if usable
+                   else (None, [math.nan] * len(judged), [math.nan] * len(judged)))
     cells = {}
-    for m in judged:
+    for m, lo, hi in zip(judged, los, his):
       mean, std, _ = group["metrics"].get(f"{name}/{m}", (math.nan, math.nan, 0))
-      lo = hi = math.nan
-      if usable:
-        _, lo, hi = seed_mean_ci(preds, m)
-      cells[m] = (mean, std, lo, hi)
+      cells[m] = (mean, std, float(lo), float(hi))
     n_test = len(preds[0]["ids"]) if usable else None
     rows.append({"name": row_name(group["overrides"]), "seeds": group["n"], "n_test": n_test,
                  "cells": cells, "kind": kind})
   reference = set(ROW_NAMES.values())
   return sorted(rows, key=lambda r: r["name"] in reference)   # encoders, then references
+
+
+def all_rows(root: str, results: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+  """{evaluation name: task_rows} for every evaluation with rows."""
+  tasks = {name: task_rows(root, results, name) for name in eval_names(results)}
+  return {name: rows for name, rows in tasks.items() if rows}
 
 
 def _cell(mean: float, std: float, lo: float, hi: float) -> str:
@@ -115,15 +121,12 @@ def _cell(mean: float, std: float, lo: float, hi: float) -> str:
   return text + (f" [{lo:.3f}, {hi:.3f}]" if not math.isnan(lo) else " [no CI]")
 
 
-def to_markdown(root: str, results: list[dict[str, Any]]) -> str:
-  """`## <eval> (<kind>)` and its table for every evaluation of the sweep."""
+def to_markdown(tasks: dict[str, list[dict[str, Any]]]) -> str:
+  """`## <eval> (<kind>)` and its table for every evaluation of `all_rows`."""
   out = [f"Cells: mean ± std over seeds [{bootstrap.LEVEL:.0%} bootstrap CI over test examples, "
          f"{bootstrap.N_RESAMPLES} resamples]. Every metric of every point: results_all.md, "
          "results.csv.", ""]
-  for name in eval_names(results):
-    rows = task_rows(root, results, name)
-    if not rows:
-      continue
+  for name, rows in tasks.items():
     judged = list(rows[0]["cells"])
     out += [f"## {name} ({rows[0]['kind']})", "",
             "| encoder | seeds | test examples | " + " | ".join(judged) + " |",

@@ -22,6 +22,12 @@ def test_bootstrap_matches_direct_numpy():
   # the same seed draws the same resamples, another seed others
   assert bootstrap.bootstrap_ci(np.mean, correct, n_resamples=500, seed=11) == (est, lo, hi)
   assert (bootstrap.resample_indices(60, 500, 12) != idx).any()
+  # a vector statistic: each entry's interval from the same resamples
+  two = lambda x: np.array([x.mean(), np.median(x)])
+  est2, lo2, hi2 = bootstrap.bootstrap_ci(two, correct, n_resamples=500, seed=11)
+  assert est2[0] == est and (lo2[0], hi2[0]) == (lo, hi)
+  med = np.median(correct[idx], axis=1)
+  assert (lo2[1], hi2[1]) == pytest.approx(tuple(np.percentile(med, [2.5, 97.5])))
 
 
 def test_bootstrap_of_a_proportion_follows_the_binomial():
@@ -93,7 +99,8 @@ def test_task_table_rows_intervals_and_references(tmp_path):
 def test_results_md_has_one_small_table_per_task_and_the_interval_plot(tmp_path):
   _sweep(tmp_path)
   results = points.load_results(str(tmp_path))
-  _, md_path, all_path = table.write_tables(str(tmp_path), results)
+  tasks = task_tables.all_rows(str(tmp_path), results)
+  _, md_path, all_path = table.write_tables(str(tmp_path), results, tasks)
   md = open(md_path).read()
   assert md.count("## ") == 1 and "## es_linear (single)" in md
   header = [line for line in md.splitlines() if line.startswith("| encoder")][0]
@@ -101,7 +108,7 @@ def test_results_md_has_one_small_table_per_task_and_the_interval_plot(tmp_path)
   assert "| random-init encoder | 2 | 30 | " in md and "per-band statistics" in md
   assert "per_class" not in md and "num_examples" not in md
   assert "Mean ± std over seeds" in open(all_path).read()
-  pngs = plots.write_plots(str(tmp_path), results)
+  pngs = plots.write_plots(str(tmp_path), results, tasks)
   png = str(tmp_path / "task_intervals.png")
   assert png in pngs and open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
 
