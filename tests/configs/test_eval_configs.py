@@ -84,6 +84,12 @@ def test_tiny_and_checkpoint_sweeps():
     assert (d.paths, d.label_type, d.num_classes) == (f"/d/eurosat_{split}", "single", 10)
     assert os.path.exists(d.split_file) and d.split_file.endswith(f"eurosat_subset_{split}.txt")
   assert tuple(c.evals.eurosat_linear.l2_strengths) == (1e-2,)   # nothing selected on test
+  cd = _module("tiny_oscd_sweep.py")
+  assert cd.get_sweep("demo=/d") == [{"pretrained": "/d/run", "seed": 0},
+                                     {"pretrained": "", "seed": 0}]
+  o = cd.get_config("demo=/d,steps=7")
+  assert o.pretrained == "/d/run" and o.evals.oscd.train.total_steps == 7
+  assert o.evals.oscd.test_data.cities == "rennes,hongkong"
   ck = _module("checkpoint_sweep.py")
   pts = ck.get_sweep("steps=100+300,seeds=0+1")
   assert [points.checkpoint_step(o["pretrained"]) for o in pts] == [100, 100, 300, 300]
