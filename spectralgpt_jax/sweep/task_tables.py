@@ -114,26 +114,27 @@ def all_rows(root: str, results: list[dict[str, Any]]) -> dict[str, list[dict[st
   return {name: rows for name, rows in tasks.items() if rows}
 
 
-def _cell(mean: float, std: float, lo: float, hi: float) -> str:
+def _cell(mean: float, std: float, lo: float, hi: float, seeds: int) -> str:
   if math.isnan(mean):
     return "nan"
-  text = f"{mean:.3f} ± {std:.3f}"
+  text = f"{mean:.3f} ± {std:.3f}" if seeds > 1 else f"{mean:.3f}"
   return text + (f" [{lo:.3f}, {hi:.3f}]" if not math.isnan(lo) else " [no CI]")
 
 
 def to_markdown(tasks: dict[str, list[dict[str, Any]]]) -> str:
   """`## <eval> (<kind>)` and its table for every evaluation of `all_rows`."""
-  out = [f"Cells: mean ± std over seeds [{bootstrap.LEVEL:.0%} bootstrap CI over test examples, "
-         f"{bootstrap.N_RESAMPLES} resamples]. Every metric of every point: results_all.md, "
-         "results.csv.", ""]
+  out = [f"Cells: mean ± std over seeds (the value, for one seed) [{bootstrap.LEVEL:.0%} "
+         f"bootstrap CI over test examples, {bootstrap.N_RESAMPLES} resamples; 'no CI' without "
+         "per-example predictions]. Every metric of every point: results_all.md, results.csv.",
+         ""]
   for name, rows in tasks.items():
     judged = list(rows[0]["cells"])
     out += [f"## {name} ({rows[0]['kind']})", "",
             "| encoder | seeds | test examples | " + " | ".join(judged) + " |",
             "|---|---|---|" + "---|" * len(judged)]
     for row in rows:
-      cells = [_cell(*row["cells"][m]) for m in judged]
-      out.append(f"| {row['name']} | {row['seeds']} | {row['n_test'] or '?'} | "
+      cells = [_cell(*row["cells"][m], row["seeds"]) for m in judged]
+      out.append(f"| {row['name']} | {row['seeds']} | {row['n_test'] or 'n/a'} | "
                  + " | ".join(cells) + " |")
     out.append("")
   return "\n".join(out)
