@@ -42,12 +42,14 @@ test-slow: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m spectralgpt_jax demo --input $(SHARED)/data/bigearthnet_s2_example --workdir runs/demo
 
-# The tiny real-data sweep (configs/eval/tiny_sweep.py); runs `make demo` first if its
-# checkpoint is missing. Prints the table and the plots' paths; rerunning skips finished points.
+# The tiny real-data sweeps: configs/eval/tiny_sweep.py (EuroSAT-MS subset, demo encoder vs a
+# random encoder and per-band statistics) and tiny_oscd_sweep.py (OSCD change detection, demo
+# encoder vs random init); runs `make demo` first if its checkpoint or EuroSAT shards are
+# missing. Prints one table per task and the plots' paths; reruns skip finished points.
 demo-eval: $(STAMP)
-	@test -d runs/demo/run/checkpoints || $(MAKE) demo SHARED=$(SHARED)
+	@test -d runs/demo/run/checkpoints -a -f runs/demo/eurosat_test/manifest.json || $(MAKE) demo SHARED=$(SHARED)
 	$(PY) -m spectralgpt_jax sweep --config configs/eval/tiny_sweep.py:shared=$(SHARED) --workdir runs/demo/eval
-	$(PY) -m spectralgpt_jax evaluate --config configs/eval/oscd.py:tiny,steps=100,shared=$(SHARED),pretrained=runs/demo/run --workdir runs/demo/eval_oscd
+	$(PY) -m spectralgpt_jax sweep --config configs/eval/tiny_oscd_sweep.py:shared=$(SHARED) --workdir runs/demo/eval_oscd
 
 bench: bench-step bench-attention bench-gemm bench-pipeline bench-scale bench-features
 

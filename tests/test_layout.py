@@ -39,7 +39,7 @@ ALLOWED = {
     f"{PKG}/evaluation/": (f"{PKG}.evaluation", f"{PKG}.models", f"{PKG}.inference", f"{PKG}.export",
                            f"{PKG}.checkpoints", f"{PKG}.train", f"{PKG}.kernels.select",
                            f"{PKG}.sharding", f"{PKG}.losses", "data_pipelines"),
-    f"{PKG}/sweep/": (f"{PKG}.sweep", "data_pipelines.atomic_io"),
+    f"{PKG}/sweep/": (f"{PKG}.sweep", "data_pipelines.atomic_io", f"{PKG}.evaluation.metrics"),
     f"{PKG}/cli/": (PKG, "data_pipelines", "configs"),
     "data_pipelines/": ("data_pipelines",),
     "configs/": ("configs", "data_pipelines.config"),

@@ -9,7 +9,8 @@ checked against it before reading (`verify_sha256` makes a missing sums file an 
 
 Read into memory with `data.source="eurosat"` (`data.paths` = root) or written to shards with
 `ingest --source eurosat --input ROOT`. `split_ids` is the deterministic per-class split
-(seeded) behind configs/eval/splits/eurosat_ms_subset_{train,val,test}.txt.
+(seeded) behind configs/eval/splits/eurosat_subset_{train,test}.txt; `ingest --split_file`
+keeps only the files a list names.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from data_pipelines.datasets.core import BASE_KEYS, DataSource, label_block, sin
 from data_pipelines.labels import EUROSAT_CLASSES as CLASS_NAMES
 IMAGE_SHAPE = (64, 64)
 SUMS = "SHA256SUMS.txt"
-SPLITS = ("train", "val", "test")
+SPLITS = ("train", "test")
 LICENCE = ("EuroSAT (Helber et al. 2019): MIT License, Copyright (c) 2023 Patrick Helber; "
            "contains modified Copernicus Sentinel data")
 
@@ -62,7 +63,12 @@ def list_files(root: str) -> list[str]:
 def _items(root: str, options: dict[str, Any]):
   from data_pipelines import ingest  # pylint: disable=g-import-not-at-top
   verify(root, required=bool(options.get("verify_sha256")))
-  items, _ = ingest.geotiff_items(list_files(root), bands="eurosat", label_from_dir=True,
+  files = list_files(root)
+  if options.get("split_file"):
+    from data_pipelines import splits  # pylint: disable=g-import-not-at-top
+    keep = splits.read_split_file(options["split_file"])
+    files = [f for f in files if splits.example_id(f) in keep]
+  items, _ = ingest.geotiff_items(files, bands="eurosat", label_from_dir=True,
                                   classes=CLASS_NAMES, expect_shape=IMAGE_SHAPE,
                                   harmonize=options.get("harmonize", True),
                                   store_dtype=options.get("store_dtype"))
@@ -83,7 +89,8 @@ def _ingest_options(flags: dict[str, Any]) -> dict[str, Any]:
   """verify_sha256 is True when asked for or when the root has sums (checked either way), so
   the manifest's options say what was done."""
   has_sums = any((pathlib.Path(p) / SUMS).exists() for p in flags["input"])
-  return {"verify_sha256": bool(flags["verify_sha256"] or has_sums), **_flags.common(flags)}
+  return {"verify_sha256": bool(flags["verify_sha256"] or has_sums),
+          "split_file": flags.get("split_file") or "", **_flags.common(flags)}
 
 
 def _number(example_id: str) -> int:
@@ -91,23 +98,22 @@ def _number(example_id: str) -> int:
   return int(tail) if tail.isdigit() else -1
 
 
-def split_ids(ids: Sequence[str], *, seed: int = 0,
-              fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)) -> dict[str, list[str]]:
-  """{"train", "val", "test": ids} per class: each class's ids ("Forest_7"), sorted by number,
-  shuffled with a generator seeded by (seed, class index), cut by `fractions` (rounded; the
-  test part takes the rest). The same ids and seed always give the same split."""
-  if len(fractions) != 3 or abs(sum(fractions) - 1.0) > 1e-9 or min(fractions) < 0:
-    raise ValueError(f"fractions {fractions} must be three shares summing to 1")
+def split_ids(ids: Sequence[str], *, seed: int = 0, test_per_class: int = 6,
+              ) -> dict[str, list[str]]:
+  """{"train", "test": ids}: one generator `default_rng(seed)` permutes each class's ids
+  ("Forest_7", sorted by number) in label order; the first `test_per_class` are test, the rest
+  train. With seed 0 this is configs/eval/splits/eurosat_subset_{train,test}.txt (14 / 6 per
+  class on the shipped subset). The same ids and seed always give the same split."""
+  rng = np.random.default_rng(seed)
   out: dict[str, list[str]] = {s: [] for s in SPLITS}
-  for k, cls in enumerate(CLASS_NAMES):
+  for cls in CLASS_NAMES:
     mine = sorted((i for i in ids if i.rsplit("_", 1)[0] == cls), key=lambda i: (_number(i), i))
-    order = np.random.default_rng([seed, k]).permutation(len(mine))
-    n_train = int(round(fractions[0] * len(mine)))
-    n_val = int(round(fractions[1] * len(mine)))
-    picked = [mine[j] for j in order]
-    out["train"] += picked[:n_train]
-    out["val"] += picked[n_train:n_train + n_val]
-    out["test"] += picked[n_train + n_val:]
+    if len(mine) <= test_per_class:
+      raise ValueError(f"class {cls} has {len(mine)} ids; the split needs more than "
+                       f"{test_per_class}")
+    picked = [mine[j] for j in rng.permutation(len(mine))]
+    out["test"] += picked[:test_per_class]
+    out["train"] += picked[test_per_class:]
   unknown = sorted(set(ids) - {i for part in out.values() for i in part})
   if unknown:
     raise ValueError(f"ids {unknown[:5]} do not start with a EuroSAT class name")

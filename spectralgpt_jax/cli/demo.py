@@ -2,10 +2,15 @@
 
   python -m spectralgpt_jax demo --input ../shared/data/bigearthnet_s2_example --workdir runs/demo
 
-1. checks the patches against SHA256SUMS.txt and ingests them into TFRecord shards
-   (`<workdir>/shards`, the same code as `python -m spectralgpt_jax ingest`);
-2. pretrains `configs/pretrain/tiny_s2.py` on them (`<workdir>/run`): checkpoints, TensorBoard
-   logs and reconstruction panels, in a few minutes on a laptop-class CPU;
+1. checks the shipped real data against their SHA256SUMS.txt and writes TFRecord shards (the
+   same code as `python -m spectralgpt_jax ingest`): the BigEarthNet patches (`<workdir>/shards`),
+   the EuroSAT-MS subset split as configs/eval/splits/eurosat_subset_{train,test}.txt
+   (`<workdir>/eurosat_train`, `<workdir>/eurosat_test`) and 96 px crops of both dates of the
+   OSCD training cities (`<workdir>/oscd_crops`; data_pipelines/oscd_crops.py);
+2. pretrains `configs/pretrain/tiny_s2.py` (`<workdir>/run`) on the BigEarthNet patches, the
+   EuroSAT training files and the OSCD crops, never on the EuroSAT test files nor the OSCD
+   test cities (`make demo-eval` scores those): checkpoints, TensorBoard logs and
+   reconstruction panels, in a few minutes on a laptop-class CPU;
 3. prints where everything is and the command that continues the run.
 Running it again continues the same run (it is resumable like any training run).
 """
@@ -30,6 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--input", required=True, help="folder of BigEarthNet-S2 patches with "
                  "SHA256SUMS.txt (../shared/data/bigearthnet_s2_example)")
   p.add_argument("--workdir", required=True, help="output folder (shards/ and run/ inside)")
+  p.add_argument("--eurosat", default="auto", help="EuroSAT-MS subset folder ('auto': "
+                 "eurosat_ms_subset beside --input if present; '' = leave out)")
+  p.add_argument("--oscd", default="auto", help="OSCD folder ('auto': oscd_s2_subset beside "
+                 "--input if present; '' = leave out)")
   p.add_argument("--steps", type=int, default=300, help="optimizer steps to train to")
   p.add_argument("--shards", type=int, default=3, help="TFRecord shards to write")
   return p
@@ -42,6 +51,50 @@ def _ingest(data: str, out: str, shards: int) -> None:
   manifest = ingest.ingest("bigearthnet", [data], out, num_shards=shards)
   n = manifest.get("num_records", "?")
   print(f"[demo] {n} patches -> {shards} TFRecord shards in {out}", flush=True)
+
+
+def _beside(flag: str, data: str, name: str) -> str:
+  if flag != "auto":
+    return flag
+  path = os.path.join(os.path.dirname(os.path.abspath(data.rstrip("/"))), name)
+  return path if os.path.isdir(path) else ""
+
+
+def _ingest_extra(args, workdir: str) -> list[str]:
+  """EuroSAT train / test shards and OSCD training-city crops; returns the shard dirs to
+  pretrain on (EuroSAT train, OSCD crops)."""
+  # pylint: disable=g-import-not-at-top
+  from data_pipelines import ingest, oscd, oscd_crops, shard_writer
+  from data_pipelines.datasets import eurosat
+  from data_pipelines.checksums import verify_sha256sums
+  from configs.eval.oscd import TEST_CITIES   # scored by `make demo-eval`: never pretrained on
+  from configs.eval.tiny_sweep import SPLITS
+  # pylint: enable=g-import-not-at-top
+  pretrain = []
+  root = _beside(args.eurosat, args.input, "eurosat_ms_subset")
+  if root:
+    print(f"[demo] verified {eurosat.verify(root)} files of {root}", flush=True)
+    for split in ("train", "test"):
+      out = os.path.join(workdir, f"eurosat_{split}")
+      split_file = os.path.join(SPLITS, f"eurosat_subset_{split}.txt")
+      m = ingest.ingest("eurosat", [root], out, num_shards=2, split_file=split_file)
+      print(f"[demo] {m['num_records']} EuroSAT {split} files -> {out}", flush=True)
+    pretrain.append(os.path.join(workdir, "eurosat_train"))
+  root = _beside(args.oscd, args.input, "oscd_s2_subset")
+  if root:
+    print(f"[demo] verified {verify_sha256sums(root)} files of {root}", flush=True)
+    cities = [c for c in oscd.city_names(root) if c not in TEST_CITIES.split(",")]
+    out = os.path.join(workdir, "oscd_crops")
+    m = shard_writer.write_shards(oscd_crops.crop_items(root, cities), out, num_shards=2,
+                                  extra={"source_type": "oscd_crops", "cities": cities})
+    print(f"[demo] {m['num_records']} crops of {cities} (both dates) -> {out}", flush=True)
+    pretrain.append(out)
+  return pretrain
+
+
+def _num_records(dirs: list[str]) -> int:
+  from data_pipelines import sources  # pylint: disable=g-import-not-at-top
+  return sum(int(sources.read_manifest(d)["num_records"]) for d in dirs)
 
 
 def _continue_command(workdir: str, shards: str, steps: int) -> str:
@@ -69,12 +122,15 @@ def main(argv: list[str]) -> int:
   workdir = os.path.abspath(args.workdir)
   shards, run = os.path.join(workdir, "shards"), os.path.join(workdir, "run")
   _ingest(args.input, shards, args.shards)
+  data = [shards] + _ingest_extra(args, workdir)
+  shards = ",".join(f"{d}/*.tfrecord" for d in data) if len(data) > 1 else shards
 
   from configs.pretrain import tiny_s2  # pylint: disable=g-import-not-at-top
   from spectralgpt_jax.train import loop  # pylint: disable=g-import-not-at-top
   import jax  # pylint: disable=g-import-not-at-top
   config = tiny_s2.get_config()
-  config.data.paths = shards  # num_examples: from its manifest
+  config.data.paths = shards  # num_examples: from the manifest(s)
+  config.num_examples = _num_records(data)
   config.total_steps = args.steps
   print(f"[demo] pretraining {config.model.name} at {config.image_size} px for {args.steps} "
         f"steps on {jax.device_count()} {jax.devices()[0].platform} device(s) ...", flush=True)

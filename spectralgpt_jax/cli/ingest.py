@@ -23,6 +23,8 @@ EXAMPLES = (
     "--verify_sha256",
     "python -m spectralgpt_jax ingest --source geotiff --input EuroSAT_MS/ --bands eurosat "
     "--label_from_dir --classes eurosat --expect_shape 64,64 --out runs/eurosat --shards 16",
+    "python -m spectralgpt_jax ingest --source eurosat --input ../shared/data/eurosat_ms_subset "
+    "--out runs/eurosat_subset --shards 2 --verify_sha256",
     "python -m spectralgpt_jax ingest --source tfds --input eurosat/all --split train "
     "--out runs/es --shards 8",
     "python -m spectralgpt_jax ingest --source geotiff_series --input series/ --bands l2a "
@@ -71,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
                  "(eurosat checks it whenever the root has one)")
   b.add_argument("--dtype", default=None, choices=("uint16", "float32"),
                  help="stored cube dtype (bigearthnet default uint16, rounded after resampling)")
+  p.add_argument("--split_file", default="", help="eurosat: ingest only the files listed "
+                 "(one id per line, e.g. configs/eval/splits/eurosat_subset_test.txt)")
   t = p.add_argument_group("tfds")
   t.add_argument("--split", default="train", help="tfds split")
   t.add_argument("--data_dir", default=None, help="tfds data_dir (default: tfds's)")

@@ -3,8 +3,10 @@
 Expands the config's `get_sweep(arg)` (lists of dotted overrides, configs/sweeps.py) into one
 point directory each, `DIR/<slug of the overrides>-<hash>/`, and runs the points in turn in
 this process (`evaluate`'s run_point). Finished points (result.json) are skipped on a rerun; a
-point killed mid-way resumes. After every point DIR/results.csv, DIR/results.md (rows, then
-mean +- std over seeds) and the PNG plots are rewritten (spectralgpt_jax/sweep/).
+point killed mid-way resumes. After every point DIR/results.csv (every metric), DIR/results.md
+(one table per task: mean +- std over seeds with bootstrap 95% intervals over test examples),
+DIR/results_all.md (every headline metric per point) and the PNG plots (task_intervals.png
+among them) are rewritten (spectralgpt_jax/sweep/).
 `--print_only` prints one `evaluate` launch line per point instead (for a cluster scheduler;
 run `sweep --report_only` afterwards to rebuild the table and plots).
 """
@@ -54,14 +56,17 @@ def launch_line(config_spec: str, point_dir: str, overrides: dict[str, Any]) -> 
 
 def report(root: str, *, quiet: bool = False) -> tuple[list[str], list[str]]:
   """Rewrites the tables and plots of `root`; returns (table paths, plot paths)."""
-  from spectralgpt_jax.sweep import plots, points, table  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top
+  from spectralgpt_jax.sweep import plots, points, table, task_tables
+  # pylint: enable=g-import-not-at-top
   results = points.load_results(root)
   if not results:
     return [], []
-  tables = list(table.write_tables(root, results))
-  pngs = plots.write_plots(root, results)
+  tasks = task_tables.all_rows(root, results)   # bootstrap intervals: computed once
+  tables = list(table.write_tables(root, results, tasks))
+  pngs = plots.write_plots(root, results, tasks)
   if not quiet:
-    print(f"sweep: {len(results)} point(s) in {tables[0]} and {tables[1]}, "
+    print(f"sweep: {len(results)} point(s) in {', '.join(tables)}, "
           f"{len(pngs)} plot(s)", flush=True)
   return tables, pngs
 

@@ -45,6 +45,7 @@ from spectralgpt_jax.models.shapes import abstract_input
 from spectralgpt_jax.models.transformer import Block
 
 POOLINGS = ("mean", "skip_first")
+BAND_STATS = "band_stats"  # `pretrained` value: per-band image statistics (band_stats.py)
 CACHE_VERSION = 2  # 2: rows sorted by id; compute_dtype in the key
 # data fields that do not change which examples are read or their pixels.
 _DATA_FIELDS_IGNORED = ("batch_size", "num_workers", "per_worker_buffer_size", "cycle_length",
@@ -81,6 +82,8 @@ def checkpoint_identity(ctx: EvalContext) -> dict[str, Any]:
   """What names the encoder's weights (for cache keys), without reading them."""
   if not ctx.pretrained:
     return {"random": ctx.model, "seed": int(ctx.seed)}
+  if ctx.pretrained == BAND_STATS:
+    return {"features": BAND_STATS}
   path = os.path.abspath(os.path.expanduser(ctx.pretrained))
   ident: dict[str, Any] = {"path": path, "model": ctx.model}
   if os.path.isdir(path):
@@ -267,12 +270,16 @@ class FeatureCache:
       with np.load(path) as z:
         logging.info("features from cache %s", path)
         return FeatureSet(z["features"], z["labels"], z["ids"].astype(str))
-    enc = self.encoder()
-    fkey = (None if layers is None else tuple(layers), pooling, compute_dtype)
-    if fkey not in self._fns:
-      self._fns[fkey] = feature_fn(enc, layers, pooling, compute_dtype)
-    fs = extract_features(enc, data_cfg, layers=layers, pooling=pooling,
-                          compute_dtype=compute_dtype, fn=self._fns[fkey])
+    if self.ctx.pretrained == BAND_STATS:
+      from spectralgpt_jax.evaluation import band_stats  # pylint: disable=g-import-not-at-top
+      fs = band_stats.extract(data_cfg)
+    else:
+      enc = self.encoder()
+      fkey = (None if layers is None else tuple(layers), pooling, compute_dtype)
+      if fkey not in self._fns:
+        self._fns[fkey] = feature_fn(enc, layers, pooling, compute_dtype)
+      fs = extract_features(enc, data_cfg, layers=layers, pooling=pooling,
+                            compute_dtype=compute_dtype, fn=self._fns[fkey])
     self.extracted += 1
     if path and jax.process_index() == 0:
       atomic_write(path, lambda f: np.savez(f, features=fs.features, labels=fs.labels,

@@ -8,6 +8,9 @@
                         eval and combination of the overrides, mean +- std over seeds, log x
   metric_vs_step.png    each metric against the pretraining checkpoint step, when `pretrained`
                         varies over checkpoints of a run (points.checkpoint_step)
+  task_intervals.png    one panel per task: each row's main metric (mean over seeds, dot) with
+                        its bootstrap 95% interval over test examples (bar) and the seeds'
+                        spread (thin cap), rows as in results.md (task_tables.py)
   <point>/<eval>/per_class.png, confusion.png   from the point's predictions.npz: per-class
                         accuracy and confusion matrix (single-label; unless the evaluator wrote
                         its own confusion.png) or per-class AP (multi)
@@ -186,9 +189,46 @@ def l2_results(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
   return out
 
 
-def write_plots(root: str, results: list[dict[str, Any]]) -> list[str]:
-  """Every plot the results allow; returns the paths written."""
+def plot_task_intervals(tasks: dict[str, list[dict[str, Any]]], path: str) -> str | None:
+  """Main metric of every row of every task with its interval; None if no row has one."""
+  tasks = {n: rows for n, rows in tasks.items()
+           if any(not math.isnan(r["cells"][next(iter(r["cells"]))][2]) for r in rows)}
+  if not tasks:
+    return None
+  plt = _pyplot()
+  fig, axs = plt.subplots(len(tasks), 1, figsize=(8.5, 0.5 + 0.6 * sum(map(len, tasks.values()))
+                                                  + 0.6 * len(tasks)), squeeze=False)
+  for ax, (name, rows) in zip(axs.flat, tasks.items()):
+    metric = next(iter(rows[0]["cells"]))
+    for i, row in enumerate(rows):
+      mean, std, lo, hi = row["cells"][metric]
+      if not math.isnan(lo):
+        ax.plot([lo, hi], [i, i], color="tab:blue", lw=4, alpha=0.35, solid_capstyle="butt")
+      ax.errorbar([mean], [i], xerr=[std], fmt="o", color="tab:blue", capsize=3)
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels([f"{r['name'][:38]} ({r['seeds']} seeds)" for r in rows], fontsize=8)
+    ax.invert_yaxis()
+    n = rows[0].get("n_test")
+    ax.set_title(f"{name}: {metric}  (bar: 95% bootstrap CI, {n} test examples; "
+                 "caps: std over seeds)", fontsize=8)
+    ax.set_xlim(0, 1)
+    ax.grid(alpha=0.3, axis="x")
+  fig.tight_layout()
+  fig.savefig(path, dpi=90)
+  plt.close(fig)
+  return path
+
+
+def write_plots(root: str, results: list[dict[str, Any]], tasks=None) -> list[str]:
+  """Every plot the results allow (`tasks`: task_tables.all_rows, computed when None);
+  returns the paths written."""
+  from spectralgpt_jax.sweep import task_tables  # pylint: disable=g-import-not-at-top
   out = []
+  if tasks is None:
+    tasks = task_tables.all_rows(root, results)
+  path = plot_task_intervals(tasks, os.path.join(root, "task_intervals.png"))
+  if path:
+    out.append(path)
   for key, x_of in swept_axes(results).items():
     name = key.replace(".", "_")
     path = plot_metric_vs(results, key, x_of, os.path.join(root, f"metric_vs_{name}.png"))

@@ -114,9 +114,16 @@ def to_markdown(results: list[dict[str, Any]]) -> str:
   return "\n".join(lines) + "\n"
 
 
-def write_tables(root: str, results: list[dict[str, Any]]) -> tuple[str, str]:
-  """Writes `<root>/results.csv` and `<root>/results.md` (atomically); returns their paths."""
-  paths = os.path.join(root, "results.csv"), os.path.join(root, "results.md")
-  for path, text in zip(paths, (to_csv(results), to_markdown(results))):
+def write_tables(root: str, results: list[dict[str, Any]], tasks=None) -> tuple[str, str, str]:
+  """Writes `<root>/results.csv` (every metric), `results.md` (one table per task with
+  bootstrap intervals: `tasks` = task_tables.all_rows, computed when None) and
+  `results_all.md` (every headline metric per point and over seeds), atomically; returns
+  their paths."""
+  from spectralgpt_jax.sweep import task_tables  # pylint: disable=g-import-not-at-top
+  if tasks is None:
+    tasks = task_tables.all_rows(root, results)
+  paths = tuple(os.path.join(root, n) for n in ("results.csv", "results.md", "results_all.md"))
+  texts = (to_csv(results), task_tables.to_markdown(tasks), to_markdown(results))
+  for path, text in zip(paths, texts):
     atomic_io.atomic_write_bytes(path, text.encode())
   return paths

@@ -2,6 +2,7 @@
 into distinct points whose overrides apply to the locked config."""
 
 import importlib.util
+import os
 import pathlib
 
 import pytest
@@ -73,8 +74,22 @@ def test_recipes():
 
 def test_tiny_and_checkpoint_sweeps():
   tiny = _module("tiny_sweep.py")
-  assert len(tiny.get_sweep(None)) == 4
-  assert {o["pretrained"] for o in tiny.get_sweep(None)} == {"runs/demo/run", ""}
+  assert len(tiny.get_sweep(None)) == 9
+  # the demo encoder and both reference rows (random init, per-band statistics)
+  assert {o["pretrained"] for o in tiny.get_sweep(None)} == {"runs/demo/run", "", "band_stats"}
+  c = tiny.get_config("demo=/d")
+  assert sorted(c.evals) == ["eurosat_knn", "eurosat_linear"]
+  for split in ("train", "test"):
+    d = c.evals.eurosat_linear[f"{split}_data"]
+    assert (d.paths, d.label_type, d.num_classes) == (f"/d/eurosat_{split}", "single", 10)
+    assert os.path.exists(d.split_file) and d.split_file.endswith(f"eurosat_subset_{split}.txt")
+  assert tuple(c.evals.eurosat_linear.l2_strengths) == (1e-2,)   # nothing selected on test
+  cd = _module("tiny_oscd_sweep.py")
+  assert cd.get_sweep("demo=/d") == [{"pretrained": "/d/run", "seed": 0},
+                                     {"pretrained": "", "seed": 0}]
+  o = cd.get_config("demo=/d,steps=7")
+  assert o.pretrained == "/d/run" and o.evals.oscd.train.total_steps == 7
+  assert o.evals.oscd.test_data.cities == "rennes,hongkong"
   ck = _module("checkpoint_sweep.py")
   pts = ck.get_sweep("steps=100+300,seeds=0+1")
   assert [points.checkpoint_step(o["pretrained"]) for o in pts] == [100, 100, 300, 300]

@@ -58,17 +58,17 @@ def test_files_labels_and_pixels_by_band_name(root):
   files = eurosat.list_files(str(root))
   assert len(files) == 200
   assert eurosat.SOURCE.class_names == tuple(CLASSES)
-  got = _all(_cfg(root, split_file=str(SPLITS / "eurosat_ms_subset_val.txt")))
-  assert len(got["key"]) == 40
+  got = _all(_cfg(root, split_file=str(SPLITS / "eurosat_subset_test.txt")))
+  assert len(got["key"]) == 60
   for key, label in zip(got["key"].astype(str), got["label"]):
     assert CLASSES[int(label)] == pathlib.Path(key).parent.name
-  assert np.bincount(got["label"], minlength=10).tolist() == [4] * 10
+  assert np.bincount(got["label"], minlength=10).tolist() == [6] * 10
   for j in (0, 17, 39):   # a few pixels against rasterio directly
     planes = _rasterio_planes(got["key"][j])
     np.testing.assert_array_equal(got["cube"][j], planes[MODEL_PLANES])
   assert got["cube"].shape[1:] == (12, 64, 64)
   # B10 is dropped by name, as for the other 13-band sources; asking for it keeps it.
-  b10 = _all(_cfg(root, bands="B10,B8A", split_file=str(SPLITS / "eurosat_ms_subset_val.txt")))
+  b10 = _all(_cfg(root, bands="B10,B8A", split_file=str(SPLITS / "eurosat_subset_test.txt")))
   planes = _rasterio_planes(b10["key"][5])
   np.testing.assert_array_equal(b10["cube"][5], planes[[9, 12]])
   assert 5 < planes[9].mean() < 50        # cirrus: a few DN (PROVENANCE: mean ~12)
@@ -84,9 +84,9 @@ def test_ingest_cli_verifies_sums_and_records_the_licence(root, tmp_path, capsys
   assert manifest["labels"]["class_names"] == CLASSES and manifest["labels"]["type"] == "single"
   assert "MIT" in manifest["licence"]
   assert manifest["bands"] == list(schema.EUROSAT_BANDS)
-  c = _cfg(out, source="tfrecord", split_file=str(SPLITS / "eurosat_ms_subset_test.txt"))
+  c = _cfg(out, source="tfrecord", split_file=str(SPLITS / "eurosat_subset_test.txt"))
   got = _all(c)
-  assert len(got["key"]) == 40
+  assert len(got["key"]) == 60
   j = int(np.argsort(got["key"])[3])
   np.testing.assert_array_equal(got["cube"][j], _rasterio_planes(got["key"][j])[MODEL_PLANES])
   # An altered file is refused by name before anything is written.
@@ -111,15 +111,27 @@ def test_split_files_are_the_seeded_per_class_split(root):
   parts = eurosat.split_ids(ids, seed=0)
   seen = set()
   for name in eurosat.SPLITS:
-    listed = splits.read_split_file(str(SPLITS / f"eurosat_ms_subset_{name}.txt"))
+    listed = splits.read_split_file(str(SPLITS / f"eurosat_subset_{name}.txt"))
     assert listed == set(parts[name])
     assert not listed & seen
     seen |= listed
     per_class = {c: sum(i.startswith(f"{c}_") for i in listed) for c in CLASSES}
-    assert set(per_class.values()) == {{"train": 12, "val": 4, "test": 4}[name]}
+    assert set(per_class.values()) == {{"train": 14, "test": 6}[name]}
   assert seen == set(ids)
   assert eurosat.split_ids(list(reversed(ids)), seed=0) == parts   # order of ids irrelevant
   assert eurosat.split_ids(ids, seed=1)["test"] != parts["test"]
+
+
+def test_ingest_keeps_only_the_split_files(root, tmp_path, capsys):
+  out = tmp_path / "test_split"
+  assert ingest_cli.main(["--source", "eurosat", "--input", str(root), "--out", str(out),
+                          "--shards", "1", "--split_file",
+                          str(SPLITS / "eurosat_subset_test.txt")]) == 0
+  capsys.readouterr()
+  got = _all(_cfg(out, source="tfrecord"))
+  listed = splits.read_split_file(str(SPLITS / "eurosat_subset_test.txt"))
+  assert {splits.example_id(k) for k in got["key"].astype(str)} == set(listed)
+  assert len(got["key"]) == 60
 
 
 def test_misplaced_files_are_refused_by_name(tmp_path):

@@ -63,7 +63,7 @@ def test_table_mean_std_over_seeds(tmp_path):
   assert std == pytest.approx(np.std([0.5, 0.7], ddof=1))
   assert agg[""]["metrics"]["e/accuracy"] == (0.25, 0.0, 1)
   assert agg[""]["metrics"]["e/f1"][2] == 0   # NaN values are not averaged in
-  csv_path, md_path = table.write_tables(str(tmp_path), res)
+  csv_path, _, md_path = table.write_tables(str(tmp_path), res)
   lines = pathlib.Path(csv_path).read_text().splitlines()
   assert lines[0] == "point,pretrained,seed,e/accuracy,e/f1" and len(lines) == 4
   md = pathlib.Path(md_path).read_text()
@@ -129,4 +129,5 @@ def test_sweep_cli_expands_skips_finished_points_and_reports(tmp_path, capsys):
   assert sweep_cli.main(["--config", str(cfg), "--workdir", str(root)]) == 0
   out = capsys.readouterr().out
   assert out.count("done (result.json), skipping") == 4
-  assert (root / "results.csv").exists() and "Mean ± std over seeds" in out
+  assert (root / "results.csv").exists() and "## e (other)" in out
+  assert "Mean ± std over seeds" in (root / "results_all.md").read_text()
