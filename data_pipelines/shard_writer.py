@@ -158,7 +158,7 @@ def _start(out: pathlib.Path, plan: dict[str, Any], overwrite: bool) -> dict[str
                           f"settings ({_PLAN}); choose another --out or pass overwrite")
   if overwrite:
     for p in [manifest_path, *out.glob("*.tfrecord")]:
-      p.unlink()
+      p.unlink(missing_ok=True)   # --overwrite into a new or half-written folder
     shutil.rmtree(out / _PROGRESS_DIR, ignore_errors=True)
   (out / _PROGRESS_DIR).mkdir(exist_ok=True)
   atomic_write_json(plan_path, plan)

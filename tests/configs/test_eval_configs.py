@@ -89,7 +89,7 @@ def test_tiny_and_checkpoint_sweeps():
                                      {"pretrained": "", "seed": 0}]
   o = cd.get_config("demo=/d,steps=7")
   assert o.pretrained == "/d/run" and o.evals.oscd.train.total_steps == 7
-  assert o.evals.oscd.test_data.cities == "rennes,hongkong"
+  assert o.evals.oscd.test_data.oscd.cities == "rennes,hongkong"
   ck = _module("checkpoint_sweep.py")
   pts = ck.get_sweep("steps=100+300,seeds=0+1")
   assert [points.checkpoint_step(o["pretrained"]) for o in pts] == [100, 100, 300, 300]

@@ -125,3 +125,11 @@ def test_killed_process_mid_shard(tmp_path):
   dp_synth.write_dataset(clean, n=12, shards=3)
   assert _shard_bytes(out) == _shard_bytes(clean)
   assert not list(out.glob(".tmp*"))
+
+
+def test_overwrite_into_a_new_folder_and_over_a_finished_one(tmp_path):
+  out = tmp_path / "fresh"
+  first = shard_writer.write_shards(dp_synth.make_items(6), out, num_shards=2, overwrite=True)
+  assert first["num_records"] == 6 and len(_read_all(out)) == 6
+  again = shard_writer.write_shards(dp_synth.make_items(4), out, num_shards=2, overwrite=True)
+  assert again["num_records"] == 4 and len(_read_all(out)) == 4
