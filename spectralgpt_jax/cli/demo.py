@@ -22,7 +22,7 @@ import os
 import sys
 import time
 
-from spectralgpt_jax.cli import _failures, _flags
+from spectralgpt_jax.cli import _failures, _flags, _workdir_lock
 
 HELP = "ingest the example patches and pretrain the tiny model on CPU (the `make demo` job)"
 RENAMED_FLAGS = {"--data": "--input"}
@@ -108,18 +108,18 @@ def main(argv: list[str]) -> int:
   if not os.path.isfile(os.path.join(args.input, "SHA256SUMS.txt")):
     raise _flags.UsageError(f"--input {args.input} has no SHA256SUMS.txt; pass the "
                             "bigearthnet_s2_example folder")
-  from absl import logging  # pylint: disable=g-import-not-at-top
-  from data_pipelines import absl_flags  # pylint: disable=g-import-not-at-top
-  absl_flags.ensure_parsed()
-  logging.set_verbosity(logging.INFO)
-  logging.use_absl_handler()
   from spectralgpt_jax import hostmem  # pylint: disable=g-import-not-at-top
-  from spectralgpt_jax.cli.train import quiet_library_logs  # pylint: disable=g-import-not-at-top
-  quiet_library_logs()
+  from spectralgpt_jax.cli.train import setup_logging  # pylint: disable=g-import-not-at-top
+  setup_logging()
   hostmem.retain_freed_host_memory()  # as `train` does, before jax allocates
-
-  t0 = time.perf_counter()
   workdir = os.path.abspath(args.workdir)
+  with _workdir_lock.held(workdir, "demo"):  # shards and the run: one writer
+    return _run(args, workdir)
+
+
+def _run(args, workdir: str) -> int:
+  """Ingests the shipped data into `workdir`, pretrains, prints where everything is."""
+  t0 = time.perf_counter()
   shards, run = os.path.join(workdir, "shards"), os.path.join(workdir, "run")
   _ingest(args.input, shards, args.shards)
   data = [shards] + _ingest_extra(args, workdir)
