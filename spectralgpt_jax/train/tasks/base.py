@@ -5,8 +5,9 @@ A task answers, for the models of its kinds (`ModelSpec.kind`), with the same me
   batch_spec     the global batch it trains on, key -> ShapeDtypeStruct (no sharding: the
                  program adds the batch sharding for abstract batches and `jax.jit`);
   make_step      the pure `train_step(state, batch, rng) -> (state, metrics)`;
-  make_predict   the pure function the evaluators (or panels) call, and its inputs;
-  predict_host   its host helper: host arrays in, NumPy out.
+  make_predict   the pure function the evaluators (or the MAE's panels) call, and its inputs;
+  predict_host   the call of its jitted form from the host, NumPy out;
+  frozen_params  the parameters the optimizer leaves as loaded.
 train/program.py picks a task once from `tasks.TASKS` (kind -> task) and has no per-kind code:
 a new objective is a new module here and one entry of that table.
 """
