@@ -58,7 +58,7 @@ def run_model(name: str, start: int, max_batch: int, steps: int, remat: str) -> 
   import jax
   import numpy as np
   from spectralgpt_jax.compile import report
-  from spectralgpt_jax.train import build, metrics
+  from spectralgpt_jax.train import metrics, model_state
   device = jax.devices()[0]
   limit = device.memory_stats().get("bytes_limit") if device.memory_stats() else None
   best, tried, batch = None, [], start
@@ -78,7 +78,8 @@ def run_model(name: str, start: int, max_batch: int, steps: int, remat: str) -> 
   config, program, compiled, secs = best
   fmha = {k: v for k, v in report.custom_calls(compiled.as_text()).items() if "fmha" in k}
   with jax.set_mesh(program.mesh):
-    state = build.init_sharded(program.model, program.tx, jax.random.key(0), program.shardings)
+    state = model_state.init_sharded(program.model, program.tx, jax.random.key(0),
+                                     program.shardings)
   b = config.batch_size
   cube = jax.device_put(np.random.default_rng(0).uniform(size=program.cube_shape)
                         .astype(np.float32), program.cube_sharding)

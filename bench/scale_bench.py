@@ -84,7 +84,7 @@ def part_time(batch: int, steps: int) -> dict:
   import jax
   import numpy as np
   from configs.pretrain import spectralgpt_base_96
-  from spectralgpt_jax.train import build, metrics
+  from spectralgpt_jax.train import metrics, model_state
   results = []
   cases = [(96, 0.75, "float32"), (96, 0.9, "float32"), (128, 0.75, "float32"),
            (128, 0.9, "float32"), (128, 0.9, "bfloat16")]
@@ -96,7 +96,7 @@ def part_time(batch: int, steps: int) -> dict:
     run = _setup(config, {"data": 1, "fsdp": 1, "tensor": 1}, jax.devices()[:1], "dp")
     compiled, model, secs = run.compiled, run.model, run.compile_s
     with jax.set_mesh(run.mesh):
-      state = build.init_sharded(model, run.tx, jax.random.key(0), run.shardings)
+      state = model_state.init_sharded(model, run.tx, jax.random.key(0), run.shardings)
     cube = jax.device_put(np.random.default_rng(0).uniform(
         size=(batch, 12, size, size)).astype(np.float32), run.cube_sh)
     times, state, m = time_train_steps(compiled, state, {"cube": cube}, jax.random.key(0), 1,

@@ -55,8 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def model_flops(config) -> dict:
   """Training FLOPs per step of the config's model (models/flops.py: matmuls, 3 x forward)."""
-  from spectralgpt_jax.train import build, metrics  # pylint: disable=g-import-not-at-top
-  spec = build.build_model(config.model).spec
+  from spectralgpt_jax.train import metrics, model_state  # pylint: disable=g-import-not-at-top
+  spec = model_state.build_model(config.model).spec
   per_example = metrics.model_flops_per_example(spec, float(config.masking.ratio),
                                                  int(config.image_size))
   return {"per_example": per_example, "per_step": per_example * int(config.batch_size)}

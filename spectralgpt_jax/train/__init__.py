@@ -1,1 +1,1 @@
-"""Pretraining: state, optimizer, pure train step, checkpointing, metrics and the loop."""
+"""Training: state, optimizer, objectives (tasks/), the compiled program, metrics, the loop."""

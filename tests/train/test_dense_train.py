@@ -14,7 +14,8 @@ import train_util
 from configs import common
 from configs.eval import oscd as oscd_config
 from spectralgpt_jax.sharding import mesh as mesh_lib
-from spectralgpt_jax.train import build, program as program_lib, schedules, segment
+from spectralgpt_jax.train import model_state, program as program_lib, schedules
+from spectralgpt_jax.train.tasks import base as tasks_base
 
 TINY_HEAD = dict(pyramid_channels=(32, 32, 64, 64), head_channels=32, pyramid_groups=8,
                  head_groups=8)
@@ -54,7 +55,7 @@ def test_frozen_encoder_is_bit_identical_has_no_optimizer_state_and_is_determini
   mesh = mesh_lib.make_mesh(config.mesh)
   prog = program_lib.build_program(config, mesh)
   with jax.set_mesh(mesh):
-    state = build.init_sharded(prog.model, prog.tx, jax.random.key(0), prog.shardings)
+    state = model_state.init_sharded(prog.model, prog.tx, jax.random.key(0), prog.shardings)
     before = jax.device_get(state.params)
     losses = []
     for i in range(2):
@@ -62,13 +63,13 @@ def test_frozen_encoder_is_bit_identical_has_no_optimizer_state_and_is_determini
       losses.append(float(m["loss"]))
   after = jax.device_get(state.params)
   flat_b, flat_a = flatten_dict(before), flatten_dict(after)
-  encoder = [p for p in flat_b if p[0] in segment.ENCODER_PARAMS]
+  encoder = [p for p in flat_b if p[0] in tasks_base.ENCODER_PARAMS]
   assert encoder and all(np.array_equal(flat_b[p], flat_a[p]) for p in encoder)
   moved = [p for p in flat_b if not np.array_equal(flat_b[p], flat_a[p])]
   assert ("fc", "kernel") in moved and ("cls_seg", "conv", "kernel") in moved
   # The optimizer holds moments of the decoder only.
   moments = [l for l in jax.tree.leaves(state.opt_state) if getattr(l, "ndim", 0) > 0]
-  n_decoder = sum(v.size for p, v in flat_b.items() if p[0] not in segment.ENCODER_PARAMS)
+  n_decoder = sum(v.size for p, v in flat_b.items() if p[0] not in tasks_base.ENCODER_PARAMS)
   assert sum(l.size for l in moments) == 2 * n_decoder
   # Encoder forward in training mode (drop path 0.5 configured) ignores the dropout rng.
   x = _batch(0)["cube"]

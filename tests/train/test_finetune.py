@@ -12,7 +12,8 @@ from data_pipelines import pipeline
 from spectralgpt_jax import checkpoints
 from spectralgpt_jax.models import get_model, shapes
 from spectralgpt_jax.models.transformer import to_scanned
-from spectralgpt_jax.train import classify, loop, optim
+from spectralgpt_jax.train import loop, optim
+from spectralgpt_jax.train.tasks import classify
 
 
 def test_layer_decay_follows_the_official_assignment():

@@ -18,7 +18,7 @@ import pytest
 from data_pipelines import pipeline as data_lib, synthetic
 from spectralgpt_jax.sharding import mesh as mesh_lib, rules as rules_lib
 from spectralgpt_jax import checkpoints as ckpt
-from spectralgpt_jax.train import build, loop, optim
+from spectralgpt_jax.train import loop, model_state, optim
 
 import train_util
 
@@ -104,14 +104,14 @@ def test_sigterm_checkpoints_then_resume_is_bit_identical(first_run, tmp_path, m
 
 def test_restore_onto_a_different_mesh(first_run):
   workdir, config, _ = first_run
-  model = build.build_model(config.model)
+  model = model_state.build_model(config.model)
   tx, _ = optim.make_optimizer(config.optim, config.total_steps)
   states = []
   for mesh_cfg, preset, devices in (({"data": 1, "fsdp": -1, "tensor": 1}, "fsdp", None),
                                     ({"data": 1, "fsdp": 1, "tensor": -1}, "fsdp_tp",
                                      jax.devices()[:2])):
     mesh = mesh_lib.make_mesh(mesh_cfg, devices)
-    abstract, shardings = build.state_shardings(model, tx, mesh, rules_lib.get_rules(preset))
+    abstract, shardings = model_state.state_shardings(model, tx, mesh, rules_lib.get_rules(preset))
     state, _ = ckpt.restore(ckpt.make_manager(workdir, read_only=True), 6, abstract)
     q = state.params["blocks"]["layers"]["attn"]["q"]["kernel"]
     assert q.sharding == shardings.params["blocks"]["layers"]["attn"]["q"]["kernel"]

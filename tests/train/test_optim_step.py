@@ -10,8 +10,8 @@ import numpy as np
 import optax
 import pytest
 
-from spectralgpt_jax.train import build, optim, step as step_lib
-from spectralgpt_jax.train import state as state_lib
+from spectralgpt_jax.train import model_state, optim, state as state_lib
+from spectralgpt_jax.train.tasks import mae as mae_task
 
 import train_util
 
@@ -36,7 +36,7 @@ def test_schedule_is_the_official_warmup_half_cosine():
 @pytest.mark.parametrize("scan", [True, False])
 def test_weight_decay_mask_follows_the_official_recipe(scan):
   config = train_util.tiny(**{"model.scan": scan})
-  model = build.build_model(config.model)
+  model = model_state.build_model(config.model)
   params = jax.eval_shape(lambda r: state_lib.init_state(
       model, optax.identity(), r).params, jax.random.key(0))
   flat = lambda t: {"/".join(str(k.key) for k in p): v
@@ -81,14 +81,14 @@ def test_clipping_scales_the_gradient_seen_by_adam():
 
 def test_accumulation_averages_microbatches():
   config = train_util.tiny()
-  model = build.build_model(config.model)
+  model = model_state.build_model(config.model)
   tx, sched = optim.make_optimizer(config.optim, 10)
   state = jax.jit(lambda r: state_lib.init_state(model, tx, r))(jax.random.key(0))
   cube = jax.random.uniform(jax.random.key(3), (8, 12, 32, 32))
   rng = jax.random.key(7)
-  step = jax.jit(step_lib.make_train_step(model, tx, sched, mask_ratio=0.75, accum_steps=2))
+  step = jax.jit(mae_task.make_train_step(model, tx, sched, mask_ratio=0.75, accum_steps=2))
   _, m = step(state, {"cube": cube}, rng)
-  loss_fn = step_lib.make_loss_fn(model, mask_ratio=0.75)
+  loss_fn = mae_task.make_loss_fn(model, mask_ratio=0.75)
 
   @jax.jit
   def manual(params):
@@ -111,11 +111,11 @@ def test_accumulation_averages_microbatches():
 def test_bf16_compute_keeps_f32_params_and_a_close_loss():
   losses = {}
   for dtype in ("float32", "bfloat16"):
-    model = build.build_model(train_util.tiny(**{"model.dtype": dtype}).model)
+    model = model_state.build_model(train_util.tiny(**{"model.dtype": dtype}).model)
     params = jax.jit(lambda r: state_lib.init_state(model, optax.identity(), r).params)(
         jax.random.key(0))
     assert all(p.dtype == jnp.float32 for p in jax.tree.leaves(params))
-    loss_fn = jax.jit(step_lib.make_loss_fn(model, mask_ratio=0.75))
+    loss_fn = jax.jit(mae_task.make_loss_fn(model, mask_ratio=0.75))
     cube = jax.random.uniform(jax.random.key(3), (4, 12, 32, 32))
     losses[dtype] = float(loss_fn(params, cube, jax.random.key(1))[0])
   assert np.isfinite(losses["bfloat16"])

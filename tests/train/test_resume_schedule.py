@@ -1,10 +1,13 @@
 """Resuming is honest: the schedule is recorded in the checkpoint meta, a changed schedule is
 announced (old and new, with the next lr under each) and can be kept, and a finished run
-returns once its checkpoint is verified, before anything is compiled."""
+returns once its checkpoint is verified, before anything is compiled (and, with an evaluation,
+is evaluated once)."""
 
 import logging
 import shutil
 
+import jax
+import numpy as np
 import pytest
 
 import train_util
@@ -54,6 +57,20 @@ def test_changed_schedule_is_announced_kept_on_request_and_finished_runs_exit_ea
   log = _messages(absl_records)
   assert "already at step 6 of config.total_steps 6" in log, log
   assert "compiled" not in log and "changed learning-rate schedule" not in log
+
+  # With an evaluation: the finished run's last state is evaluated once, still not compiled.
+  seen = []
+
+  def evaluate(program, state, step):
+    seen.append(step)
+    return {"param_sum": float(sum(np.sum(x) for x in jax.tree.leaves(state.params)))}
+
+  last = loop.train(train_util.tiny(total_steps=6), first, evaluate=evaluate)
+  params = ckpt.load_params(first, 6)
+  want = float(sum(np.sum(x) for x in jax.tree.leaves(jax.device_get(params))))
+  assert seen == [6] and last["step"] == 6
+  assert last["eval/param_sum"] == pytest.approx(want, rel=1e-6)
+  assert "compiled" not in _messages(absl_records)
 
 
 def test_recorded_schedule_of_older_checkpoints_comes_from_their_config():

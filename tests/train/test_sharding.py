@@ -18,8 +18,8 @@ from spectralgpt_jax.sharding import axis_names as ax
 from spectralgpt_jax.sharding import mesh as mesh_lib
 from spectralgpt_jax.sharding import partition, rules as rules_lib
 from data_pipelines import pipeline as data_lib
-from spectralgpt_jax.train import build, optim, step as step_lib
-from spectralgpt_jax.train import state as state_lib
+from spectralgpt_jax.train import model_state, optim, state as state_lib
+from spectralgpt_jax.train.tasks import mae as mae_task
 
 import train_util
 
@@ -92,21 +92,21 @@ def _flat(tree):
 @pytest.fixture(scope="module")
 def setup():
   config = train_util.tiny()
-  model = build.build_model(config.model)
+  model = model_state.build_model(config.model)
   tx, schedule = optim.make_optimizer(config.optim, config.total_steps)
   params = jax.device_get(jax.jit(lambda r: state_lib.init_state(model, tx, r).params)(
       jax.random.key(0)))
   it = data_lib.make_iterator(config.data, process_index=0, process_count=1)
   batches = [next(it)["cube"] for _ in range(STEPS)]
-  fn = step_lib.make_train_step  # bound below per mesh
+  fn = mae_task.make_train_step  # bound below per mesh
 
   def run(mesh_cfg, preset, devices=None):
     mesh = mesh_lib.make_mesh(mesh_cfg, devices)
     rules = rules_lib.get_rules(preset)
-    _, shardings = build.state_shardings(model, tx, mesh, rules)
+    _, shardings = model_state.state_shardings(model, tx, mesh, rules)
     cube_sh = mesh_lib.batch_sharding(mesh, 4)
     with jax.set_mesh(mesh):
-      state = build.fresh_with_params(jax.device_put(params, shardings.params), tx, shardings)
+      state = model_state.fresh_with_params(jax.device_put(params, shardings.params), tx, shardings)
       step = jax.jit(fn(model, tx, schedule, mask_ratio=config.masking.ratio, rules=rules),
                      in_shardings=(shardings, {"cube": cube_sh}, mesh_lib.replicated(mesh)),
                      out_shardings=(shardings, mesh_lib.replicated(mesh)), donate_argnums=0)

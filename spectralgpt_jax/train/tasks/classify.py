@@ -7,6 +7,7 @@ Spec section 4 (EuroSAT / BigEarthNet fine-tuning), written from its facts:
                 cross-entropy.
   multi-label   no mixing; MultiLabelSoftMargin (mean over classes of the logistic loss).
 The optimizer side of the recipe (betas, no-decay set, layer-wise lr decay) is train/optim.py.
+`ClassifyTask` (kind "vit") trains on batch {"cube", "label"} from config.finetune.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import jax.numpy as jnp
 import optax
 
 from spectralgpt_jax.train.state import TrainState, apply_gradients
+from spectralgpt_jax.train.tasks import base
 
 LABEL_TYPES = ("single", "multi")
 
@@ -126,3 +128,32 @@ def make_predict_fn(model: nn.Module, *, rules: Any = ()) -> Callable:
       return model.apply({"params": params}, cube, train=False)
 
   return predict
+
+
+# --------------------------------------------------------------------------------- task
+class ClassifyTask(base.Task):
+  """Fine-tuning a classifier; predict: logits [B, K] in eval mode (`predict_host`: any N)."""
+
+  def check_config(self, config, spec) -> None:
+    base.require(config, "finetune", "a classifier",
+                 "a fine-tuning config: configs/finetune/")
+    if config.data.label_type not in LABEL_TYPES:
+      raise ValueError(f"config.data.label_type must be one of {LABEL_TYPES}, got "
+                       f"{config.data.label_type!r}")
+
+  def batch_spec(self, config, spec, cube: jax.ShapeDtypeStruct) -> base.Batch:
+    """label: [B] int32 (single-label) or [B, K] float32 (multi-label)."""
+    b = cube.shape[0]
+    label = (jax.ShapeDtypeStruct((b,), jnp.int32) if config.data.label_type == "single"
+             else jax.ShapeDtypeStruct((b, spec.num_classes), jnp.float32))
+    return {"cube": cube, "label": label}
+
+  def make_step(self, config, model, tx, schedule, rules) -> Callable:
+    f = config.finetune
+    return make_train_step(
+        model, tx, schedule, rules=rules, label_type=config.data.label_type,
+        num_classes=model.spec.num_classes, smoothing=f.smoothing, mixup_alpha=f.mixup,
+        cutmix_alpha=f.cutmix, switch_prob=f.switch_prob, mix_prob=f.mix_prob)
+
+  def make_predict(self, config, model, rules) -> tuple[Callable, tuple[str, ...]]:
+    return make_predict_fn(model, rules=rules), ("cube",)

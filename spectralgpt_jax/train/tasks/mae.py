@@ -1,8 +1,10 @@
-"""The pure train step: masking noise from a per-step folded key, loss, gradients, AdamW.
+"""Pretraining an MAE: masked reconstruction of batch {"cube"} (task `MaeTask`, kind "mae").
 
+The pure step: masking noise from a per-step folded key, loss, gradients, AdamW.
 `make_train_step(...)` returns `train_step(state, batch, rng) -> (state, metrics)`; it reads no
-config and has no side effects, so the loop jits it once with shardings and donation. Gradient
-accumulation scans over microbatches inside the step (one compiled program, no Python loop).
+config and has no side effects, so the program jits it once with shardings and donation.
+Gradient accumulation scans over microbatches inside the step (one compiled program, no Python
+loop). `MaeTask` reads the config (masking, loss, log.panel_examples) and builds them.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from spectralgpt_jax.models.mae import token_grid
 from spectralgpt_jax.models.patch_embed import fold_dates, patchify
 from spectralgpt_jax.sharding import axis_names as ax
 from spectralgpt_jax.train.state import TrainState, apply_gradients
+from spectralgpt_jax.train.tasks import base
 
 Metrics = dict[str, jax.Array]
 
@@ -100,3 +103,38 @@ def make_predict_fn(model: nn.Module, *, mask_ratio: float, rules: Any = ()) -> 
     return pred, aux["mask"]
 
   return predict
+
+
+class MaeTask(base.Task):
+  """Masked reconstruction (config.masking, config.loss); predict: reconstruction panels."""
+
+  draws_panels = True
+
+  def check_config(self, config, spec) -> None:
+    for block in ("masking", "loss"):
+      base.require(config, block, "an MAE", "a pretraining config: configs/pretrain/",
+                   accum=True)
+
+  def batch_spec(self, config, spec, cube: jax.ShapeDtypeStruct) -> base.Batch:
+    return {"cube": cube}
+
+  def make_step(self, config, model, tx, schedule, rules) -> Callable:
+    return make_train_step(
+        model, tx, schedule, mask_ratio=config.masking.ratio,
+        accum_steps=config.optim.accum_steps, rules=rules, mse_weight=config.loss.mse_weight,
+        spectral_weight=config.loss.spectral_weight, norm_pix=config.loss.norm_pix)
+
+  def make_predict(self, config, model, rules) -> tuple[Callable, tuple[str, ...]]:
+    """`(params, cube, rng) -> (cube, pred, mask)` of the first `config.log.panel_examples`
+    rows (reconstruction panels)."""
+    n_panel = min(int(config.log.panel_examples), config.batch_size)
+    predict_fn = make_predict_fn(model, mask_ratio=config.masking.ratio, rules=rules)
+    first_rows = lambda p, c, r: jax.tree.map(lambda a: a[:n_panel], (c, *predict_fn(p, c, r)))
+    return first_rows, ("cube", base.RNG)
+
+  def predict_host(self, program, params, cube, rng) -> tuple:
+    """(cube, pred, mask) as NumPy of the first panel rows of a global batch `cube` (already
+    on the mesh); a collective: every process calls it."""
+    with jax.set_mesh(program.mesh):
+      out = program.predict(params, cube, rng)
+    return jax.device_get(out)

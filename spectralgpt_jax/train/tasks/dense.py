@@ -4,6 +4,7 @@ Batch {"cube", "mask"} (segmentation) or {"cube", "cube2", "mask"} (change detec
 int32 [B, H, W] with -1 = ignored. Loss: `losses.pixel_cross_entropy`, with class weights when
 given (OSCD: the official weights from the training change fraction, `losses.oscd_class_weights`).
 The optimizer side (schedules, frozen encoder) is train/optim.py and train/schedules.py.
+`DenseTask` (kinds "seg" and "change") builds them from config.dense.
 """
 
 from __future__ import annotations
@@ -17,10 +18,7 @@ import optax
 
 from spectralgpt_jax import losses
 from spectralgpt_jax.train.state import TrainState, apply_gradients
-
-# Top-level parameters of the encoder (what a frozen encoder keeps as loaded).
-ENCODER_PARAMS = ("patch_embed", "pos_embed_spatial", "pos_embed_temporal", "pos_embed_date",
-                  "blocks")
+from spectralgpt_jax.train.tasks import base
 
 
 def _inputs(batch: dict[str, jax.Array], two_dates: bool) -> tuple[jax.Array, ...]:
@@ -63,3 +61,38 @@ def make_predict_fn(model: nn.Module, *, rules: Any = ()) -> Callable:
     return jnp.moveaxis(jax.nn.softmax(out, axis=-1), -1, 1)
 
   return predict
+
+
+class DenseTask(base.Task):
+  """Segmentation / change detection; predict: class probabilities [B, K, H, W] of
+  (cube[, cube2]) in eval mode (`predict_host`: any N)."""
+
+  def check_config(self, config, spec) -> None:
+    base.require(config, "dense", "a dense model",
+                 "a dense config: configs/eval/oscd.py, segmunich.py, sen1floods11.py")
+    weights = _weights_of(config)
+    if config.dense.get("oscd_class_weights") and weights is None:
+      raise ValueError("config.dense.oscd_class_weights is set but config.dense.class_weights "
+                       "is empty: the OSCD evaluator fills it from the training change "
+                       "fraction; for a plain `train`, set --config.dense.class_weights")
+    if weights is not None and len(weights) != spec.num_classes:
+      raise ValueError(f"config.dense.class_weights has {len(weights)} values for "
+                       f"{spec.num_classes} classes")
+
+  def batch_spec(self, config, spec, cube: jax.ShapeDtypeStruct) -> base.Batch:
+    """cube2 (change detection): as cube; mask: int32 [B, H, W], -1 = ignored."""
+    dates = {"cube": cube, "cube2": cube} if spec.kind == "change" else {"cube": cube}
+    mask = jax.ShapeDtypeStruct((cube.shape[0], *cube.shape[-2:]), jnp.int32)
+    return {**dates, "mask": mask}
+
+  def make_step(self, config, model, tx, schedule, rules) -> Callable:
+    return make_train_step(model, tx, schedule, rules=rules, class_weights=_weights_of(config))
+
+  def make_predict(self, config, model, rules) -> tuple[Callable, tuple[str, ...]]:
+    inputs = ("cube", "cube2") if model.spec.kind == "change" else ("cube",)
+    return make_predict_fn(model, rules=rules), inputs
+
+
+def _weights_of(config) -> tuple[float, ...] | None:
+  """config.dense.class_weights as floats, None when empty (unweighted)."""
+  return tuple(float(w) for w in config.dense.class_weights) or None

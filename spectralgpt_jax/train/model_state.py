@@ -1,4 +1,4 @@
-"""Construction helpers of the loop: model from config, abstract state, shardings, sharded init."""
+"""The model and its train state from a config: model, abstract state, shardings, sharded init."""
 
 from __future__ import annotations
 
@@ -16,14 +16,15 @@ from spectralgpt_jax.sharding.rules import Rules
 from spectralgpt_jax.train import state as state_lib
 from spectralgpt_jax.train.state import TrainState
 
+
 def model_kwargs(model_cfg) -> dict[str, Any]:
   """JSON-able get_model kwargs from `config.model` (checkpoint meta["model"] minus the name)."""
   return models.record_kwargs(model_cfg.to_dict())
 
 
 def build_model(model_cfg, ops: ops_lib.Ops = ops_lib.XLA_OPS) -> nn.Module:
-  """The model `config.model` describes (an MAE to pretrain, a classifier to fine-tune), with
-  the given implementations of its products (kernels.select)."""
+  """The model `config.model` describes (an MAE to pretrain, a classifier to fine-tune, a dense
+  model), with the given implementations of its products (kernels.select)."""
   return models.build_model(model_cfg.to_dict(), ops=ops)
 
 
@@ -52,4 +53,3 @@ def fresh_with_params(params: Any, tx: optax.GradientTransformation,
                       shardings: TrainState) -> TrainState:
   """Step-0 state around given (sharded) params: a new optimizer state."""
   return jax.jit(lambda p: state_lib.create_state(p, tx), out_shardings=shardings)(params)
-
