@@ -264,7 +264,7 @@ class SpectralGPT:
     pred, mask = np.concatenate(preds), np.concatenate(masks)
     s = self.spec
     target = np.asarray(patchify(fold_dates(jnp.asarray(x)), s.t_patch, s.patch))
-    loss, terms = losses.spectralgpt_loss(  # as train.step: spectral sums within each date
+    loss, terms = losses.spectralgpt_loss(  # as train.tasks.mae: spectral sums within each date
         pred, target, mask, grid, norm_pix=norm_pix,
         groups_per_date=s.spectral_groups if s.num_dates > 1 else None)
     return {"loss": float(loss), "loss_mse": float(terms["loss_mse"]),
