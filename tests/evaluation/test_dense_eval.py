@@ -86,11 +86,3 @@ def test_sen1floods11_tiny_segmentation(tmp_path):
                "official_miou_all_classes"):
     assert 0.0 <= m[name] <= 1.0, name
   assert m["num_pixels"] == valid.sum()
-
-
-def test_dense_block_without_its_fields_names_them(tmp_path):
-  import ml_collections
-  c = ml_collections.ConfigDict({"seed": 0, "pretrained": "", "model": "", "cache_dir": "",
-                                 "evals": {"cd": {"type": "dense", "train": {}}}})
-  with pytest.raises(ValueError, match=r"config.evals.cd \(type 'dense'\) lacks \['test_data'\]"):
-    run_evals(c, str(tmp_path))

@@ -39,10 +39,3 @@ def test_finetune_evaluator_trains_scores_and_resumes(ben_dir, trained_mae, tmp_
   # A rerun finds the finished run (no training) and scores the same parameters again.
   again = runner.run_evals(config, str(tmp_path / "point"))
   assert again["ft/macro_map"] == metrics["ft/macro_map"]
-
-
-def test_finetune_block_without_its_fields_names_them(tmp_path):
-  c = ml_collections.ConfigDict({"seed": 0, "pretrained": "", "model": "", "cache_dir": "",
-                                 "evals": {"ft": {"type": "finetune"}}})
-  with pytest.raises(ValueError, match=r"config.evals.ft .* lacks \['train', 'test_data'\]"):
-    runner.run_evals(c, str(tmp_path))
