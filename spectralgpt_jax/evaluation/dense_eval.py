@@ -34,7 +34,7 @@ from absl import logging
 
 from data_pipelines import dense as dense_data
 from spectralgpt_jax import losses
-from spectralgpt_jax.evaluation import dense_metrics, dense_outputs, registry, tiling
+from spectralgpt_jax.evaluation import dense_metrics, dense_outputs, multihost, registry, tiling
 from spectralgpt_jax.evaluation.context import EvalContext
 from spectralgpt_jax.evaluation.metrics import saved_scores
 from spectralgpt_jax.evaluation.trained import TrainedEvaluator
@@ -113,7 +113,7 @@ class DenseEvaluator(TrainedEvaluator):
       if self.save_predictions:
         self._write(img, scores, pred, [norm(d) for d in dates], k, step)
     acc = acc.sum_across_processes()
-    nll = dense_metrics.sum_across_processes(nll)
+    nll = multihost.sum_across_processes(nll)
     if change:
       metrics = dense_metrics.change_detection_metrics(acc.counts)
     else:

@@ -102,22 +102,9 @@ class ConfusionAccumulator:
 
   def sum_across_processes(self) -> ConfusionAccumulator:
     """The counts summed over all JAX processes (each process counted its own images, or
-    none); itself when there is one process."""
-    return ConfusionAccumulator(self.num_classes, sum_across_processes(self.counts))
-
-
-def sum_across_processes(x: np.ndarray) -> np.ndarray:
-  """`x` summed elementwise over all JAX processes (each passes its own, same shape and
-  dtype); `x` itself with one process. Every process must call it (a collective)."""
-  import jax  # pylint: disable=g-import-not-at-top
-  x = np.asarray(x)
-  if jax.process_count() == 1:
-    return x
-  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
-  # As bytes: jax without x64 would carry int64 counts as int32 and float64 sums as float32.
-  raw = np.ascontiguousarray(x).reshape(-1).view(np.uint8)
-  every = np.asarray(multihost_utils.process_allgather(raw), np.uint8)   # [P, bytes]
-  return every.reshape(jax.process_count(), -1).view(x.dtype).sum(0).reshape(x.shape)
+    none); itself when there is one process. Every process must call it."""
+    from spectralgpt_jax.evaluation import multihost  # pylint: disable=g-import-not-at-top
+    return ConfusionAccumulator(self.num_classes, multihost.sum_across_processes(self.counts))
 
 
 def _ratio(num: np.ndarray, den: np.ndarray, empty: float) -> np.ndarray:

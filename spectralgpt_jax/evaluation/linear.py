@@ -11,8 +11,9 @@ scores are not calibrated probabilities (threshold-0.5 F1 reads them as such; ar
 mAP only use their order). Prediction: argmax (single), scores as they are (multi).
 
 Fields (config.evals.<name>, besides base.py's): l2_strengths (tuple of floats, default
-DEFAULT_STRENGTHS), select_metric ("" = accuracy / macro_map). The strength is chosen on val_data when given,
-else on test_data (reported: `selected_on_val` 0.0, an optimistic number).
+DEFAULT_STRENGTHS), select_metric ("" = accuracy / macro_map). The strength is chosen on
+val_data when given, else on test_data (reported: `selected_on_val` 0.0, an optimistic
+number). Every strength is scored on the float32 scores that predictions.npz would hold.
 Metrics: `l2=<s>/<select_metric>` (test) and `l2=<s>/val_<select_metric>` per strength; the
 full test metrics (metrics.py) at the chosen strength, `best_l2`, `selected_on_val`.
 """

@@ -14,7 +14,7 @@ from conftest import data_config
 
 # Measured here (tiny MAE, seed 0, 32 px): worst cosine 0.999994, relative error 0.0034 (final
 # output; blocks 0 and -1 alike); probe metrics unchanged (differences 0.0). docs/evaluation.md.
-MIN_COSINE, MAX_REL_ERROR, MAX_METRIC_DIFF = 0.9995, 0.02, 0.02
+MIN_COSINE, MAX_REL_ERROR, MAX_METRIC_DIFF = 0.9995, 0.005, 0.02
 
 
 def agreement(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
