@@ -85,8 +85,12 @@ def check_dense_metrics(pairs, num_classes: int, reported: dict[str, float],
     (tn, fp), (fn, tp) = cm.tolist()
     ref.update(tp=tp, fp=fp, fn=fn, tn=tn)
   else:
-    iou = sk.jaccard_score(t, p, labels=labels, average=None, zero_division=np.nan)
-    f1 = sk.f1_score(t, p, labels=labels, average=None, zero_division=np.nan)
+    # NaN for a class in neither truth nor prediction (dense_metrics' convention).
+    absent = ~np.isin(labels, np.concatenate([t, p]))
+    iou = np.where(absent, np.nan, sk.jaccard_score(t, p, labels=labels, average=None,
+                                                    zero_division=0))
+    f1 = np.where(absent, np.nan, sk.f1_score(t, p, labels=labels, average=None,
+                                              zero_division=0))
     ref = {"overall_accuracy": sk.accuracy_score(t, p), "miou": float(np.nanmean(iou)),
            "mean_f1": float(np.nanmean(f1)), "num_pixels": t.size,
            **{f"iou/{c}": iou[c] for c in labels}, **{f"f1/{c}": f1[c] for c in labels}}

@@ -5,6 +5,7 @@ recomputed from the saved maps with scikit-learn and every output file checked
 and `flood_root` fixtures (tests/conftest.py, $SPECTRALGPT_OSCD_DATA / _FLOOD_DATA)."""
 
 import json
+import pathlib
 
 import numpy as np
 import pytest

@@ -14,7 +14,6 @@ import portpicker
 import pytest
 
 from configs.eval import oscd as oscd_config
-from spectralgpt_jax import evaluation
 
 pytestmark = pytest.mark.slow
 rasterio = pytest.importorskip("rasterio")
@@ -51,36 +50,46 @@ def _maps(folder):
   return out
 
 
-def test_two_processes_give_one_process_dense_metrics_and_maps(oscd_root, tmp_path):
-  config = _config(oscd_root)
-  config_json = tmp_path / "config.json"
-  config_json.write_text(config.to_json())
-  config_py = tmp_path / "config.py"
-  config_py.write_text(CONFIG_FILE.format(path=str(config_json)))
-
-  single = evaluation.run_evals(_config(oscd_root), str(tmp_path / "one" / "point"))
-
-  port = portpicker.pick_unused_port()
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=1",
-             SPECTRALGPT_JAX_COMPILATION_CACHE=str(tmp_path / "jax_cache"),
-             PYTHONPATH=os.pathsep.join(filter(None, [REPO, os.environ.get("PYTHONPATH")])))
-  multi = tmp_path / "two" / "point"
+def _evaluate(config_py, workdir, devices: int, processes: int, env) -> list[str]:
+  """`evaluate` in `processes` local processes of `devices` CPU devices each; their stderr."""
+  env = dict(env, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+  flags = []
+  if processes > 1:
+    port = portpicker.pick_unused_port()
+    flags = ["--distributed", f"--coordinator_address=127.0.0.1:{port}",
+             f"--num_processes={processes}"]
   procs = [subprocess.Popen(
       [sys.executable, "-m", "spectralgpt_jax", "evaluate", "--config", str(config_py),
-       "--workdir", str(multi), "--distributed", f"--coordinator_address=127.0.0.1:{port}",
-       "--num_processes=2", f"--process_id={i}"],
-      env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+       "--workdir", str(workdir)] + flags + ([f"--process_id={i}"] if flags else []),
+      env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+           for i in range(processes)]
   outs = [p.communicate(timeout=900) for p in procs]
   assert all(p.returncode == 0 for p in procs), "\n".join(e[-3000:] for _, e in outs)
-  assert "process 1/2, 1 local / 2 global devices" in outs[1][1]
+  return [e for _, e in outs]
+
+
+def test_two_processes_give_one_process_dense_metrics_and_maps(oscd_root, tmp_path):
+  config_json = tmp_path / "config.json"
+  config_json.write_text(_config(oscd_root).to_json())
+  config_py = tmp_path / "config.py"
+  config_py.write_text(CONFIG_FILE.format(path=str(config_json)))
+  env = dict(os.environ, SPECTRALGPT_JAX_COMPILATION_CACHE=str(tmp_path / "jax_cache"),
+             PYTHONPATH=os.pathsep.join(filter(None, [REPO, os.environ.get("PYTHONPATH")])))
+  # The same two devices (the same tile batch per device: the same float rounding) in one
+  # process, then in two.
+  one, multi = tmp_path / "one" / "point", tmp_path / "two" / "point"
+  _evaluate(config_py, one, devices=2, processes=1, env=env)
+  logs = _evaluate(config_py, multi, devices=1, processes=2, env=env)
+  assert "process 1/2, 1 local / 2 global devices" in logs[1]
+  single = json.loads((one / "result.json").read_text())["metrics"]
 
   result = json.loads((multi / "result.json").read_text())
   assert result["metrics"] == pytest.approx(single, rel=1e-6, abs=1e-9, nan_ok=True)
-  one = json.loads((tmp_path / "one" / "point" / "oscd" / "metrics.json").read_text())
+  report = json.loads((one / "oscd" / "metrics.json").read_text())
   two = json.loads((multi / "oscd" / "metrics.json").read_text())
-  assert two["confusion_matrix"] == one["confusion_matrix"]
+  assert two["confusion_matrix"] == report["confusion_matrix"]
   # Counted once: the confusion matrix holds every valid pixel of the three cities once.
-  a, b = _maps(tmp_path / "one" / "point" / "oscd"), _maps(multi / "oscd")
+  a, b = _maps(one / "oscd"), _maps(multi / "oscd")
   valid = sum(int((a[c] != 255).sum()) for c in CITIES)
   assert np.sum(two["confusion_matrix"]) == valid > 0
   assert single["oscd/official_oscd_tp"] + single["oscd/official_oscd_tn"] > 0
