@@ -10,7 +10,8 @@ block), whose `run()` returns a dict of floats. Modules: `registry`, `context`, 
 `features` (cached frozen-encoder features), `base` (their evaluators' shared part), `linear`,
 `knn`, `metrics`; `trained` (evaluators that train on the training machinery, then score):
 `finetune`, and for the dense tasks `dense_eval` (type "dense": segmentation / change
-detection), `dense_metrics`, `tiling`, `dense_outputs`.
+detection), `dense_metrics`, `tiling`, `dense_outputs`; `multihost` (the collectives of
+`evaluate --distributed`).
 """
 
 from spectralgpt_jax.evaluation.context import EvalContext
