@@ -41,6 +41,29 @@ def example_dir() -> pathlib.Path:
   return path
 
 
+def _data_root(env: str, default: pathlib.Path, what: str) -> pathlib.Path:
+  path = pathlib.Path(os.environ.get(env) or default)
+  if not path.is_dir():
+    pytest.skip(f"{what} not found at {path} (set {env} to its folder)")
+  return path
+
+
+@pytest.fixture(scope="session")
+def oscd_root() -> pathlib.Path:
+  """The OSCD subset (six cities, published layout): $SPECTRALGPT_OSCD_DATA or
+  ../shared/data/oscd_s2_subset (skip when absent)."""
+  return _data_root("SPECTRALGPT_OSCD_DATA", REPO_ROOT.parent / "shared" / "data" /
+                    "oscd_s2_subset", "OSCD subset")
+
+
+@pytest.fixture(scope="session")
+def flood_root() -> pathlib.Path:
+  """The Sen1Floods11 chip (S2Hand/, LabelHand/): $SPECTRALGPT_FLOOD_DATA or
+  ../shared/data/sen1floods11_s2_chip (skip when absent)."""
+  return _data_root("SPECTRALGPT_FLOOD_DATA", REPO_ROOT.parent / "shared" / "data" /
+                    "sen1floods11_s2_chip", "Sen1Floods11 chip")
+
+
 @pytest.fixture(scope="session")
 def official_keys_file() -> pathlib.Path:
   """../shared/spec/official_state_dict_keys.txt (skip when absent)."""

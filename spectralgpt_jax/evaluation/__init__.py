@@ -4,11 +4,14 @@
     metrics = run_evals(config, workdir)     # {"<name>/<metric>": float}
 
 `config.evals = {name: {type: "linear" | "knn" | ..., **fields}}` (big_vision pattern); each
-type is a class registered with `registry.register(type)` and built as `cls(cfg, ctx)` with an
-`EvalContext`, whose `run()` returns a dict of floats. Modules: `registry`, `context`,
-`runner`, `features` (cached frozen-encoder features), `linear`, `knn`, `metrics`; for the
-dense tasks `dense_eval` (type "dense": segmentation / change detection trained on the training
-machinery), `dense_metrics`, `tiling`, `dense_outputs`.
+type is a class registered with `registry.register(type)` and built as `cls(**fields,
+ctx=EvalContext)` (`registry.build`: unknown or missing fields are a TypeError naming the
+block), whose `run()` returns a dict of floats. Modules: `registry`, `context`, `runner`,
+`features` (cached frozen-encoder features), `base` (their evaluators' shared part), `linear`,
+`knn`, `metrics`; `trained` (evaluators that train on the training machinery, then score):
+`finetune`, and for the dense tasks `dense_eval` (type "dense": segmentation / change
+detection), `dense_metrics`, `tiling`, `dense_outputs`; `multihost` (the collectives of
+`evaluate --distributed`).
 """
 
 from spectralgpt_jax.evaluation.context import EvalContext

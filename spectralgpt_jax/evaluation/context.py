@@ -24,6 +24,8 @@ class EvalContext:
       `spectralgpt_jax.inference.load` takes), or "" for a randomly initialised `model`.
     model: variant name: the architecture when `pretrained` is "", else an override ("" = none).
     cache_dir: where frozen-encoder features are cached (shared by sibling sweep points).
+    process_local: False (default): outputs are the same on every process and process 0
+      writes them; True: outputs this process alone computed, written by it (`local()`).
   """
 
   workdir: str
@@ -31,27 +33,37 @@ class EvalContext:
   pretrained: str
   model: str
   cache_dir: str
+  process_local: bool = False
+
+  @property
+  def name(self) -> str:
+    """The evaluator's name in `config.evals` (its folder's name)."""
+    return os.path.basename(self.workdir)
+
+  def local(self) -> EvalContext:
+    """The same context whose writers write from the calling process (its own outputs)."""
+    return dataclasses.replace(self, process_local=True)
+
+  def _write(self, name: str, write) -> str:
+    """`write(file)` into `<workdir>/<name>` atomically, by this process if `process_local`
+    else by process 0 only. Returns the path."""
+    path = os.path.join(self.workdir, name)
+    if self.process_local or jax.process_index() == 0:
+      atomic_write(path, write)
+    return path
 
   def write_json(self, name: str, obj: Mapping[str, Any]) -> str:
-    """Writes `<workdir>/<name>` (process 0 only, atomic). Returns the path."""
-    path = os.path.join(self.workdir, name)
-    if jax.process_index() == 0:
-      atomic_write(path, lambda f: f.write(json.dumps(obj, indent=1, sort_keys=True,
-                                                      default=_jsonable).encode()))
-    return path
+    """Writes `<workdir>/<name>` (JSON, atomic). Returns the path."""
+    return self._write(name, lambda f: f.write(
+        json.dumps(obj, indent=1, sort_keys=True, default=_jsonable).encode()))
 
   def write_npz(self, name: str, **arrays: np.ndarray) -> str:
-    """Writes `<workdir>/<name>` (.npz, process 0 only, atomic). Returns the path."""
-    path = os.path.join(self.workdir, name)
-    if jax.process_index() == 0:
-      atomic_write(path, lambda f: np.savez(f, **arrays))
-    return path
+    """Writes `<workdir>/<name>` (.npz, atomic). Returns the path."""
+    return self._write(name, lambda f: np.savez(f, **arrays))
 
   def write_bytes(self, name: str, data: bytes) -> str:
-    path = os.path.join(self.workdir, name)
-    if jax.process_index() == 0:
-      atomic_write(path, lambda f: f.write(data))
-    return path
+    """Writes `<workdir>/<name>` (atomic). Returns the path."""
+    return self._write(name, lambda f: f.write(data))
 
 
 def _jsonable(x: Any) -> Any:

@@ -6,7 +6,8 @@ Every metric comes from one confusion matrix of counts over the split's valid pi
     acc = ConfusionAccumulator(num_classes=2)
     for truth, pred in ...:              # [H, W] int each; truth IGNORE (-1) = not scored
       acc.update(truth, pred)
-    acc = acc.sum_across_processes()     # multi-host: every process gets the split's counts
+    acc = acc.sum_across_processes()     # several processes, each counting its own images:
+                                         # every process gets the split's counts
     metrics = change_detection_metrics(acc.counts)
 
 Segmentation (`segmentation_metrics`, K classes):
@@ -100,14 +101,10 @@ class ConfusionAccumulator:
     return ConfusionAccumulator(self.num_classes, self.counts + other.counts)
 
   def sum_across_processes(self) -> ConfusionAccumulator:
-    """The counts summed over all JAX processes (each process scored its own images);
-    itself when there is one process."""
-    import jax  # pylint: disable=g-import-not-at-top
-    if jax.process_count() == 1:
-      return self
-    from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
-    every = np.asarray(multihost_utils.process_allgather(self.counts))  # [P, K, K]
-    return ConfusionAccumulator(self.num_classes, every.reshape(-1, *self.counts.shape).sum(0))
+    """The counts summed over all JAX processes (each process counted its own images, or
+    none); itself when there is one process. Every process must call it."""
+    from spectralgpt_jax.evaluation import multihost  # pylint: disable=g-import-not-at-top
+    return ConfusionAccumulator(self.num_classes, multihost.sum_across_processes(self.counts))
 
 
 def _ratio(num: np.ndarray, den: np.ndarray, empty: float) -> np.ndarray:

@@ -38,6 +38,7 @@ from absl import logging
 from data_pipelines import datasets, pipeline
 from spectralgpt_jax import checkpoints, models
 from data_pipelines.atomic_io import atomic_write
+from spectralgpt_jax.evaluation import multihost
 from spectralgpt_jax.evaluation.context import EvalContext
 from spectralgpt_jax.inference import SpectralGPT, load
 from spectralgpt_jax.inference.model import encoder_tokens
@@ -195,31 +196,16 @@ def canonical_order(fs: FeatureSet) -> FeatureSet:
   return FeatureSet(fs.features[order], fs.labels[order], fs.ids[order])
 
 
-def _allgather(x: np.ndarray) -> np.ndarray:
-  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
-  return np.asarray(multihost_utils.process_allgather(x))
-
-
-def _gather_rows(x: np.ndarray) -> np.ndarray:
-  """Rows of every process, concatenated in process order (unequal row counts allowed)."""
-  counts = _allgather(np.asarray([x.shape[0]])).reshape(-1)
-  pad = np.zeros((int(counts.max()) - x.shape[0], *x.shape[1:]), x.dtype)
-  allx = _allgather(np.concatenate([x, pad]))
-  return np.concatenate([allx[p, :c] for p, c in enumerate(counts)])
-
-
 def gather(fs: FeatureSet | None, what: str = "the split") -> FeatureSet:
-  """FeatureSet of all processes (ids travel as fixed-width uint8). A process that read no
-  example passes None; then every process raises the same ValueError (no one waits forever)."""
-  counts = _allgather(np.asarray([0 if fs is None else len(fs.ids)])).reshape(-1)
+  """FeatureSet of all processes (rows in process order). A process that read no example
+  passes None; then every process raises the same ValueError (no one waits forever)."""
+  counts = multihost.gather_rows(np.asarray([0 if fs is None else len(fs.ids)], np.int64))
   if (counts == 0).any():
     raise ValueError(f"{what}: processes {np.flatnonzero(counts == 0).tolist()} of "
                      f"{len(counts)} read no example (examples per process: {counts.tolist()});"
                      " write more shards or run fewer processes")
-  width = int(_allgather(np.asarray([max(1, fs.ids.dtype.itemsize)])).max())
-  raw = np.frombuffer(fs.ids.astype(f"S{width}").tobytes(), np.uint8).reshape(-1, width)
-  ids = _gather_rows(raw).copy().view(f"S{width}").reshape(-1).astype(str)
-  return FeatureSet(_gather_rows(fs.features), _gather_rows(fs.labels), ids)
+  return FeatureSet(multihost.gather_rows(fs.features), multihost.gather_rows(fs.labels),
+                    multihost.gather_strings(fs.ids))
 
 
 # ------------------------------------------------------------------------------ cache

@@ -5,15 +5,18 @@ weight exp(sim_j / T) for its label (one-hot or multi-hot). Scores = votes / sum
 class probabilities (single-label, prediction = argmax) or per-class weighted label
 frequencies in [0, 1] (multi-label; F1 thresholds them at 0.5).
 
-Config (config.evals.<name>, besides base.py's): k (default 20), temperature (0.07),
+Fields (config.evals.<name>, besides base.py's): k (default 20), temperature (0.07),
 chunk (test rows per similarity block, 1024). Metrics: the full test metrics (metrics.py).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from spectralgpt_jax.evaluation.base import FeatureEvaluator
+from spectralgpt_jax.evaluation.context import EvalContext
 from spectralgpt_jax.evaluation.registry import register
 
 
@@ -43,13 +46,17 @@ def knn_scores(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, *, 
 class KnnEvaluator(FeatureEvaluator):
   """Cosine k-NN on cached frozen-encoder features (see module docstring)."""
 
+  def __init__(self, *, ctx: EvalContext, k: int = 20, temperature: float = 0.07,
+               chunk: int = 1024, **data_fields: Any):
+    super().__init__(ctx=ctx, **data_fields)
+    self.k, self.temperature, self.chunk = int(k), float(temperature), int(chunk)
+
   def run(self) -> dict[str, float]:
-    cfg = self.cfg
     train, test = self.features("train"), self.features("test")
     k_cls = self.num_classes(train, test)
-    k, t = int(cfg.get("k", 20)), float(cfg.get("temperature", 0.07))
+    k, t = self.k, self.temperature
     scores = knn_scores(train.features, self.targets(train, k_cls), test.features, k=k,
-                        temperature=t, chunk=int(cfg.get("chunk", 1024)))
+                        temperature=t, chunk=self.chunk)
     metrics, cm = self.score(test, scores)
     info = {"k": k, "temperature": t, "num_classes": k_cls, "num_train": len(train.ids),
             "feature_dim": train.features.shape[1], "layers": self.layers,

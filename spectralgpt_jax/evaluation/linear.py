@@ -10,21 +10,23 @@ tolerance, init) can change a result; it is deterministic in float64 on any host
 scores are not calibrated probabilities (threshold-0.5 F1 reads them as such; argmax and
 mAP only use their order). Prediction: argmax (single), scores as they are (multi).
 
-Config (config.evals.<name>, besides base.py's): l2_strengths (tuple of floats),
-select_metric ("" = accuracy / macro_map). The strength is chosen on val_data when given,
-else on test_data (reported: `selected_on_val` 0.0, an optimistic number).
+Fields (config.evals.<name>, besides base.py's): l2_strengths (tuple of floats, default
+DEFAULT_STRENGTHS), select_metric ("" = accuracy / macro_map). The strength is chosen on
+val_data when given, else on test_data (reported: `selected_on_val` 0.0, an optimistic
+number). Every strength is scored on the float32 scores that predictions.npz would hold.
 Metrics: `l2=<s>/<select_metric>` (test) and `l2=<s>/val_<select_metric>` per strength; the
 full test metrics (metrics.py) at the chosen strength, `best_l2`, `selected_on_val`.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from spectralgpt_jax.evaluation import metrics as metrics_lib
 from spectralgpt_jax.evaluation.base import FeatureEvaluator
+from spectralgpt_jax.evaluation.context import EvalContext
 from spectralgpt_jax.evaluation.registry import register
 
 DEFAULT_STRENGTHS = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
@@ -67,12 +69,16 @@ def ridge_path(x: np.ndarray, y: np.ndarray, strengths: Sequence[float]
 class LinearEvaluator(FeatureEvaluator):
   """Ridge linear probe on cached frozen-encoder features (see module docstring)."""
 
+  def __init__(self, *, ctx: EvalContext, l2_strengths: Sequence[float] = DEFAULT_STRENGTHS,
+               select_metric: str = "", **data_fields: Any):
+    super().__init__(ctx=ctx, **data_fields)
+    self.strengths = tuple(float(s) for s in l2_strengths)
+    self.select = str(select_metric) or metrics_lib.main_metric(self.label_type)
+
   def run(self) -> dict[str, float]:
-    cfg = self.cfg
     train, test, val = self.features("train"), self.features("test"), self.features("val")
     k = self.num_classes(*(s for s in (train, test, val) if s is not None))
-    strengths = tuple(float(s) for s in cfg.get("l2_strengths", DEFAULT_STRENGTHS))
-    select = str(cfg.get("select_metric", "") or metrics_lib.main_metric(self.label_type))
+    strengths, select = self.strengths, self.select
     path = ridge_path(train.features, self.targets(train, k), strengths)
     metrics: dict[str, float] = {}
     choose = []

@@ -14,11 +14,22 @@ Multi-label (labels [N, K] {0,1}, scores [N, K]; higher = more likely):
     multilabel_average_precision(average="micro") per batch of `batch_size` consecutive
     examples, averaged over batches; batches without positives are skipped).
 AP is sklearn's `average_precision_score` (step-wise, ties grouped), reimplemented here.
+
+Evaluators score `saved_scores(scores)`, the float32 array their prediction files hold, so
+that the files reproduce every reported metric (float64 scores that tie in float32 would
+otherwise rank differently in the file than in the report).
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+SAVED_DTYPE = np.float32  # dtype of the scores in prediction files
+
+
+def saved_scores(scores) -> np.ndarray:
+  """`scores` as prediction files hold them (float32): the array to score and to save."""
+  return np.asarray(scores, SAVED_DTYPE)
 
 
 def average_precision(y: np.ndarray, s: np.ndarray) -> float:

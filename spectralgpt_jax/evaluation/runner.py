@@ -47,12 +47,10 @@ def run_evals(config: ml_collections.ConfigDict, workdir: str) -> dict[str, floa
   """Runs `config.evals` in order; returns {"<name>/<metric>": float}."""
   base = make_context(config, workdir)
   out: dict[str, float] = {}
-  for name, cfg in config.evals.items():
-    if "type" not in cfg:
-      raise ValueError(f"config.evals.{name} has no `type` (known: {registry.known_types()})")
+  for name, block in config.evals.items():
     ctx = dataclasses.replace(base, workdir=os.path.join(base.workdir, name))
-    evaluator = registry.get(cfg.type)(cfg, ctx)
-    logging.info("evaluator %s (%s) -> %s", name, cfg.type, ctx.workdir)
+    evaluator = registry.build(name, block, ctx)
+    logging.info("evaluator %s (%s) -> %s", name, block["type"], ctx.workdir)
     metrics = evaluator.run()
     out.update({f"{name}/{k}": float(v) for k, v in metrics.items()})
   if jax.process_index() == 0:

@@ -13,8 +13,10 @@ from spectralgpt_jax.evaluation.context import EvalContext
 from conftest import data_config
 
 # Measured here (tiny MAE, seed 0, 32 px): worst cosine 0.999994, relative error 0.0034 (final
-# output; blocks 0 and -1 alike); probe metrics unchanged (differences 0.0). docs/evaluation.md.
-MIN_COSINE, MAX_REL_ERROR, MAX_METRIC_DIFF = 0.9995, 0.02, 0.02
+# output; blocks 0 and -1 alike; base at 128 px 0.0048); probe metrics unchanged (differences
+# 0.0). The bounds are the documented ones: features within 0.5% of float32, probe metrics
+# unchanged (README, docs/evaluation.md).
+MIN_COSINE, MAX_REL_ERROR, MAX_METRIC_DIFF = 0.9995, 0.005, 0.0
 
 
 def agreement(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:

@@ -1,9 +1,9 @@
 """Tiling, dense metrics and outputs together on the two real OSCD test cities (rennes,
-hongkong) of ../shared/data/oscd_s2_subset: their true sizes and change maps, read in place
-(CC BY-NC-SA: never copied into the repository)."""
+hongkong) of the OSCD subset (the `oscd_root` fixture: $SPECTRALGPT_OSCD_DATA or
+../shared/data/oscd_s2_subset): their true sizes and change maps, read in place (CC BY-NC-SA:
+never copied into the repository)."""
 
 import math
-import pathlib
 import warnings
 
 import numpy as np
@@ -14,7 +14,6 @@ from spectralgpt_jax.evaluation.context import EvalContext
 
 rasterio = pytest.importorskip("rasterio")
 
-OSCD = pathlib.Path(__file__).resolve().parents[2].parent / "shared" / "data" / "oscd_s2_subset"
 CITIES = ("rennes", "hongkong")
 RGB = ("B04", "B03", "B02")
 
@@ -34,19 +33,17 @@ def _to_grid(band, shape):
 
 
 @pytest.fixture(scope="module")
-def cities():
+def cities(oscd_root):
   """city -> (date 1 [4, H, W] = B04, B03, B02 + the change map, date 2 [3, H, W], labels)."""
-  if not (OSCD / "SHA256SUMS.txt").exists():
-    pytest.skip(f"OSCD subset not found at {OSCD}")
   out = {}
   for city in CITIES:
-    raw = _read(OSCD / "Onera Satellite Change Detection dataset - Train Labels" / city / "cm"
+    raw = _read(oscd_root / "Onera Satellite Change Detection dataset - Train Labels" / city / "cm"
                 / f"{city}-cm.tif")
     assert set(np.unique(raw)) <= {1, 2}, f"{city}: change map values {np.unique(raw)}"
     labels = raw.astype(np.int64) - 1                         # shipped 1 / 2 -> 0 / 1
     dates = []
     for folder in ("imgs_1", "imgs_2"):
-      d = OSCD / "Onera Satellite Change Detection dataset - Images" / city / folder
+      d = oscd_root / "Onera Satellite Change Detection dataset - Images" / city / folder
       bands = [_to_grid(_read(next(d.glob(f"*_{b}.tif"))), labels.shape) for b in RGB]
       dates.append(np.stack(bands).astype(np.float32))
     out[city] = (np.concatenate([dates[0], labels[None].astype(np.float32)]), dates[1], labels)

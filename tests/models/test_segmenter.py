@@ -114,3 +114,46 @@ def test_collected_layers_scanned_equal_unrolled():
     np.testing.assert_allclose(a, b, atol=1e-5)
   with pytest.raises(ValueError, match="outside"):
     unrolled.apply({"params": p}, x, collect=(3,))
+
+
+def test_pangaea_neck_matches_torch():
+  """neck_0 / neck_1: ConvTranspose2d x4 / x2; neck_2: 1x1 conv; neck_3: MaxPool2d(2), 1x1
+  (square token grids, as the tiles and crops the model is given)."""
+  rng = np.random.default_rng(5)
+  feats = [rng.normal(size=(2, 6, 6, 10)).astype(np.float32) for _ in range(4)]
+  neck = upernet.PangaeaNeck(8)
+  p = nn.unbox(neck.init(jax.random.key(0), feats))["params"]
+  ours = [np.asarray(o) for o in neck.apply({"params": p}, feats)]
+  t = [torch.from_numpy(f).permute(0, 3, 1, 2) for f in feats]
+  w = {k: {n: torch.from_numpy(np.asarray(a)) for n, a in v.items()} for k, v in p.items()}
+  with torch.no_grad():
+    ref = [torch.nn.functional.conv_transpose2d(t[0], w["neck_0"]["kernel"].permute(0, 3, 1, 2),
+                                                w["neck_0"]["bias"], stride=4),
+           torch.nn.functional.conv_transpose2d(t[1], w["neck_1"]["kernel"].permute(0, 3, 1, 2),
+                                                w["neck_1"]["bias"], stride=2),
+           torch.nn.functional.conv2d(t[2], w["neck_2"]["kernel"].T[:, :, None, None],
+                                      w["neck_2"]["bias"]),
+           torch.nn.functional.conv2d(torch.nn.functional.max_pool2d(t[3], 2),
+                                      w["neck_3"]["kernel"].T[:, :, None, None],
+                                      w["neck_3"]["bias"])]
+  for i, (a, b) in enumerate(zip(ours, ref)):
+    assert a.shape == (2, *b.shape[2:], 8), i
+    np.testing.assert_allclose(a, b.permute(0, 2, 3, 1).numpy(), atol=1e-5, err_msg=f"neck_{i}")
+
+
+def test_pangaea_head_reads_only_its_feature_layers():
+  """With feature_layers (0, 0, 0, 0) the output ignores block 1 (unused, not even its
+  parameters matter) and follows block 0; reading block 1 makes it follow block 1."""
+  x = _cube()
+  def out(layers, edit=None):
+    m = get_model("seg_vit_tiny_patch8_32", head="pangaea", feature_layers=layers,
+                  head_channels=32, head_groups=8)
+    v = nn.unbox(m.init(jax.random.key(0), x))
+    if edit:
+      block = v["params"]["blocks"][edit]
+      v["params"]["blocks"][edit] = jax.tree.map(lambda a: a + 0.5, block)
+    return np.asarray(m.apply(v, x))
+  base = out((0, 0, 0, 0))
+  np.testing.assert_array_equal(out((0, 0, 0, 0), "layers_1"), base)
+  assert np.abs(out((0, 0, 0, 0), "layers_0") - base).max() > 1e-3
+  assert np.abs(out((0, 1, 1, 1), "layers_1") - out((0, 1, 1, 1))).max() > 1e-3

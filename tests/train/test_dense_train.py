@@ -3,7 +3,6 @@ deterministic), one program built by model kind; slow: the tiny change model lea
 OSCD training cities."""
 
 import json
-import pathlib
 
 import jax
 import numpy as np
@@ -85,14 +84,12 @@ def test_frozen_encoder_is_bit_identical_has_no_optimizer_state_and_is_determini
 
 
 @pytest.mark.slow
-def test_oscd_tiny_change_decoder_learns_on_training_cities(tmp_path):
+def test_oscd_tiny_change_decoder_learns_on_training_cities(oscd_root, tmp_path):
   """Training loss falls, and the change F1 of the briefly trained tiny model on training
   cities beats predicting 'no change' everywhere (F1 0)."""
   from spectralgpt_jax.evaluation import run_evals  # pylint: disable=g-import-not-at-top
-  shared = pathlib.Path(__file__).resolve().parents[2].parent / "shared"
-  if not (shared / "data" / "oscd_s2_subset").is_dir():
-    pytest.skip(f"OSCD subset not found under {shared}")
-  c = oscd_config.get_config(f"tiny,shared={shared}")
+  c = oscd_config.get_config("tiny")
+  c.root = str(oscd_root)
   c.evals.oscd.test_data.oscd.cities = "bercy,paris"
   c.evals.oscd.official_oscd = False
   c.evals.oscd.train.log.every_steps = 1
