@@ -80,5 +80,5 @@ def test_linear_probe_on_band_stats(eurosat_test_shards, tmp_path):
                     model="", cache_dir=str(tmp_path / "cache"))
   data = _data(eurosat_test_shards, normalization="minmax")
   cfg = E.linear(data, data, l2_strengths=(1e-3,))
-  metrics = registry.get("linear")(cfg, ctx).run()
+  metrics = registry.build("linear", cfg, ctx).run()
   assert metrics["accuracy"] > 0.6 and (tmp_path / "lin" / "predictions.npz").exists()
