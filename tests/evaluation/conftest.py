@@ -7,7 +7,7 @@ import ml_collections
 import pytest
 
 from data_pipelines import absl_flags
-from data_pipelines.config import default_data_config
+from eval_data import data_config
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -19,13 +19,6 @@ def _absl_flags_parsed():
 def ben_shards(ben_dir):
   """The six patches (BigEarthNet-19 labels, tests/conftest.py) as 2 shards of 3: [train, test]."""
   return sorted(str(p) for p in pathlib.Path(ben_dir).glob("*.tfrecord"))
-
-
-def data_config(path: str, batch_size: int = 2) -> ml_collections.ConfigDict:
-  c = default_data_config()
-  c.paths, c.label_type, c.num_classes = path, "multi", 19
-  c.image_size, c.batch_size, c.normalization = 32, batch_size, "minmax"
-  return c
 
 
 @pytest.fixture(scope="session")

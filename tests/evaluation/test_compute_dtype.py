@@ -10,7 +10,7 @@ from spectralgpt_jax import evaluation
 from spectralgpt_jax.evaluation import features
 from spectralgpt_jax.evaluation.context import EvalContext
 
-from conftest import data_config
+from eval_data import data_config
 
 # Measured here (tiny MAE, seed 0, 32 px): worst cosine 0.999994, relative error 0.0034 (final
 # output; blocks 0 and -1 alike; base at 128 px 0.0048); probe metrics unchanged (differences
