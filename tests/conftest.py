@@ -19,7 +19,8 @@ import sys  # noqa: E402
 import pytest  # noqa: E402
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
-SPEC_DIR = REPO_ROOT.parent / "shared" / "spec"
+# The official model's facts (key list); SPECTRALGPT_SPEC points elsewhere.
+SPEC_DIR = pathlib.Path(os.environ.get("SPECTRALGPT_SPEC", REPO_ROOT.parent / "shared" / "spec"))
 # Test helpers (the PyTorch twin, parity utilities) live in tests/ and are imported by name.
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
@@ -66,10 +67,10 @@ def flood_root() -> pathlib.Path:
 
 @pytest.fixture(scope="session")
 def official_keys_file() -> pathlib.Path:
-  """../shared/spec/official_state_dict_keys.txt (skip when absent)."""
+  """../shared/spec/official_state_dict_keys.txt, or under $SPECTRALGPT_SPEC (skip when absent)."""
   path = SPEC_DIR / "official_state_dict_keys.txt"
   if not path.exists():
-    pytest.skip(f"official key list not found at {path}")
+    pytest.skip(f"official key list not found at {path} (set SPECTRALGPT_SPEC to the spec folder)")
   return path
 
 
