@@ -57,7 +57,7 @@ def ours(model_name: str, batch: int, compute_dtype: str, attention: str, warmup
   x = cubes(model_name, batch)
   params = jax.jit(model.init)(jax.random.key(0), x[:1])
   # the model of SpectralGPT.compute_model(compute_dtype): only the matmul dtype changes
-  net = model.clone(dtype=jnp.dtype(compute_dtype))
+  net = model.clone(runtime=model.runtime.replace(dtype=jnp.dtype(compute_dtype)))
   fn = jax.jit(lambda p, x: net.apply(p, x, method="pooled"))
   return timed(lambda: fn(params, x).block_until_ready(), warmup, steps), ops.name
 

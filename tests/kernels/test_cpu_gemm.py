@@ -10,7 +10,7 @@ import pytest
 
 from spectralgpt_jax.kernels import cpu_gemm
 from spectralgpt_jax.models import get_model
-from spectralgpt_jax.models.dense import Dense
+from spectralgpt_jax.models.dense_layer import Dense
 from spectralgpt_jax.models.ops import Ops
 
 import one_device
