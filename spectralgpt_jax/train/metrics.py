@@ -14,7 +14,7 @@ from collections.abc import Mapping
 import numpy as np
 from absl import logging
 
-from spectralgpt_jax.compile import targets as targets_lib
+from spectralgpt_jax import devices as targets_lib
 from spectralgpt_jax.models import flops
 
 
