@@ -28,7 +28,7 @@ import sys
 
 import numpy as np
 
-from timing import append_section, timed
+from timing import QUICK_HELP, append_section, quick_out, timed
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # spectralgpt_jax (its PyTorch model too) when run as a script
@@ -86,16 +86,15 @@ def main() -> None:
   parser.add_argument("--attention", default="auto",
                       help="config.kernels.attention for ours (auto, xla, blocked, fused)")
   parser.add_argument("--quick", action="store_true",
-                      help=f"smoke run: {QUICK_MODEL}, batch {QUICK_BATCH}, 1 warm-up, 1 step "
-                           "(proves the script works; its numbers mean nothing)")
+                      help=f"{QUICK_HELP} ({QUICK_MODEL}, batch {QUICK_BATCH}, 1 step)")
   parser.add_argument("--twin-only", action="store_true", help=argparse.SUPPRESS)
   parser.add_argument("--model", default=MODEL, help=argparse.SUPPRESS)
   parser.add_argument("--batch", type=int, default=BATCH, help=argparse.SUPPRESS)
   args = parser.parse_args()
   if args.quick:
-    if args.out:
-      parser.error("--quick numbers mean nothing: not with --out")
     args.model, args.batch, args.warmup, args.steps = QUICK_MODEL, QUICK_BATCH, 1, 1
+    if not args.twin_only:
+      args.out = quick_out("feature_bench")
   if args.twin_only:
     print(json.dumps(twin(args.model, args.batch, args.warmup, args.steps)))
     return

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import flax.linen as nn
 import jax
 import numpy as np
 import torch
 
 from spectralgpt_jax.export import param_mapping
-from spectralgpt_jax.models import get_model
+from spectralgpt_jax.models import get_model, shapes
 from spectralgpt_jax.torch import create_model
 
 
 def init_params(model, x: np.ndarray, seed: int = 0) -> dict:
-  rngs = {"params": jax.random.key(seed), "masking": jax.random.key(seed + 1)}
-  kwargs = {"mask_ratio": 0.9} if model.spec.kind == "mae" else {}
-  return nn.unbox(jax.jit(lambda: model.init(rngs, x, **kwargs))())["params"]
+  return shapes.init_params(model, x, seed=seed)
 
 
 def twin_with_params(name: str, params: dict, spec, **twin_kwargs) -> torch.nn.Module:
