@@ -1,4 +1,7 @@
-"""Helpers shared by the parity tests: build a Flax model and its PyTorch twin with equal weights."""
+"""Helpers shared by the parity tests: a Flax model and its PyTorch twin with equal weights.
+
+The twin is our own PyTorch package `spectralgpt_jax.torch` (not an independent implementation;
+tests/models/test_parity.py says what agreement with it does and does not show)."""
 
 from __future__ import annotations
 

@@ -4,6 +4,7 @@
 
 import argparse
 import importlib
+import pathlib
 import re
 import sys
 
@@ -13,6 +14,7 @@ from spectralgpt_jax import __main__ as entry
 from spectralgpt_jax.cli import _flags
 
 COMMANDS = entry._commands()
+ROOT = pathlib.Path(__file__).resolve().parents[2]  # config paths work from any directory
 ABSL = ("train", "evaluate", "compile")
 
 
@@ -112,8 +114,8 @@ def test_deprecated_name_through_the_cli(tmp_path, capsys):
 
 
 def test_train_print_config_prints_the_resolved_config_and_exits(capsys, monkeypatch):
-  argv = ["train", "--config", "configs/pretrain/tiny_s2.py:synthetic", "--config.total_steps=7",
-          "--config.optim.blr=0.5", "--print_config"]
+  argv = ["train", "--config", f"{ROOT / 'configs/pretrain/tiny_s2.py'}:synthetic",
+          "--config.total_steps=7", "--config.optim.blr=0.5", "--print_config"]
   monkeypatch.setattr(sys, "argv", ["spectralgpt_jax"] + argv)  # config_flags reads sys.argv
   rc = entry.main(argv)
   out = capsys.readouterr().out

@@ -1,4 +1,10 @@
-"""Faithfulness: our Flax models equal an independent PyTorch twin of the official code.
+"""Our Flax models equal our own PyTorch package, `spectralgpt_jax.torch` (the "twin").
+
+The twin is this project's PyTorch rewrite of the official architecture (same repository, same
+spec), not an independent implementation: agreement shows the two packages and the export
+mapping compute one function, and catches a bug made in one of them only. What ties the twin to
+the official code is tests/torch/test_torch_modules.py (official keys, shapes, parameter counts,
+masking, patchify and loss from ../shared/spec).
 
 Weights go Flax -> official state_dict through the export mapping and load with strict=True;
 with the same input and the same masking noise, encoder output, prediction and loss agree within
