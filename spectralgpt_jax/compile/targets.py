@@ -41,20 +41,9 @@ class Target:
     return "tpu" if self.platform == "tpu" else "cuda12"
 
 
-def _tpu(name, topology, n, kind, mem_gib, tflops, chip="default", wrap=(False,) * 3):
-  return Target(name, "tpu", n, kind, int(mem_gib * GIB), tflops, topology, chip, (2, 2, 1),
-                wrap)
-
-
-def _gpu(name, topology, n, kind, mem_bytes, tflops, cfg):
-  return Target(name, "cuda", n, kind, mem_bytes, tflops, topology, gpu_config=cfg)
-
-
 # Peak throughput per device kind: the one table in spectralgpt_jax/devices.py.
 _V5E, _V4, _V5P, _V6E = devices.TPU_V5E, devices.TPU_V4, devices.TPU_V5P, devices.TPU_V6E
 _H100, _H200 = devices.H100, devices.H200
-PEAK_BF16_TFLOPS = devices.PEAK_BF16_TFLOPS
-peak_bf16_tflops = devices.peak_bf16_tflops
 
 
 # Usable HBM per device: what libtpu reports when it refuses a program ("temps 16.59G > 15.75G"
@@ -66,12 +55,12 @@ _H100_MEM, _H200_MEM = 84_929_347_584, 150_754_820_096
 
 
 def _tpu(name, topology, n, kind, mem_gib, chip="default", wrap=(False,) * 3):
-  return Target(name, "tpu", n, kind, int(mem_gib * GIB), PEAK_BF16_TFLOPS[kind], topology, chip,
-                (2, 2, 1), wrap)
+  return Target(name, "tpu", n, kind, int(mem_gib * GIB), devices.PEAK_BF16_TFLOPS[kind],
+                topology, chip, (2, 2, 1), wrap)
 
 
 def _gpu(name, topology, n, kind, mem_bytes, cfg):
-  return Target(name, "cuda", n, kind, mem_bytes, PEAK_BF16_TFLOPS[kind], topology,
+  return Target(name, "cuda", n, kind, mem_bytes, devices.PEAK_BF16_TFLOPS[kind], topology,
                 gpu_config=cfg)
 
 
