@@ -38,10 +38,11 @@ def get_spec(name: str, **overrides) -> ModelSpec:
 
 def get_model(name: str, **kwargs) -> SpectralMAE | SpectralViT | SpectralSegmenter:
   """Builds variant `name`; kwargs may set ModelSpec fields (img_size, num_classes, ...),
-  Runtime fields (dtype, param_dtype, scan, remat, ops: gathered into `model.runtime`) and
-  module fields (drop_path_rate, pos_embed, pool, ...)."""
+  Runtime fields (dtype, param_dtype, scan, remat, ops: gathered into `model.runtime`, over
+  a `runtime=Runtime(...)` if given) and module fields (drop_path_rate, pos_embed, pool, ...)."""
   spec = get_spec(name, **{k: v for k, v in kwargs.items() if k in _SPEC_FIELDS})
-  runtime = Runtime(**{k: v for k, v in kwargs.items() if k in runtime_lib.FIELDS})
+  base = kwargs.pop("runtime", runtime_lib.DEFAULT)  # a whole record, fields below win
+  runtime = base.replace(**{k: v for k, v in kwargs.items() if k in runtime_lib.FIELDS})
   module_kwargs = {k: v for k, v in kwargs.items()
                    if k not in _SPEC_FIELDS and k not in runtime_lib.FIELDS}
   cls = {"mae": SpectralMAE, "vit": SpectralViT}.get(spec.kind, SpectralSegmenter)
