@@ -3,7 +3,7 @@ PY      := .venv/bin/python
 STAMP   := .venv/.installed
 SHARED  ?= ../shared
 
-.PHONY: setup setup-blas setup-tpu setup-cuda12 test test-slow demo demo-eval bench bench-step bench-attention bench-gemm bench-pipeline bench-scale bench-features bench-aot test-aot models clean
+.PHONY: setup setup-blas setup-tpu setup-cuda12 test test-slow demo demo-eval bench bench-quick bench-step bench-attention bench-gemm bench-pipeline bench-scale bench-features bench-aot test-aot models clean
 
 setup: $(STAMP)
 
@@ -52,6 +52,10 @@ demo-eval: $(STAMP)
 	$(PY) -m spectralgpt_jax sweep --config configs/eval/tiny_oscd_sweep.py:shared=$(SHARED) --workdir runs/demo/eval_oscd
 
 bench: bench-step bench-attention bench-gemm bench-pipeline bench-scale bench-features
+
+# Every bench script in its --quick mode (tiny sizes, results to a temp file): proves they run.
+bench-quick: $(STAMP)
+	$(PY) -m pytest -q tests/bench
 
 bench-step: $(STAMP)
 	$(PY) bench/step_bench.py --out BENCHMARKS.md

@@ -7,8 +7,10 @@ table (model, target, batch, per-device memory, fits, compile time) to BENCHMARK
   make bench-aot   # = .venv-tpu/bin/python bench/aot_bench.py --targets v5e-8,h100 \\
                   #       --per-device-batch 16 --out BENCHMARKS.md
   .venv-tpu/bin/python bench/aot_bench.py --targets v5e-8 --models base --json /tmp/aot.json
+  .venv/bin/python bench/aot_bench.py --quick   # smoke run: the tiny model for v5e-4 and / or
+                                                # h100, whichever compiler venv exists
 
-Each compile runs alone in a child process (`python -m spectralgpt_jax.compile`) of the venv
+Each compile runs alone in a child process (`python -m spectralgpt_jax compile`) of the venv
 that has its compiler (.venv-tpu for TPU targets, .venv-cuda12 for GPU ones), one at a time:
 compiles are CPU-heavy and the huge model's takes minutes on 2 cores.
 """
@@ -25,7 +27,7 @@ import sys
 import tempfile
 import time
 
-from timing import cpu_name  # bench/ is on sys.path when run as a script
+from timing import QUICK_HELP, cpu_name, quick_out  # bench/ is on sys.path as a script
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -36,8 +38,15 @@ MODELS = {
     "base": "configs/pretrain/spectralgpt_plus_base_128.py",
     "large": "configs/pretrain/spectralgpt_large.py:stage=2",
     "huge": "configs/pretrain/spectralgpt_huge.py:stage=2",
+    "tiny": "configs/pretrain/tiny_s2.py",
 }
 VENVS = {"tpu": ".venv-tpu", "cuda": ".venv-cuda12"}
+QUICK_TARGETS = ("v5e-4", "h100")
+
+
+def compiler_python(target: targets_lib.Target) -> pathlib.Path:
+  """The python of the venv with the target's compiler (it may not exist)."""
+  return ROOT / VENVS[target.platform] / "bin" / "python"
 
 
 def _compile_one(python: str, target: str, config: str, timeout: float,
@@ -45,8 +54,8 @@ def _compile_one(python: str, target: str, config: str, timeout: float,
   """Report of one compile in a child process, or {"verdict": "error", ...}."""
   with tempfile.TemporaryDirectory() as tmp:
     out = pathlib.Path(tmp) / "report.json"
-    cmd = [python, "-m", "spectralgpt_jax.compile", "--target", target, "--config", config,
-           "--json", str(out)] + (["--batch", str(batch)] if batch else [])
+    cmd = [python, "-m", "spectralgpt_jax", "compile", "--target", target, "--config", config,
+           "--json", str(out)] + ([f"--config.batch_size={batch}"] if batch else [])
     t0 = time.perf_counter()
     try:
       proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
@@ -54,7 +63,7 @@ def _compile_one(python: str, target: str, config: str, timeout: float,
       return {"target": target, "config": config, "verdict": "error",
               "error": f"no result within {timeout:.0f} s"}
     wall = time.perf_counter() - t0
-    if proc.returncode != 0 or not out.exists():
+    if proc.returncode not in (0, 1) or not out.exists():  # 1: compiled, does not fit
       tail = [l for l in proc.stderr.splitlines() if l.strip()][-3:]
       return {"target": target, "config": config, "verdict": "error", "wall_s": wall,
               "error": " | ".join(tail)[-600:]}
@@ -127,11 +136,21 @@ def main() -> int:
   p.add_argument("--timeout", type=float, default=1500, help="seconds per compile")
   p.add_argument("--out", default=None, help="markdown file to append the table to")
   p.add_argument("--json", default=None, help="write all reports here")
+  p.add_argument("--quick", action="store_true", help=QUICK_HELP)
   a = p.parse_args()
+  if a.quick:
+    found = [t for t in QUICK_TARGETS
+             if compiler_python(targets_lib.get_target(t)).exists()]
+    if not found:
+      print("aot_bench --quick: no compiler venv (`make setup-tpu` or `make setup-cuda12`); "
+            "nothing compiled", file=sys.stderr)
+      return 2
+    a.targets, a.models, a.per_device_batch, a.out = ",".join(found), "tiny", "", quick_out(
+        "aot_bench")
   reports = []
   for name in a.targets.split(","):
     target = targets_lib.get_target(name)
-    python = str(ROOT / VENVS[target.platform] / "bin" / "python")
+    python = str(compiler_python(target))
     if not os.path.exists(python):
       print(f"error: {python} missing: `make setup-{target.extra}`", file=sys.stderr)
       return 2

@@ -6,6 +6,7 @@ bench/cpu_attention_parts.cc: single-core timings of the kernel's parts. Appends
 to the --out markdown file.
 
   .venv/bin/python bench/attention_bench.py --out BENCHMARKS.md
+  .venv/bin/python bench/attention_bench.py --quick    # smoke run: a small shape, seconds
 """
 
 from __future__ import annotations
@@ -18,25 +19,27 @@ import tempfile
 
 import numpy as np
 
-from timing import append_section, best_seconds
+from timing import QUICK_HELP, append_section, best_seconds, quick_out
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHAPE = (8, 1024, 16, 32)  # mae_vit_base_patch8_128 decoder: B, N, H, head dim
+QUICK_SHAPE = (2, 64, 2, 32)  # the fused kernel takes head dims 32 and 64
 
 
-def layer_times() -> list[str]:
+def layer_times(shape: tuple[int, ...], reps: int = 4) -> list[str]:
   import jax
   import jax.numpy as jnp
-  from spectralgpt_jax.models.attention import attend
+  from spectralgpt_jax.kernels import select
   rng = np.random.default_rng(0)
-  q, k, v, cot = (jnp.asarray(rng.normal(size=SHAPE), jnp.float32) for _ in range(4))
+  q, k, v, cot = (jnp.asarray(rng.normal(size=shape), jnp.float32) for _ in range(4))
   rows = []
   for impl in ("xla", "blocked", "fused"):
-    fwd = jax.jit(lambda q, k, v, impl=impl: attend(q, k, v, impl))
+    attend = select.ops_for(jax.devices()[:1], attention=impl).attention
+    fwd = jax.jit(attend)
     grad = jax.jit(jax.value_and_grad(
-        lambda q, k, v, impl=impl: jnp.sum(attend(q, k, v, impl) * cot), (0, 1, 2)))
-    t_fwd = best_seconds(lambda: jax.block_until_ready(fwd(q, k, v)), 4)
-    t_all = best_seconds(lambda: jax.block_until_ready(grad(q, k, v)), 4)
+        lambda q, k, v, attend=attend: jnp.sum(attend(q, k, v) * cot), (0, 1, 2)))
+    t_fwd = best_seconds(lambda: jax.block_until_ready(fwd(q, k, v)), reps)
+    t_all = best_seconds(lambda: jax.block_until_ready(grad(q, k, v)), reps)
     rows.append(f"| {impl} | {t_fwd:.3f} | {t_all:.3f} |")
     print(rows[-1], flush=True)
   return ["| attention | forward (s) | forward + backward (s) |", "|---|---|---|", *rows]
@@ -58,15 +61,19 @@ def kernel_parts() -> list[str]:
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--out", default="", help="markdown file to append results to")
+  parser.add_argument("--quick", action="store_true", help=QUICK_HELP)
   args = parser.parse_args()
+  shape, reps = SHAPE, 4
+  if args.quick:  # the kernel parts still run whole: they take about a second
+    shape, reps, args.out = QUICK_SHAPE, 1, quick_out("attention_bench")
   from spectralgpt_jax import hostmem
   hostmem.retain_freed_host_memory()
-  layer = layer_times()
+  layer = layer_times(shape, reps)
   parts = kernel_parts()
   if args.out:
     append_section(
         args.out, "Decoder attention, one layer, f32",
-        f"q, k, v {list(SHAPE)} (B, N, H, D); best of 4 jitted calls, all cores.",
+        f"q, k, v {list(shape)} (B, N, H, D); best of {reps} jitted calls, all cores.",
         "\n".join(layer) + "\n\nKernel parts, one core (`bench/cpu_attention_parts.cc`; "
         "block = 64 queries x 1024 keys, problem = one batch element and head):\n\n"
         + "\n".join(parts))

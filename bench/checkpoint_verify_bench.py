@@ -2,6 +2,7 @@
 checksums at save (on the device, state = params + AdamW mu and nu) and verification at read.
 
   python bench/checkpoint_verify_bench.py [--out BENCHMARKS.md]
+  python bench/checkpoint_verify_bench.py --quick     # smoke run: tiny model, seconds
 
 Times: checksums of the full training state as jax arrays (what `save` adds), of the params as
 numpy (what `read_checkpoint` adds), and `read_checkpoint` of a written step with and without
@@ -13,10 +14,11 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import sys
 import tempfile
 import time
 
-from timing import cpu_name  # bench/ is on sys.path when run as a script
+from timing import QUICK_HELP, cpu_name, quick_out  # bench/ is on sys.path as a script
 
 import jax
 import numpy as np
@@ -24,7 +26,7 @@ import numpy as np
 from spectralgpt_jax import checkpoints as ckpt
 from spectralgpt_jax.models import get_model, shapes
 
-MODEL = "mae_vit_base_patch8_128"
+MODEL, QUICK_MODEL = "mae_vit_base_patch8_128", "mae_vit_tiny_patch8_32"
 
 
 def _best(fn, n=3) -> float:
@@ -39,8 +41,12 @@ def _best(fn, n=3) -> float:
 def main() -> None:
   ap = argparse.ArgumentParser()
   ap.add_argument("--out", default=None, help="append the table to this markdown file")
+  ap.add_argument("--quick", action="store_true", help=QUICK_HELP)
   args = ap.parse_args()
-  model = get_model(MODEL)
+  name = MODEL
+  if args.quick:
+    name, args.out = QUICK_MODEL, quick_out("checkpoint_verify_bench")
+  model = get_model(name)
   abstract = shapes.param_shapes(model)
   rng = np.random.default_rng(0)
   params = jax.tree.map(lambda s: rng.standard_normal(s.shape, np.float32), abstract)
@@ -52,7 +58,7 @@ def main() -> None:
   t_host = _best(lambda: ckpt.checksums({"params": params}))
   tmp = tempfile.mkdtemp()
   try:
-    step_dir = ckpt.write_checkpoint(tmp, params, {"model": {"name": MODEL}})
+    step_dir = ckpt.write_checkpoint(tmp, params, {"model": {"name": name}})
     t_read = _best(lambda: ckpt.read_checkpoint(tmp), 2)
     shutil.rmtree(step_dir / ckpt.CHECKSUMS)
     t_plain = _best(lambda: ckpt.read_checkpoint(tmp), 2)
@@ -67,11 +73,11 @@ def main() -> None:
       ("read_checkpoint, verified", f"{mb:.0f}", f"{t_read:.3f}", ""),
       ("read_checkpoint, no checksum item (unverified)", f"{mb:.0f}", f"{t_plain:.3f}", ""),
   ]
-  lines = [f"### Checkpoint integrity: checksum cost on {MODEL} ({n / 1e6:.1f}M params) "
+  lines = [f"### Checkpoint integrity: checksum cost on {name} ({n / 1e6:.1f}M params) "
            f"({time.strftime('%Y-%m-%d')})", "",
            f"Machine: {cpu_name()}, {os.cpu_count()} CPU cores, jax "
            f"{jax.__version__} on {jax.devices()[0].platform}. Command: `python "
-           "bench/checkpoint_verify_bench.py --out BENCHMARKS.md`. Best of 3 (reads: 2). Two "
+           f"bench/checkpoint_verify_bench.py {' '.join(sys.argv[1:])}`. Best of 3 (reads: 2). Two "
            "32-bit sums per array (plain and position-weighted) of its bits.", "",
            "| what | MiB | seconds | GiB/s |", "|---|---|---|---|"]
   lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]

@@ -28,7 +28,7 @@ import sys
 
 import numpy as np
 
-from timing import append_section, timed
+from timing import QUICK_HELP, append_section, quick_out, timed
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # spectralgpt_jax (its PyTorch model too) when run as a script
@@ -57,7 +57,7 @@ def ours(model_name: str, batch: int, compute_dtype: str, attention: str, warmup
   x = cubes(model_name, batch)
   params = jax.jit(model.init)(jax.random.key(0), x[:1])
   # the model of SpectralGPT.compute_model(compute_dtype): only the matmul dtype changes
-  net = model.clone(dtype=jnp.dtype(compute_dtype))
+  net = model.clone(runtime=model.runtime.replace(dtype=jnp.dtype(compute_dtype)))
   fn = jax.jit(lambda p, x: net.apply(p, x, method="pooled"))
   return timed(lambda: fn(params, x).block_until_ready(), warmup, steps), ops.name
 
@@ -86,16 +86,15 @@ def main() -> None:
   parser.add_argument("--attention", default="auto",
                       help="config.kernels.attention for ours (auto, xla, blocked, fused)")
   parser.add_argument("--quick", action="store_true",
-                      help=f"smoke run: {QUICK_MODEL}, batch {QUICK_BATCH}, 1 warm-up, 1 step "
-                           "(proves the script works; its numbers mean nothing)")
+                      help=f"{QUICK_HELP} ({QUICK_MODEL}, batch {QUICK_BATCH}, 1 step)")
   parser.add_argument("--twin-only", action="store_true", help=argparse.SUPPRESS)
   parser.add_argument("--model", default=MODEL, help=argparse.SUPPRESS)
   parser.add_argument("--batch", type=int, default=BATCH, help=argparse.SUPPRESS)
   args = parser.parse_args()
   if args.quick:
-    if args.out:
-      parser.error("--quick numbers mean nothing: not with --out")
     args.model, args.batch, args.warmup, args.steps = QUICK_MODEL, QUICK_BATCH, 1, 1
+    if not args.twin_only:
+      args.out = quick_out("feature_bench")
   if args.twin_only:
     print(json.dumps(twin(args.model, args.batch, args.warmup, args.steps)))
     return

@@ -8,6 +8,7 @@ matmuls only), so MFU is conservative. Checks the program holds cuDNN's fmha cal
 
   PYTHONPATH=$PWD .venv-cuda12/bin/python bench/gpu_step_bench.py --out BENCHMARKS.md
   ... --models base --steps 20 --json /tmp/gpu.json
+  ... --quick     # smoke run: the tiny model, batches 2 and 4, seconds
 
 Needs a real GPU (jax.devices()[0].platform == "gpu"); it refuses to run elsewhere, so no GPU
 time is ever estimated from a CPU.
@@ -22,13 +23,14 @@ import statistics
 import sys
 import time
 
-from timing import time_train_steps
+from timing import QUICK_HELP, quick_out, time_train_steps
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 CONFIGS = {"base": ("configs/pretrain/spectralgpt_plus_base_128.py", None),
-           "large": ("configs/pretrain/spectralgpt_large.py", "stage=2")}
+           "large": ("configs/pretrain/spectralgpt_large.py", "stage=2"),
+           "tiny": ("configs/pretrain/tiny_s2.py", None)}
 HEADROOM = 0.10
 
 
@@ -118,12 +120,16 @@ def main() -> int:
   p.add_argument("--remat", default="none", choices=("none", "dots", "full"))
   p.add_argument("--json", default=None)
   p.add_argument("--out", default=None, help="append a dated section to this markdown file")
+  p.add_argument("--quick", action="store_true", help=QUICK_HELP)
   a = p.parse_args()
   import jax
   if jax.devices()[0].platform != "gpu":
     print(f"gpu_step_bench: needs an NVIDIA GPU, found {jax.devices()[0].platform}; "
           "nothing measured", file=sys.stderr)
     return 2
+  if a.quick:
+    a.models, a.start_batch, a.max_batch, a.steps = "tiny", 2, 4, 2
+    a.out = quick_out("gpu_step_bench")
   rows = [run_model(m, a.start_batch, a.max_batch, a.steps, a.remat)
           for m in a.models.split(",")]
   print(markdown(rows))

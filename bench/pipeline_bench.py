@@ -5,6 +5,7 @@ bands -> per-image min-max -> RandomResizedCrop(128, bicubic) -> flip -> batch, 
 single-core per-stage breakdown. Writes a Markdown section (machine, command, date, numbers).
 
   .venv/bin/python bench/pipeline_bench.py --out BENCHMARKS.md
+  .venv/bin/python bench/pipeline_bench.py --quick     # smoke run: a few records, seconds
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ import argparse
 import datetime as dt
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
+
+from timing import QUICK_HELP, cpu_name, quick_out  # bench/ is on sys.path when run as a script
 
 
 def _parse(argv):
@@ -29,7 +33,12 @@ def _parse(argv):
   p.add_argument("--blas-threads", default="1",
                  help="BLAS threads per process (1 = honest per-core numbers, no oversubscription)")
   p.add_argument("--workdir", default=None, help="where to write shards (default: a temp dir)")
-  return p.parse_args(argv)
+  p.add_argument("--quick", action="store_true", help=QUICK_HELP)
+  args = p.parse_args(argv)
+  if args.quick:
+    args.records, args.shards, args.batch, args.batches, args.workers = 16, 2, 4, 2, "0"
+    args.out = quick_out("pipeline_bench")
+  return args
 
 
 def _write_shards(out, n, shards):
@@ -128,13 +137,7 @@ def _cpu_busy(seconds=1.0) -> float:
 
 
 def _machine():
-  cpu = cpu_name()
-  try:
-    with open("/proc/cpuinfo") as f:
-      cpu = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
-  except (OSError, StopIteration):
-    pass
-  return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
+  return f"{cpu_name()}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
 def main(argv=None) -> int:
@@ -144,6 +147,14 @@ def main(argv=None) -> int:
   from data_pipelines import absl_flags  # pylint: disable=g-import-not-at-top
   absl_flags.ensure_parsed()
   workdir = args.workdir or tempfile.mkdtemp(prefix="pipeline_bench_")
+  try:
+    return _run(args, argv, workdir)
+  finally:
+    if args.workdir is None:
+      shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _run(args, argv, workdir) -> int:
   paths = os.path.join(workdir, "shards")
   if not os.path.exists(os.path.join(paths, "manifest.json")):
     _write_shards(paths, args.records, args.shards)
@@ -155,7 +166,7 @@ def main(argv=None) -> int:
     print(f"workers={w}: {ips:.0f} images/s (start-up + warm-up {startup:.1f} s, machine "
           f"{busy:.0f}% busy before)", flush=True)
   busy_stages = _cpu_busy()
-  stages = _stages(paths)
+  stages = _stages(paths, n=16, batch=4) if args.quick else _stages(paths)
   per_image = sum(stages.values())
   cmd = "python " + " ".join([os.path.relpath(__file__)] + (argv or sys.argv[1:]))
   lines = [

@@ -10,6 +10,7 @@
 
   .venv/bin/python bench/scale_bench.py --out BENCHMARKS.md            # both parts
   .venv/bin/python bench/scale_bench.py --part memory --json /tmp/mem.json   # one part
+  .venv/bin/python bench/scale_bench.py --quick      # smoke run: the tiny model, both parts
 Each part runs in its own process (the device count is fixed at jax import).
 """
 
@@ -25,7 +26,7 @@ import subprocess
 import sys
 import time
 
-from timing import cpu_name, time_train_steps
+from timing import QUICK_HELP, cpu_name, quick_out, time_train_steps
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -49,12 +50,17 @@ def _setup(config, mesh_cfg, devices, preset: str | None = None) -> argparse.Nam
       params=shapes.count(program.abstract.params))
 
 
-def part_memory(batches: list[int]) -> dict:
+def _memory_config(quick: bool):
+  """SpectralGPT-huge (stage 2), or with --quick the tiny pretraining config."""
+  from configs.pretrain import spectralgpt_huge, tiny_s2
+  return tiny_s2.get_config() if quick else spectralgpt_huge.get_config("stage=2")
+
+
+def part_memory(batches: list[int], quick: bool = False) -> dict:
   import jax
-  from configs.pretrain import spectralgpt_huge
   out = []
   for batch in batches:
-    config = spectralgpt_huge.get_config("stage=2")
+    config = _memory_config(quick)
     config.batch_size = batch
     config.kernels.attention = "xla"  # what accelerators run, to measure their memory here
     rows = {}
@@ -80,18 +86,21 @@ def part_memory(batches: list[int]) -> dict:
   return {"cases": out}
 
 
-def part_time(batch: int, steps: int) -> dict:
+def part_time(batch: int, steps: int, quick: bool = False) -> dict:
   import jax
   import numpy as np
-  from configs.pretrain import spectralgpt_base_96
+  from configs.pretrain import spectralgpt_base_96, tiny_s2
   from spectralgpt_jax.train import metrics, model_state
   results = []
   cases = [(96, 0.75, "float32"), (96, 0.9, "float32"), (128, 0.75, "float32"),
            (128, 0.9, "float32"), (128, 0.9, "bfloat16")]
+  family = "mae_vit_base_patch8"
+  if quick:
+    cases, family = [(32, 0.9, "float32")], "mae_vit_tiny_patch8"
   for size, ratio, dtype in cases:
-    config = spectralgpt_base_96.get_config()
+    config = tiny_s2.get_config() if quick else spectralgpt_base_96.get_config()
     config.image_size, config.batch_size, config.masking.ratio = size, batch, ratio
-    config.model.name = f"mae_vit_base_patch8_{size}"
+    config.model.name = f"{family}_{size}"
     config.model.dtype = dtype
     run = _setup(config, {"data": 1, "fsdp": 1, "tensor": 1}, jax.devices()[:1], "dp")
     compiled, model, secs = run.compiled, run.model, run.compile_s
@@ -110,7 +119,8 @@ def part_time(batch: int, steps: int) -> dict:
           flush=True)
     results.append(row)
     del state
-  return {"model": "mae_vit_base_patch8_{96,128}", "rows": results}
+  return {"model": f"{family}_" + "{" + ",".join(str(c[0]) for c in cases) + "}",
+          "rows": results}
 
 
 def _markdown(mem: dict, tim: dict, cmd: str) -> str:
@@ -156,7 +166,7 @@ def _child(part: str, args) -> dict:
   out = pathlib.Path(f"/tmp/scale_bench_{part}_{os.getpid()}.json")
   cmd = [sys.executable, __file__, "--part", part, "--json", str(out),
          "--batch", str(args.batch), "--time-batch", str(args.time_batch),
-         "--steps", str(args.steps)]
+         "--steps", str(args.steps)] + (["--quick"] if args.quick else [])
   subprocess.run(cmd, env=env, check=True)
   return json.loads(out.read_text())
 
@@ -169,12 +179,15 @@ def main() -> int:
   p.add_argument("--batch", default="256,32", help="global batches of the memory part")
   p.add_argument("--time-batch", type=int, default=8, help="batch of the timing part")
   p.add_argument("--steps", type=int, default=2, help="timed steps per timing case")
+  p.add_argument("--quick", action="store_true", help=QUICK_HELP)
   args = p.parse_args()
   if args.part != "all" and args.json:  # child: run one part in this process
-    res = (part_memory([int(b) for b in args.batch.split(",")]) if args.part == "memory"
-           else part_time(args.time_batch, args.steps))
+    res = (part_memory([int(b) for b in args.batch.split(",")], args.quick)
+           if args.part == "memory" else part_time(args.time_batch, args.steps, args.quick))
     pathlib.Path(args.json).write_text(json.dumps(res, indent=1))
     return 0
+  if args.quick:
+    args.batch, args.time_batch, args.steps, args.out = "8", 2, 1, quick_out("scale_bench")
   mem = _child("memory", args) if args.part in ("memory", "all") else {}
   tim = _child("time", args) if args.part in ("time", "all") else {}
   cmd = "python bench/scale_bench.py " + " ".join(sys.argv[1:])

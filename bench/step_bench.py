@@ -11,6 +11,7 @@ Allocators: our steps run with the host allocator setting our `train` uses (host
 defaults), "torch-hostmem" with the same allocator setting as ours, for a like-for-like ratio.
 
   .venv/bin/python bench/step_bench.py --out BENCHMARKS.md
+  .venv/bin/python bench/step_bench.py --quick      # smoke run: tiny model, seconds
 """
 
 from __future__ import annotations
@@ -27,18 +28,35 @@ import sys
 
 import numpy as np
 
-from timing import cpu_name, timed
+from timing import QUICK_HELP, cpu_name, quick_out, timed
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # spectralgpt_jax (its PyTorch model too) when run as a script
 
 MODEL, BATCH, MASK_RATIO = "mae_vit_base_patch8_128", 8, 0.9
+PEAK_N = 2048  # side of the square matmul of the peaks
+QUICK_MODEL, QUICK_BATCH, QUICK_PEAK_N = "mae_vit_tiny_patch8_32", 2, 256
 
 
-def matmul_peak(dtype_name: str, n: int = 2048) -> float:
+def use_quick_sizes() -> None:
+  """--quick: the tiny model, a small batch and a small peak matmul (this process only)."""
+  global MODEL, BATCH, PEAK_N
+  MODEL, BATCH, PEAK_N = QUICK_MODEL, QUICK_BATCH, QUICK_PEAK_N
+
+
+def cube_batch(batch: int) -> np.ndarray:
+  """Uniform float32 cubes [batch, C, S, S] of MODEL's input size."""
+  from spectralgpt_jax.models import get_spec
+  spec = get_spec(MODEL)
+  return np.random.default_rng(0).uniform(
+      size=(batch, spec.num_bands, spec.img_size, spec.img_size)).astype(np.float32)
+
+
+def matmul_peak(dtype_name: str, n: int | None = None) -> float:
   """GFLOP/s of a jitted n x n matmul (bf16 inputs accumulate in f32)."""
   import jax
   import jax.numpy as jnp
+  n = n or PEAK_N
   dtype = jnp.bfloat16 if dtype_name == "bfloat16" else jnp.float32
   a = jnp.asarray(np.random.default_rng(0).normal(size=(n, n)), dtype)
   f = jax.jit(lambda a, b: jnp.matmul(a, b, preferred_element_type=jnp.float32))
@@ -46,9 +64,10 @@ def matmul_peak(dtype_name: str, n: int = 2048) -> float:
   return 2 * n ** 3 / min(times) / 1e9
 
 
-def torch_matmul_peak(n: int = 2048) -> float:
+def torch_matmul_peak(n: int | None = None) -> float:
   """GFLOP/s of torch's f32 n x n matmul (MKL on x86): the machine's best f32 GEMM we can run."""
   import torch
+  n = n or PEAK_N
   torch.set_num_threads(os.cpu_count() or 1)
   a = torch.from_numpy(np.random.default_rng(0).normal(size=(n, n)).astype(np.float32))
   times = timed(lambda: a @ a, 2, 7)
@@ -63,16 +82,15 @@ def jax_step(dtype_name: str, attention: str, matmul: str, warmup: int,
   import optax
   from spectralgpt_jax import losses
   from spectralgpt_jax.models import get_model
-  from spectralgpt_jax.models.patch_embed import patchify
-  import parity
-
   from spectralgpt_jax.kernels import select
+  from spectralgpt_jax.models import shapes
+  from spectralgpt_jax.models.patch_embed import patchify
 
   dtype = jnp.bfloat16 if dtype_name == "bfloat16" else jnp.float32
   ops = select.ops_for(jax.devices()[:1], attention=attention, matmul=matmul)
   model = get_model(MODEL, dtype=dtype, ops=ops)
-  x = np.random.default_rng(0).uniform(size=(BATCH, 12, 128, 128)).astype(np.float32)
-  params = parity.init_params(model, x[:1])
+  x = cube_batch(BATCH)
+  params = shapes.init_params(model)
   # Official pretraining AdamW: betas (0.9, 0.95), wd 0.05 on every >= 2-D parameter.
   tx = optax.adamw(1e-4, b1=0.9, b2=0.95, weight_decay=0.05,
                    mask=lambda p: jax.tree.map(lambda a: a.ndim >= 2, p))
@@ -111,8 +129,7 @@ def torch_step(warmup: int, steps: int) -> list[float]:
   opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05},
                            {"params": no_decay, "weight_decay": 0.0}], lr=1e-4,
                           betas=(0.9, 0.95))
-  x = torch.from_numpy(np.random.default_rng(0).uniform(size=(BATCH, 12, 128, 128))
-                       .astype(np.float32))
+  x = torch.from_numpy(cube_batch(BATCH))
 
   def run():
     loss, _, _ = model(x, mask_ratio=MASK_RATIO)
@@ -138,7 +155,8 @@ def in_subprocess(*flags: str):
 
   The twin gets a process of its own: the allocator setting is per process, and an idle JAX
   runtime beside it measurably slowed it down."""
-  out = subprocess.run([sys.executable, __file__, "--twin-only", *flags], check=True,
+  quick = ["--quick"] if MODEL == QUICK_MODEL else []
+  out = subprocess.run([sys.executable, __file__, "--twin-only", *quick, *flags], check=True,
                        capture_output=True, text=True).stdout
   return json.loads(out.strip().splitlines()[-1])
 
@@ -160,10 +178,16 @@ def main() -> None:
                            "torch: glibc defaults; torch-hostmem: tuned allocator)")
   parser.add_argument("--keep-os-allocator", action="store_true",
                       help="do not tune glibc malloc for our steps (spectralgpt_jax/hostmem.py)")
+  parser.add_argument("--quick", action="store_true", help=QUICK_HELP)
   parser.add_argument("--twin-only", action="store_true", help=argparse.SUPPRESS)
   parser.add_argument("--twin-hostmem", action="store_true", help=argparse.SUPPRESS)
   parser.add_argument("--twin-peak", action="store_true", help=argparse.SUPPRESS)
   args = parser.parse_args()
+  if args.quick:
+    use_quick_sizes()
+    if not args.twin_only:
+      args.steps, args.warmup, args.out = 1, 1, quick_out("step_bench")
+      args.what = "peak,f32,bf16,torch"  # the other rows differ only in kernels.select's choice
   from spectralgpt_jax import hostmem
   if args.twin_only:  # child process of in_subprocess: prints its result as JSON
     if args.twin_hostmem and not hostmem.retain_freed_host_memory():
@@ -248,7 +272,7 @@ def main() -> None:
             f"Our steps with the tuned host allocator (hostmem): {tuned}; twin: torch = glibc "
             f"defaults (as the official code runs), torch-hostmem = tuned, each in its own "
             f"process. "
-            f"Model FLOPs/step {flops / 1e12:.3f} TFLOP; 2048^2 matmul peaks (the higher of "
+            f"Model FLOPs/step {flops / 1e12:.3f} TFLOP; {PEAK_N}^2 matmul peaks (the higher of "
             f"readings before and after our steps): f32 XLA "
             f"{results.get('peak_f32', nan):.0f}, f32 torch/MKL "
             f"{results.get('peak_f32_torch', nan):.0f} (best f32 = the larger), bf16 "

@@ -6,8 +6,21 @@ import datetime
 import os
 import platform
 import sys
+import tempfile
 import time
 from typing import Callable
+
+
+QUICK_HELP = ("smoke run: a tiny model, a few seconds; the numbers mean nothing and go to a temp "
+              "file (printed), never to --out")
+
+
+def quick_out(script: str) -> str:
+  """A fresh temp markdown file for the section of a --quick run; prints its path."""
+  fd, path = tempfile.mkstemp(prefix=f"{script}_quick_", suffix=".md")
+  os.close(fd)
+  print(f"--quick: results in {path}", flush=True)
+  return path
 
 
 def timed(fn: Callable[[], object], warmup: int, steps: int) -> list[float]:

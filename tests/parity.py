@@ -1,21 +1,21 @@
-"""Helpers shared by the parity tests: build a Flax model and its PyTorch twin with equal weights."""
+"""Helpers shared by the parity tests: a Flax model and its PyTorch twin with equal weights.
+
+The twin is our own PyTorch package `spectralgpt_jax.torch` (not an independent implementation;
+tests/models/test_parity.py says what agreement with it does and does not show)."""
 
 from __future__ import annotations
 
-import flax.linen as nn
 import jax
 import numpy as np
 import torch
 
 from spectralgpt_jax.export import param_mapping
-from spectralgpt_jax.models import get_model
+from spectralgpt_jax.models import get_model, shapes
 from spectralgpt_jax.torch import create_model
 
 
 def init_params(model, x: np.ndarray, seed: int = 0) -> dict:
-  rngs = {"params": jax.random.key(seed), "masking": jax.random.key(seed + 1)}
-  kwargs = {"mask_ratio": 0.9} if model.spec.kind == "mae" else {}
-  return nn.unbox(jax.jit(lambda: model.init(rngs, x, **kwargs))())["params"]
+  return shapes.init_params(model, x, seed=seed)
 
 
 def twin_with_params(name: str, params: dict, spec, **twin_kwargs) -> torch.nn.Module:

@@ -111,12 +111,7 @@ def main(argv: list[str]) -> int:
   except targets.MissingCompilerError as e:  # this venv cannot compile for it: as a usage error
     raise _flags.UsageError(str(e)) from None
   from spectralgpt_jax.compile import aot, plan as plan_lib  # pylint: disable=g-import-not-at-top
-  config = fv.config
-  if config.get("total_steps") is None:  # num_examples left to the manifest of data not here
-    config.total_steps = 1
-    print("compile: config.num_examples is unset (read from the shard manifest when training "
-          "starts); compiling with total_steps=1: the schedule's length does not change the "
-          "program's memory or FLOPs")
+  config = fv.config  # a run length left to the manifest: aot.with_run_length's stand-in
   model = model_flops(config)
   out: dict = {"target": target.name, "model_flops": model}
   if fv.plan:

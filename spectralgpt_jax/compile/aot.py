@@ -1,26 +1,29 @@
 """Compile the project's train step for a named target from this CPU host (nothing runs).
 
-  .venv-tpu/bin/python -m spectralgpt_jax.compile --target v5e-8 \
-      --config configs/pretrain/spectralgpt_large.py:stage=2
-  .venv-cuda12/bin/python -m spectralgpt_jax.compile --target h100 \
-      --config configs/pretrain/spectralgpt_plus_base_128.py --json /tmp/base_h100.json
-
-The program is the one training runs: `train.program.lower_train_step(config, mesh)`, which picks
-implementations (CPU FFI kernels vs XLA) from the platform of the mesh's devices.
+The command is `python -m spectralgpt_jax compile` (cli/compile.py). The program is the one
+training runs: `train.program.lower_train_step(config, mesh)`, which picks implementations
+(CPU FFI kernels vs XLA) from the platform of the mesh's devices.
 """
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import pathlib
 import sys
 from typing import Any
+
+from absl import logging
 
 from spectralgpt_jax.compile import report as report_lib
 from spectralgpt_jax.compile import targets as targets_lib
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 FORBIDDEN_PREFIX = "spectralgpt_"  # our CPU FFI custom calls: no TPU / GPU emitter exists
+# The schedule length compiled when a config leaves the run's length to the shard manifest
+# (num_examples None -> total_steps None): a constant of the learning-rate schedule, it changes
+# neither the program's memory nor its FLOPs.
+STAND_IN_TOTAL_STEPS = 1000
 
 
 def load_config(spec: str) -> Any:
@@ -48,18 +51,32 @@ def forbidden_custom_calls(rep: dict[str, Any]) -> dict[str, int]:
   return found
 
 
+def with_run_length(config: Any) -> Any:
+  """`config` if it fixes total_steps, else a copy with total_steps = STAND_IN_TOTAL_STEPS
+  (the caller's config is untouched; warmup follows it as in training)."""
+  if config.get("total_steps") is not None:
+    return config
+  logging.warning("config.total_steps is unset (num_examples is read from the shard manifest "
+                  "when training starts): compiling with the stand-in total_steps=%d, which "
+                  "changes neither memory nor FLOPs", STAND_IN_TOTAL_STEPS)
+  config = copy.deepcopy(config)
+  config.total_steps = STAND_IN_TOTAL_STEPS
+  return config
+
+
+def lower_with_devices(config: Any, devices: list[Any]) -> tuple[Any, Any]:
+  """(lowered train step, mesh) of `config` on `devices` (the run length from with_run_length)."""
+  from spectralgpt_jax.sharding import mesh as mesh_lib  # pylint: disable=g-import-not-at-top
+  from spectralgpt_jax.train import program  # pylint: disable=g-import-not-at-top
+  config = with_run_length(config)
+  mesh = mesh_lib.make_mesh(config.mesh, devices)
+  return program.lower_train_step(config, mesh), mesh
+
+
 def lower_for_target(config: Any, target_name: str) -> tuple[Any, Any]:
   """(lowered train step, mesh) of `config` on the target's devices."""
   target = targets_lib.prepare(target_name)
-  devices = targets_lib.target_devices(target.name)
-  from spectralgpt_jax.sharding import mesh as mesh_lib  # pylint: disable=g-import-not-at-top
-  try:
-    from spectralgpt_jax.train import program  # pylint: disable=g-import-not-at-top
-  except ImportError as e:
-    raise RuntimeError("spectralgpt_jax.train.program (lower_train_step) is not on this branch "
-                       "yet: merge main") from e
-  mesh = mesh_lib.make_mesh(config.mesh, devices)
-  return program.lower_train_step(config, mesh), mesh
+  return lower_with_devices(config, targets_lib.target_devices(target.name))
 
 
 def serializer(path: str):
@@ -83,6 +100,7 @@ def compile_config(config: Any, target_name: str, serialize: str | None = None
   (with the executable pickled to `serialize` if given)."""
   import time  # pylint: disable=g-import-not-at-top
   target = targets_lib.prepare(target_name)
+  config = with_run_length(config)
   t0 = time.perf_counter()
   lowered, mesh = lower_for_target(config, target_name)
   lower_s = time.perf_counter() - t0
@@ -103,29 +121,5 @@ def compile_config(config: Any, target_name: str, serialize: str | None = None
   rep["remat"] = str(config.model.remat)
   rep["dtype"] = str(config.model.dtype)
   rep["accum_steps"] = int(config.optim.accum_steps)
+  rep["total_steps"] = int(config.total_steps)
   return rep
-
-
-def main(argv: list[str] | None = None) -> int:
-  import argparse  # pylint: disable=g-import-not-at-top
-  import json  # pylint: disable=g-import-not-at-top
-  p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  p.add_argument("--target", required=True, choices=sorted(targets_lib.TARGETS))
-  p.add_argument("--config", required=True, help="config file[:arg], as for `train --config`")
-  p.add_argument("--batch", type=int, default=None, help="override the global batch size")
-  p.add_argument("--json", default=None, help="write the report here")
-  a = p.parse_args(argv)
-  try:
-    targets_lib.prepare(a.target)  # before jax is imported: the compiler's environment
-  except targets_lib.MissingCompilerError as e:
-    print(f"error: {e}", file=sys.stderr)
-    return 2
-  config = load_config(a.config)
-  if a.batch:
-    config.batch_size = a.batch
-  rep = compile_config(config, a.target)
-  rep["config"] = a.config
-  print(report_lib.summary_line(rep))
-  if a.json:
-    pathlib.Path(a.json).write_text(json.dumps(rep, indent=1))
-  return 0

@@ -16,6 +16,8 @@ import os
 import sys
 from typing import Any
 
+from spectralgpt_jax import devices
+
 GIB = 1 << 30
 
 
@@ -39,40 +41,9 @@ class Target:
     return "tpu" if self.platform == "tpu" else "cuda12"
 
 
-def _tpu(name, topology, n, kind, mem_gib, tflops, chip="default", wrap=(False,) * 3):
-  return Target(name, "tpu", n, kind, int(mem_gib * GIB), tflops, topology, chip, (2, 2, 1),
-                wrap)
-
-
-def _gpu(name, topology, n, kind, mem_bytes, tflops, cfg):
-  return Target(name, "cuda", n, kind, mem_bytes, tflops, topology, gpu_config=cfg)
-
-
-# Dense bf16 peak per device, TFLOP/s (vendor figures, without sparsity), keyed by exactly what
-# jax.Device.device_kind reads on the real chips: v5p chips read "TPU v5", v5e "TPU v5 lite".
-# The one table: train/metrics.py (MFU) and the targets below read it.
-_V5E, _V4, _V5P, _V6E = "TPU v5 lite", "TPU v4", "TPU v5", "TPU v6 lite"
-_H100, _H200 = "NVIDIA H100 80GB HBM3", "NVIDIA H200"
-PEAK_BF16_TFLOPS: dict[str, float] = {
-    _V4: 275.0, _V5E: 197.0, _V5P: 459.0, _V6E: 918.0,
-    _H100: 989.4, _H200: 989.4,
-}
-# GPUs whose device_kind carries a memory or form-factor suffix: matched by prefix (longest
-# first), e.g. "NVIDIA A100-SXM4-80GB". TPU kinds are matched exactly only.
-GPU_PEAK_PREFIXES: dict[str, float] = {
-    "NVIDIA H200": 989.4, "NVIDIA H100 PCIe": 756.0, "NVIDIA H100": 989.4,
-    "NVIDIA A100": 312.0, "NVIDIA L4": 121.0,
-}
-
-
-def peak_bf16_tflops(device_kind: str) -> float | None:
-  """Dense bf16 TFLOP/s of one device of this kind, or None if the kind is not in the table."""
-  if device_kind in PEAK_BF16_TFLOPS:
-    return PEAK_BF16_TFLOPS[device_kind]
-  for prefix in sorted(GPU_PEAK_PREFIXES, key=len, reverse=True):
-    if device_kind.startswith(prefix):
-      return GPU_PEAK_PREFIXES[prefix]
-  return None
+# Peak throughput per device kind: the one table in spectralgpt_jax/devices.py.
+_V5E, _V4, _V5P, _V6E = devices.TPU_V5E, devices.TPU_V4, devices.TPU_V5P, devices.TPU_V6E
+_H100, _H200 = devices.H100, devices.H200
 
 
 # Usable HBM per device: what libtpu reports when it refuses a program ("temps 16.59G > 15.75G"
@@ -84,12 +55,12 @@ _H100_MEM, _H200_MEM = 84_929_347_584, 150_754_820_096
 
 
 def _tpu(name, topology, n, kind, mem_gib, chip="default", wrap=(False,) * 3):
-  return Target(name, "tpu", n, kind, int(mem_gib * GIB), PEAK_BF16_TFLOPS[kind], topology, chip,
-                (2, 2, 1), wrap)
+  return Target(name, "tpu", n, kind, int(mem_gib * GIB), devices.PEAK_BF16_TFLOPS[kind],
+                topology, chip, (2, 2, 1), wrap)
 
 
 def _gpu(name, topology, n, kind, mem_bytes, cfg):
-  return Target(name, "cuda", n, kind, mem_bytes, PEAK_BF16_TFLOPS[kind], topology,
+  return Target(name, "cuda", n, kind, mem_bytes, devices.PEAK_BF16_TFLOPS[kind], topology,
                 gpu_config=cfg)
 
 

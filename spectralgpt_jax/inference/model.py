@@ -172,12 +172,13 @@ class SpectralGPT:
     """The model with its matmuls in `compute_dtype` (COMPUTE_DTYPES); params stay float32.
 
     "bfloat16": Dense and attention matmuls take bf16 operands and accumulate in float32;
-    LayerNorm, softmax, GELU and the residual stream stay float32 (models/dense.py)."""
+    LayerNorm, softmax, GELU and the residual stream stay float32 (models/dense_layer.py)."""
     if compute_dtype not in COMPUTE_DTYPES:
       raise ValueError(f"compute_dtype must be one of {COMPUTE_DTYPES}, got {compute_dtype!r}")
     if compute_dtype == "float32":
       return self.model
-    return self.model.clone(dtype=jnp.dtype(compute_dtype))
+    runtime = self.model.runtime.replace(dtype=jnp.dtype(compute_dtype))
+    return self.model.clone(runtime=runtime)
 
   def _fns(self, compute_dtype: str) -> dict[str, Any]:
     cache = self.__dict__.setdefault("_fn_cache", {})

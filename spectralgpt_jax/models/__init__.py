@@ -11,7 +11,9 @@ import jax.numpy as jnp
 from absl import logging
 
 from spectralgpt_jax.models import ops as ops_lib
+from spectralgpt_jax.models import runtime as runtime_lib
 from spectralgpt_jax.models.mae import SpectralMAE
+from spectralgpt_jax.models.runtime import Runtime
 from spectralgpt_jax.models.segmenter import SpectralSegmenter
 from spectralgpt_jax.models.variants import VARIANTS, ModelSpec
 from spectralgpt_jax.models.vit import SpectralViT
@@ -35,12 +37,16 @@ def get_spec(name: str, **overrides) -> ModelSpec:
 
 
 def get_model(name: str, **kwargs) -> SpectralMAE | SpectralViT | SpectralSegmenter:
-  """Builds variant `name`; kwargs may set ModelSpec fields (img_size, num_classes, ...) and
-  module fields (dtype, scan, remat, drop_path_rate, pos_embed, pool, ...)."""
+  """Builds variant `name`; kwargs may set ModelSpec fields (img_size, num_classes, ...),
+  Runtime fields (dtype, param_dtype, scan, remat, ops: gathered into `model.runtime`, over
+  a `runtime=Runtime(...)` if given) and module fields (drop_path_rate, pos_embed, pool, ...)."""
   spec = get_spec(name, **{k: v for k, v in kwargs.items() if k in _SPEC_FIELDS})
-  module_kwargs = {k: v for k, v in kwargs.items() if k not in _SPEC_FIELDS}
+  base = kwargs.pop("runtime", runtime_lib.DEFAULT)  # a whole record, fields below win
+  runtime = base.replace(**{k: v for k, v in kwargs.items() if k in runtime_lib.FIELDS})
+  module_kwargs = {k: v for k, v in kwargs.items()
+                   if k not in _SPEC_FIELDS and k not in runtime_lib.FIELDS}
   cls = {"mae": SpectralMAE, "vit": SpectralViT}.get(spec.kind, SpectralSegmenter)
-  return cls(spec=spec, **module_kwargs)
+  return cls(spec=spec, runtime=runtime, **module_kwargs)
 
 
 def record_kwargs(record: Mapping[str, Any], *, runtime: bool = True) -> dict[str, Any]:
@@ -75,4 +81,5 @@ def build_model(record: Mapping[str, Any], *, ops: ops_lib.Ops = ops_lib.XLA_OPS
   return get_model(str(record["name"]), ops=ops, **kw)
 
 
-__all__ = ["ARCHITECTURE_KWARGS", "DTYPES", "build_model", "record_kwargs", "ModelSpec", "SpectralMAE", "SpectralSegmenter", "SpectralViT", "VARIANTS", "get_model", "get_spec"]
+__all__ = ["ARCHITECTURE_KWARGS", "DTYPES", "build_model", "record_kwargs", "ModelSpec", "Runtime",
+           "SpectralMAE", "SpectralSegmenter", "SpectralViT", "VARIANTS", "get_model", "get_spec"]

@@ -6,15 +6,14 @@ Parameter names mirror the official state_dict (see `spectralgpt_jax.export.para
 
 from __future__ import annotations
 
-from typing import Any
-
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from spectralgpt_jax.models import masking, ops as ops_lib, posembed
+from spectralgpt_jax.models import masking, posembed
 from spectralgpt_jax.models.attention import dense
 from spectralgpt_jax.models.patch_embed import PatchEmbed, fold_dates, patchify
+from spectralgpt_jax.models.runtime import DEFAULT, Runtime, RuntimeFields
 from spectralgpt_jax.models.transformer import TransformerStack, layer_norm
 from spectralgpt_jax.models.variants import ModelSpec
 from spectralgpt_jax.sharding import axis_names as ax
@@ -47,37 +46,31 @@ def full_pos_embed(tables: tuple[jax.Array, ...], spec: ModelSpec,
   return posembed.combine(spatial, *rest)
 
 
-class SpectralMAE(nn.Module):
+class SpectralMAE(RuntimeFields, nn.Module):
   """Masked autoencoder over 3D spatial-spectral tokens.
 
   Attributes:
     spec: architecture (see `variants.VARIANTS`).
-    dtype: compute dtype (e.g. bfloat16); parameters stay `param_dtype`.
-    scan, remat: layer scanning and rematerialisation policy of both transformer stacks.
-    ops: implementations of the float32 matmuls and of attention (ops.Ops; default plain XLA).
-      They compute the same function: parameters and outputs do not depend on the choice.
+    runtime: dtypes, scanning and rematerialisation of both stacks, implementations of the
+      products (runtime.Runtime); parameters and outputs do not depend on the implementations.
   Input: cube [B, C, H, W] (or [B, T, C, H, W]) in SpectralGPT band order, normalised.
   """
 
   spec: ModelSpec
-  dtype: Any = jnp.float32
-  param_dtype: Any = jnp.float32
-  scan: bool = False
-  remat: str = "none"
-  ops: ops_lib.Ops = ops_lib.XLA_OPS
+  runtime: Runtime = DEFAULT
 
   def setup(self):
-    s, dt, pdt = self.spec, self.dtype, self.param_dtype
+    s, rt = self.spec, self.runtime
+    dt, pdt = rt.dtype, rt.param_dtype
     _, h, w = s.grid
-    stack = dict(mlp_ratio=s.mlp_ratio, scan=self.scan, remat=self.remat, dtype=dt,
-                 param_dtype=pdt, ops=self.ops)
-    self.patch_embed = PatchEmbed(s.embed_dim, s.t_patch, s.patch, dt, pdt, self.ops)
+    stack = dict(mlp_ratio=s.mlp_ratio, runtime=rt)
+    self.patch_embed = PatchEmbed(s.embed_dim, s.t_patch, s.patch, dt, pdt, rt.ops)
     self.pos_tables = posembed.make_tables(self, "", s.embed_dim, h * w, s.spectral_groups,
                                            s.num_dates)
     self.blocks = TransformerStack(s.depth, s.num_heads, **stack)
     self.norm = layer_norm(dtype=dt, param_dtype=pdt)
     self.decoder_embed = dense(s.decoder_embed_dim, (ax.EMBED, None), dtype=dt,
-                               param_dtype=pdt, ops=self.ops)
+                               param_dtype=pdt, ops=rt.ops)
     self.mask_token = self.param(
         "mask_token", nn.with_logical_partitioning(nn.initializers.normal(0.02),
                                                    (None, None, ax.EMBED)),
@@ -87,7 +80,7 @@ class SpectralMAE(nn.Module):
     self.decoder_blocks = TransformerStack(s.decoder_depth, s.decoder_num_heads, **stack)
     self.decoder_norm = layer_norm(dtype=dt, param_dtype=pdt)
     self.decoder_pred = dense(s.patch_dim, (ax.EMBED, ax.PATCH_IN), dtype=dt, param_dtype=pdt,
-                              ops=self.ops)
+                              ops=rt.ops)
 
   def encode(self, x: jax.Array, noise: jax.Array,
              mask_ratio: float) -> tuple[jax.Array, masking.MaskInfo]:

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from spectralgpt_jax.models import ops as ops_lib
-from spectralgpt_jax.models.dense import Dense
+from spectralgpt_jax.models.dense_layer import Dense
 from spectralgpt_jax.sharding import axis_names as ax
 
 

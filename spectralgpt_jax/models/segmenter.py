@@ -23,17 +23,18 @@ Change detection outputs log-probabilities (the official LogSoftmax); segmentati
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from spectralgpt_jax.models import ops as ops_lib, posembed
-from spectralgpt_jax.models.dense import Dense
+from spectralgpt_jax.models import posembed
+from spectralgpt_jax.models.dense_layer import Dense
 from spectralgpt_jax.models.mae import full_pos_embed, token_grid
 from spectralgpt_jax.models.patch_embed import PatchEmbed, fold_dates, torch_default_bias_init
+from spectralgpt_jax.models.runtime import DEFAULT, Runtime, RuntimeFields
 from spectralgpt_jax.models.transformer import TransformerStack
 from spectralgpt_jax.models.upernet import (Classifier, FPNHead, OfficialPyramid, PangaeaNeck,
                                             resize_bilinear)
@@ -43,7 +44,7 @@ HEADS = ("official", "pangaea")
 FUSIONS = ("difference", "concat")
 
 
-class SpectralSegmenter(nn.Module):
+class SpectralSegmenter(RuntimeFields, nn.Module):
   """SpectralViT encoder + dense head.
 
   Attributes:
@@ -58,6 +59,7 @@ class SpectralSegmenter(nn.Module):
     dropout: head dropout (official 0.5); `pyramid_dropout` for conv0..3 (official: 0.5 for
       segmentation, none in the change model), None = `dropout`.
     freeze_encoder: deterministic encoder under stop_gradient (decoder-only training).
+    runtime: dtypes, scanning, rematerialisation, implementations (runtime.Runtime).
   Input cube [B, C, H, W] (and cube2 for "change"); output [B, H, W, K] float32.
   """
 
@@ -73,14 +75,10 @@ class SpectralSegmenter(nn.Module):
   dropout: float = 0.5
   pyramid_dropout: float | None = None
   freeze_encoder: bool = False
-  dtype: Any = jnp.float32
-  param_dtype: Any = jnp.float32
-  scan: bool = False
-  remat: str = "none"
-  ops: ops_lib.Ops = ops_lib.XLA_OPS
+  runtime: Runtime = DEFAULT
 
   def setup(self):
-    s, dt, pdt = self.spec, self.dtype, self.param_dtype
+    s, rt = self.spec, self.runtime
     if s.kind not in ("seg", "change"):
       raise ValueError(f"SpectralSegmenter needs spec.kind 'seg' or 'change', got {s.kind!r}")
     if self.head not in HEADS:
@@ -88,15 +86,14 @@ class SpectralSegmenter(nn.Module):
     if self.fusion not in FUSIONS:
       raise ValueError(f"fusion must be one of {FUSIONS}, got {self.fusion!r}")
     _, h, w = s.grid
-    self.patch_embed = PatchEmbed(s.embed_dim, s.t_patch, s.patch, dt, pdt, self.ops)
+    self.patch_embed = PatchEmbed(s.embed_dim, s.t_patch, s.patch, rt.dtype, rt.param_dtype, rt.ops)
     self.pos_tables = posembed.make_tables(self, "", s.embed_dim, h * w, s.spectral_groups,
                                            s.num_dates)
     rates = tuple(float(r) for r in np.linspace(0.0, self.drop_path_rate, s.depth))
-    self.blocks = TransformerStack(s.depth, s.num_heads, s.mlp_ratio, rates, self.scan,
-                                   self.remat, dt, pdt, self.ops)
-    kw = dict(dtype=dt, param_dtype=pdt, ops=self.ops)
+    self.blocks = TransformerStack(s.depth, s.num_heads, s.mlp_ratio, rates, rt)
+    kw = dict(runtime=rt)
     if self.head == "official":
-      self.fc = Dense(1, **kw,
+      self.fc = Dense(1, dtype=rt.dtype, param_dtype=rt.param_dtype, ops=rt.ops,
                       kernel_init=nn.with_logical_partitioning(
                           nn.initializers.variance_scaling(1 / 3, "fan_in", "uniform"),
                           (None, None)),
@@ -109,7 +106,7 @@ class SpectralSegmenter(nn.Module):
       self.neck = PangaeaNeck(self.head_channels, **kw)
     self.decoder = FPNHead(self.head_channels, self.head_groups, self.dropout,
                            pool="max" if self.head == "official" else "avg", **kw)
-    self.cls_seg = Classifier(s.num_classes, pdt)
+    self.cls_seg = Classifier(s.num_classes, rt.param_dtype)
 
   # ---------------------------------------------------------------------------- encoder
   def encode(self, x: jax.Array, *, train: bool = False,

@@ -2,6 +2,7 @@
 
   abstract_input(spec)     ShapeDtypeStruct of one input cube batch
   param_shapes(model)      unboxed param ShapeDtypeStructs of `model`
+  init_params(model)       unboxed initial params of `model` (jitted init)
   count / encoder_count    parameter counts of a (shape) tree
 """
 
@@ -34,6 +35,17 @@ def param_shapes(model: nn.Module, image_size: int | None = None) -> dict:
   xs = abstract_inputs(model.spec, 1, image_size)
   rngs = {"params": jax.random.key(0), "masking": jax.random.key(1)}
   return jax.eval_shape(lambda *xs: nn.unbox(model.init(rngs, *xs))["params"], *xs)
+
+
+def init_params(model: nn.Module, *inputs, seed: int = 0) -> dict:
+  """Unboxed initial params of `model` (rng streams "params" = seed, "masking" = seed + 1),
+  initialised on `inputs` (default: zero cubes of its spec's input, batch 1). The values depend
+  on the inputs' shapes only."""
+  if not inputs:
+    inputs = tuple(jnp.zeros(x.shape, x.dtype) for x in abstract_inputs(model.spec))
+  rngs = {"params": jax.random.key(seed), "masking": jax.random.key(seed + 1)}
+  kwargs = {"mask_ratio": 0.9} if model.spec.kind == "mae" else {}
+  return nn.unbox(jax.jit(lambda *xs: model.init(rngs, *xs, **kwargs))(*inputs))["params"]
 
 
 def count(tree) -> int:

@@ -17,6 +17,7 @@ import numpy as np
 
 from spectralgpt_jax.models import ops as ops_lib
 from spectralgpt_jax.models.attention import Attention, dense
+from spectralgpt_jax.models.runtime import DEFAULT, Runtime
 from spectralgpt_jax.sharding import axis_names as ax
 
 LN_EPS = 1e-6  # every official LayerNorm
@@ -108,20 +109,16 @@ class TransformerStack(nn.Module):
 
   Attributes:
     drop_path_rates: per-layer stochastic depth rates (len == depth); all zero disables it.
-    scan: run the blocks under nn.scan (one compiled block, params stacked on axis "layers").
-    remat: rematerialisation policy name, one of REMAT_POLICIES.
-    ops: implementations of the products (ops.Ops).
+    runtime: dtypes and implementations of the blocks; `runtime.scan` runs them under nn.scan
+      (one compiled block, params stacked on axis "layers"), `runtime.remat` names one of
+      REMAT_POLICIES.
   """
 
   depth: int
   num_heads: int
   mlp_ratio: float = 4.0
   drop_path_rates: Sequence[float] = ()
-  scan: bool = False
-  remat: str = "none"
-  dtype: Any = None
-  param_dtype: Any = jnp.float32
-  ops: ops_lib.Ops = ops_lib.XLA_OPS
+  runtime: Runtime = DEFAULT
 
   @nn.compact
   def __call__(self, x: jax.Array, *, deterministic: bool = True,
@@ -134,15 +131,16 @@ class TransformerStack(nn.Module):
       raise ValueError(f"collect {list(collect)}: blocks {bad} outside 0..{self.depth - 1}")
     if len(rates) != self.depth:
       raise ValueError(f"{len(rates)} drop-path rates for {self.depth} layers")
-    if self.remat not in REMAT_POLICIES:
-      raise ValueError(f"remat must be one of {sorted(REMAT_POLICIES)}, got {self.remat!r}")
+    rt = self.runtime
+    if rt.remat not in REMAT_POLICIES:
+      raise ValueError(f"remat must be one of {sorted(REMAT_POLICIES)}, got {rt.remat!r}")
     block_cls = Block
-    if self.remat != "none":
-      block_cls = nn.remat(Block, policy=REMAT_POLICIES[self.remat], prevent_cse=not self.scan)
-    kw = dict(num_heads=self.num_heads, mlp_ratio=self.mlp_ratio, dtype=self.dtype,
-              param_dtype=self.param_dtype, ops=self.ops,
+    if rt.remat != "none":
+      block_cls = nn.remat(Block, policy=REMAT_POLICIES[rt.remat], prevent_cse=not rt.scan)
+    kw = dict(num_heads=self.num_heads, mlp_ratio=self.mlp_ratio, dtype=rt.dtype,
+              param_dtype=rt.param_dtype, ops=rt.ops,
               use_drop_path=not deterministic and any(r > 0 for r in rates))
-    if not self.scan:
+    if not rt.scan:
       outs = []
       for i, rate in enumerate(rates):
         x = block_cls(**kw, name=f"layers_{i}")(x, rate)

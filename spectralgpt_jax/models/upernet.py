@@ -19,8 +19,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from spectralgpt_jax.models import ops as ops_lib
-from spectralgpt_jax.models.dense import Dense
+from spectralgpt_jax.models.dense_layer import Dense
 from spectralgpt_jax.models.patch_embed import torch_default_bias_init
+from spectralgpt_jax.models.runtime import DEFAULT, Runtime
 from spectralgpt_jax.models.transformer import gelu
 from spectralgpt_jax.sharding import axis_names as ax
 
@@ -64,9 +65,10 @@ def adaptive_pool(x: jax.Array, out: int, reduce: str = "max") -> jax.Array:
   return jnp.stack(rows, axis=1)
 
 
-def conv1x1(features: int, name: str, dtype, param_dtype, ops, fan_in: int) -> Dense:
+def conv1x1(features: int, name: str, runtime: Runtime, fan_in: int) -> Dense:
   """A 1x1 convolution as a Dense over channels (torch default init: kaiming-uniform a=sqrt 5)."""
-  return Dense(features, dtype=dtype, param_dtype=param_dtype, ops=ops, name=name,
+  return Dense(features, dtype=runtime.dtype, param_dtype=runtime.param_dtype, ops=runtime.ops,
+               name=name,
                kernel_init=nn.with_logical_partitioning(
                    nn.initializers.variance_scaling(1 / 3, "fan_in", "uniform"), (ax.EMBED, ax.MLP)),
                bias_init=nn.with_logical_partitioning(torch_default_bias_init(fan_in), (ax.MLP,)))
@@ -86,25 +88,23 @@ class PixelDeconv(nn.Module):
 
   features: int
   scale: int
-  dtype: Any = None
-  param_dtype: Any = jnp.float32
-  ops: ops_lib.Ops = ops_lib.XLA_OPS
+  runtime: Runtime = DEFAULT
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     b, h, w, c = x.shape
-    s, o = self.scale, self.features
+    s, o, rt = self.scale, self.features, self.runtime
     fan_in = o * s * s  # torch computes ConvTranspose fan-in from weight dim 1 x kernel
     kernel = self.param("kernel", nn.with_logical_partitioning(
         nn.initializers.variance_scaling(1 / 3, "fan_in", "uniform", in_axis=(1, 2, 3),
                                          out_axis=0), (ax.EMBED, None, None, ax.MLP)),
-        (c, s, s, o), self.param_dtype)
+        (c, s, s, o), rt.param_dtype)
     bias = self.param("bias", nn.with_logical_partitioning(torch_default_bias_init(fan_in),
-                                                           (ax.MLP,)), (o,), self.param_dtype)
-    if ops_lib.is_low_precision(self.dtype):
-      y = ops_lib.lowp_matmul(x, kernel.reshape(c, s * s * o), jnp.dtype(self.dtype))
+                                                           (ax.MLP,)), (o,), rt.param_dtype)
+    if ops_lib.is_low_precision(rt.dtype):
+      y = ops_lib.lowp_matmul(x, kernel.reshape(c, s * s * o), jnp.dtype(rt.dtype))
     else:
-      y = self.ops.matmul(x.astype(jnp.float32), kernel.reshape(c, s * s * o).astype(jnp.float32))
+      y = rt.ops.matmul(x.astype(jnp.float32), kernel.reshape(c, s * s * o).astype(jnp.float32))
     y = y.reshape(b, h, w, s, s, o).transpose(0, 1, 3, 2, 4, 5).reshape(b, h * s, w * s, o)
     return y + bias
 
@@ -117,15 +117,13 @@ class ConvNormAct(nn.Module):
   dropout: float = 0.0
   scale: int = 1
   deconv_features: int = 0
-  dtype: Any = None
-  param_dtype: Any = jnp.float32
-  ops: ops_lib.Ops = ops_lib.XLA_OPS
+  runtime: Runtime = DEFAULT
 
   @nn.compact
   def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
-    kw = dict(dtype=self.dtype, param_dtype=self.param_dtype, ops=self.ops)
+    kw = dict(runtime=self.runtime)
     y = conv1x1(self.features, "proj", fan_in=x.shape[-1], **kw)(x)
-    y = gelu(group_norm(self.groups, "norm", self.param_dtype)(y))
+    y = gelu(group_norm(self.groups, "norm", self.runtime.param_dtype)(y))
     if self.scale > 1:
       y = PixelDeconv(self.deconv_features or self.features, self.scale, name="deconv", **kw)(y)
     return nn.Dropout(self.dropout)(y, deterministic=not train)
@@ -140,13 +138,11 @@ class PyramidPooling(nn.Module):
   dropout: float
   bins: Sequence[int] = (1, 2, 3, 6)
   pool: str = "max"
-  dtype: Any = None
-  param_dtype: Any = jnp.float32
-  ops: ops_lib.Ops = ops_lib.XLA_OPS
+  runtime: Runtime = DEFAULT
 
   @nn.compact
   def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
-    kw = dict(dtype=self.dtype, param_dtype=self.param_dtype, ops=self.ops)
+    kw = dict(runtime=self.runtime)
     size = x.shape[1:3]
     outs = [x]
     for i, b in enumerate(self.bins):
@@ -170,13 +166,11 @@ class FPNHead(nn.Module):
   groups: int = 16
   dropout: float = 0.5
   pool: str = "max"
-  dtype: Any = None
-  param_dtype: Any = jnp.float32
-  ops: ops_lib.Ops = ops_lib.XLA_OPS
+  runtime: Runtime = DEFAULT
 
   @nn.compact
   def __call__(self, levels: Sequence[jax.Array], *, train: bool = False) -> jax.Array:
-    kw = dict(dtype=self.dtype, param_dtype=self.param_dtype, ops=self.ops)
+    kw = dict(runtime=self.runtime)
     block = lambda name: ConvNormAct(self.channels, self.groups, self.dropout, name=name, **kw)
     x = PyramidPooling(self.channels, self.groups, self.dropout, pool=self.pool,
                        name="PPMHead", **kw)(levels[3], train=train)
@@ -199,13 +193,11 @@ class OfficialPyramid(nn.Module):
   channels: Sequence[int] = (256, 512, 1024, 2048)
   groups: int = 32
   dropout: float = 0.5
-  dtype: Any = None
-  param_dtype: Any = jnp.float32
-  ops: ops_lib.Ops = ops_lib.XLA_OPS
+  runtime: Runtime = DEFAULT
 
   @nn.compact
   def __call__(self, x: jax.Array, *, train: bool = False) -> list[jax.Array]:
-    kw = dict(dtype=self.dtype, param_dtype=self.param_dtype, ops=self.ops)
+    kw = dict(runtime=self.runtime)
     c0, c1, c2, c3 = self.channels
     widths = (max(c0, c1), c1, c2, c3)  # official conv0's 1x1 is 512 wide, its deconv -> 256
     out = []
@@ -220,16 +212,14 @@ class PangaeaNeck(nn.Module):
   transposed convs (`neck_0`, `neck_1`), 1x1 conv (`neck_2`), 2x2 max pool + 1x1 (`neck_3`)."""
 
   channels: int = 512
-  dtype: Any = None
-  param_dtype: Any = jnp.float32
-  ops: ops_lib.Ops = ops_lib.XLA_OPS
+  runtime: Runtime = DEFAULT
 
   @nn.compact
   def __call__(self, feats: Sequence[jax.Array]) -> list[jax.Array]:
     if len(feats) != 4:
       raise ValueError(f"the PANGAEA neck takes 4 feature maps (feature_layers), got {len(feats)}")
     c = self.channels
-    kw = dict(dtype=self.dtype, param_dtype=self.param_dtype, ops=self.ops)
+    kw = dict(runtime=self.runtime)
     return [PixelDeconv(c, 4, name="neck_0", **kw)(feats[0]),
             PixelDeconv(c, 2, name="neck_1", **kw)(feats[1]),
             conv1x1(c, "neck_2", fan_in=feats[2].shape[-1], **kw)(feats[2]),

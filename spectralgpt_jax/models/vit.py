@@ -11,17 +11,16 @@ In both modes `norm` is applied after pooling (the official fc_norm placement).
 
 from __future__ import annotations
 
-from typing import Any
-
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from spectralgpt_jax.models import ops as ops_lib, posembed
+from spectralgpt_jax.models import posembed
 from spectralgpt_jax.models.mae import full_pos_embed, token_grid
-from spectralgpt_jax.models.dense import Dense
+from spectralgpt_jax.models.dense_layer import Dense
 from spectralgpt_jax.models.patch_embed import PatchEmbed, fold_dates, torch_default_bias_init
+from spectralgpt_jax.models.runtime import DEFAULT, Runtime, RuntimeFields
 from spectralgpt_jax.models.transformer import TransformerStack, layer_norm
 from spectralgpt_jax.models.variants import ModelSpec
 from spectralgpt_jax.sharding import axis_names as ax
@@ -30,7 +29,7 @@ POS_EMBED_MODES = ("separable", "official_zeros")
 POOL_MODES = ("mean", "official_skip_first")
 
 
-class SpectralViT(nn.Module):
+class SpectralViT(RuntimeFields, nn.Module):
   """Classifier: patch embed + positions -> blocks -> pool -> norm -> dropout -> head.
 
   Attributes:
@@ -38,7 +37,7 @@ class SpectralViT(nn.Module):
     drop_path_rate: stochastic depth, linearly increasing over layers (official default 0.2).
     dropout: dropout before the head.
     pos_embed, pool: see the module docstring.
-    ops: implementations of the float32 matmuls and of attention (ops.Ops; default plain XLA).
+    runtime: dtypes, scanning, rematerialisation, implementations (runtime.Runtime).
   Input cube [B, C, H, W]; output logits [B, num_classes] float32.
   """
 
@@ -47,20 +46,17 @@ class SpectralViT(nn.Module):
   dropout: float = 0.0
   pos_embed: str = "separable"
   pool: str = "mean"
-  dtype: Any = jnp.float32
-  param_dtype: Any = jnp.float32
-  scan: bool = False
-  remat: str = "none"
-  ops: ops_lib.Ops = ops_lib.XLA_OPS
+  runtime: Runtime = DEFAULT
 
   def setup(self):
-    s, dt, pdt = self.spec, self.dtype, self.param_dtype
+    s, rt = self.spec, self.runtime
+    dt, pdt = rt.dtype, rt.param_dtype
     if self.pos_embed not in POS_EMBED_MODES:
       raise ValueError(f"pos_embed must be one of {POS_EMBED_MODES}, got {self.pos_embed!r}")
     if self.pool not in POOL_MODES:
       raise ValueError(f"pool must be one of {POOL_MODES}, got {self.pool!r}")
     _, h, w = s.grid
-    self.patch_embed = PatchEmbed(s.embed_dim, s.t_patch, s.patch, dt, pdt, self.ops)
+    self.patch_embed = PatchEmbed(s.embed_dim, s.t_patch, s.patch, dt, pdt, rt.ops)
     if self.pos_embed == "separable":
       self.pos_tables = posembed.make_tables(self, "", s.embed_dim, h * w, s.spectral_groups,
                                              s.num_dates)
@@ -69,13 +65,12 @@ class SpectralViT(nn.Module):
           "pos_embed", nn.with_logical_partitioning(nn.initializers.zeros, posembed.POS_AXES),
           (1, s.num_tokens, s.embed_dim))
     rates = tuple(float(r) for r in np.linspace(0.0, self.drop_path_rate, s.depth))
-    self.blocks = TransformerStack(s.depth, s.num_heads, s.mlp_ratio, rates, self.scan,
-                                   self.remat, dt, pdt, self.ops)
+    self.blocks = TransformerStack(s.depth, s.num_heads, s.mlp_ratio, rates, rt)
     self.norm = layer_norm(dtype=dt, param_dtype=pdt)
     self.drop = nn.Dropout(self.dropout)
     # main_finetune re-initialises the head weight with trunc_normal_(std=2e-5).
     self.head = Dense(
-        s.num_classes, dtype=dt, param_dtype=pdt, ops=self.ops,
+        s.num_classes, dtype=dt, param_dtype=pdt, ops=rt.ops,
         kernel_init=nn.with_logical_partitioning(nn.initializers.truncated_normal(2e-5),
                                                  (ax.EMBED, ax.CLASSES)),
         bias_init=nn.with_logical_partitioning(torch_default_bias_init(s.embed_dim),

@@ -14,16 +14,17 @@ from collections.abc import Mapping
 import numpy as np
 from absl import logging
 
-from spectralgpt_jax.compile import targets as targets_lib
+from spectralgpt_jax import devices
 from spectralgpt_jax.models import flops
 
 
 def peak_flops(device_kind: str, override_tflops: float = 0.0) -> float | None:
-  """Peak FLOP/s of one device: the override (TFLOP/s) if > 0, else compile/targets.py's table
-  keyed by the exact device_kind the chip reports (v5p: "TPU v5"), else None (MFU omitted)."""
+  """Peak FLOP/s of one device: the override (TFLOP/s) if > 0, else the table of
+  spectralgpt_jax/devices.py keyed by the exact device_kind the chip reports (v5p: "TPU v5"),
+  else None (MFU omitted)."""
   if override_tflops and override_tflops > 0:
     return override_tflops * 1e12
-  tflops = targets_lib.peak_bf16_tflops(device_kind)
+  tflops = devices.peak_bf16_tflops(device_kind)
   return None if tflops is None else tflops * 1e12
 
 

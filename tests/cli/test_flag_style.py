@@ -6,6 +6,7 @@ config."""
 
 import argparse
 import importlib
+import pathlib
 import re
 
 import pytest
@@ -14,6 +15,7 @@ from spectralgpt_jax import __main__ as entry
 from spectralgpt_jax.cli import _flags
 
 COMMANDS = entry._commands()
+ROOT = pathlib.Path(__file__).resolve().parents[2]  # config paths work from any directory
 
 
 def _module(name):
@@ -93,8 +95,9 @@ def test_deprecated_name_through_the_cli(tmp_path, capsys):
 
 
 def test_train_print_config_prints_the_resolved_config_and_exits(capsys):
-  argv = ["train", "--config", "configs/pretrain/tiny_s2.py:synthetic", "--config.total_steps=7",
-          "--config.optim.blr", "0.5", "--print_config"]   # no --workdir: not needed to print
+  argv = ["train", "--config", f"{ROOT / 'configs/pretrain/tiny_s2.py'}:synthetic",
+          "--config.total_steps=7", "--config.optim.blr", "0.5",
+          "--print_config"]   # no --workdir: not needed to print
   rc = entry.main(argv)
   out = capsys.readouterr().out
   assert rc == 0

@@ -7,8 +7,6 @@ In the default venv (no libtpu, no CUDA plugin) every test here skips, naming th
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 
 from spectralgpt_jax.compile import aot, report, targets
@@ -25,12 +23,6 @@ def _need(platform: str) -> targets.Target:
   if not ok:
     pytest.skip(why)
   return targets.prepare(name)
-
-
-def _need_program():
-  if importlib.util.find_spec("spectralgpt_jax.train.program") is None:
-    pytest.skip("spectralgpt_jax.train.program.lower_train_step is not on this branch yet "
-                "(the lead's platform-aware program: merge main)")
 
 
 def _toy_lowered(devices, n_params=4096, batch=512):
@@ -90,7 +82,6 @@ def test_tpu_refusal_is_a_verdict():
 def test_base_train_step_compiles_without_cpu_kernels(platform):
   """The unchanged base config (batch cut to 8 per device) compiles; no spectralgpt_ custom call."""
   target = _need(platform)
-  _need_program()
   config = aot.load_config(BASE)
   config.batch_size = 8 * target.num_devices
   rep = aot.compile_config(config, target.name)

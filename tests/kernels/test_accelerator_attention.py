@@ -87,16 +87,55 @@ def test_splash_falls_back_to_xla_for_shapes_it_does_not_take():
   assert "pallas" not in text.lower() and "custom_call" not in text
 
 
+def _numpy_attention(q, k, v) -> np.ndarray:
+  """softmax(q k^T / sqrt(d)) v in float64 NumPy, q, k, v [B, N, H, d] (any float dtype)."""
+  q, k, v = (np.asarray(jnp.asarray(t, jnp.float32), np.float64) for t in (q, k, v))
+  logits = np.einsum("bqhd,bkhd->bhqk", q, k) / np.sqrt(q.shape[-1])
+  w = np.exp(logits - logits.max(-1, keepdims=True))
+  return np.einsum("bhqk,bkhd->bqhd", w / w.sum(-1, keepdims=True), v)
+
+
 def test_cudnn_is_chosen_statically_from_dtype_and_head_dim():
   assert gpu_attention.supports(jnp.zeros((2, 1024, 16, 32), jnp.bfloat16))
   assert gpu_attention.supports(jnp.zeros((2, 102, 16, 64), jnp.float16))
   assert not gpu_attention.supports(jnp.zeros((2, 1024, 16, 32), jnp.float32))
   assert not gpu_attention.supports(jnp.zeros((2, 1024, 16, 12), jnp.bfloat16))
   assert not gpu_attention.supports(jnp.zeros((2, 1024, 2, 256), jnp.bfloat16))
-  # float32 (a float32 model): the reference itself, so it runs (and equals it) on any host.
-  q, k, v = _qkv((1, 64, 2, 32))
-  np.testing.assert_array_equal(gpu_attention.cudnn_attention(q, k, v),
-                                ops_lib.xla_attention(q, k, v))
+
+
+@pytest.mark.skipif(jax.devices()[0].platform == "gpu", reason="a GPU has cuDNN: see the "
+                    "device test below")
+def test_cudnn_routes_only_what_it_supports_to_cudnn_on_a_cpu_host():
+  """What a CPU can check: float32, mixed dtypes and unsupported head dims take the XLA path
+  (no custom call; NumPy's values); a supported bf16 call does ask for cuDNN (which a CPU
+  host then refuses by name)."""
+  for q, k, v in (_qkv((1, 64, 2, 32)), _qkv((1, 64, 2, 12), jnp.bfloat16),
+                  (*_qkv((1, 64, 2, 32), jnp.bfloat16)[:2], _qkv((1, 64, 2, 32))[2])):
+    lowered = jax.jit(gpu_attention.cudnn_attention).lower(q, k, v).as_text()
+    assert "custom_call" not in lowered and "__cudnn" not in lowered
+    out = gpu_attention.cudnn_attention(q, k, v)
+    assert out.shape == q.shape and out.dtype == q.dtype
+    tol = 1e-5 if q.dtype == jnp.float32 else 3e-2
+    np.testing.assert_allclose(np.asarray(out, np.float32), _numpy_attention(q, k, v), atol=tol)
+  with pytest.raises(RuntimeError, match="cuDNN"):
+    gpu_attention.cudnn_attention(*_qkv((1, 64, 2, 32), jnp.bfloat16))
+
+
+@pytest.mark.skipif(jax.devices()[0].platform != "gpu",
+                    reason="needs an NVIDIA GPU with cuDNN (jax sees no GPU here)")
+def test_cudnn_kernel_on_gpu_equals_numpy_in_bfloat16():
+  """The real cuDNN flash attention (bf16) against float64 NumPy on the same bf16 inputs, and
+  its gradients against XLA's float32 attention on them."""
+  q, k, v = _qkv((2, 1024, 4, 64), jnp.bfloat16)
+  fn = jax.jit(gpu_attention.cudnn_attention)
+  assert "__cudnn$fmha" in fn.lower(q, k, v).compile().as_text()
+  out = fn(q, k, v)
+  assert out.dtype == jnp.bfloat16 and out.shape == q.shape
+  np.testing.assert_allclose(np.asarray(out, np.float32), _numpy_attention(q, k, v), atol=2e-2)
+  f32 = tuple(t.astype(jnp.float32) for t in (q, k, v))
+  for g, r in zip(_grads(gpu_attention.cudnn_attention, q, k, v),
+                  _grads(ops_lib.xla_attention, *f32)):
+    np.testing.assert_allclose(np.asarray(g, np.float32), r, atol=5e-2, rtol=5e-2)
 
 
 def test_select_picks_by_platform():

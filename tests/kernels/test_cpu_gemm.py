@@ -1,6 +1,8 @@
 """The BLAS GEMM kernel for XLA:CPU (spectralgpt_jax/kernels/cpu_gemm.py) and Dense's use of it.
 
-Opt-in: runs where a BLAS is installed (`pip install '.[cpu-blas]'`, `make setup-blas`)."""
+Opt-in: the kernel's tests run where a BLAS is installed (`pip install '.[cpu-blas]'`,
+`make setup-blas`); the fallbacks (no BLAS, a bad path, a library without cblas_sgemm) run
+everywhere."""
 
 
 import jax
@@ -10,7 +12,7 @@ import pytest
 
 from spectralgpt_jax.kernels import cpu_gemm
 from spectralgpt_jax.models import get_model
-from spectralgpt_jax.models.dense import Dense
+from spectralgpt_jax.models.dense_layer import Dense
 from spectralgpt_jax.models.ops import Ops
 
 import one_device
@@ -18,13 +20,14 @@ import one_device
 BLAS_OPS = Ops(matmul=cpu_gemm.matmul, name="blas")
 
 
-@pytest.fixture(scope="module", autouse=True)
+@pytest.fixture(scope="module")
 def blas():
   if cpu_gemm.find_library() is None or not cpu_gemm.available():
     pytest.skip("no BLAS installed: the GEMM kernel is opt-in (pip install '.[cpu-blas]', "
                 "x86-64 Linux) or no C++ compiler")
 
 
+@pytest.mark.usefixtures("blas")
 @pytest.mark.parametrize("trans_a", [False, True])
 @pytest.mark.parametrize("trans_b", [False, True])
 @pytest.mark.parametrize("m,k,n", [(7, 5, 3), (300, 200, 100), (64, 1024, 512), (2048, 96, 33)])
@@ -38,6 +41,7 @@ def test_gemm_matches_float64_products(m, k, n, trans_a, trans_b):
   np.testing.assert_allclose(out, ref, atol=1e-5 * np.abs(ref).max())
 
 
+@pytest.mark.usefixtures("blas")
 def test_matmul_values_and_gradients_match_xla():
   rng = np.random.default_rng(0)
   x, w, cot = (jnp.asarray(rng.normal(size=s), jnp.float32)
@@ -59,6 +63,7 @@ def _lowered(module, x):
   return jax.jit(module.apply).lower(params, x).as_text()
 
 
+@pytest.mark.usefixtures("blas")
 def test_dense_uses_the_products_of_its_ops():
   x = jnp.ones((2, 5, 8))
   assert "spectralgpt_gemm" in _lowered(Dense(4, ops=BLAS_OPS), x)
@@ -66,6 +71,7 @@ def test_dense_uses_the_products_of_its_ops():
   assert "spectralgpt_gemm" not in _lowered(Dense(4, dtype=jnp.bfloat16, ops=BLAS_OPS), x)
 
 
+@pytest.mark.usefixtures("blas")
 def test_tiny_mae_loss_and_gradients_agree_between_blas_and_xla():
   x = jnp.asarray(np.random.default_rng(1).uniform(size=(2, 12, 32, 32)), jnp.float32)
   noise = jax.random.uniform(jax.random.key(2), (2, 64))
@@ -88,10 +94,12 @@ def test_tiny_mae_loss_and_gradients_agree_between_blas_and_xla():
     ("libm.so.6", "has no cblas_sgemm"),
     ("none", "no BLAS library"),
 ])
-def test_one_device_auto_uses_the_blas_and_a_bad_setting_falls_back(setting, message):
+def test_one_device_auto_uses_the_blas_and_a_bad_setting_falls_back(setting, message, request):
   """In a fresh one-device process (the loaded BLAS is process-wide): kernels.select under
   "auto" picks the BLAS; with a bad $SPECTRALGPT_JAX_BLAS, load() names the problem and the
-  selection keeps XLA's GEMMs."""
+  selection keeps XLA's GEMMs. Only the "found" case needs an installed BLAS."""
+  if setting == "found":
+    request.getfixturevalue("blas")
   code = ("import jax\n"
           "from spectralgpt_jax.kernels import cpu_gemm, select\n"
           "try:\n  cpu_gemm.load()\nexcept cpu_gemm.BlasUnavailableError as e:\n  print('ERR', e)\n"

@@ -1,8 +1,6 @@
 """Parameter counts by arithmetic equal the built modules' (and the official numbers), and the
 `models` command prints them without building or initialising a model."""
 
-import time
-
 import flax.linen as nn
 import pytest
 
@@ -51,9 +49,7 @@ def test_models_command_builds_nothing(monkeypatch, capsys):
   monkeypatch.setattr(models, "get_model", refuse)
   monkeypatch.setattr(shapes, "param_shapes", refuse)
   monkeypatch.setattr(nn.Module, "init", refuse)
-  t0 = time.perf_counter()
   assert models_cli.main([]) == 0
-  assert time.perf_counter() - t0 < 0.5
   out = capsys.readouterr().out
   assert "mae_vit_huge_patch8_128" in out and "643,759,040" in out and "630,260,480" in out
   assert len([l for l in out.splitlines() if l.split() and l.split()[0] in VARIANTS]) == len(

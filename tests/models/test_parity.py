@@ -1,4 +1,10 @@
-"""Faithfulness: our Flax models equal an independent PyTorch twin of the official code.
+"""Our Flax models equal our own PyTorch package, `spectralgpt_jax.torch` (the "twin").
+
+The twin is this project's PyTorch rewrite of the official architecture (same repository, same
+spec), not an independent implementation: agreement shows the two packages and the export
+mapping compute one function, and catches a bug made in one of them only. What ties the twin to
+the official code is tests/torch/test_torch_modules.py (official keys, shapes, parameter counts,
+masking, patchify and loss from ../shared/spec).
 
 Weights go Flax -> official state_dict through the export mapping and load with strict=True;
 with the same input and the same masking noise, encoder output, prediction and loss agree within
@@ -6,7 +12,6 @@ with the same input and the same masking noise, encoder output, prediction and l
 """
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
@@ -14,7 +19,7 @@ import torch
 import parity
 from spectralgpt_jax import losses
 from spectralgpt_jax.export import param_mapping
-from spectralgpt_jax.models import get_model
+from spectralgpt_jax.models import get_model, shapes
 from spectralgpt_jax.models.patch_embed import patchify
 
 TOL = 1e-5
@@ -120,10 +125,7 @@ def test_base_keys_and_shapes_equal_official_list(official_keys_file):
       key, shape, _ = line.split("\t")
       expected[key] = tuple(int(d) for d in shape.strip("()").split(",") if d.strip())
   model = get_model("mae_vit_base_patch8_128")
-  shapes = jax.eval_shape(lambda: parity.nn.unbox(model.init(
-      {"params": jax.random.key(0), "masking": jax.random.key(1)},
-      jnp.zeros((1, 12, 128, 128))))["params"])
-  zeros = jax.tree.map(lambda s: np.zeros(s.shape, np.float32), shapes)
+  zeros = jax.tree.map(lambda s: np.zeros(s.shape, np.float32), shapes.param_shapes(model))
   state = param_mapping.flax_to_torch(zeros, model.spec)
   assert list(state) == list(expected)  # same keys, same official order
   assert {k: v.shape for k, v in state.items()} == expected

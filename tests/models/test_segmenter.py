@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from spectralgpt_jax.models import get_model, shapes
+from spectralgpt_jax.models import Runtime, get_model, shapes
 from spectralgpt_jax.models import upernet
 
 ENCODER = ("patch_embed", "pos_embed_spatial", "pos_embed_temporal", "blocks")
@@ -104,7 +104,7 @@ def test_collected_layers_scanned_equal_unrolled():
   from spectralgpt_jax.models.transformer import TransformerStack, to_scanned
   x = np.random.default_rng(3).normal(size=(2, 8, 16)).astype(np.float32)
   unrolled = TransformerStack(3, 4)
-  scanned = TransformerStack(3, 4, scan=True)
+  scanned = TransformerStack(3, 4, runtime=Runtime(scan=True))
   p = nn.unbox(unrolled.init(jax.random.key(0), x))["params"]
   last, picked = unrolled.apply({"params": p}, x, collect=(0, 2))
   last_s, picked_s = scanned.apply({"params": to_scanned({"blocks": p})["blocks"]}, x,

@@ -58,3 +58,18 @@ def test_build_model_from_records_old_and_new():
   assert arch.dtype == jnp.float32 and arch.spec.num_classes == 7 and arch.pool == "mean"
   with pytest.raises(ValueError, match="has no 'name'"):
     build_model({"img_size": 32})
+
+
+def test_runtime_options_are_one_frozen_record():
+  """get_model's runtime keywords build one Runtime record (model.runtime); a whole record may be
+  passed instead, keywords winning; the record cannot be changed in place."""
+  import dataclasses
+  from spectralgpt_jax.models import Runtime, get_model
+  by_keywords = get_model("vit_tiny_patch8_32", dtype=jnp.bfloat16, scan=True, remat="dots")
+  by_record = get_model("vit_tiny_patch8_32",
+                        runtime=Runtime(dtype=jnp.bfloat16, scan=True, remat="full"), remat="dots")
+  assert by_keywords == by_record
+  assert by_keywords.runtime == Runtime(jnp.bfloat16, jnp.float32, True, "dots")
+  assert (by_keywords.dtype, by_keywords.scan, by_keywords.remat) == (jnp.bfloat16, True, "dots")
+  with pytest.raises(dataclasses.FrozenInstanceError):
+    by_keywords.runtime.scan = False

@@ -1,5 +1,6 @@
-"""spectralgpt_jax.torch against the official SpectralGPT facts in ../shared/spec: keys, shapes,
-order and parameter counts of every variant, masking, patchify, loss and init."""
+"""spectralgpt_jax.torch (our PyTorch package) against the official SpectralGPT facts recorded
+in ../shared/spec, not against our JAX models: keys, shapes, order and parameter counts of every
+variant, masking, patchify, loss and init."""
 
 from __future__ import annotations
 

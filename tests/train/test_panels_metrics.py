@@ -135,7 +135,7 @@ def test_model_flops_and_mfu():
 
 
 def test_peak_flops_keyed_by_what_chips_report():
-  """One table (compile/targets.py): v5p chips report "TPU v5" and must get v5p's peak, not
+  """One table (spectralgpt_jax/devices.py): v5p chips report "TPU v5" and must get v5p's peak, not
   v5e's; v5e reports "TPU v5 lite"; every compile target's kind has a peak."""
   from spectralgpt_jax.compile import targets
   assert metrics.peak_flops("TPU v5") == 459e12
