@@ -37,7 +37,7 @@ def _dot_last(a: jax.Array, b: jax.Array) -> jax.Array:
 def xla_matmul(x: jax.Array, w: jax.Array) -> jax.Array:
   """x [..., k] @ w [k, n] in float32 with autodiff's values; the weight gradient contracts the
   flattened tokens (contracting the leading dims of 3-D arrays, XLA:CPU copied the cotangent
-  into a transposed layout before every weight-gradient dot; BENCHMARKS.md item 8)."""
+  into a transposed layout before every weight-gradient dot; BENCHMARKS.md, History: weight gradients over flattened tokens)."""
   return _dot_last(x, w)
 
 
@@ -114,7 +114,7 @@ def _lowp_bwd(dtype, res, g):
   dx = jax.lax.dot_general(gl, wl, (((g.ndim - 1,), (1,)), ((), ())),
                            preferred_element_type=jnp.float32)
   # Contracting the leading dims (not the flattened tokens as in xla_matmul): with bf16
-  # operands that measured faster (BENCHMARKS.md item 8).
+  # operands that measured faster (BENCHMARKS.md, History: weight gradients over flattened tokens).
   lead = tuple(range(g.ndim - 1))
   dw = jax.lax.dot_general(xl, gl, ((lead, lead), ((), ())), preferred_element_type=jnp.float32)
   return dx.astype(x_carrier.dtype), dw.astype(w_carrier.dtype)
