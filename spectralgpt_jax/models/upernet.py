@@ -65,6 +65,15 @@ def adaptive_pool(x: jax.Array, out: int, reduce: str = "max") -> jax.Array:
   return jnp.stack(rows, axis=1)
 
 
+def max_pool_2x2(x: jax.Array) -> jax.Array:
+  """torch MaxPool2d(2): [B, h, w, C] -> [B, h // 2, w // 2, C] (a last odd row/column dropped)."""
+  b, h, w, c = x.shape
+  if h < 2 or w < 2:
+    raise ValueError(f"a 2x2 max pool needs a map of at least 2x2, got {h}x{w}")
+  h2, w2 = h // 2, w // 2
+  return x[:, :2 * h2, :2 * w2].reshape(b, h2, 2, w2, 2, c).max(axis=(2, 4))
+
+
 def conv1x1(features: int, name: str, runtime: Runtime, fan_in: int) -> Dense:
   """A 1x1 convolution as a Dense over channels (torch default init: kaiming-uniform a=sqrt 5)."""
   return Dense(features, dtype=runtime.dtype, param_dtype=runtime.param_dtype, ops=runtime.ops,
@@ -223,8 +232,7 @@ class PangaeaNeck(nn.Module):
     return [PixelDeconv(c, 4, name="neck_0", **kw)(feats[0]),
             PixelDeconv(c, 2, name="neck_1", **kw)(feats[1]),
             conv1x1(c, "neck_2", fan_in=feats[2].shape[-1], **kw)(feats[2]),
-            conv1x1(c, "neck_3", fan_in=feats[3].shape[-1], **kw)(
-                adaptive_pool(feats[3], max(feats[3].shape[1] // 2, 1), "max"))]
+            conv1x1(c, "neck_3", fan_in=feats[3].shape[-1], **kw)(max_pool_2x2(feats[3]))]
 
 
 class Classifier(nn.Module):

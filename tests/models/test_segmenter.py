@@ -57,6 +57,15 @@ def test_adaptive_max_pool_matches_torch(out):
   np.testing.assert_allclose(ours, ref.permute(0, 2, 3, 1).numpy(), atol=0)
 
 
+@pytest.mark.parametrize("hw", [(4, 4), (4, 6), (5, 7)])
+def test_pangaea_neck_pool_matches_torch_max_pool_on_any_grid(hw):
+  """neck_3's pool is MaxPool2d(2), also on non-square and odd token grids."""
+  x = np.random.default_rng(2).normal(size=(2, *hw, 3)).astype(np.float32)
+  ours = np.asarray(upernet.max_pool_2x2(x))
+  ref = torch.nn.functional.max_pool2d(torch.from_numpy(x).permute(0, 3, 1, 2), 2)
+  np.testing.assert_array_equal(ours, ref.permute(0, 2, 3, 1).numpy())
+
+
 def test_pixel_deconv_matches_torch_conv_transpose():
   rng = np.random.default_rng(2)
   x = rng.normal(size=(2, 3, 4, 6)).astype(np.float32)
