@@ -161,7 +161,13 @@ def in_subprocess(*flags: str):
   return json.loads(out.strip().splitlines()[-1])
 
 
-def main() -> None:
+CONFIGS = {"f32": ("float32", "auto", "auto"), "bf16": ("bfloat16", "auto", "auto"),
+           "f32-xla": ("float32", "xla", "auto"), "f32-blocked": ("float32", "blocked", "auto"),
+           "bf16-blocked": ("bfloat16", "blocked", "auto"),
+           "f32-xla-gemm": ("float32", "auto", "xla")}
+
+
+def parse_args() -> argparse.Namespace:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--out", default="", help="markdown file to append results to")
   parser.add_argument("--steps", type=int, default=5)
@@ -188,41 +194,29 @@ def main() -> None:
     if not args.twin_only:
       args.steps, args.warmup, args.out = 1, 1, quick_out("step_bench")
       args.what = "peak,f32,bf16,torch"  # the other rows differ only in kernels.select's choice
-  from spectralgpt_jax import hostmem
-  if args.twin_only:  # child process of in_subprocess: prints its result as JSON
-    if args.twin_hostmem and not hostmem.retain_freed_host_memory():
-      raise SystemExit("cannot tune the allocator here (not glibc)")
-    print(json.dumps(torch_matmul_peak() if args.twin_peak else
-                     torch_step(args.warmup, args.steps)))
-    return
-  tuned = False if args.keep_os_allocator else hostmem.retain_freed_host_memory()
-  what = args.what.split(",")
-  from spectralgpt_jax.models import get_spec
-  from spectralgpt_jax.models.flops import mae_train_flops
-  flops = mae_train_flops(get_spec(MODEL), BATCH, MASK_RATIO)
-  rows, results = [], {}
+  return args
 
-  def measure_peaks() -> None:
-    """Matmul peaks, kept at their highest reading: this machine's speed drifts within a run,
-    and the highest peak gives the lowest (conservative) MFU."""
-    readings = {"peak_f32": matmul_peak("float32"), "peak_bf16": matmul_peak("bfloat16"),
-                "peak_f32_torch": in_subprocess("--twin-peak")}
-    for key, value in readings.items():
-      results[key] = max(results.get(key, 0.0), value)
-    print(f"matmul peak so far: f32 {results['peak_f32']:.0f} GFLOP/s (torch/MKL "
-          f"{results['peak_f32_torch']:.0f}), bf16->f32 {results['peak_bf16']:.0f} GFLOP/s",
-          flush=True)
 
+def measure_peaks(results: dict) -> None:
+  """Matmul peaks, kept at their highest reading: this machine's speed drifts within a run,
+  and the highest peak gives the lowest (conservative) MFU."""
+  readings = {"peak_f32": matmul_peak("float32"), "peak_bf16": matmul_peak("bfloat16"),
+              "peak_f32_torch": in_subprocess("--twin-peak")}
+  for key, value in readings.items():
+    results[key] = max(results.get(key, 0.0), value)
+  print(f"matmul peak so far: f32 {results['peak_f32']:.0f} GFLOP/s (torch/MKL "
+        f"{results['peak_f32_torch']:.0f}), bf16->f32 {results['peak_bf16']:.0f} GFLOP/s",
+        flush=True)
+
+
+def run_jax(args, what: list[str], results: dict) -> dict[str, list[float]]:
+  """Our steps (and the peaks around them) into `results`; returns each config's run medians."""
   if "peak" in what:
-    measure_peaks()
-  configs = {"f32": ("float32", "auto", "auto"), "bf16": ("bfloat16", "auto", "auto"),
-             "f32-xla": ("float32", "xla", "auto"), "f32-blocked": ("float32", "blocked", "auto"),
-             "bf16-blocked": ("bfloat16", "blocked", "auto"),
-             "f32-xla-gemm": ("float32", "auto", "xla")}
-  runs = {}
+    measure_peaks(results)
+  runs: dict[str, list[float]] = {}
   for _ in range(args.interleave):
-    for key in [w for w in what if w in configs]:
-      times, loss = jax_step(*configs[key], args.warmup, args.steps)
+    for key in [w for w in what if w in CONFIGS]:
+      times, loss = jax_step(*CONFIGS[key], args.warmup, args.steps)
       runs.setdefault(key, []).append(statistics.median(times))
       print(f"jax {key}: {runs[key][-1]:.2f} s/step {times} loss {loss:.4f}", flush=True)
   for key, medians in runs.items():
@@ -230,7 +224,13 @@ def main() -> None:
     if len(medians) > 1:
       print(f"jax {key}: median {results[key]:.3f} over runs {[round(m, 2) for m in medians]}")
   if "peak" in what:
-    measure_peaks()  # again after our steps: the larger reading counts
+    measure_peaks(results)  # again after our steps: the larger reading counts
+  return runs
+
+
+def run_twin(args, what: list[str], results: dict) -> None:
+  """The PyTorch model's step, each variant in a process of its own, into `results`."""
+  from spectralgpt_jax import hostmem
   # Our steps' freed memory stays with this process (hostmem); give it back before the twin runs,
   # or the two together can exceed the machine's RAM (the twin-hostmem child was OOM-killed once).
   import jax
@@ -245,42 +245,72 @@ def main() -> None:
       times = in_subprocess(*flags, *(["--twin-hostmem"] if tuned_twin else []))
       results[key] = statistics.median(times)
       print(f"{key} eager: {results[key]:.2f} s/step {times}", flush=True)
-  nan = float("nan")
-  for key in [k for k in (*configs, "torch", "torch-hostmem") if k in results]:
+
+
+def results_table(results: dict, flops: float) -> str:
+  """One row per measured step: time, images/s, ratios to the twin, GFLOP/s, MFU."""
+  nan, rows = float("nan"), []
+  for key in [k for k in (*CONFIGS, "torch", "torch-hostmem") if k in results]:
     sec = results[key]
-    ratio = results.get("torch", nan) / sec
-    ratio_tuned = results.get("torch-hostmem", nan) / sec
     achieved = flops / sec / 1e9
-    peaks = [results[p] for p in ("peak_f32", "peak_f32_torch") if p in results]
-    best_f32 = max(peaks, default=nan)
+    best_f32 = max([results[p] for p in ("peak_f32", "peak_f32_torch") if p in results],
+                   default=nan)
     if key.startswith("bf16"):
       mfu = f"{achieved / results.get('peak_bf16', nan):.0%} of XLA bf16"
     else:
       mfu = (f"**{achieved / best_f32:.0%}** of best f32 "
              f"({achieved / results.get('peak_f32', nan):.0%} of XLA f32)")
-    rows.append(f"| {key} | {sec:.2f} | {BATCH / sec:.2f} | {ratio:.2f}x | {ratio_tuned:.2f}x | "
-                f"{achieved:.0f} | {mfu} |")
-  table = "\n".join(["| step | s/step (median) | images/s | vs torch | vs torch-hostmem | "
-                     "model GFLOP/s | MFU (of the matmul peaks measured in this run) |",
-                     "|---|---|---|---|---|---|---|", *rows])
+    rows.append(f"| {key} | {sec:.2f} | {BATCH / sec:.2f} | "
+                f"{results.get('torch', nan) / sec:.2f}x | "
+                f"{results.get('torch-hostmem', nan) / sec:.2f}x | {achieved:.0f} | {mfu} |")
+  return "\n".join(["| step | s/step (median) | images/s | vs torch | vs torch-hostmem | "
+                    "model GFLOP/s | MFU (of the matmul peaks measured in this run) |",
+                    "|---|---|---|---|---|---|---|", *rows])
+
+
+def write_section(out: str, table: str, results: dict, flops: float, tuned: bool,
+                  runs: dict[str, list[float]]) -> None:
+  """Appends the dated section (machine, command, protocol, peaks, table) to `out`."""
+  nan = float("nan")
+  head = (f"\n### {MODEL} train step, batch {BATCH}, mask {MASK_RATIO} "
+          f"({datetime.date.today()})\n\n"
+          f"Machine: {cpu_name()}, {os.cpu_count()} cores. "
+          f"Command: `.venv/bin/python bench/step_bench.py {' '.join(sys.argv[1:])}`. "
+          f"Our steps with the tuned host allocator (hostmem): {tuned}; twin: torch = glibc "
+          f"defaults (as the official code runs), torch-hostmem = tuned, each in its own "
+          f"process. "
+          f"Model FLOPs/step {flops / 1e12:.3f} TFLOP; {PEAK_N}^2 matmul peaks (the higher of "
+          f"readings before and after our steps): f32 XLA "
+          f"{results.get('peak_f32', nan):.0f}, f32 torch/MKL "
+          f"{results.get('peak_f32_torch', nan):.0f} (best f32 = the larger), bf16 "
+          f"XLA {results.get('peak_bf16', nan):.0f} GFLOP/s.\n\n")
+  per_run = "".join(f"\n{k}: per-run medians {[round(m, 2) for m in v]}"
+                    for k, v in runs.items() if len(v) > 1)
+  with open(out, "a") as f:
+    f.write(head + table + "\n" + (f"\nInterleaved runs:{per_run}\n" if per_run else ""))
+
+
+def main() -> None:
+  args = parse_args()
+  from spectralgpt_jax import hostmem
+  if args.twin_only:  # child process of in_subprocess: prints its result as JSON
+    if args.twin_hostmem and not hostmem.retain_freed_host_memory():
+      raise SystemExit("cannot tune the allocator here (not glibc)")
+    print(json.dumps(torch_matmul_peak() if args.twin_peak else
+                     torch_step(args.warmup, args.steps)))
+    return
+  tuned = False if args.keep_os_allocator else hostmem.retain_freed_host_memory()
+  what = args.what.split(",")
+  from spectralgpt_jax.models import get_spec
+  from spectralgpt_jax.models.flops import mae_train_flops
+  flops = mae_train_flops(get_spec(MODEL), BATCH, MASK_RATIO)
+  results: dict = {}
+  runs = run_jax(args, what, results)
+  run_twin(args, what, results)
+  table = results_table(results, flops)
   print(table)
   if args.out:
-    head = (f"\n### {MODEL} train step, batch {BATCH}, mask {MASK_RATIO} "
-            f"({datetime.date.today()})\n\n"
-            f"Machine: {cpu_name()}, {os.cpu_count()} cores. "
-            f"Command: `.venv/bin/python bench/step_bench.py {' '.join(sys.argv[1:])}`. "
-            f"Our steps with the tuned host allocator (hostmem): {tuned}; twin: torch = glibc "
-            f"defaults (as the official code runs), torch-hostmem = tuned, each in its own "
-            f"process. "
-            f"Model FLOPs/step {flops / 1e12:.3f} TFLOP; {PEAK_N}^2 matmul peaks (the higher of "
-            f"readings before and after our steps): f32 XLA "
-            f"{results.get('peak_f32', nan):.0f}, f32 torch/MKL "
-            f"{results.get('peak_f32_torch', nan):.0f} (best f32 = the larger), bf16 "
-            f"XLA {results.get('peak_bf16', nan):.0f} GFLOP/s.\n\n")
-    with open(args.out, "a") as f:
-      per_run = "".join(f"\n{k}: per-run medians {[round(m, 2) for m in v]}"
-                        for k, v in runs.items() if len(v) > 1)
-      f.write(head + table + "\n" + (f"\nInterleaved runs:{per_run}\n" if per_run else ""))
+    write_section(args.out, table, results, flops, tuned, runs)
 
 
 if __name__ == "__main__":
