@@ -152,6 +152,7 @@ def _train(workdir, cache, *extra):
   return cmd, env
 
 
+@pytest.mark.slow  # two real trainings (~35 s); the lock's own real-process tests stay in the default tier
 def test_two_train_commands_on_one_workdir_then_kill9_and_resume(tmp_path):
   from spectralgpt_jax import checkpoints as ckpt
   work, cache = tmp_path / "run", tmp_path / "cache"

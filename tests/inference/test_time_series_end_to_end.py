@@ -9,6 +9,7 @@ alike to applying the trained parameters directly.
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from configs.pretrain import tiny_s2
 from data_pipelines import absl_flags
@@ -29,6 +30,7 @@ def _direct_embedding(params, x):
   return np.asarray(latent.mean(axis=1))
 
 
+@pytest.mark.slow  # train, export, import and load of a dated model (~24 s)
 def test_two_date_model_train_export_import_load_embed(tmp_path):
   absl_flags.ensure_parsed()
   config = tiny_s2.get_config("dates=2,size=32")

@@ -48,6 +48,7 @@ def _batch(seed):
           "mask": rng.integers(-1, 2, (8, 32, 32)).astype(np.int32)}
 
 
+@pytest.mark.slow  # two dense trainings (~27 s)
 def test_frozen_encoder_is_bit_identical_has_no_optimizer_state_and_is_deterministic():
   # Segmentation (one date) compiles in half the time of change detection; same encoder path.
   config = _config("seg_vit_tiny_patch8_32", "segmunich")

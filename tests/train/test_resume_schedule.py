@@ -27,6 +27,7 @@ def _messages(caplog) -> str:
   return text
 
 
+@pytest.mark.slow  # three CLI trainings (~25 s)
 def test_changed_schedule_is_announced_kept_on_request_and_finished_runs_exit_early(
     tmp_path, absl_records):
   first, second = str(tmp_path / "a"), str(tmp_path / "b")
