@@ -8,7 +8,8 @@ Args (after ':'): `synthetic` uses generated cubes (no files); `size=N` changes 
 demo data ships, uses generated cubes; for ingested series (`ingest --source geotiff_series`)
 add `--config.data.source=tfrecord --config.data.paths=DIR`.
 2 encoder blocks of width 64, 1 decoder block of width 32, 8x8x3 tubelets. 300 steps at batch 16
-and 64 px take about 2 minutes on 2 CPU cores; the loss falls from ~0.5 to ~0.05.
+and 64 px take under a minute on 2 CPU cores; on the demo's data (`make demo`) the loss falls
+from ~2.9 at step 25 to ~0.2 at step 300 (2026-12-05).
 """
 
 from configs import common
