@@ -35,7 +35,7 @@ def _config(root) -> ml_collections.ConfigDict:
   c = oscd_config.get_config("tiny,steps=1")
   c.root = str(root)
   c.evals.oscd.train.optim.lr = 1e-30
-  c.evals.oscd.test_data.cities = ",".join(CITIES)
+  c.evals.oscd.test_data.oscd.cities = ",".join(CITIES)
   return ml_collections.ConfigDict(json.loads(c.to_json()))
 
 
