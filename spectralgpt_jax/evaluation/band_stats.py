@@ -11,7 +11,6 @@ Rows are returned in `features.canonical_order` (sorted by example id), as for a
 
 from __future__ import annotations
 
-import jax
 import ml_collections
 import numpy as np
 
@@ -35,10 +34,4 @@ def extract(data_cfg: ml_collections.ConfigDict) -> features_lib.FeatureSet:
     feats.append(band_statistics(batch["cube"]))
     labels.append(np.asarray(batch["label"]))
     ids.append(np.asarray(batch["key"]).astype(str))
-  local = (features_lib.FeatureSet(np.concatenate(feats), np.concatenate(labels),
-                                   np.concatenate(ids)) if feats else None)
-  if jax.process_count() > 1:
-    local = features_lib.gather(local, f"data {cfg.paths!r}")
-  elif local is None:
-    raise ValueError(f"data {cfg.paths or cfg.tfds_name!r} yielded no examples")
-  return features_lib.canonical_order(local)
+  return features_lib.collect(feats, labels, ids, cfg)

@@ -179,12 +179,21 @@ def extract_features(enc: SpectralGPT, data_cfg: ml_collections.ConfigDict, *,
     ids.append(np.asarray(batch["key"]).astype(str))
   if pending is not None:
     feats.append(np.asarray(pending[0])[:pending[1]])
+  return collect(feats, labels, ids, cfg)
+
+
+def collect(feats: list[np.ndarray], labels: list[np.ndarray], ids: list[np.ndarray],
+            cfg: ml_collections.ConfigDict) -> FeatureSet:
+  """This process's batches of features [n, D], labels and ids -> the split's FeatureSet
+  (gathered over processes), rows in `canonical_order`; ValueError naming the data when no
+  example was read."""
+  what = f"data {cfg.paths or cfg.tfds.name!r}"
   if jax.process_count() == 1 and not feats:
-    raise ValueError(f"data {cfg.paths or cfg.tfds.name!r} yielded no examples")
+    raise ValueError(f"{what} yielded no examples")
   local = (FeatureSet(np.concatenate(feats), np.concatenate(labels), np.concatenate(ids))
            if feats else None)
   if jax.process_count() > 1:
-    local = gather(local, f"data {cfg.paths or cfg.tfds.name!r}")
+    local = gather(local, what)
   return canonical_order(local)
 
 
