@@ -26,6 +26,7 @@ from data_pipelines import geotiff
 from data_pipelines import labels as labels_lib
 from data_pipelines import schema
 from data_pipelines import shard_writer
+from data_pipelines import splits
 from data_pipelines import tfds_source
 from data_pipelines.checksums import verify_sha256sums
 from data_pipelines.errors import BadInputError
@@ -260,11 +261,24 @@ def mask_label_info(class_names: Sequence[str]) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- driver
 
+def _in_split(items: list[Item], split_file: str) -> list[Item]:
+  """The items whose key's example id `split_file` lists (BadInputError naming the file and
+  the first ids no item has)."""
+  keep = splits.read_split_file(split_file)
+  kept = [i for i in items if splits.example_id(i.key) in keep]
+  missing = sorted(keep - {splits.example_id(i.key) for i in kept})
+  if missing:
+    raise BadInputError(split_file, "id", f"{len(missing)} listed ids match no input, e.g. "
+                        f"{missing[:3]}")
+  return kept
+
+
 def ingest(source: str, inputs: Sequence[str], out: str | os.PathLike, *, num_shards: int,
            seed: int = 0, skip_bad: bool = False, overwrite: bool = False,
-           **options: Any) -> dict[str, Any]:
+           split_file: str = "", **options: Any) -> dict[str, Any]:
   """Lists the inputs of `source` (a name of `data_pipelines.datasets`) and writes shards +
-  manifest to `out`; returns the manifest.
+  manifest to `out`; returns the manifest. `split_file` (data_pipelines.splits ids), if given,
+  keeps only the inputs it lists; an id it lists that no input has is an error naming it.
 
   options: what the source's ingest hook takes (e.g. `bigearthnet_items`, `geotiff_items`,
   `geotiff_series_items`, `tfds_items`: for tfds, `inputs` is [dataset name]; dense sources
@@ -275,6 +289,9 @@ def ingest(source: str, inputs: Sequence[str], out: str | os.PathLike, *, num_sh
     raise ValueError(f"source {source!r} cannot be ingested; choose from "
                      f"{', '.join(datasets.names(ingestable=True))}")
   items, label_info = src.ingest_items(list(inputs), dict(options))
+  if split_file:
+    items = _in_split(items, split_file)
+    options = {**options, "split_file": split_file}
   if not items:
     raise BadInputError(", ".join(inputs), "file", f"no {source} inputs found")
   extra = {"source_type": source, "sources": [str(i) for i in inputs],

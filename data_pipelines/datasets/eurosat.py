@@ -9,8 +9,8 @@ checked against it before reading (`verify_sha256` makes a missing sums file an 
 
 Read into memory with `data.source="eurosat"` (`data.paths` = root) or written to shards with
 `ingest --source eurosat --input ROOT`. `split_ids` is the deterministic per-class split
-(seeded) behind configs/eval/splits/eurosat_subset_{train,test}.txt; `ingest --split_file`
-keeps only the files a list names.
+(seeded) behind configs/eval/splits/eurosat_subset_{train,test}.txt (`ingest --split_file`
+writes one split).
 """
 
 from __future__ import annotations
@@ -62,13 +62,9 @@ def list_files(root: str) -> list[str]:
 
 def _items(root: str, options: dict[str, Any]):
   from data_pipelines import ingest  # pylint: disable=g-import-not-at-top
-  verify(root, required=bool(options.get("verify_sha256")))
-  files = list_files(root)
-  if options.get("split_file"):
-    from data_pipelines import splits  # pylint: disable=g-import-not-at-top
-    keep = splits.read_split_file(options["split_file"])
-    files = [f for f in files if splits.example_id(f) in keep]
-  items, _ = ingest.geotiff_items(files, bands="eurosat", label_from_dir=True,
+  if options.get("verify_sha256"):   # as for every source: only when asked for
+    verify(root, required=True)
+  items, _ = ingest.geotiff_items(list_files(root), bands="eurosat", label_from_dir=True,
                                   classes=CLASS_NAMES, expect_shape=IMAGE_SHAPE,
                                   harmonize=options.get("harmonize", True),
                                   store_dtype=options.get("store_dtype"))
@@ -89,8 +85,7 @@ def _ingest_options(flags: dict[str, Any]) -> dict[str, Any]:
   """verify_sha256 is True when asked for or when the root has sums (checked either way), so
   the manifest's options say what was done."""
   has_sums = any((pathlib.Path(p) / SUMS).exists() for p in flags["input"])
-  return {"verify_sha256": bool(flags["verify_sha256"] or has_sums),
-          "split_file": flags.get("split_file") or "", **_flags.common(flags)}
+  return {"verify_sha256": bool(flags["verify_sha256"] or has_sums), **_flags.common(flags)}
 
 
 def _number(example_id: str) -> int:

@@ -73,8 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
                  "(eurosat checks it whenever the root has one)")
   b.add_argument("--dtype", default=None, choices=("uint16", "float32"),
                  help="stored cube dtype (bigearthnet default uint16, rounded after resampling)")
-  p.add_argument("--split_file", default="", help="eurosat: ingest only the files listed "
-                 "(one id per line, e.g. configs/eval/splits/eurosat_subset_test.txt)")
+  p.add_argument("--split_file", default="", help="ingest only the inputs whose example id "
+                 "is listed (one per line, e.g. configs/eval/splits/eurosat_subset_test.txt); a "
+                 "listed id that no input has is an error")
   t = p.add_argument_group("tfds")
   t.add_argument("--split", default="train", help="tfds split")
   t.add_argument("--data_dir", default=None, help="tfds data_dir (default: tfds's)")
@@ -107,7 +108,8 @@ def main(argv: list[str]) -> int:
     with _workdir_lock.held(args.out, "ingest"):  # one writer per shard directory
       manifest = ingest.ingest(args.source, args.input, args.out, num_shards=args.shards,
                                seed=args.seed, skip_bad=args.skip_bad,
-                               overwrite=args.overwrite, **_options(args))
+                               overwrite=args.overwrite, split_file=args.split_file,
+                               **_options(args))
   except RuntimeError as e:  # a tfds dataset that cannot be opened: bad input, not a bug
     raise OSError(str(e)) from e
   print(json.dumps({"out": args.out, "records": manifest["num_records"],

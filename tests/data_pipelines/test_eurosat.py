@@ -144,3 +144,14 @@ def test_misplaced_files_are_refused_by_name(tmp_path):
   (tmp_path / "Lake" / "Lake_1.tif").write_bytes(b"II*\0")
   with pytest.raises(BadInputError, match="'Lake' is not a EuroSAT class"):
     eurosat.list_files(str(tmp_path))
+
+
+def test_split_file_listing_an_unknown_id_is_refused_by_name(root, tmp_path, capsys):
+  split = tmp_path / "split.txt"
+  split.write_text("Forest/Forest_1.tif\nForest/Forest_999.tif\n")
+  assert ingest_cli.main(["--source", "eurosat", "--input", str(root), "--out",
+                          str(tmp_path / "out"), "--shards", "1", "--split_file",
+                          str(split)]) == 1
+  err = capsys.readouterr().err
+  assert "split.txt" in err and "Forest_999" in err
+  assert not (tmp_path / "out" / "manifest.json").exists()
