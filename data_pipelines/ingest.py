@@ -253,12 +253,6 @@ def dense_items(name: str, root: str, keys: Sequence[str], load: Callable[[str],
           for k in keys]
 
 
-def mask_label_info(class_names: Sequence[str]) -> dict[str, Any]:
-  """The manifest "labels" block of a dense dataset."""
-  return {"type": "mask", "class_names": list(class_names), "ignore_value": -1,
-          "num_classes": len(class_names)}
-
-
 # ---------------------------------------------------------------- driver
 
 def _in_split(items: list[Item], split_file: str) -> list[Item]:

@@ -81,11 +81,18 @@ class DataSource:
 
 
 def folder_fingerprint(folder: str) -> list | None:
-  """[[name, bytes, mtime_ns], ...] of the files directly in `folder` (None: not a folder)."""
+  """[[relative path, bytes, mtime_ns], ...] of every file under `folder`, subfolders included
+  (class folders, city folders), so a changed image changes the feature cache's key (None:
+  not a folder)."""
   if not folder or not os.path.isdir(folder):
     return None
-  return sorted([e.name, e.stat().st_size, e.stat().st_mtime_ns]
-                for e in os.scandir(folder) if e.is_file())
+  out = []
+  for parent, _, files in os.walk(folder):
+    for name in files:
+      st = os.stat(os.path.join(parent, name))
+      out.append([os.path.relpath(os.path.join(parent, name), folder), st.st_size,
+                  st.st_mtime_ns])
+  return sorted(out)
 
 
 def single_input(name: str, inputs: Sequence[str], what: str = "the dataset root") -> str:

@@ -18,7 +18,7 @@ import ml_collections
 
 from data_pipelines import oscd
 from data_pipelines import schema
-from data_pipelines.datasets.core import BASE_KEYS, DataSource, single_input
+from data_pipelines.datasets.core import BASE_KEYS, DataSource, label_block, single_input
 
 LICENCE = ("OSCD (Caye Daudt et al. 2018): images are modified Copernicus Sentinel data (free "
            "and open); change maps CC BY-NC-SA")
@@ -70,7 +70,7 @@ def _ingest_items(inputs: Sequence[str], options: dict[str, Any]):
                            resampling=options.pop("resampling", "bicubic"),
                            label_convention=options.pop("label_convention", "auto"))
   return (ingest.dense_items("oscd", root, keys, load, **options),
-          ingest.mask_label_info(oscd.CLASS_NAMES))
+          label_block("mask", oscd.CLASS_NAMES, ignore_value=-1))
 
 
 def _ingest_options(flags: dict[str, Any]) -> dict[str, Any]:

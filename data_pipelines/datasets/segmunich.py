@@ -17,7 +17,7 @@ from typing import Any
 import ml_collections
 
 from data_pipelines import segmunich
-from data_pipelines.datasets.core import BASE_KEYS, DataSource, single_input
+from data_pipelines.datasets.core import BASE_KEYS, DataSource, label_block, single_input
 
 
 def config() -> ml_collections.ConfigDict:
@@ -42,7 +42,7 @@ def _ingest_items(inputs: Sequence[str], options: dict[str, Any]):
                            channels=options.pop("channels", "by_name"))
   return (ingest.dense_items("segmunich", root, segmunich.list_names(root, split), load,
                              **options),
-          ingest.mask_label_info(segmunich.CLASS_NAMES))
+          label_block("mask", segmunich.CLASS_NAMES, ignore_value=-1))
 
 
 def _ingest_options(flags: dict[str, Any]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from data_pipelines import sen1floods11
-from data_pipelines.datasets.core import BASE_KEYS, DataSource, single_input
+from data_pipelines.datasets.core import BASE_KEYS, DataSource, label_block, single_input
 
 LICENCE = ("Sen1Floods11 (Bonafilia et al. 2020): public, no licence file stated; contains "
            "modified Copernicus Sentinel data")
@@ -27,7 +27,7 @@ def _ingest_items(inputs: Sequence[str], options: dict[str, Any]):
   root = single_input("sen1floods11_seg", inputs)
   items = ingest.dense_items("sen1floods11_seg", root, sen1floods11.chip_ids(root),
                              functools.partial(sen1floods11.chip_record, root), **options)
-  return items, ingest.mask_label_info(sen1floods11.CLASS_NAMES)
+  return items, label_block("mask", sen1floods11.CLASS_NAMES, ignore_value=-1)
 
 
 def _ingest_options(flags: dict[str, Any]) -> dict[str, Any]:

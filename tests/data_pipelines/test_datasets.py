@@ -2,6 +2,7 @@
 an unknown name is refused listing the known ones, and the data config's per-source blocks
 refuse misspelt fields by name."""
 
+import os
 import ml_collections
 import pytest
 
@@ -64,3 +65,13 @@ def test_misspelt_data_fields_are_errors_naming_the_field():
   loose.source = "eurosatt"
   with pytest.raises(ValueError, match="unknown data source 'eurosatt'"):
     pipeline.make_iterator(loose, process_index=0, process_count=1)
+
+
+def test_folder_fingerprint_sees_files_in_subfolders(tmp_path):
+  from data_pipelines.datasets.core import folder_fingerprint
+  (tmp_path / "Forest").mkdir()
+  (tmp_path / "Forest" / "Forest_1.tif").write_bytes(b"ab")
+  before = folder_fingerprint(str(tmp_path))
+  assert [row[:2] for row in before] == [[os.path.join("Forest", "Forest_1.tif"), 2]]
+  (tmp_path / "Forest" / "Forest_1.tif").write_bytes(b"abc")   # a changed image
+  assert folder_fingerprint(str(tmp_path)) != before
