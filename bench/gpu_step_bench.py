@@ -35,11 +35,11 @@ HEADROOM = 0.10
 
 
 def _program(name: str, batch: int, device, remat: str):
-  from spectralgpt_jax.compile import aot
+  from spectralgpt_jax.cli import _config
   from spectralgpt_jax.sharding import mesh as mesh_lib
   from spectralgpt_jax.train import program as program_lib
   path, arg = CONFIGS[name]
-  config = aot.load_config(path + (f":{arg}" if arg else ""))
+  config = _config.load(str(ROOT / path) + (f":{arg}" if arg else ""))
   config.batch_size, config.model.dtype, config.model.remat = batch, "bfloat16", remat
   config.kernels.attention = "cudnn"
   config.optim.accum_steps = 1

@@ -8,9 +8,7 @@ training runs: `train.program.lower_train_step(config, mesh)`, which picks imple
 from __future__ import annotations
 
 import copy
-import importlib.util
 import pathlib
-import sys
 from typing import Any
 
 from absl import logging
@@ -18,27 +16,11 @@ from absl import logging
 from spectralgpt_jax.compile import report as report_lib
 from spectralgpt_jax.compile import targets as targets_lib
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 FORBIDDEN_PREFIX = "spectralgpt_"  # our CPU FFI custom calls: no TPU / GPU emitter exists
 # The schedule length compiled when a config leaves the run's length to the shard manifest
 # (num_examples None -> total_steps None): a constant of the learning-rate schedule, it changes
 # neither the program's memory nor its FLOPs.
 STAND_IN_TOTAL_STEPS = 1000
-
-
-def load_config(spec: str) -> Any:
-  """'configs/pretrain/x.py[:arg]' (path relative to the repo root or absolute) -> ConfigDict."""
-  path, _, arg = spec.partition(".py:")
-  path = path if path.endswith(".py") else path + ".py"
-  file = pathlib.Path(path)
-  if not file.is_absolute() and not file.exists():
-    file = ROOT / file
-  if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))  # configs import `configs.common`
-  mod_spec = importlib.util.spec_from_file_location(f"_aot_config_{file.stem}", file)
-  module = importlib.util.module_from_spec(mod_spec)
-  mod_spec.loader.exec_module(module)
-  return module.get_config(arg or None)
 
 
 def forbidden_custom_calls(rep: dict[str, Any]) -> dict[str, int]:

@@ -7,14 +7,17 @@ In the default venv (no libtpu, no CUDA plugin) every test here skips, naming th
 
 from __future__ import annotations
 
+import pathlib
+
 import pytest
 
+from spectralgpt_jax.cli import _config
 from spectralgpt_jax.compile import aot, report, targets
 
 pytestmark = pytest.mark.slow
 
 TPU_TARGET, GPU_TARGET = "v5e-4", "h100"
-BASE = "configs/pretrain/spectralgpt_plus_base_128.py"
+BASE = str(pathlib.Path(__file__).resolve().parents[2] / "configs/pretrain/spectralgpt_plus_base_128.py")
 
 
 def _need(platform: str) -> targets.Target:
@@ -82,7 +85,7 @@ def test_tpu_refusal_is_a_verdict():
 def test_base_train_step_compiles_without_cpu_kernels(platform):
   """The unchanged base config (batch cut to 8 per device) compiles; no spectralgpt_ custom call."""
   target = _need(platform)
-  config = aot.load_config(BASE)
+  config = _config.load(BASE)
   config.batch_size = 8 * target.num_devices
   rep = aot.compile_config(config, target.name)
   assert rep["compiled"], rep.get("error")

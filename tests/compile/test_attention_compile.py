@@ -8,13 +8,16 @@ same train step with kernels.attention="xla" (before) and "auto" (after: splash 
 
 from __future__ import annotations
 
+import pathlib
+
 import pytest
 
+from spectralgpt_jax.cli import _config
 from spectralgpt_jax.compile import aot, targets
 
 pytestmark = pytest.mark.slow
 
-BASE = "configs/pretrain/spectralgpt_plus_base_128.py"
+BASE = str(pathlib.Path(__file__).resolve().parents[2] / "configs/pretrain/spectralgpt_plus_base_128.py")
 TARGET = {"tpu": "v5e-4", "cuda": "h100"}
 KERNEL = {"tpu": "tpu_custom_call", "cuda": "__cudnn$fmha"}
 
@@ -24,7 +27,7 @@ def _compile(platform: str, attention: str, per_device: int = 16) -> dict:
   if not ok:
     pytest.skip(why)
   target = targets.prepare(TARGET[platform])
-  config = aot.load_config(BASE)
+  config = _config.load(BASE)
   config.batch_size = per_device * target.num_devices
   config.kernels.attention = attention
   rep = aot.compile_config(config, target.name)

@@ -21,11 +21,12 @@ HOST_DEVICES = 256  # the largest preset mesh (configs/pods/*_v5e256.py)
 CHILD = r"""
 import json, math, sys
 import jax
+from spectralgpt_jax.cli import _config
 from spectralgpt_jax.compile import aot
 from spectralgpt_jax.sharding import mesh as mesh_lib
 out = {}
 for path in sys.argv[1:]:
-  config = aot.load_config(path)
+  config = _config.load(path)
   sizes = [int(v) for v in config.mesh.values()]
   need = 1 if -1 in sizes else math.prod(sizes)
   before = config.get("total_steps")

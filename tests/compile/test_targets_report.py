@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import pathlib
+
 import pytest
 
+from spectralgpt_jax.cli import _config
 from spectralgpt_jax.compile import aot, report, targets
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 REQUIRED = ("v4-32", "v5e-256", "v5p-128", "v6e-256", "v5e-4", "v5e-8", "h100", "8xh100", "h200")
 
@@ -63,7 +68,7 @@ def test_refusal_text_parsing():
 
 
 def test_load_config_with_arg():
-  c = aot.load_config("configs/pretrain/spectralgpt_large.py:stage=2")
+  c = _config.load(f"{ROOT}/configs/pretrain/spectralgpt_large.py:stage=2")
   assert c.image_size == 128 and "large" in c.model.name
 
 
