@@ -53,9 +53,7 @@ def main(argv: list[str] | None = None) -> int:
   args = _flags.rename_deprecated(name, argv[1:], getattr(module, "RENAMED_FLAGS", {}))
   if name in _jax_cache.COMMANDS and not any(a in ("-h", "--help", "-help") for a in args):
     _jax_cache.enable()
-  if hasattr(module.main, "__wrapped__"):  # @_failures.command
-    return module.main(args)
-  return _failures.run(name, module.main, args)
+  return module.main(args)  # every command's main is wrapped by @_failures.command
 
 
 if __name__ == "__main__":

@@ -42,8 +42,6 @@ class Target:
 
 
 # Peak throughput per device kind: the one table in spectralgpt_jax/devices.py.
-_V5E, _V4, _V5P, _V6E = devices.TPU_V5E, devices.TPU_V4, devices.TPU_V5P, devices.TPU_V6E
-_H100, _H200 = devices.H100, devices.H200
 
 
 # Usable HBM per device: what libtpu reports when it refuses a program ("temps 16.59G > 15.75G"
@@ -65,20 +63,20 @@ def _gpu(name, topology, n, kind, mem_bytes, cfg):
 
 
 TARGETS: dict[str, Target] = {t.name: t for t in (
-    _tpu("v5e-4", "v5e:2x2", 4, _V5E, 15.75),
-    _tpu("v5e-8", "v5e:2x4", 8, _V5E, 15.75),
-    _tpu("v5e-16", "v5e:4x4", 16, _V5E, 15.75),
-    _tpu("v5e-256", "v5e:16x16", 256, _V5E, 15.75, wrap=(True, True, False)),
-    _tpu("v4-8", "v4:2x2x1", 4, _V4, 30.75, "megacore"),
-    _tpu("v4-32", "v4:2x2x4", 16, _V4, 30.75, "megacore"),
-    _tpu("v5p-8", "v5:2x2x1", 4, _V5P, 95.74, "megacore"),
-    _tpu("v5p-128", "v5:4x4x4", 64, _V5P, 95.74, "megacore", (True, True, True)),
-    _tpu("v6e-8", "v6e:2x4", 8, _V6E, 31.25),
-    _tpu("v6e-256", "v6e:16x16", 256, _V6E, 31.25, wrap=(True, True, False)),
-    _gpu("h100", "1x1x1", 1, _H100, _H100_MEM, "h100_sxm.txtpb"),
-    _gpu("8xh100", "1x1x8", 8, _H100, _H100_MEM, "h100_sxm.txtpb"),
-    _gpu("h200", "1x1x1", 1, _H200, _H200_MEM, "h200_sxm.txtpb"),
-    _gpu("8xh200", "1x1x8", 8, _H200, _H200_MEM, "h200_sxm.txtpb"),
+    _tpu("v5e-4", "v5e:2x2", 4, devices.TPU_V5E, 15.75),
+    _tpu("v5e-8", "v5e:2x4", 8, devices.TPU_V5E, 15.75),
+    _tpu("v5e-16", "v5e:4x4", 16, devices.TPU_V5E, 15.75),
+    _tpu("v5e-256", "v5e:16x16", 256, devices.TPU_V5E, 15.75, wrap=(True, True, False)),
+    _tpu("v4-8", "v4:2x2x1", 4, devices.TPU_V4, 30.75, "megacore"),
+    _tpu("v4-32", "v4:2x2x4", 16, devices.TPU_V4, 30.75, "megacore"),
+    _tpu("v5p-8", "v5:2x2x1", 4, devices.TPU_V5P, 95.74, "megacore"),
+    _tpu("v5p-128", "v5:4x4x4", 64, devices.TPU_V5P, 95.74, "megacore", (True, True, True)),
+    _tpu("v6e-8", "v6e:2x4", 8, devices.TPU_V6E, 31.25),
+    _tpu("v6e-256", "v6e:16x16", 256, devices.TPU_V6E, 31.25, wrap=(True, True, False)),
+    _gpu("h100", "1x1x1", 1, devices.H100, _H100_MEM, "h100_sxm.txtpb"),
+    _gpu("8xh100", "1x1x8", 8, devices.H100, _H100_MEM, "h100_sxm.txtpb"),
+    _gpu("h200", "1x1x1", 1, devices.H200, _H200_MEM, "h200_sxm.txtpb"),
+    _gpu("8xh200", "1x1x8", 8, devices.H200, _H200_MEM, "h200_sxm.txtpb"),
 )}
 
 

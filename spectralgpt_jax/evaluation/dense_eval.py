@@ -94,7 +94,7 @@ class DenseEvaluator(TrainedEvaluator):
     if self.images is None:
       self.images = dense_data.load_dense_images(self.test_data)
     norm = dense_data.tile_normalizer(self.test_data)
-    fn = lambda *dates: program.predict_dense(state.params, *[norm(d) for d in dates])
+    fn = lambda *dates: program.predict_host(state.params, *[norm(d) for d in dates])
     change = program.kind == "change"
     k = program.model.spec.num_classes
     size, stride = self._tiles(program)

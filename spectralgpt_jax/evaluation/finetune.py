@@ -46,7 +46,7 @@ class FinetuneEvaluator(TrainedEvaluator):
     logits, labels, ids = [], [], []
     for batch in multihost.global_batches(iter(pipeline.make_iterator(cfg)),
                                           f"config.evals.{self.ctx.name}.test_data"):
-      logits.append(program.classify(state.params, batch["cube"]))
+      logits.append(program.predict_host(state.params, batch["cube"]))
       labels.append(np.asarray(batch["label"]))
       ids.append(np.asarray(batch["key"]).astype(str))
     rows = canonical_order(FeatureSet(np.concatenate(logits).astype(np.float64),

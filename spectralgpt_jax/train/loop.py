@@ -21,8 +21,6 @@ from spectralgpt_jax.sharding import mesh as mesh_lib
 from spectralgpt_jax import checkpoints as ckpt
 from spectralgpt_jax.train import init_from, metrics as metrics_lib, model_state, optim
 from spectralgpt_jax.train import periodic, program as program_lib, resume, run_length
-# Raised by train() (periodic.Report); callers catch loop.TrainingDiverged.
-from spectralgpt_jax.train.periodic import TrainingDiverged  # pylint: disable=unused-import
 from spectralgpt_jax.train.preemption import PreemptionWatch
 
 
@@ -50,7 +48,7 @@ def train(config, workdir: str, evaluate: Callable | None = None) -> dict[str, f
   A run already at (or past) `config.total_steps` returns once its checkpoint is restored and
   verified, before anything is compiled (unless `evaluate` is given: it then evaluates the last
   state). The restore is what finds a damaged last step (then retrained from an intact one).
-  Raises TrainingDiverged after `config.max_nonfinite_streak` non-finite steps in a row.
+  Raises periodic.TrainingDiverged after `config.max_nonfinite_streak` non-finite steps in a row.
   """
   workdir = ckpt.absolute(workdir)
   run_length.resolve_num_examples(config)

@@ -99,15 +99,6 @@ class TrainProgram:
     """The task's host helper around `predict` (tasks/base.py: `Task.predict_host`)."""
     return self.task.predict_host(self, params, *inputs)
 
-  def classify(self, params, cube):
-    """Classifier logits [N, K] of a host batch [N, ...] of any size N; single-process."""
-    return self.predict_host(params, cube)
-
-  def predict_dense(self, params, *cubes):
-    """Dense model: class probabilities [N, K, H, W] of host tiles [N, C, S, S] per date, N of
-    any size; single-process."""
-    return self.predict_host(params, *cubes)
-
   def lower(self) -> jax.stages.Lowered:
     """The train step lowered for abstract state, batch and key (nothing is allocated)."""
     rng = jax.eval_shape(lambda: jax.random.key(0))

@@ -78,7 +78,7 @@ def test_tiny_finetune_from_a_pretrained_mae_with_evaluation(ben_dir, trained_ma
       cfg.train, cfg.num_epochs, cfg.drop_remainder, cfg.shuffle = False, 1, False, False
       cfg.batch_size = 6
     batch = next(pipeline.make_iterator(cfg, process_index=0, process_count=1))
-    logits = program.classify(state.params, batch["cube"])
+    logits = program.predict_host(state.params, batch["cube"])
     seen.append(step)
     return {"loss": float(classify.multilabel_soft_margin(logits, batch["label"]))}
 

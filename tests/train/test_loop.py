@@ -18,7 +18,7 @@ import pytest
 from data_pipelines import pipeline as data_lib, synthetic
 from spectralgpt_jax.sharding import mesh as mesh_lib, rules as rules_lib
 from spectralgpt_jax import checkpoints as ckpt
-from spectralgpt_jax.train import loop, model_state, optim
+from spectralgpt_jax.train import loop, model_state, optim, periodic
 
 import train_util
 
@@ -156,7 +156,7 @@ def test_nonfinite_steps_are_skipped_then_training_stops(tmp_path, monkeypatch):
 
   poison["steps"] = set(range(2, 100))
   workdir = str(tmp_path / "stop")
-  with pytest.raises(loop.TrainingDiverged, match="3 consecutive non-finite"):
+  with pytest.raises(periodic.TrainingDiverged, match="3 consecutive non-finite"):
     loop.train(train_util.tiny(**{"max_nonfinite_streak": 3}), workdir)
   latest = ckpt.latest_step(workdir)
   assert latest is not None and latest >= 5
