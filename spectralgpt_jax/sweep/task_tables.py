@@ -64,16 +64,21 @@ def _predictions(root: str, result: dict[str, Any], name: str) -> dict[str, np.n
   if not os.path.exists(path):
     return None
   with np.load(path, allow_pickle=False) as f:
-    return {k: f[k] for k in f.files}
+    out = {k: f[k] for k in f.files}
+  missing = [k for k in ("ids", "labels", "scores", "label_type") if k not in out]
+  if missing:
+    raise ValueError(f"{path} lacks {missing}: written by an older release; rerun that point")
+  return out
 
 
-def seed_mean_ci(preds: list[dict[str, np.ndarray]], metrics: tuple[str, ...], **kwargs
+def seed_mean_ci(preds: list[dict[str, np.ndarray]], metrics: tuple[str, ...], *,
+                 what: str = "the seeds' predictions", **kwargs
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
   """Bootstrap (estimates, lows, highs), each [len(metrics)], of `metrics` averaged over the
-  seeds' predictions (same test examples in the same order)."""
+  seeds' predictions (same test examples in the same order); `what` names them in errors."""
   ids = preds[0]["ids"]
   if any(p["ids"].shape != ids.shape or (p["ids"] != ids).any() for p in preds):
-    raise ValueError("the seeds' predictions cover different test examples")
+    raise ValueError(f"{what} cover different test examples")
   label_type = str(preds[0]["label_type"])
   scores = np.stack([p["scores"] for p in preds], axis=1)   # [N, seeds, K]
 
@@ -95,11 +100,15 @@ def task_rows(root: str, results: list[dict[str, Any]], name: str) -> list[dict[
       continue
     preds = [_predictions(root, r, name) for r in members]
     usable = kind in ("single", "multi") and all(p is not None for p in preds)
-    _, los, his = (seed_mean_ci(preds, judged) if usable
-                   else (None, [math.nan] * len(judged), [math.nan] * len(judged)))
+    what = f"{name} predictions of {[r.get('dir', '') for r in members]}"
+    ests, los, his = (seed_mean_ci(preds, judged, what=what) if usable
+                      else ([math.nan] * len(judged),) * 3)
     cells = {}
-    for m, lo, hi in zip(judged, los, his):
+    for m, est, lo, hi in zip(judged, ests, los, his):
       mean, std, _ = group["metrics"].get(f"{name}/{m}", (math.nan, math.nan, 0))
+      if usable and not math.isclose(est, mean, rel_tol=1e-6, abs_tol=1e-9):
+        raise ValueError(f"{what}: {m} recomputed from predictions.npz is {est:.6g}, the "
+                         f"points' metrics.json say {mean:.6g}; rerun them with --overwrite")
       cells[m] = (mean, std, float(lo), float(hi))
     n_test = len(preds[0]["ids"]) if usable else None
     rows.append({"name": row_name(group["overrides"]), "seeds": group["n"], "n_test": n_test,

@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 import pytest
+from sklearn.metrics import f1_score
 from scipy import stats
 
 from spectralgpt_jax.sweep import bootstrap, plots, points, table, task_tables
@@ -64,6 +65,7 @@ def _sweep(root, seeds=(0, 1)):
       pred = np.where(right, labels, (labels + 1) % 4)
       scores = np.eye(4, dtype=np.float32)[pred] + 0.01 * rng.random((30, 4)).astype(np.float32)
       acc = float((scores.argmax(1) == labels).mean())
+      f1 = float(f1_score(labels, scores.argmax(1), average="macro"))   # what the probe reports
       overrides = {"pretrained": pre, "seed": seed}
       d = root / points.slug(overrides)
       os.makedirs(d / "es_linear")
@@ -71,7 +73,7 @@ def _sweep(root, seeds=(0, 1)):
                label_type="single")
       points.atomic_write_json(str(d / points.RESULT), {
           "config": {}, "overrides": overrides, "seed": seed,
-          "metrics": {"es_linear/accuracy": acc, "es_linear/macro_f1": 0.5,
+          "metrics": {"es_linear/accuracy": acc, "es_linear/macro_f1": f1,
                       "es_linear/num_examples": 30.0, "es_linear/per_class_accuracy/0": 1.0}})
   return labels
 
@@ -119,3 +121,13 @@ def test_task_kinds_from_metric_names():
   assert kinds == {"a": ("single", ("accuracy", "macro_f1")),
                    "b": ("multi", ("macro_map", "micro_map")),
                    "c": ("segmentation", ("miou",)), "d": ("change", ("f1", "iou"))}
+
+
+def test_predictions_that_do_not_reproduce_the_reported_metric_are_refused(tmp_path):
+  _sweep(tmp_path)
+  results = points.load_results(str(tmp_path))
+  stale = results[0]
+  stale["metrics"]["es_linear/accuracy"] += 0.1     # metrics.json and predictions.npz disagree
+  points.atomic_write_json(str(tmp_path / stale["dir"] / points.RESULT), stale)
+  with pytest.raises(ValueError, match="recomputed from predictions.npz"):
+    task_tables.task_rows(str(tmp_path), points.load_results(str(tmp_path)), "es_linear")
