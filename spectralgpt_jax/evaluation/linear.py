@@ -81,9 +81,11 @@ class LinearEvaluator(FeatureEvaluator):
     strengths, select = self.strengths, self.select
     path = ridge_path(train.features, self.targets(train, k), strengths)
     metrics: dict[str, float] = {}
-    choose = []
+    choose, scored = [], []
     for l, (w, b) in zip(strengths, path):
-      m_test, _ = self.score(test, test.features @ w + b)
+      scores = test.features @ w + b
+      m_test, cm = self.score(test, scores)
+      scored.append((scores, m_test, cm))
       metrics[f"l2={l:g}/{select}"] = m_test[select]
       if val is not None:
         m_val, _ = self.score(val, val.features @ w + b)
@@ -92,9 +94,7 @@ class LinearEvaluator(FeatureEvaluator):
       else:
         choose.append(m_test[select])
     best = int(np.nanargmax(np.asarray(choose, np.float64)))
-    w, b = path[best]
-    scores = test.features @ w + b
-    full, cm = self.score(test, scores)
+    scores, full, cm = scored[best]   # the chosen strength's test scores, scored once
     metrics.update(full)
     metrics.update({"best_l2": strengths[best], "selected_on_val": float(val is not None)})
     info = {"select_metric": select, "strengths": strengths, "num_classes": k,
