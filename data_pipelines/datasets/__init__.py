@@ -11,28 +11,17 @@ import importlib
 
 from data_pipelines.datasets.core import DataSource
 
-# name -> module of this package (one module per source).
-_MODULES = {
-    "tfrecord": "tfrecord",
-    "tfds": "tfds",
-    "synthetic": "synthetic",
-    "geotiff": "geotiff",
-    "geotiff_series": "geotiff_series",
-    "bigearthnet": "bigearthnet",
-    "eurosat": "eurosat",
-    "sen1floods11_tiles": "sen1floods11_tiles",
-    "sen1floods11_seg": "sen1floods11_seg",
-    "oscd": "oscd",
-    "segmunich": "segmunich",
-}
-NAMES: tuple[str, ...] = tuple(_MODULES)
+# The sources, each the module of this package of the same name.
+NAMES: tuple[str, ...] = ("tfrecord", "tfds", "synthetic", "geotiff", "geotiff_series",
+                          "bigearthnet", "eurosat", "sen1floods11_tiles", "sen1floods11_seg",
+                          "oscd", "segmunich")
 
 
 def get(name: str) -> DataSource:
   """The source called `name` (ValueError listing the known names otherwise)."""
-  if name not in _MODULES:
+  if name not in NAMES:
     raise ValueError(f"unknown data source {name!r}; known: {', '.join(NAMES)}")
-  module = importlib.import_module(f"data_pipelines.datasets.{_MODULES[name]}")
+  module = importlib.import_module(f"data_pipelines.datasets.{name}")
   return module.SOURCE
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import ml_collections
 
+from data_pipelines.datasets import _flags
 from data_pipelines.datasets.core import BASE_KEYS, DataSource, label_block, single_input
 
 
@@ -42,8 +43,7 @@ def _ingest_items(inputs: Sequence[str], options: dict[str, Any]):
 
 def _ingest_options(flags: dict[str, Any]) -> dict[str, Any]:
   return {"split": flags["split"], "data_dir": flags["data_dir"],
-          "nomenclature": flags["labels"], "harmonize": not flags["no_harmonize"],
-          "store_dtype": flags["dtype"]}
+          "nomenclature": flags["labels"], **_flags.common(flags)}
 
 
 SOURCE = DataSource(
