@@ -19,7 +19,9 @@ CORE = [
     "matplotlib==3.11.2",   # sweep plots (spectralgpt_jax/sweep/plots.py)
 ]
 EXTRAS = {
-    "test": ["pytest==9.2.0", "hypothesis==6.170.17", "scikit-learn==1.9.1"],
+    # The object-store servers the tests start on 127.0.0.1: a GCS JSON-API emulator and moto's S3.
+    "test": ["pytest==9.2.0", "hypothesis==6.170.17", "scikit-learn==1.9.1",
+             "gcp-storage-emulator==2026.7.19", "moto[server]==5.2.6"],
     # What spectralgpt_jax.torch needs (with numpy from the core): the PyTorch model and
     # from_pretrained, also used by export/import of .pth/.safetensors. torch==2.13.0 resolves to
     # the local CPU build on our machines; never leave it unpinned (an open range pulls a
@@ -30,6 +32,13 @@ EXTRAS = {
     # are written by tensorboardX (core). Resolves here to grpcio 1.85.3, Markdown 3.11.3,
     # Werkzeug 3.1.9 and tensorboard-data-server 0.7.2, with the core's protobuf.
     "tensorboard": ["tensorboard==2.21.0"],
+    # gs:// and s3:// (any fsspec URL) for shards, run workdirs, evaluation outputs and weights.
+    "cloud": ["gcsfs==2026.10.1", "s3fs==2026.9.0"],
+    # Ingest as an Apache Beam pipeline (`ingest --runner beam`). Beam 2.77 caps protobuf below 7
+    # and pyarrow below 26: pinned here to what it resolves to beside the core.
+    "beam": ["apache-beam==2.77.0", "protobuf==6.33.6", "pyarrow==25.0.1"],
+    # STAC catalogs, ItemCollections and items (`ingest --source stac`, `predict --input ITEM`).
+    "stac": ["pystac==1.15.2"],
     # Intel MKL's sgemm for the float32 linear layers of one-device CPU runs (kernels/cpu_gemm.py).
     # Opt-in (not in "all"): faster than XLA's GEMMs on Intel Xeon, not on AMD EPYC
     # (BENCHMARKS.md); ~700 MB. Without it those layers use XLA's own GEMMs.
@@ -44,12 +53,12 @@ EXTRAS["all"] = sorted({p for name, ps in EXTRAS.items() if name != "cpu-blas" f
 # CUDA wheels stay out of the default test venv (here, with test,torch,geo: .venv-tpu 2.6 GB in
 # 66 s, .venv-cuda12 6.8 GB in 260 s). Exact pins of what
 # `pip install "jax[tpu]==0.10.2"` / `"jax[cuda12]==0.10.2"` resolve to here (pip --dry-run --report).
-EXTRAS["tpu"] = [
+EXTRAS["tpu"] = EXTRAS["cloud"] + [
     "libtpu==0.0.42.1",
     "requests==2.34.2", "charset_normalizer==3.5.3", "idna==3.20", "urllib3==2.8.0",
     "certifi==2026.10.19.post1",
 ]
-EXTRAS["cuda12"] = [
+EXTRAS["cuda12"] = EXTRAS["cloud"] + [
     "jax-cuda12-plugin[with-cuda]==0.10.2",
     "jax-cuda12-pjrt==0.10.2",
     "nvidia-cublas-cu12==12.9.3.13",
