@@ -259,13 +259,14 @@ def stac_items(inputs: Sequence[str], *, bands: str | Sequence[str] | None = "sp
                search: dict[str, Any] | None = None, max_items: int | None = None,
                mask_classes: Sequence[int] = DEFAULT_MASK_CLASSES, max_masked: float = 0.0,
                resampling: str = "bicubic", block_size: int = stac_assets.DEFAULT_BLOCK_SIZE,
-               skip_bad: bool = False, harmonize: bool = True,
+               skip_bad_items: bool = False, harmonize: bool = True,
                store_dtype: str | None = "uint16") -> tuple[list[Item], dict[str, Any]]:
   """Ingest items (one per unmasked tile) of the STAC items behind `inputs`, and counts:
   items, bad_items (one line each), tiles, skipped_nodata, skipped_cloud, points_outside.
 
   A bad item (a band no asset holds, an asset that cannot be opened) raises BadInputError
-  naming the item and the href, or with `skip_bad` is listed in counts["bad_items"].
+  naming the item and the href, or with `skip_bad_items` (ingest --skip_bad) is listed in
+  counts["bad_items"].
   """
   wanted = schema.parse_band_list(bands or "spectralgpt")
   opts = {"patch_size": int(patch_size), "stride": stride, "block_size": int(block_size),
@@ -282,7 +283,7 @@ def stac_items(inputs: Sequence[str], *, bands: str | Sequence[str] | None = "sp
         items.extend(_item_tiles(item, wanted, opts, counts))
       except BadInputError as e:
         line = f"STAC item {item.get('id')} ({stac_catalog.self_href(item)}): {e}"
-        if not skip_bad:
+        if not skip_bad_items:
           raise BadInputError(e.path, e.field, f"STAC item {item.get('id')}: {e.reason}") from e
         logging.warning("skipping bad %s", line)
         counts["bad_items"].append(line)

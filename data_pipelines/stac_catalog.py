@@ -43,8 +43,10 @@ def resolve_href(href: str, base: str) -> str:
     return href
   if href.startswith("file://"):
     return href[len("file://"):]
-  if is_url(base):
-    return urllib.parse.urljoin(base, href)
+  if is_url(base):   # urljoin knows http(s) only: join the path of any scheme by hand
+    parts = urllib.parse.urlsplit(base)
+    path = posixpath.normpath(posixpath.join(posixpath.dirname(parts.path), href))
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, "", ""))
   return posixpath.normpath(posixpath.join(posixpath.dirname(base), href))
 
 

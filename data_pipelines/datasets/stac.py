@@ -38,7 +38,7 @@ def _ingest_options(flags: dict[str, Any]) -> dict[str, Any]:
           "mask_classes": _int_list(flags.get("mask_classes"), stac.DEFAULT_MASK_CLASSES),
           "max_masked": float(flags.get("max_masked") or 0.0),
           "resampling": flags.get("band_resampling") or "bicubic",
-          "skip_bad": bool(flags.get("skip_bad")), **_flags.common(flags),
+          "skip_bad_items": bool(flags.get("skip_bad")), **_flags.common(flags),
           "store_dtype": flags.get("dtype") or "uint16"}
 
 

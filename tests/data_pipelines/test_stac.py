@@ -71,7 +71,7 @@ def _write_cog(arr, profile, path):
   import rasterio  # pylint: disable=g-import-not-at-top
   with rasterio.open(path, "w", driver="COG", width=arr.shape[1], height=arr.shape[0], count=1,
                      dtype=arr.dtype, crs=profile["crs"], transform=profile["transform"],
-                     blocksize=16, compress="deflate", overview_resampling="average") as dst:
+                     blocksize=128, compress="deflate", overview_resampling="average") as dst:
     dst.write(arr[None])
 
 
@@ -276,7 +276,7 @@ def test_bad_items_named_in_one_line(served, tmp_path):
   with pytest.raises(BadInputError) as err:
     stac.stac_items([str(path)], patch_size=TILE)
   assert "no-red" in str(err.value) and "B04" in str(err.value) and "\n" not in str(err.value)
-  items, counts = stac.stac_items([str(path)], patch_size=TILE, skip_bad=True)
+  items, counts = stac.stac_items([str(path)], patch_size=TILE, skip_bad_items=True)
   assert len(items) == 3 and len(counts["bad_items"]) == 2
   assert "no-red" in counts["bad_items"][0] and "B04" in counts["bad_items"][0]
   assert "gone" in counts["bad_items"][1] and "http://127.0.0.1:9/blue.tif" in \
@@ -296,3 +296,24 @@ def test_points_pick_the_tile_around_each_location(served):
   rec = items[0].load()
   left, bottom, right, top = rec["bounds"]
   assert left < x < right and bottom < y < top
+
+
+def test_cli_flags_reach_the_source_and_a_bad_item_is_one_line(served, tmp_path, capsys):
+  from spectralgpt_jax.cli import ingest as ingest_cli  # pylint: disable=g-import-not-at-top
+  root, base, _ = served
+  out = tmp_path / "cli"
+  assert ingest_cli.main(["--source", "stac", "--input", f"{base}/items.parquet", "--out",
+                          str(out), "--shards", "1", "--patch_size", str(TILE), "--bands",
+                          "B02,B03,B04,B08", "--mask_classes", "9"]) == 0
+  printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+  assert printed["records"] == 7 and printed["bands"] == ["B02", "B03", "B04", "B08"]
+  manifest, recs = _records(out)
+  assert manifest["labels"]["stac"]["skipped_cloud"] == 1 and f"{PATCHES[1]}:60:60" in recs
+  good = json.loads((root / "items.json").read_text())["features"][1]
+  bad = {**good, "id": "no-blue", "assets": {k: a for k, a in good["assets"].items()
+                                            if k != "B02"}}
+  (tmp_path / "bad.json").write_text(json.dumps(bad))
+  assert ingest_cli.main(["--source", "stac", "--input", str(tmp_path / "bad.json"), "--out",
+                          str(tmp_path / "bad"), "--shards", "1"]) == 1
+  err = capsys.readouterr().err.strip().splitlines()
+  assert len(err) == 1 and "no-blue" in err[0] and "B02" in err[0], err
