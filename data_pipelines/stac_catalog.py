@@ -18,6 +18,7 @@ Local paths and any fsspec URL (http(s)://, gs://, s3://) are read through `fssp
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import posixpath
 import urllib.parse
@@ -102,11 +103,17 @@ def _walk(doc: dict[str, Any], href: str, seen: set[str]) -> Iterator[dict[str, 
 
 
 def _prune(value: Any) -> Any:
-  """Parquet struct columns hold the union of all rows' keys: drop the absent (None) ones."""
+  """Parquet struct columns hold the union of all rows' keys: drop the absent (None) ones;
+  timestamp columns (stac-geoparquet's datetime) become ISO 8601 text as in STAC JSON."""
   if isinstance(value, dict):
     return {k: _prune(v) for k, v in value.items() if v is not None}
   if isinstance(value, list):
     return [_prune(v) for v in value]
+  if isinstance(value, dt.datetime):
+    text = value.isoformat()
+    return text[:-len("+00:00")] + "Z" if text.endswith("+00:00") else text
+  if isinstance(value, dt.date):
+    return value.isoformat()
   return value
 
 
