@@ -247,6 +247,9 @@ def test_band_hrefs_by_asset_key_and_eo_bands(served):
   assert stac_assets.band_hrefs(es, ["B8A", "B05", "B02"]) == {
       b: str(root / "items" / PATCHES[0] / f"{b}.tif") for b in ("B8A", "B05", "B02")}
   assert stac_assets.band_hrefs(pc, ["B02"]) == {"B02": "B02.tif"}   # no self link: as given
+  pystac = pytest.importorskip("pystac")
+  assert stac_assets.band_hrefs(pystac.Item.from_dict(es), ["B8A"]) == {
+      "B8A": str(root / "items" / PATCHES[0] / "B8A.tif")}
   with pytest.raises(BadInputError, match=f"{PATCHES[1]}.*B10"):
     stac_assets.band_hrefs(pc, ["B10"])
 
