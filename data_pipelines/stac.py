@@ -18,6 +18,7 @@ the tile (CRS units), date (the item's datetime), product_id and source (the ite
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import math
@@ -222,36 +223,51 @@ def _in_bbox(item: dict[str, Any], point: tuple[float, float]) -> bool:
   bbox = item.get("bbox")
   if not bbox:
     return True
-  return bbox[0] <= point[0] <= bbox[-2] and bbox[1] <= point[1] <= bbox[-1]
+  n = len(bbox) // 2   # [minx, miny, maxx, maxy] or with z: [minx, miny, minz, maxx, ...]
+  return bbox[0] <= point[0] <= bbox[n] and bbox[1] <= point[1] <= bbox[n + 1]
 
 
-def _item_tiles(item, bands, opts: dict[str, Any], counts: dict[str, Any]) -> list[Item]:
-  """The unmasked tiles of one item as ingest Items (counts updated in place)."""
+@dataclasses.dataclass(frozen=True)
+class TileOptions:
+  """How the tiles of every item are laid out, masked and read (see `stac_items`)."""
+  patch_size: int
+  stride: int
+  points: tuple[tuple[float, float], ...] | None
+  mask_classes: tuple[int, ...]
+  max_masked: float
+  resampling: str
+  block_size: int
+  harmonize: bool
+  store_dtype: str | None
+
+
+def _item_tiles(item, bands, opts: TileOptions) -> tuple[list[Item], collections.Counter]:
+  """The unmasked tiles of one item as ingest Items, and the item's tile counts."""
+  counts: collections.Counter = collections.Counter()
   hrefs = stac_assets.band_hrefs(item, bands)
-  scl = stac_assets.scl_href(item) if opts["mask_classes"] else None
-  block = opts["block_size"]
+  scl = stac_assets.scl_href(item) if opts.mask_classes else None
   grid_href = hrefs[grid_band(bands)]
-  grid = item_grid(grid_href, block)
-  size = opts["patch_size"]
-  if opts["points"] is not None:
-    tiles, outside = point_tiles(grid, [p for p in opts["points"] if _in_bbox(item, p)], size)
-    counts["points_outside"] += outside
+  grid = item_grid(grid_href, opts.block_size)
+  size = opts.patch_size
+  if opts.points is not None:
+    tiles, counts["points_outside"] = point_tiles(
+        grid, [p for p in opts.points if _in_bbox(item, p)], size)
   else:
-    tiles = grid_tiles(grid, size, opts["stride"] or size)
+    tiles = grid_tiles(grid, size, opts.stride)
   provenance = item_provenance(item)
   items = []
-  for row, col in tiles:
+  for row, col in dict.fromkeys(tiles):   # points in the same tile give it once
     counts["tiles"] += 1
     reason = masked_reason(grid_href, scl, grid.bounds(row, col, size),
-                           mask_classes=opts["mask_classes"], max_masked=opts["max_masked"],
-                           block_size=block) if opts["mask_classes"] else None
+                           mask_classes=opts.mask_classes, max_masked=opts.max_masked,
+                           block_size=opts.block_size) if opts.mask_classes else None
     if reason is not None:
       counts[f"skipped_{reason}"] += 1
       continue
     items.append(Item(f"{provenance['item_id']}:{row}:{col}", functools.partial(
-        load_tile, hrefs, grid, provenance, row, col, size, opts["resampling"], block,
-        opts["harmonize"], opts["store_dtype"])))
-  return items
+        load_tile, hrefs, grid, provenance, row, col, size, opts.resampling, opts.block_size,
+        opts.harmonize, opts.store_dtype)))
+  return items, counts
 
 
 def stac_items(inputs: Sequence[str], *, bands: str | Sequence[str] | None = "spectralgpt",
@@ -266,13 +282,15 @@ def stac_items(inputs: Sequence[str], *, bands: str | Sequence[str] | None = "sp
 
   A bad item (a band no asset holds, an asset that cannot be opened) raises BadInputError
   naming the item and the href, or with `skip_bad_items` (ingest --skip_bad) is listed in
-  counts["bad_items"].
+  counts["bad_items"] and adds nothing else to the counts.
   """
   wanted = schema.parse_band_list(bands or "spectralgpt")
-  opts = {"patch_size": int(patch_size), "stride": stride, "block_size": int(block_size),
-          "points": parse_points(points) if points else None, "resampling": resampling,
-          "mask_classes": tuple(int(k) for k in mask_classes), "max_masked": float(max_masked),
-          "harmonize": harmonize, "store_dtype": store_dtype}
+  opts = TileOptions(
+      patch_size=int(patch_size), stride=int(stride or patch_size),
+      points=tuple(parse_points(points)) if points else None,
+      mask_classes=tuple(int(k) for k in mask_classes), max_masked=float(max_masked),
+      resampling=resampling, block_size=int(block_size), harmonize=harmonize,
+      store_dtype=store_dtype)
   counts: dict[str, Any] = {"items": 0, "bad_items": [], "tiles": 0, "skipped_nodata": 0,
                             "skipped_cloud": 0, "points_outside": 0}
   items: list[Item] = []
@@ -280,13 +298,17 @@ def stac_items(inputs: Sequence[str], *, bands: str | Sequence[str] | None = "sp
     for item in stac_catalog.load_items(href, search_body=search, max_items=max_items):
       counts["items"] += 1
       try:
-        items.extend(_item_tiles(item, wanted, opts, counts))
+        tiles, item_counts = _item_tiles(item, wanted, opts)
       except BadInputError as e:
-        line = f"STAC item {item.get('id')} ({stac_catalog.self_href(item)}): {e}"
         if not skip_bad_items:
           raise BadInputError(e.path, e.field, f"STAC item {item.get('id')}: {e.reason}") from e
+        line = f"STAC item {item.get('id')} ({stac_catalog.self_href(item)}): {e}"
         logging.warning("skipping bad %s", line)
         counts["bad_items"].append(line)
+        continue
+      items.extend(tiles)
+      for name, n in item_counts.items():
+        counts[name] += n
   logging.info("STAC: %d items, %d tiles, %d kept (%d no-data, %d cloud skipped)",
                counts["items"], counts["tiles"], len(items), counts["skipped_nodata"],
                counts["skipped_cloud"])
