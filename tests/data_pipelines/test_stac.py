@@ -10,7 +10,6 @@ import io
 import json
 import os
 import pathlib
-import shutil
 import struct
 import threading
 
@@ -82,7 +81,7 @@ def _band_profile(patch, band):
     return src.read(1), {"crs": src.crs, "transform": src.transform, "bounds": src.bounds}
 
 
-def _scl(patch_index, profile20):
+def _scl(patch_index):
   """SCL at 20 m: vegetation, with a cloud over tile (0, 0) of the first patch and no-data
   over tile (60, 60) of the second."""
   scl = np.full((60, 60), 4, np.uint8)
@@ -112,7 +111,7 @@ def _item(patch, index, root, base_url, style):
       assets[f"{key}-jp2"] = {**assets[key], "href": f"./{band}.jp2", "type": "image/jp2"}
     if band == "B05":
       prof20 = prof
-  _write_cog(_scl(index, prof20), prof20, folder / "SCL.tif")
+  _write_cog(_scl(index), prof20, folder / "SCL.tif")
   assets["scl" if style == "earthsearch" else "SCL"] = {"href": "./SCL.tif",
                                                         "type": "image/tiff", "roles": ["data"]}
   ref = _band_profile(patch, "B02")[1]
