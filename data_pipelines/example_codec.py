@@ -9,6 +9,7 @@ dtype) and "bands" (C names). Optional:
   mask: [H, W] int array        segmentation mask
   cube2: array like cube        second date (change detection)
   key, product_id, crs, date, date2, source: str     provenance
+  item_id: str                  the STAC item a tile was read from
   dates: list[str]              per-time-step dates of a time series
   bounds: 4 floats              (left, bottom, right, top) in `crs` units
   radio_add_offset: int         DN offset still present in the stored values (0 or -1000)
@@ -26,7 +27,7 @@ import numpy as np
 from tensorflow_datasets.proto import tf_example_pb2
 
 ARRAY_FIELDS = ("cube", "cube2", "mask")
-STR_FIELDS = ("key", "product_id", "crs", "date", "date2", "source")
+STR_FIELDS = ("key", "product_id", "crs", "date", "date2", "source", "item_id")
 STR_LIST_FIELDS = ("bands", "label_names", "dates")
 INT_FIELDS = ("label", "num_classes", "radio_add_offset")
 INT_LIST_FIELDS = ("labels",)

@@ -14,7 +14,7 @@ from data_pipelines.datasets.core import DataSource
 # The sources, each the module of this package of the same name.
 NAMES: tuple[str, ...] = ("tfrecord", "tfds", "synthetic", "geotiff", "geotiff_series",
                           "bigearthnet", "eurosat", "sen1floods11_tiles", "sen1floods11_seg",
-                          "oscd", "segmunich")
+                          "oscd", "segmunich", "stac")
 
 
 def get(name: str) -> DataSource:

@@ -33,6 +33,8 @@ EXAMPLES = (
     "--out runs/eurosat_ms --shards 2",
     "python -m spectralgpt_jax ingest --source oscd --input ../shared/data/oscd_s2_subset "
     "--cities aguasclaras,bercy,bordeaux,paris --out runs/oscd_train --shards 2",
+    "python -m spectralgpt_jax ingest --source stac --input catalog.json --bands spectralgpt "
+    "--patch_size 128 --out runs/stac --shards 8",
 )
 
 
@@ -91,6 +93,20 @@ def build_parser() -> argparse.ArgumentParser:
   d.add_argument("--channels", default="by_name", choices=("by_name", "official_mean_twice"),
                  help="segmunich: bands by name (gaps from the nearest band), or the official "
                  "10 bands + per-pixel mean twice")
+  s = p.add_argument_group("stac (--input: catalog.json, ItemCollection JSON, STAC-GeoParquet "
+                           "or a STAC API .../search URL; --bands, --band_resampling apply)")
+  s.add_argument("--patch_size", type=int, default=128, help="tile side in pixels of the "
+                 "item's 10 m grid")
+  s.add_argument("--stride", type=int, default=None, help="tile step (default: patch_size)")
+  s.add_argument("--points", default=None, help="tiles centred on 'lon,lat;lon,lat' or a "
+                 "file of lon,lat lines / GeoJSON points, instead of tiling whole items")
+  s.add_argument("--stac_search", default=None, help="JSON body of the POST /search, e.g. "
+                 "'{\"collections\": [\"sentinel-2-l2a\"], \"bbox\": [...], \"datetime\": ...}'")
+  s.add_argument("--max_items", type=int, default=None, help="at most this many items per input")
+  s.add_argument("--mask_classes", default=None, help="SCL classes that mask a pixel "
+                 "(default 0,3,8,9,10; '' turns masking off)")
+  s.add_argument("--max_masked", type=float, default=0.0,
+                 help="largest masked fraction a kept tile may have")
   return p
 
 
