@@ -33,6 +33,9 @@ EXAMPLES = (
     "--out runs/eurosat_ms --shards 2",
     "python -m spectralgpt_jax ingest --source oscd --input ../shared/data/oscd_s2_subset "
     "--cities aguasclaras,bercy,bordeaux,paris --out runs/oscd_train --shards 2",
+    "python -m spectralgpt_jax ingest --source bigearthnet --input ../shared/data/"
+    "bigearthnet_s2_example --out runs/ben_beam --shards 2 --runner beam --beam_options "
+    "\"--runner=DirectRunner --direct_num_workers=2 --direct_running_mode=multi_processing\"",
 )
 
 
@@ -52,6 +55,16 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--skip_bad", action="store_true",
                  help="record bad inputs in the manifest instead of failing")
   p.add_argument("--overwrite", action="store_true", help="replace an existing dataset in --out")
+  p.add_argument("--workers", type=int, default=None, help="processes writing shards at once "
+                 "(default: all cores; the shards' bytes do not depend on it)")
+  p.add_argument("--runner", default="local", choices=("local", "beam"),
+                 help="local processes, or an Apache Beam pipeline (pip install "
+                 "spectralgpt-jax[beam])")
+  p.add_argument("--beam_options", default="--runner=DirectRunner",
+                 help="--runner beam: Beam pipeline options as one string, e.g. "
+                 "\"--runner=DirectRunner --direct_num_workers=2 "
+                 "--direct_running_mode=multi_processing\" (docs/data_pipelines.md: Dataflow, "
+                 "Flink, Spark)")
   p.add_argument("--no_harmonize", action="store_true",
                  help="keep the +1000 DN offset of baseline >= 04.00 products in the stored values")
   g = p.add_argument_group("geotiff and geotiff_series")
@@ -100,16 +113,25 @@ def _options(args) -> dict:
   return datasets.get(args.source).ingest_options(vars(args))
 
 
+def _run(args) -> dict:
+  """Ingests with the chosen runner; returns the manifest."""
+  common = dict(num_shards=args.shards, seed=args.seed, skip_bad=args.skip_bad,
+                overwrite=args.overwrite, split_file=args.split_file, **_options(args))
+  if args.runner == "beam":
+    from data_pipelines import beam_ingest  # pylint: disable=g-import-not-at-top
+    return beam_ingest.ingest_beam(args.source, args.input, args.out,
+                                   beam_options=args.beam_options, **common)
+  from data_pipelines import ingest, shard_writer  # pylint: disable=g-import-not-at-top
+  workers = args.workers or shard_writer.default_workers()
+  return ingest.ingest(args.source, args.input, args.out, workers=workers, **common)
+
+
 @_failures.command("ingest")
 def main(argv: list[str]) -> int:
   args = _flags.parse(build_parser(), argv)
-  from data_pipelines import ingest  # pylint: disable=g-import-not-at-top
   try:
     with _workdir_lock.held(args.out, "ingest"):  # one writer per shard directory
-      manifest = ingest.ingest(args.source, args.input, args.out, num_shards=args.shards,
-                               seed=args.seed, skip_bad=args.skip_bad,
-                               overwrite=args.overwrite, split_file=args.split_file,
-                               **_options(args))
+      manifest = _run(args)
   except RuntimeError as e:  # a tfds dataset that cannot be opened: bad input, not a bug
     raise OSError(str(e)) from e
   print(json.dumps({"out": args.out, "records": manifest["num_records"],
