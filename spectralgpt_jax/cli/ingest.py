@@ -126,9 +126,23 @@ def _run(args) -> dict:
   return ingest.ingest(args.source, args.input, args.out, workers=workers, **common)
 
 
+def _glue_beam_options(argv: list[str]) -> list[str]:
+  """`--beam_options "--runner=X ..."` -> `--beam_options=--runner=X ...` (argparse takes a
+  value that starts with "--" for a flag)."""
+  out, i = [], 0
+  while i < len(argv):
+    if argv[i] == "--beam_options" and i + 1 < len(argv):
+      out.append(f"--beam_options={argv[i + 1]}")
+      i += 2
+    else:
+      out.append(argv[i])
+      i += 1
+  return out
+
+
 @_failures.command("ingest")
 def main(argv: list[str]) -> int:
-  args = _flags.parse(build_parser(), argv)
+  args = _flags.parse(build_parser(), _glue_beam_options(argv))
   try:
     with _workdir_lock.held(args.out, "ingest"):  # one writer per shard directory
       manifest = _run(args)
