@@ -295,9 +295,10 @@ def list_items(source: str, inputs: Sequence[str], *, split_file: str = "",
 
 def ingest(source: str, inputs: Sequence[str], out: str | os.PathLike, *, num_shards: int,
            seed: int = 0, skip_bad: bool = False, overwrite: bool = False,
-           split_file: str = "", workers: int = 1, **options: Any) -> dict[str, Any]:
+           split_file: str = "", workers: int | None = None, **options: Any) -> dict[str, Any]:
   """Lists the inputs of `source` (`list_items`) and writes shards + manifest to `out`,
-  `workers` shards at once in processes (same bytes for any number); returns the manifest.
+  `workers` shards at once in processes (None: all cores, small ingests in this process:
+  `shard_writer.default_workers`; the bytes do not depend on it); returns the manifest.
 
   options: what the source's ingest hook takes (e.g. `bigearthnet_items`, `geotiff_items`,
   `geotiff_series_items`, `tfds_items`: for tfds, `inputs` is [dataset name]; dense sources

@@ -40,6 +40,7 @@ MANIFEST = "manifest.json"
 FORMAT = "spectralgpt_jax.tfrecord/v1"
 _PROGRESS_DIR = ".progress"
 _PLAN = ".ingest_plan.json"
+MIN_ITEMS_PER_PROCESS = 256
 
 
 @dataclasses.dataclass(frozen=True)
@@ -175,7 +176,8 @@ def _start(out: pathlib.Path, plan: dict[str, Any], overwrite: bool) -> dict[str
 def write_shards(items: Sequence[Item], out_dir: str | os.PathLike, *, num_shards: int,
                  seed: int = 0, skip_bad: bool = False, prefix: str = "data",
                  bands: Sequence[str] | None = None, overwrite: bool = False,
-                 extra: dict[str, Any] | None = None, workers: int = 1) -> dict[str, Any]:
+                 extra: dict[str, Any] | None = None, workers: int | None = 1
+                 ) -> dict[str, Any]:
   """Ingests `items` into `out_dir`; returns the manifest (also written as manifest.json).
 
   Args:
@@ -186,8 +188,8 @@ def write_shards(items: Sequence[Item], out_dir: str | os.PathLike, *, num_shard
     bands: expected band names of every record (default: those of the first good record in
       shard order).
     extra: more manifest fields (sources, labels, units, args).
-    workers: processes writing shards at once (each shard by one process); the output is
-      byte-identical for every value.
+    workers: processes writing shards at once (each shard by one process; None:
+      `default_workers`); the output is byte-identical for every value.
   """
   job = prepare(items, out_dir, num_shards=num_shards, seed=seed, skip_bad=skip_bad,
                 prefix=prefix, bands=bands, overwrite=overwrite)
@@ -275,25 +277,36 @@ def write_shard(out: str, name: str, shard_items: Sequence[Item], *, skip_bad: b
   return _write_one_shard(pathlib.Path(out), name, shard_items, skip_bad, _Consistency(bands))
 
 
-def default_workers() -> int:
-  """The cores this process may run on."""
+def default_workers(num_items: int) -> int:
+  """All the cores this process may run on, but at most one process per
+  MIN_ITEMS_PER_PROCESS items: starting one (and importing the readers in it) costs about what
+  reading a few hundred small images does, so small ingests stay in this process."""
   try:
-    return len(os.sched_getaffinity(0))
+    cores = len(os.sched_getaffinity(0))
   except AttributeError:   # not Linux
-    return os.cpu_count() or 1
+    cores = os.cpu_count() or 1
+  return max(1, min(cores, num_items // MIN_ITEMS_PER_PROCESS))
 
 
-def write_pending(job: IngestJob, workers: int = 1) -> dict[str, dict[str, Any]]:
-  """Writes the shards not yet complete, `workers` processes at once (spawned; items must
-  pickle); {name: info}. The first failure stops the rest (completed shards stay, so a re-run
-  resumes) and is raised as it was raised in its process."""
+def write_pending(job: IngestJob, workers: int | None = 1) -> dict[str, dict[str, Any]]:
+  """Writes the shards not yet complete, `workers` processes at once (None:
+  `default_workers`; items must pickle); {name: info}. The first failure stops the rest
+  (completed shards stay, so a re-run resumes) and is raised as it was raised in its process."""
   pending = job.pending()
+  if workers is None:
+    workers = default_workers(sum(len(its) for _, its in pending))
   if workers < 1:
     raise ValueError(f"workers must be >= 1, got {workers}")
   if workers == 1 or len(pending) <= 1:
     return {name: write_shard(job.out, name, its, skip_bad=job.skip_bad, bands=job.bands)
             for name, its in pending}
-  ctx = multiprocessing.get_context("spawn")   # forking a threaded parent can deadlock
+  # A fork server: forking this (possibly threaded) process could deadlock a child; the
+  # server starts once per process, clean, with the writers imported, then forks cheaply.
+  if "forkserver" in multiprocessing.get_all_start_methods():
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["data_pipelines.shard_writer", "data_pipelines.ingest"])
+  else:
+    ctx = multiprocessing.get_context("spawn")
   with concurrent.futures.ProcessPoolExecutor(min(workers, len(pending)), mp_context=ctx) as pool:
     futures = {pool.submit(write_shard, job.out, name, its, skip_bad=job.skip_bad,
                            bands=job.bands): name for name, its in pending}

@@ -56,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
                  help="record bad inputs in the manifest instead of failing")
   p.add_argument("--overwrite", action="store_true", help="replace an existing dataset in --out")
   p.add_argument("--workers", type=int, default=None, help="processes writing shards at once "
-                 "(default: all cores; the shards' bytes do not depend on it)")
+                 "(default: all cores, one per 256 inputs at most; the shards' bytes do not "
+                 "depend on it)")
   p.add_argument("--runner", default="local", choices=("local", "beam"),
                  help="local processes, or an Apache Beam pipeline (pip install "
                  "spectralgpt-jax[beam])")
@@ -121,9 +122,8 @@ def _run(args) -> dict:
     from data_pipelines import beam_ingest  # pylint: disable=g-import-not-at-top
     return beam_ingest.ingest_beam(args.source, args.input, args.out,
                                    beam_options=args.beam_options, **common)
-  from data_pipelines import ingest, shard_writer  # pylint: disable=g-import-not-at-top
-  workers = args.workers or shard_writer.default_workers()
-  return ingest.ingest(args.source, args.input, args.out, workers=workers, **common)
+  from data_pipelines import ingest  # pylint: disable=g-import-not-at-top
+  return ingest.ingest(args.source, args.input, args.out, workers=args.workers, **common)
 
 
 def _glue_beam_options(argv: list[str]) -> list[str]:

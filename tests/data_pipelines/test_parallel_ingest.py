@@ -5,6 +5,7 @@ interrupted parallel run resumes."""
 import functools
 import hashlib
 import json
+import os
 import pathlib
 
 import pytest
@@ -92,3 +93,10 @@ def test_a_bad_input_in_a_worker_is_raised_as_itself_and_the_run_resumes(tmp_pat
   shard_writer.write_shards(fixed, tmp_path / "clean", num_shards=SHARDS, workers=2)
   assert _shard_bytes(out) == _shard_bytes(tmp_path / "clean")
   assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
+
+
+def test_default_workers_are_the_cores_but_small_ingests_stay_in_process():
+  cores = len(os.sched_getaffinity(0))
+  assert shard_writer.default_workers(10) == 1
+  assert shard_writer.default_workers(10 ** 7) == cores
+  assert shard_writer.default_workers(2 * shard_writer.MIN_ITEMS_PER_PROCESS) == min(cores, 2)
