@@ -143,6 +143,11 @@ def _glue_beam_options(argv: list[str]) -> list[str]:
 @_failures.command("ingest")
 def main(argv: list[str]) -> int:
   args = _flags.parse(build_parser(), _glue_beam_options(argv))
+  if args.runner == "beam" and args.workers is not None:
+    raise _flags.UsageError("--workers is for --runner local; Beam sizes its workers from "
+                            "--beam_options (e.g. --direct_num_workers, --max_num_workers)")
+  if args.workers is not None and args.workers < 1:
+    raise _flags.UsageError(f"--workers must be >= 1, got {args.workers}")
   try:
     with _workdir_lock.held(args.out, "ingest"):  # one writer per shard directory
       manifest = _run(args)

@@ -98,6 +98,15 @@ def test_project_imports_without_beam_and_runner_beam_names_the_extra(tmp_path):
   assert not (tmp_path / "out" / "manifest.json").exists()
 
 
+def test_workers_flag_is_refused_with_the_beam_runner(tmp_path, capsys):
+  from spectralgpt_jax.cli import ingest as ingest_cli
+  rc = ingest_cli.main(["--source", "eurosat", "--input", str(EUROSAT), "--out",
+                        str(tmp_path / "out"), "--shards", "2", "--runner", "beam",
+                        "--workers", "2"])
+  assert rc == 2 and "--workers is for --runner local" in capsys.readouterr().err
+  assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.slow   # ~3 Beam worker start-ups plus the BigEarthNet reads
 def test_cli_beam_and_local_workers_write_the_same_bigearthnet_shards(tmp_path, example_dir,
                                                                       capsys):
