@@ -16,6 +16,9 @@ class BadInputError(ValueError):
     self.path, self.field, self.reason = str(path), field, reason
     super().__init__(f"{self.path}: [{field}] {reason}")
 
+  def __reduce__(self):  # raised in an ingest worker process, re-raised in the parent
+    return type(self), (self.path, self.field, self.reason)
+
   def to_json(self) -> dict[str, str]:
     return {"path": self.path, "field": self.field, "error": self.reason}
 
@@ -37,6 +40,9 @@ class CorruptRecordError(IOError):
     self.shard, self.offset, self.reason = str(shard), int(offset), reason
     super().__init__(f"corrupt record in shard {self.shard} at byte offset {offset}: {reason}")
 
+  def __reduce__(self):
+    return type(self), (self.shard, self.offset, self.reason)
+
 
 class ShardMismatchError(IOError):
   """A shard differs from its manifest (missing, empty, short, surplus, wrong record count),
@@ -50,3 +56,6 @@ class ShardMismatchError(IOError):
   def __init__(self, shard: object, reason: str):
     self.shard, self.reason = str(shard), reason
     super().__init__(f"shard {self.shard}: {reason}")
+
+  def __reduce__(self):
+    return type(self), (self.shard, self.reason)

@@ -40,8 +40,11 @@ class RecordFormatError(ValueError):
   """A record (dict or serialized Example) violates the layout; names the field."""
 
   def __init__(self, field: str, reason: str):
-    self.field = field
+    self.field, self.reason = field, reason
     super().__init__(f"record field {field!r}: {reason}")
+
+  def __reduce__(self):  # raised in an ingest worker process, re-raised in the parent
+    return type(self), (self.field, self.reason)
 
 
 def _little_endian(a: np.ndarray) -> np.ndarray:

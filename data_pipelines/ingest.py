@@ -4,8 +4,10 @@ OSCD with cube2 / date2) into shards.
 
 Each `*_items` function lists the inputs as `shard_writer.Item`s (stable key + lazy loader
 producing a record dict); each source of `data_pipelines.datasets` says which one it uses
-(its `ingest_items` hook) and `ingest` writes them with `shard_writer.write_shards`. The CLI
-(`python -m spectralgpt_jax ingest`) is a thin argparse layer over `ingest`.
+(its `ingest_items` hook; `list_items` asks it) and `ingest` writes them with
+`shard_writer.write_shards`, in processes with `workers` > 1 (`beam_ingest.ingest_beam` writes
+the same items as an Apache Beam pipeline). The CLI (`python -m spectralgpt_jax ingest`) is a
+thin argparse layer over both.
 """
 
 from __future__ import annotations
@@ -267,17 +269,12 @@ def _in_split(items: list[Item], split_file: str) -> list[Item]:
   return kept
 
 
-def ingest(source: str, inputs: Sequence[str], out: str | os.PathLike, *, num_shards: int,
-           seed: int = 0, skip_bad: bool = False, overwrite: bool = False,
-           split_file: str = "", **options: Any) -> dict[str, Any]:
-  """Lists the inputs of `source` (a name of `data_pipelines.datasets`) and writes shards +
-  manifest to `out`; returns the manifest. `split_file` (data_pipelines.splits ids), if given,
-  keeps only the inputs it lists; an id it lists that no input has is an error naming it.
-
-  options: what the source's ingest hook takes (e.g. `bigearthnet_items`, `geotiff_items`,
-  `geotiff_series_items`, `tfds_items`: for tfds, `inputs` is [dataset name]; dense sources
-  and eurosat: `inputs` is [root]).
-  """
+def list_items(source: str, inputs: Sequence[str], *, split_file: str = "",
+               **options: Any) -> tuple[list[Item], dict[str, Any]]:
+  """The items of `source` (a name of `data_pipelines.datasets`) for `inputs`, and the
+  manifest fields that describe them (source, inputs, labels, options, licence).
+  `split_file` (data_pipelines.splits ids), if given, keeps only the inputs it lists; an id it
+  lists that no input has is an error naming it."""
   src = datasets.get(source)
   if not src.ingestable:
     raise ValueError(f"source {source!r} cannot be ingested; choose from "
@@ -293,5 +290,21 @@ def ingest(source: str, inputs: Sequence[str], out: str | os.PathLike, *, num_sh
            "options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in options.items()}}
   if src.licence:
     extra["licence"] = src.licence
+  return items, extra
+
+
+def ingest(source: str, inputs: Sequence[str], out: str | os.PathLike, *, num_shards: int,
+           seed: int = 0, skip_bad: bool = False, overwrite: bool = False,
+           split_file: str = "", workers: int | None = None, **options: Any) -> dict[str, Any]:
+  """Lists the inputs of `source` (`list_items`) and writes shards + manifest to `out`,
+  `workers` shards at once in processes (None: all cores, small ingests in this process:
+  `shard_writer.default_workers`; the bytes do not depend on it); returns the manifest.
+
+  options: what the source's ingest hook takes (e.g. `bigearthnet_items`, `geotiff_items`,
+  `geotiff_series_items`, `tfds_items`: for tfds, `inputs` is [dataset name]; dense sources
+  and eurosat: `inputs` is [root]).
+  """
+  items, extra = list_items(source, inputs, split_file=split_file, **options)
   return shard_writer.write_shards(items, out, num_shards=num_shards, seed=seed,
-                                   skip_bad=skip_bad, overwrite=overwrite, extra=extra)
+                                   skip_bad=skip_bad, overwrite=overwrite, extra=extra,
+                                   workers=workers)

@@ -6,14 +6,21 @@ skipped bad inputs). Each shard is written under a temporary name and `os.replac
 final name only when complete and fsynced; a per-shard progress file (written before the
 rename) records its count and statistics. A re-run with the same inputs and settings skips
 completed shards and rewrites the rest, producing byte-identical output.
+
+Shards are independent units of work (`prepare` -> `write_shard` per pending shard ->
+`finish`): `write_shards(workers=N)` writes N at once in processes, the Beam pipeline
+(data_pipelines.beam_ingest) on its workers; every record is checked against one reference
+band list fixed up front, so the bytes do not depend on who wrote which shard.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import datetime as dt
 import hashlib
 import json
+import multiprocessing
 import os
 import pathlib
 import shutil
@@ -33,6 +40,7 @@ MANIFEST = "manifest.json"
 FORMAT = "spectralgpt_jax.tfrecord/v1"
 _PROGRESS_DIR = ".progress"
 _PLAN = ".ingest_plan.json"
+MIN_ITEMS_PER_PROCESS = 256
 
 
 @dataclasses.dataclass(frozen=True)
@@ -168,7 +176,8 @@ def _start(out: pathlib.Path, plan: dict[str, Any], overwrite: bool) -> dict[str
 def write_shards(items: Sequence[Item], out_dir: str | os.PathLike, *, num_shards: int,
                  seed: int = 0, skip_bad: bool = False, prefix: str = "data",
                  bands: Sequence[str] | None = None, overwrite: bool = False,
-                 extra: dict[str, Any] | None = None) -> dict[str, Any]:
+                 extra: dict[str, Any] | None = None, workers: int | None = 1
+                 ) -> dict[str, Any]:
   """Ingests `items` into `out_dir`; returns the manifest (also written as manifest.json).
 
   Args:
@@ -176,30 +185,149 @@ def write_shards(items: Sequence[Item], out_dir: str | os.PathLike, *, num_shard
     num_shards: number of shards N (>= 1; shards may be empty if N > len(items)).
     seed: permutation seed (shuffling across shards).
     skip_bad: record bad inputs in the manifest's "skipped" list instead of raising.
-    bands: expected band names of every record (default: those of the first record).
+    bands: expected band names of every record (default: those of the first good record in
+      shard order).
     extra: more manifest fields (sources, labels, units, args).
+    workers: processes writing shards at once (each shard by one process; None:
+      `default_workers`); the output is byte-identical for every value.
   """
+  job = prepare(items, out_dir, num_shards=num_shards, seed=seed, skip_bad=skip_bad,
+                prefix=prefix, bands=bands, overwrite=overwrite)
+  if job.manifest is not None:
+    return job.manifest
+  job.finished.update(write_pending(job, workers))
+  return finish(job, extra)
+
+
+@dataclasses.dataclass
+class IngestJob:
+  """What is left to write: the plan, the shards in order ((name, items) each), the infos of
+  shards already complete (resume), the bands every record must have, and the manifest when
+  the same ingestion has already finished (then nothing is left)."""
+  out: str
+  plan: dict[str, Any]
+  shards: list[tuple[str, list[Item]]]
+  finished: dict[str, dict[str, Any]]
+  bands: list[str] | None
+  skip_bad: bool
+  manifest: dict[str, Any] | None = None
+
+  def pending(self) -> list[tuple[str, list[Item]]]:
+    return [(name, its) for name, its in self.shards if name not in self.finished]
+
+
+def prepare(items: Sequence[Item], out_dir: str | os.PathLike, *, num_shards: int,
+            seed: int = 0, skip_bad: bool = False, prefix: str = "data",
+            bands: Sequence[str] | None = None, overwrite: bool = False) -> IngestJob:
+  """Prepares `out_dir` (resume or overwrite) and plans the shards: the item -> shard plan of
+  `assign_shards`, the shards already complete, and the reference bands (given, else those of
+  the first good record in shard order, as a one-process run meets them), so shards written
+  apart (processes, Beam workers) make the same skip decisions as one process would."""
+  # Object-store `out` (gs://, s3://) plugs in here and in `_write_one_shard` / `finish`
+  # (data_pipelines.storage); until then `out` is a local path or a mounted bucket.
   if num_shards < 1:
     raise ValueError(f"num_shards must be >= 1, got {num_shards}")
   out = pathlib.Path(out_dir)
   plan = _plan(items, num_shards, seed, prefix)
-  done = _start(out, plan, overwrite)
-  if done is not None:
+  shards = [(shard_name(prefix, k, num_shards), [items[i] for i in idx])
+            for k, idx in enumerate(assign_shards(len(items), num_shards, seed))]
+  job = IngestJob(str(out), plan, shards, {}, list(bands) if bands else None, skip_bad)
+  job.manifest = _start(out, plan, overwrite)
+  if job.manifest is not None:
     logging.info("%s: ingestion already complete", out)
-    return done
-  consistency = _Consistency(bands)
-  infos = []
-  for k, idx in enumerate(assign_shards(len(items), num_shards, seed)):
-    name = shard_name(prefix, k, num_shards)
+    return job
+  for name, _ in shards:
     progress = out / _PROGRESS_DIR / f"{name}.json"
     if (out / name).exists() and progress.exists():
-      info = json.loads(progress.read_text())
-      consistency.absorb(name, info)
-      logging.info("resume: %s already complete (%d records)", name, info["records"])
-    else:
-      info = _write_one_shard(out, name, [items[i] for i in idx], skip_bad, consistency)
-    infos.append(info)
-  manifest = _manifest(infos, consistency, plan, extra or {})
+      job.finished[name] = json.loads(progress.read_text())
+      logging.info("resume: %s already complete (%d records)", name,
+                   job.finished[name]["records"])
+  if job.bands is None:
+    job.bands = _reference_bands(job)
+  return job
+
+
+def _reference_bands(job: IngestJob) -> list[str] | None:
+  """Band names of the first good record in shard order (a complete shard's progress file
+  says them without loading); bad records before it raise, or are passed over with
+  skip_bad, as in `_write_one_shard`."""
+  for name, shard_items in job.shards:
+    if name in job.finished:
+      if job.finished[name].get("bands"):
+        return list(job.finished[name]["bands"])
+      continue
+    for item in shard_items:
+      try:
+        rec = item.load()
+        _Consistency().check(item.key, rec)
+        example_codec.encode_record(rec)
+      except (BadInputError, example_codec.RecordFormatError):
+        if not job.skip_bad:
+          raise
+        continue
+      return list(rec["bands"])
+  return None
+
+
+def write_shard(out: str, name: str, shard_items: Sequence[Item], *, skip_bad: bool,
+                bands: Sequence[str] | None) -> dict[str, Any]:
+  """Writes one shard (atomically, with its progress file) checking every record against
+  `bands` (a job's reference); returns its info. The unit of work of the process pool and of
+  the Beam pipeline (data_pipelines.beam_ingest)."""
+  return _write_one_shard(pathlib.Path(out), name, shard_items, skip_bad, _Consistency(bands))
+
+
+def default_workers(num_items: int) -> int:
+  """All the cores this process may run on, but at most one process per
+  MIN_ITEMS_PER_PROCESS items: starting one (and importing the readers in it) costs about what
+  reading a few hundred small images does, so small ingests stay in this process."""
+  try:
+    cores = len(os.sched_getaffinity(0))
+  except AttributeError:   # not Linux
+    cores = os.cpu_count() or 1
+  return max(1, min(cores, num_items // MIN_ITEMS_PER_PROCESS))
+
+
+def write_pending(job: IngestJob, workers: int | None = 1) -> dict[str, dict[str, Any]]:
+  """Writes the shards not yet complete, `workers` processes at once (None:
+  `default_workers`; items must pickle); {name: info}. The first failure stops the rest
+  (completed shards stay, so a re-run resumes) and is raised as it was raised in its process."""
+  pending = job.pending()
+  if workers is None:
+    workers = default_workers(sum(len(its) for _, its in pending))
+  if workers < 1:
+    raise ValueError(f"workers must be >= 1, got {workers}")
+  if workers == 1 or len(pending) <= 1:
+    return {name: write_shard(job.out, name, its, skip_bad=job.skip_bad, bands=job.bands)
+            for name, its in pending}
+  # A fork server: forking this (possibly threaded) process could deadlock a child; the
+  # server starts once per process, clean, with the writers imported, then forks cheaply.
+  if "forkserver" in multiprocessing.get_all_start_methods():
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["data_pipelines.shard_writer", "data_pipelines.ingest"])
+  else:
+    ctx = multiprocessing.get_context("spawn")
+  with concurrent.futures.ProcessPoolExecutor(min(workers, len(pending)), mp_context=ctx) as pool:
+    futures = {pool.submit(write_shard, job.out, name, its, skip_bad=job.skip_bad,
+                           bands=job.bands): name for name, its in pending}
+    try:
+      return {futures[f]: f.result()
+              for f in concurrent.futures.as_completed(futures)}
+    except BaseException:
+      for f in futures:
+        f.cancel()
+      raise
+
+
+def finish(job: IngestJob, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+  """Checks every shard's bands against the job's, writes manifest.json (shards in order)
+  and removes the progress files; returns the manifest."""
+  out = pathlib.Path(job.out)
+  consistency = _Consistency(job.bands)
+  infos = [job.finished[name] for name, _ in job.shards]
+  for info in infos:
+    consistency.absorb(info["file"], info)
+  manifest = _manifest(infos, consistency, job.plan, extra or {})
   atomic_write_json(out / MANIFEST, manifest)
   shutil.rmtree(out / _PROGRESS_DIR, ignore_errors=True)
   (out / _PLAN).unlink(missing_ok=True)

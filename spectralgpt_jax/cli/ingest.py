@@ -35,6 +35,9 @@ EXAMPLES = (
     "--cities aguasclaras,bercy,bordeaux,paris --out runs/oscd_train --shards 2",
     "python -m spectralgpt_jax ingest --source stac --input catalog.json --bands spectralgpt "
     "--patch_size 128 --out runs/stac --shards 8",
+    "python -m spectralgpt_jax ingest --source bigearthnet --input ../shared/data/"
+    "bigearthnet_s2_example --out runs/ben_beam --shards 2 --runner beam --beam_options "
+    "\"--runner=DirectRunner --direct_num_workers=2 --direct_running_mode=multi_processing\"",
 )
 
 
@@ -54,6 +57,17 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--skip_bad", action="store_true",
                  help="record bad inputs in the manifest instead of failing")
   p.add_argument("--overwrite", action="store_true", help="replace an existing dataset in --out")
+  p.add_argument("--workers", type=int, default=None, help="processes writing shards at once "
+                 "(default: all cores, one per 256 inputs at most; the shards' bytes do not "
+                 "depend on it)")
+  p.add_argument("--runner", default="local", choices=("local", "beam"),
+                 help="local processes, or an Apache Beam pipeline (pip install "
+                 "spectralgpt-jax[beam])")
+  p.add_argument("--beam_options", default="--runner=DirectRunner",
+                 help="--runner beam: Beam pipeline options as one string, e.g. "
+                 "\"--runner=DirectRunner --direct_num_workers=2 "
+                 "--direct_running_mode=multi_processing\" (docs/data_pipelines.md: Dataflow, "
+                 "Flink, Spark)")
   p.add_argument("--no_harmonize", action="store_true",
                  help="keep the +1000 DN offset of baseline >= 04.00 products in the stored values")
   g = p.add_argument_group("geotiff and geotiff_series")
@@ -116,16 +130,43 @@ def _options(args) -> dict:
   return datasets.get(args.source).ingest_options(vars(args))
 
 
+def _run(args) -> dict:
+  """Ingests with the chosen runner; returns the manifest."""
+  common = dict(num_shards=args.shards, seed=args.seed, skip_bad=args.skip_bad,
+                overwrite=args.overwrite, split_file=args.split_file, **_options(args))
+  if args.runner == "beam":
+    from data_pipelines import beam_ingest  # pylint: disable=g-import-not-at-top
+    return beam_ingest.ingest_beam(args.source, args.input, args.out,
+                                   beam_options=args.beam_options, **common)
+  from data_pipelines import ingest  # pylint: disable=g-import-not-at-top
+  return ingest.ingest(args.source, args.input, args.out, workers=args.workers, **common)
+
+
+def _glue_beam_options(argv: list[str]) -> list[str]:
+  """`--beam_options "--runner=X ..."` -> `--beam_options=--runner=X ...` (argparse takes a
+  value that starts with "--" for a flag)."""
+  out, i = [], 0
+  while i < len(argv):
+    if argv[i] == "--beam_options" and i + 1 < len(argv):
+      out.append(f"--beam_options={argv[i + 1]}")
+      i += 2
+    else:
+      out.append(argv[i])
+      i += 1
+  return out
+
+
 @_failures.command("ingest")
 def main(argv: list[str]) -> int:
-  args = _flags.parse(build_parser(), argv)
-  from data_pipelines import ingest  # pylint: disable=g-import-not-at-top
+  args = _flags.parse(build_parser(), _glue_beam_options(argv))
+  if args.runner == "beam" and args.workers is not None:
+    raise _flags.UsageError("--workers is for --runner local; Beam sizes its workers from "
+                            "--beam_options (e.g. --direct_num_workers, --max_num_workers)")
+  if args.workers is not None and args.workers < 1:
+    raise _flags.UsageError(f"--workers must be >= 1, got {args.workers}")
   try:
     with _workdir_lock.held(args.out, "ingest"):  # one writer per shard directory
-      manifest = ingest.ingest(args.source, args.input, args.out, num_shards=args.shards,
-                               seed=args.seed, skip_bad=args.skip_bad,
-                               overwrite=args.overwrite, split_file=args.split_file,
-                               **_options(args))
+      manifest = _run(args)
   except RuntimeError as e:  # a tfds dataset that cannot be opened: bad input, not a bug
     raise OSError(str(e)) from e
   print(json.dumps({"out": args.out, "records": manifest["num_records"],
