@@ -269,14 +269,15 @@ def _in_split(items: list[Item], split_file: str) -> list[Item]:
 
 def ingest(source: str, inputs: Sequence[str], out: str | os.PathLike, *, num_shards: int,
            seed: int = 0, skip_bad: bool = False, overwrite: bool = False,
-           split_file: str = "", **options: Any) -> dict[str, Any]:
+           split_file: str = "", record_format: str = "tfrecord",
+           **options: Any) -> dict[str, Any]:
   """Lists the inputs of `source` (a name of `data_pipelines.datasets`) and writes shards +
   manifest to `out`; returns the manifest. `split_file` (data_pipelines.splits ids), if given,
   keeps only the inputs it lists; an id it lists that no input has is an error naming it.
 
   options: what the source's ingest hook takes (e.g. `bigearthnet_items`, `geotiff_items`,
   `geotiff_series_items`, `tfds_items`: for tfds, `inputs` is [dataset name]; dense sources
-  and eurosat: `inputs` is [root]).
+  and eurosat: `inputs` is [root]). record_format: "tfrecord" or "array_record".
   """
   src = datasets.get(source)
   if not src.ingestable:
@@ -294,4 +295,5 @@ def ingest(source: str, inputs: Sequence[str], out: str | os.PathLike, *, num_sh
   if src.licence:
     extra["licence"] = src.licence
   return shard_writer.write_shards(items, out, num_shards=num_shards, seed=seed,
-                                   skip_bad=skip_bad, overwrite=overwrite, extra=extra)
+                                   skip_bad=skip_bad, overwrite=overwrite, extra=extra,
+                                   record_format=record_format)

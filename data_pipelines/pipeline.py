@@ -13,6 +13,11 @@ TFRecord shards (written by `ingest`), per host:
   -> window shuffle (seeded) -> parse + select bands by name -> normalize
   -> train: RandomResizedCrop + flips | eval: Resize + CenterCrop
   -> batch(global_batch / hosts) -> multiprocess prefetch(num_workers)
+ArrayRecord shards (manifest "format", data_pipelines.record_formats), per host: shards
+  verified as above -> every record of every shard, random access -> (split filter) -> global
+  shuffle per epoch (grain's index shuffle: a full permutation of all records, seeded alike on
+  every host, a new one each epoch) -> repeat(num_epochs) -> host slice [host::hosts] of that
+  sequence (disjoint, together every record once per epoch) -> parse -> same tail.
 tfds (array_record, random access): records[host::hosts] -> global shuffle -> same tail.
 In-memory record sources (kind "records": "eurosat", "sen1floods11_tiles"): the source's
 `records(cfg)` -> split filter -> records[host::hosts] -> shuffle -> same tail.
@@ -48,6 +53,7 @@ from data_pipelines import datasets
 from data_pipelines import dense
 from data_pipelines import example_codec
 from data_pipelines import normalization
+from data_pipelines import record_formats
 from data_pipelines import schema
 from data_pipelines import sources
 from data_pipelines import splits
@@ -145,7 +151,7 @@ def _open_shard(path: str, *, skip_corrupt: bool, expected: dict[str, tuple[int,
 
 
 def verified_shards(cfg) -> tuple[list[str], dict[str, Any] | None, list[str]]:
-  """(shards to read, manifest, skipped "<path>: <problem>" lines) of a tfrecord config."""
+  """(shards to read, manifest, skipped "<path>: <problem>" lines) of a shards config."""
   skip = bool(cfg.skip_corrupt)
   files, manifest = sources.list_shards(cfg.paths, allow_missing=True)
   files, skipped = sources.verify_shards(files, manifest, skip=skip)
@@ -153,14 +159,40 @@ def verified_shards(cfg) -> tuple[list[str], dict[str, Any] | None, list[str]]:
   if not files:
     raise ShardMismatchError(where, f"no readable shard ({len(skipped)} skipped: "
                              f"{'; '.join(skipped[:3])})")
-  if skip and sources.first_good_record(files) is None:
+  if (skip and sources.record_format(files, manifest) == record_formats.TFRECORD
+      and sources.first_good_record(files) is None):
     raise ShardMismatchError(where, f"skip mode read all {len(files)} shard(s) and found no "
                              "record whose CRCs pass; nothing to train on")
   return files, manifest, skipped
 
 
-def _tfrecord_elements(cfg, pi: int, pc: int):
+def _shard_elements(cfg, pi: int, pc: int):
+  """Shards written by `ingest`: the reader the manifest's record format asks for."""
   files, manifest, skipped = verified_shards(cfg)
+  if sources.record_format(files, manifest) == record_formats.ARRAY_RECORD:
+    return _array_record_elements(cfg, pi, pc, files, manifest), manifest, skipped
+  return _tfrecord_elements(cfg, pi, pc, files, manifest), manifest, skipped
+
+
+def _array_record_elements(cfg, pi: int, pc: int, files: list[str], manifest):
+  expected = sources.expected_sizes(files, manifest)
+  counts = [expected[f][1] for f in files] if len(expected) == len(files) else None
+  src = record_formats.ArrayRecordShards(files, counts, skip_corrupt=bool(cfg.skip_corrupt))
+  ids = _split_ids(cfg)
+  if ids is not None:   # one pass decoding the keys, then random access
+    src = _Subset(src, _KeyInSplit(ids).filter)
+  if len(src) < pc:
+    raise ValueError(f"{cfg.paths}: {len(src)} records for {pc} hosts")
+  ds = grain.MapDataset.source(src)
+  if cfg.train and cfg.shuffle:
+    ds = ds.shuffle(seed=_seed(cfg.seed, 0, 0))   # the same permutation on every host
+  ds = ds.repeat(cfg.num_epochs)[pi::pc]
+  if cfg.skip_corrupt:
+    ds = ds.filter(bool)   # corrupt records come back empty (logged)
+  return ds.map(T.ParseExample(_element_spec(cfg))).to_iter_dataset()
+
+
+def _tfrecord_elements(cfg, pi: int, pc: int, files: list[str], manifest):
   check_shard_count(len(files), pc, cfg.num_workers)
   expected = sources.expected_sizes(files, manifest)
   shuffle = cfg.train and cfg.shuffle
@@ -176,7 +208,7 @@ def _tfrecord_elements(cfg, pi: int, pc: int):
   if shuffle and cfg.shuffle_window > 1:
     records = grain.experimental.WindowShuffleIterDataset(
         records, window_size=cfg.shuffle_window, seed=_seed(cfg.seed, 1, pi))
-  return records.map(T.ParseExample(_element_spec(cfg))), manifest, skipped
+  return records.map(T.ParseExample(_element_spec(cfg)))
 
 
 def _in_memory_elements(records: list[dict[str, Any]], cfg, pi: int, pc: int, what: str):
@@ -294,7 +326,7 @@ def _geometry(ds, cfg, manifest, process_index: int):
 
 # How each kind of source becomes elements: (cfg, process_index, process_count) ->
 # (element dataset, manifest or None, skipped shard lines). Dense sources: `_dense_elements`.
-_ELEMENTS = {"shards": _tfrecord_elements, "tfds": _tfds_elements, "records": _record_elements}
+_ELEMENTS = {"shards": _shard_elements, "tfds": _tfds_elements, "records": _record_elements}
 
 
 def _make_dataset(cfg, process_index, process_count) -> tuple[grain.IterDataset, list[str]]:

@@ -1,4 +1,8 @@
-"""Write records into N TFRecord shards with a JSON manifest: atomic, resumable, shuffled.
+"""Write records into N shards with a JSON manifest: atomic, resumable, shuffled.
+
+The record-file format (TFRecord or ArrayRecord) is chosen by name (`data_pipelines.
+record_formats`); the records, the shard assignment and the manifest are the same for both, the
+manifest's "format" field says which one the directory holds.
 
 Items are assigned to shards by a seeded permutation (item perm[i] goes to shard i % N), so
 shards are shuffled across each other and differ in size by at most one record (minus any
@@ -24,13 +28,13 @@ import numpy as np
 from absl import logging
 
 from data_pipelines import example_codec
+from data_pipelines import record_formats
 from data_pipelines.atomic_io import atomic_write_json
 from data_pipelines.errors import BadInputError
 from data_pipelines.stats import RunningBandStats
-from data_pipelines.tfrecord import TFRecordWriter
 
 MANIFEST = "manifest.json"
-FORMAT = "spectralgpt_jax.tfrecord/v1"
+FORMAT = record_formats.manifest_format(record_formats.TFRECORD)
 _PROGRESS_DIR = ".progress"
 _PLAN = ".ingest_plan.json"
 
@@ -42,8 +46,9 @@ class Item:
   load: Callable[[], dict[str, Any]]
 
 
-def shard_name(prefix: str, index: int, count: int) -> str:
-  return f"{prefix}-{index:05d}-of-{count:05d}.tfrecord"
+def shard_name(prefix: str, index: int, count: int,
+               record_format: str = record_formats.TFRECORD) -> str:
+  return f"{prefix}-{index:05d}-of-{count:05d}{record_formats.extension(record_format)}"
 
 
 def _tool_version() -> str:
@@ -87,10 +92,14 @@ class _Consistency:
     self.dtypes.update(info.get("dtypes", []))
 
 
-def _plan(items: Sequence[Item], num_shards: int, seed: int, prefix: str) -> dict[str, Any]:
+def _plan(items: Sequence[Item], num_shards: int, seed: int, prefix: str,
+          record_format: str) -> dict[str, Any]:
   digest = hashlib.sha256("\n".join(i.key for i in items).encode()).hexdigest()
-  return {"num_items": len(items), "items_sha256": digest, "num_shards": num_shards,
+  plan = {"num_items": len(items), "items_sha256": digest, "num_shards": num_shards,
           "seed": seed, "prefix": prefix}
+  if record_format != record_formats.TFRECORD:   # TFRecord plans stay as they were
+    plan["record_format"] = record_format
+  return plan
 
 
 def assign_shards(n_items: int, num_shards: int, seed: int) -> list[np.ndarray]:
@@ -100,15 +109,15 @@ def assign_shards(n_items: int, num_shards: int, seed: int) -> list[np.ndarray]:
 
 
 def _write_one_shard(out: pathlib.Path, name: str, items: Sequence[Item], skip_bad: bool,
-                     consistency: _Consistency) -> dict[str, Any]:
+                     consistency: _Consistency, record_format: str) -> dict[str, Any]:
   tmp = out / f".tmp.{name}.{os.getpid()}"
   stats: RunningBandStats | None = None
   skipped: list[dict[str, str]] = []
   shapes: set[tuple[int, ...]] = set()
   dtypes: set[str] = set()
+  writer = record_formats.open_writer(record_format, tmp)
   try:
-    with open(tmp, "wb") as f:
-      writer = TFRecordWriter(f)
+    try:
       for item in items:
         try:
           rec = item.load()
@@ -127,9 +136,11 @@ def _write_one_shard(out: pathlib.Path, name: str, items: Sequence[Item], skip_b
         dtypes.add(np.asarray(rec["cube"]).dtype.str)
         stats = stats or RunningBandStats(rec["bands"])
         stats.update(rec["cube"])
-      f.flush()
-      os.fsync(f.fileno())
-    info = {"file": name, "records": writer.count, "bytes": writer.offset,
+    except BaseException:
+      writer.abort()
+      raise
+    writer.close()
+    info = {"file": name, "records": writer.count, "bytes": tmp.stat().st_size,
             "bands": list(stats.bands) if stats else None,
             "cube_shapes": sorted(list(x) for x in shapes), "dtypes": sorted(dtypes),
             "stats": stats.to_json() if stats else None, "skipped": skipped}
@@ -157,7 +168,8 @@ def _start(out: pathlib.Path, plan: dict[str, Any], overwrite: bool) -> dict[str
     raise FileExistsError(f"{out} holds an interrupted ingestion with different inputs or "
                           f"settings ({_PLAN}); choose another --out or pass overwrite")
   if overwrite:
-    for p in [manifest_path, *out.glob("*.tfrecord")]:
+    shards = [p for f in record_formats.FORMATS for p in out.glob(f"*.{f}")]
+    for p in [manifest_path, *shards]:
       p.unlink(missing_ok=True)   # --overwrite into a new or half-written folder
     shutil.rmtree(out / _PROGRESS_DIR, ignore_errors=True)
   (out / _PROGRESS_DIR).mkdir(exist_ok=True)
@@ -168,7 +180,8 @@ def _start(out: pathlib.Path, plan: dict[str, Any], overwrite: bool) -> dict[str
 def write_shards(items: Sequence[Item], out_dir: str | os.PathLike, *, num_shards: int,
                  seed: int = 0, skip_bad: bool = False, prefix: str = "data",
                  bands: Sequence[str] | None = None, overwrite: bool = False,
-                 extra: dict[str, Any] | None = None) -> dict[str, Any]:
+                 extra: dict[str, Any] | None = None,
+                 record_format: str = record_formats.TFRECORD) -> dict[str, Any]:
   """Ingests `items` into `out_dir`; returns the manifest (also written as manifest.json).
 
   Args:
@@ -178,11 +191,13 @@ def write_shards(items: Sequence[Item], out_dir: str | os.PathLike, *, num_shard
     skip_bad: record bad inputs in the manifest's "skipped" list instead of raising.
     bands: expected band names of every record (default: those of the first record).
     extra: more manifest fields (sources, labels, units, args).
+    record_format: "tfrecord" or "array_record" (data_pipelines.record_formats).
   """
+  record_formats.check_format(record_format)
   if num_shards < 1:
     raise ValueError(f"num_shards must be >= 1, got {num_shards}")
   out = pathlib.Path(out_dir)
-  plan = _plan(items, num_shards, seed, prefix)
+  plan = _plan(items, num_shards, seed, prefix, record_format)
   done = _start(out, plan, overwrite)
   if done is not None:
     logging.info("%s: ingestion already complete", out)
@@ -190,16 +205,18 @@ def write_shards(items: Sequence[Item], out_dir: str | os.PathLike, *, num_shard
   consistency = _Consistency(bands)
   infos = []
   for k, idx in enumerate(assign_shards(len(items), num_shards, seed)):
-    name = shard_name(prefix, k, num_shards)
+    name = shard_name(prefix, k, num_shards, record_format)
     progress = out / _PROGRESS_DIR / f"{name}.json"
     if (out / name).exists() and progress.exists():
       info = json.loads(progress.read_text())
       consistency.absorb(name, info)
       logging.info("resume: %s already complete (%d records)", name, info["records"])
     else:
-      info = _write_one_shard(out, name, [items[i] for i in idx], skip_bad, consistency)
+      info = _write_one_shard(out, name, [items[i] for i in idx], skip_bad, consistency,
+                              record_format)
     infos.append(info)
   manifest = _manifest(infos, consistency, plan, extra or {})
+  manifest["format"] = record_formats.manifest_format(record_format)
   atomic_write_json(out / MANIFEST, manifest)
   shutil.rmtree(out / _PROGRESS_DIR, ignore_errors=True)
   (out / _PLAN).unlink(missing_ok=True)

@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--out", required=True, help="output shard directory")
   p.add_argument("--shards", type=int, required=True, help="number of shards N")
   p.add_argument("--seed", type=int, default=0, help="shuffle seed for the shard assignment")
+  p.add_argument("--format", default="tfrecord", choices=("tfrecord", "array_record"),
+                 help="record-file format of the shards (array_record: random access, the "
+                 "pipeline's global shuffle; docs/data_pipelines.md)")
   p.add_argument("--skip_bad", action="store_true",
                  help="record bad inputs in the manifest instead of failing")
   p.add_argument("--overwrite", action="store_true", help="replace an existing dataset in --out")
@@ -109,6 +112,7 @@ def main(argv: list[str]) -> int:
       manifest = ingest.ingest(args.source, args.input, args.out, num_shards=args.shards,
                                seed=args.seed, skip_bad=args.skip_bad,
                                overwrite=args.overwrite, split_file=args.split_file,
+                               record_format=args.format,
                                **_options(args))
   except RuntimeError as e:  # a tfds dataset that cannot be opened: bad input, not a bug
     raise OSError(str(e)) from e
