@@ -174,6 +174,19 @@ def _shard_elements(cfg, pi: int, pc: int):
   return _tfrecord_elements(cfg, pi, pc, files, manifest), manifest, skipped
 
 
+def global_shuffle(ds: grain.MapDataset, seed: int | None, num_epochs: int | None,
+                   process_index: int, process_count: int) -> grain.MapDataset:
+  """This host's part of every epoch of a random-access dataset, globally shuffled.
+
+  Each epoch is a new seeded permutation of all len(ds) elements (grain's index shuffle; the
+  same on every host: seed None keeps file order); the epochs run back to back and host p
+  takes elements p, p + hosts, ... of that sequence, so hosts are disjoint and together see
+  every element once per epoch. Indexable, so a grain iterator over it resumes exactly."""
+  if seed is not None:
+    ds = ds.shuffle(seed=_seed(seed, 0, 0))
+  return ds.repeat(num_epochs)[process_index::process_count]
+
+
 def _array_record_elements(cfg, pi: int, pc: int, files: list[str], manifest):
   expected = sources.expected_sizes(files, manifest)
   counts = [expected[f][1] for f in files] if len(expected) == len(files) else None
@@ -183,10 +196,8 @@ def _array_record_elements(cfg, pi: int, pc: int, files: list[str], manifest):
     src = _Subset(src, _KeyInSplit(ids).filter)
   if len(src) < pc:
     raise ValueError(f"{cfg.paths}: {len(src)} records for {pc} hosts")
-  ds = grain.MapDataset.source(src)
-  if cfg.train and cfg.shuffle:
-    ds = ds.shuffle(seed=_seed(cfg.seed, 0, 0))   # the same permutation on every host
-  ds = ds.repeat(cfg.num_epochs)[pi::pc]
+  ds = global_shuffle(grain.MapDataset.source(src), cfg.seed if cfg.train and cfg.shuffle
+                      else None, cfg.num_epochs, pi, pc)
   if cfg.skip_corrupt:
     ds = ds.filter(bool)   # corrupt records come back empty (logged)
   return ds.map(T.ParseExample(_element_spec(cfg))).to_iter_dataset()

@@ -145,15 +145,24 @@ def _short(e: Exception) -> str:
   return str(e).splitlines()[0][:300] if str(e) else type(e).__name__
 
 
+def _close_quietly(reader) -> None:
+  try:
+    reader.close()
+  except (RuntimeError, ValueError, OSError) as e:   # already reported when it was read
+    logging.warning("closing an ArrayRecord reader: %s", _short(e))
+
+
 def count_records(path: str, fmt: str) -> int:
   """Records in one shard (TFRecord: header walk; ArrayRecord: its chunk index)."""
   if check_format(fmt) == TFRECORD:
     return tfrecord.count_records(path)
   reader = _open_array_record(os.fspath(path))
   try:
-    return int(reader.num_records())
-  finally:
-    reader.close()
+    n = int(reader.num_records())
+    reader.close()   # a damaged index may surface only here
+  except (RuntimeError, ValueError, OSError) as e:
+    raise CorruptRecordError(path, 0, f"cannot read its index: {_short(e)}") from e
+  return n
 
 
 def iter_records(path: str, fmt: str) -> Iterator[bytes]:
@@ -209,7 +218,7 @@ class ArrayRecordShards:
       reader = _open_array_record(self._files[k])
       n = int(reader.num_records())
       if n != self._counts[k]:
-        reader.close()
+        _close_quietly(reader)
         raise ShardMismatchError(self._files[k], f"{n} records in its index, the manifest "
                                  f"says {self._counts[k]} (re-ingest or fix the manifest)")
       self._readers[k] = reader
@@ -230,7 +239,7 @@ class ArrayRecordShards:
 
   def close(self) -> None:
     for reader in self._readers.values():
-      reader.close()
+      _close_quietly(reader)
     self._readers = {}
 
   def __getstate__(self) -> dict[str, Any]:
