@@ -59,6 +59,12 @@ def _parse(argv):
   return args
 
 
+def _clock() -> float:
+  """CPU seconds of this process (all its threads): stage costs that other jobs on a shared
+  machine do not inflate."""
+  return time.process_time()
+
+
 def _items(n):
   import functools  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
@@ -104,13 +110,13 @@ def _throughput(paths, batch, workers, batches):
   for _ in range(3):      # warm-up: worker start-up, window fill, caches
     next(it)
   startup = time.perf_counter() - t0
-  t1 = time.perf_counter()
+  t1, c1 = time.perf_counter(), time.process_time()
   for _ in range(batches):
     b = next(it)
-  dt_s = time.perf_counter() - t1
+  dt_s, cpu_s = time.perf_counter() - t1, time.process_time() - c1
   assert b["cube"].shape == (batch, 12, 128, 128)
   it.close()
-  return batches * batch / dt_s, startup
+  return batches * batch / dt_s, batches * batch / cpu_s, startup
 
 
 def _read_costs(paths_of):
@@ -121,7 +127,7 @@ def _read_costs(paths_of):
   out = {}
   for fmt, paths in paths_of.items():
     files, manifest = sources.list_shards(paths)
-    t0 = time.perf_counter()
+    t0 = _clock()
     if fmt == "tfrecord":
       done = 0
       for f in files:
@@ -133,7 +139,7 @@ def _read_costs(paths_of):
       for i in np.random.default_rng(0).permutation(len(src)):
         src[int(i)]
         done += 1
-    out[fmt] = (time.perf_counter() - t0) / max(done, 1) * 1e6
+    out[fmt] = (_clock() - t0) / max(done, 1) * 1e6
   return out
 
 
@@ -155,20 +161,20 @@ def _stages(paths, n=512, batch=64):
   acc = dict.fromkeys(names, 0.0)
   pending = []
   for data in records:
-    t1 = time.perf_counter()
+    t1 = _clock()
     rec = example_codec.decode_record(data)
-    t2 = time.perf_counter()
+    t2 = _clock()
     el = T.record_to_element(rec, spec)
-    t3 = time.perf_counter()
+    t3 = _clock()
     el = norm.map(el)
-    t4 = time.perf_counter()
+    t4 = _clock()
     el = aug.random_map(el, rng)
-    t5 = time.perf_counter()
+    t5 = _clock()
     pending.append(el["cube"])
     if len(pending) == batch:
       np.stack(pending)
       pending = []
-    t6 = time.perf_counter()
+    t6 = _clock()
     for name, a, b in zip(names, (t1, t2, t3, t4, t5), (t2, t3, t4, t5, t6)):
       acc[name] += b - a
   return {k: v / n * 1e6 for k, v in acc.items()}
@@ -182,10 +188,10 @@ def _shuffle_index_cost(sizes=(512, 4096, 1 << 20)):
   for n in sizes:
     ds = pipeline.global_shuffle(grain.MapDataset.range(n), 0, 1, 0, 1)
     k = min(n, 2000)
-    t0 = time.perf_counter()
+    t0 = _clock()
     for i in range(k):
       ds[i]
-    out[n] = (time.perf_counter() - t0) / k * 1e6
+    out[n] = (_clock() - t0) / k * 1e6
   return out
 
 
@@ -282,13 +288,14 @@ def _measure(args, root):
       if isinstance(rows.get(fmt), str):
         continue
       try:
-        ips, startup = _throughput(paths, args.batch, w, args.batches)
+        ips, cpu_ips, startup = _throughput(paths, args.batch, w, args.batches)
       except ValueError as e:   # e.g. ArrayRecord from a URL
         rows[fmt] = str(e).splitlines()[0]
         continue
-      rows.setdefault(fmt, []).append((w, ips, startup, busy))
-      print(f"{fmt} workers={w}: {ips:.0f} cubes/s (start-up + warm-up {startup:.1f} s, "
-            f"machine {busy:.0f}% busy before)", flush=True)
+      rows.setdefault(fmt, []).append((w, ips, cpu_ips, startup, busy))
+      print(f"{fmt} workers={w}: {ips:.0f} cubes/s, {cpu_ips:.0f} per CPU-second of the main "
+            f"process (start-up + warm-up {startup:.1f} s, machine {busy:.0f}% busy before)",
+            flush=True)
   return rows, paths_of
 
 
@@ -315,7 +322,8 @@ def _per_core(rows, reads, stages) -> dict:
   sum of the stage costs (read of that format + the shared stages)."""
   out = {}
   for fmt, r in rows.items():
-    measured = next((ips for w, ips, _, _ in r if w == 0), None) if isinstance(r, list) else None
+    measured = (next((cpu for w, _, cpu, _, _ in r if w == 0), None) if isinstance(r, list)
+                else None)
     summed = 1e6 / (reads[fmt] + sum(stages.values())) if fmt in reads and stages else None
     out[fmt] = (measured, summed)
   return out
@@ -337,16 +345,19 @@ def _report(args, cmd, root, rows, reads, stages, shuffle, pods, quality):
       "RandomResizedCrop(128, scale 0.2-1, bicubic, antialias) -> hflip -> batch.",
       f"- BLAS threads per process: {args.blas_threads}. 'busy' = share of all cores used by "
       "other jobs in the second before each measurement (they slow it down).",
-      "", "| format | workers | cubes/s | cubes/s per core | start-up + 3 warm-up batches (s) "
-      "| busy before |", "|---|---|---|---|---|---|"]
+      "- cubes/s per core: with 0 workers, cubes per CPU-second of the one process (all its "
+      "threads; what other jobs take does not count); with workers, wall-clock cubes/s / "
+      "workers (the main process's own share not counted).",
+      "", "| format | workers | cubes/s (wall) | cubes/s per core | start-up + 3 warm-up "
+      "batches (s) | busy before |", "|---|---|---|---|---|---|"]
   for fmt, r in rows.items():
     if not isinstance(r, list):
       lines.append(f"| {fmt} | - | not measured: {r} | | | |")
       continue
-    lines += [f"| {fmt} | {w} | {ips:.0f} | {ips / max(w, 1):.0f} | {s:.1f} | {b:.0f}% |"
-              for w, ips, s, b in r]
+    lines += [f"| {fmt} | {w} | {ips:.0f} | {cpu if w == 0 else ips / w:.0f} | {s:.1f} | "
+              f"{b:.0f}% |" for w, ips, cpu, s, b in r]
   if stages:
-    lines += ["", "Single-process cost per cube by stage (microseconds):", "",
+    lines += ["", "Single-process CPU cost per cube by stage (microseconds of CPU time):", "",
               "| stage | us/cube |", "|---|---|"]
     lines += [f"| read + verify, {fmt} | {us:.0f} |" for fmt, us in reads.items()]
     lines += [f"| {k} | {v:.0f} |" for k, v in stages.items()]
@@ -372,7 +383,7 @@ def _pod_lines(mfu, pods, per_core):
   lines = [f"Input demand of the pod presets at an assumed MFU of {mfu:.0%} (per host: chips "
            "per host x dense bf16 peak (spectralgpt_jax/devices.py) x MFU / training FLOPs per "
            "example (spectralgpt_jax/models/flops.py: 3 x forward, matmuls only, mask 0.9)); "
-           "cores = that / the measured single-process cubes/s per core above (workers=0):", "",
+           "cores = that / the measured cubes/s per core above (0 workers):", "",
            "| preset | model | chips/host | GFLOP/example | cubes/s per host | " +
            " | ".join(f"cores, {f}" for f in fmts) + " |",
            "|---|---|---|---|---|" + "---|" * len(fmts)]
