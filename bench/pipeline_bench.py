@@ -183,10 +183,10 @@ def _stages(paths, n=512, batch=64):
 def _shuffle_index_cost(sizes=(512, 4096, 1 << 20)):
   """Microseconds per index of grain's global shuffle (index_shuffle) at dataset sizes."""
   import grain  # pylint: disable=g-import-not-at-top
-  from data_pipelines import pipeline  # pylint: disable=g-import-not-at-top
+  from data_pipelines import order  # pylint: disable=g-import-not-at-top
   out = {}
   for n in sizes:
-    ds = pipeline.global_shuffle(grain.MapDataset.range(n), 0, 1, 0, 1)
+    ds = order.global_shuffle(grain.MapDataset.range(n), 0, 1, 0, 1)
     k = min(n, 2000)
     t0 = _clock()
     for i in range(k):

@@ -110,7 +110,8 @@ def inspect_dir(directory: str) -> dict[str, Any]:
                                   f"found {n}")
     shard_reports.append({"file": entry["file"], "records": n})
   listed = {e["file"] for e in manifest["shards"]}
-  extra = sorted(p.name for p in epath.Path(directory).glob("*" + record_formats.extension(fmt)) if p.name not in listed)
+  pattern = "*" + record_formats.extension(fmt)
+  extra = sorted(p.name for p in epath.Path(directory).glob(pattern) if p.name not in listed)
   return {"directory": str(directory), "shards": shard_reports,
           "num_records": sum(s["records"] for s in shard_reports), "bands": bands,
           "cube_shapes": sorted(list(s) for s in seen_shapes), "dtypes": sorted(seen_dtypes),

@@ -44,7 +44,6 @@ from typing import Any
 
 import grain
 import ml_collections
-import numpy as np
 from absl import logging
 
 from data_pipelines import absl_flags
@@ -53,6 +52,7 @@ from data_pipelines import datasets
 from data_pipelines import dense
 from data_pipelines import example_codec
 from data_pipelines import normalization
+from data_pipelines import order
 from data_pipelines import record_formats
 from data_pipelines import schema
 from data_pipelines import sources
@@ -62,10 +62,6 @@ from data_pipelines import tfds_source
 from data_pipelines import transforms as T
 from data_pipelines.errors import ShardMismatchError
 from data_pipelines.tfrecord import CheckedTFRecordIterDataset
-
-
-def _seed(base: int, tag: int, process_index: int) -> int:
-  return int(np.random.SeedSequence([base, tag, process_index]).generate_state(1)[0])
 
 
 def _element_spec(cfg) -> T.ElementSpec:
@@ -174,19 +170,6 @@ def _shard_elements(cfg, pi: int, pc: int):
   return _tfrecord_elements(cfg, pi, pc, files, manifest), manifest, skipped
 
 
-def global_shuffle(ds: grain.MapDataset, seed: int | None, num_epochs: int | None,
-                   process_index: int, process_count: int) -> grain.MapDataset:
-  """This host's part of every epoch of a random-access dataset, globally shuffled.
-
-  Each epoch is a new seeded permutation of all len(ds) elements (grain's index shuffle; the
-  same on every host: seed None keeps file order); the epochs run back to back and host p
-  takes elements p, p + hosts, ... of that sequence, so hosts are disjoint and together see
-  every element once per epoch. Indexable, so a grain iterator over it resumes exactly."""
-  if seed is not None:
-    ds = ds.shuffle(seed=_seed(seed, 0, 0))
-  return ds.repeat(num_epochs)[process_index::process_count]
-
-
 def _array_record_elements(cfg, pi: int, pc: int, files: list[str], manifest):
   expected = sources.expected_sizes(files, manifest)
   counts = [expected[f][1] for f in files] if len(expected) == len(files) else None
@@ -196,8 +179,8 @@ def _array_record_elements(cfg, pi: int, pc: int, files: list[str], manifest):
     src = _Subset(src, _KeyInSplit(ids).filter)
   if len(src) < pc:
     raise ValueError(f"{cfg.paths}: {len(src)} records for {pc} hosts")
-  ds = global_shuffle(grain.MapDataset.source(src), cfg.seed if cfg.train and cfg.shuffle
-                      else None, cfg.num_epochs, pi, pc)
+  seed = cfg.seed if cfg.train and cfg.shuffle else None
+  ds = order.global_shuffle(grain.MapDataset.source(src), seed, cfg.num_epochs, pi, pc)
   if cfg.skip_corrupt:
     ds = ds.filter(bool)   # corrupt records come back empty (logged)
   return ds.map(T.ParseExample(_element_spec(cfg))).to_iter_dataset()
@@ -209,7 +192,7 @@ def _tfrecord_elements(cfg, pi: int, pc: int, files: list[str], manifest):
   shuffle = cfg.train and cfg.shuffle
   ds = grain.MapDataset.source(files[pi::pc])
   if shuffle:
-    ds = ds.shuffle(seed=_seed(cfg.seed, 0, pi))
+    ds = ds.shuffle(seed=order.derive_seed(cfg.seed, 0, pi))
   ds = ds.repeat(cfg.num_epochs)
   ds = ds.map(functools.partial(_open_shard, skip_corrupt=cfg.skip_corrupt, expected=expected))
   records = grain.experimental.InterleaveIterDataset(ds, cycle_length=cfg.cycle_length)
@@ -218,7 +201,7 @@ def _tfrecord_elements(cfg, pi: int, pc: int, files: list[str], manifest):
     records = records.filter(_KeyInSplit(ids))
   if shuffle and cfg.shuffle_window > 1:
     records = grain.experimental.WindowShuffleIterDataset(
-        records, window_size=cfg.shuffle_window, seed=_seed(cfg.seed, 1, pi))
+        records, window_size=cfg.shuffle_window, seed=order.derive_seed(cfg.seed, 1, pi))
   return records.map(T.ParseExample(_element_spec(cfg)))
 
 
@@ -231,7 +214,7 @@ def _in_memory_elements(records: list[dict[str, Any]], cfg, pi: int, pc: int, wh
     raise ValueError(f"{what}: {len(records)} examples for {pc} hosts")
   ds = grain.MapDataset.source(records)[pi::pc]
   if cfg.train and cfg.shuffle:
-    ds = ds.shuffle(seed=_seed(cfg.seed, 0, pi))
+    ds = ds.shuffle(seed=order.derive_seed(cfg.seed, 0, pi))
   ds = ds.repeat(cfg.num_epochs).map(RecordToElement(_element_spec(cfg)))
   return ds.to_iter_dataset(), None, []
 
@@ -261,7 +244,7 @@ def _dense_elements(cfg, pi: int, pc: int):
                                                   int(cfg.crops_per_image)))]
   ds = grain.MapDataset.source(listing)
   if cfg.shuffle:
-    ds = ds.shuffle(seed=_seed(cfg.seed, 0, pi))
+    ds = ds.shuffle(seed=order.derive_seed(cfg.seed, 0, pi))
   ds = ds.repeat(cfg.num_epochs).map(RecordToElement(spec))
   return ds.to_iter_dataset()
 
@@ -274,7 +257,8 @@ def _window_geometry(ds, cfg, manifest, process_index: int, normalized: bool):
   if cfg.minmax_scope == "image" and not normalized:
     ds = ds.map(norm)
   ds = ds.random_map(T.RandomDenseCrop(cfg.image_size, cfg.hflip_prob, cfg.vflip_prob,
-                                       cfg.rot90), seed=_seed(cfg.seed, 2, process_index))
+                                       cfg.rot90),
+                     seed=order.derive_seed(cfg.seed, 2, process_index))
   if cfg.minmax_scope == "patch":
     ds = ds.map(norm)
   return ds
@@ -291,7 +275,7 @@ def _tfds_elements(cfg, pi: int, pc: int):
     src = _Subset(src, splits.InSplit(ids))
   ds = grain.MapDataset.source(src)[pi::pc]
   if cfg.train and cfg.shuffle:
-    ds = ds.shuffle(seed=_seed(cfg.seed, 0, pi))
+    ds = ds.shuffle(seed=order.derive_seed(cfg.seed, 0, pi))
   ds = ds.repeat(cfg.num_epochs)
   names = tfds_source.class_names_of(t.name, t.data_dir or None)
   ds = ds.map(TfdsToElement(t.name, _element_spec(cfg), names, t.nomenclature))
@@ -330,7 +314,8 @@ def _geometry(ds, cfg, manifest, process_index: int):
   if cfg.train:
     return ds.random_map(T.RandomAugment(cfg.image_size, cfg.crop_scale, cfg.crop_ratio,
                                          cfg.interpolation, cfg.antialias, cfg.hflip_prob,
-                                         cfg.vflip_prob), seed=_seed(cfg.seed, 2, process_index))
+                                         cfg.vflip_prob),
+                         seed=order.derive_seed(cfg.seed, 2, process_index))
   return ds.map(T.EvalResizeCrop(cfg.image_size, cfg.eval_crop_pct, cfg.interpolation,
                                  cfg.antialias))
 

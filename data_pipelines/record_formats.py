@@ -17,6 +17,7 @@ are the same bytes as in TFRecord; reads need no decompression).
 
 from __future__ import annotations
 
+import bisect
 import os
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -207,7 +208,6 @@ class ArrayRecordShards:
 
   def locate(self, index: int) -> tuple[int, int]:
     """(shard number, record index inside that shard) of global record `index`."""
-    import bisect  # pylint: disable=g-import-not-at-top
     if not 0 <= index < len(self):
       raise IndexError(f"record {index} not in [0, {len(self)})")
     k = bisect.bisect_right(self._starts, index) - 1
