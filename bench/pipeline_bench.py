@@ -345,16 +345,16 @@ def _report(args, cmd, root, rows, reads, stages, shuffle, pods, quality):
       "RandomResizedCrop(128, scale 0.2-1, bicubic, antialias) -> hflip -> batch.",
       f"- BLAS threads per process: {args.blas_threads}. 'busy' = share of all cores used by "
       "other jobs in the second before each measurement (they slow it down).",
-      "- cubes/s per core: with 0 workers, cubes per CPU-second of the one process (all its "
-      "threads; what other jobs take does not count); with workers, wall-clock cubes/s / "
-      "workers (the main process's own share not counted).",
+      "- cubes/s per core: cubes per CPU-second of the one process of a 0-worker run (all its "
+      "threads; what other jobs take does not count). Rows with workers show wall-clock "
+      "scaling only, which means something on an idle machine ('busy' near 0%).",
       "", "| format | workers | cubes/s (wall) | cubes/s per core | start-up + 3 warm-up "
       "batches (s) | busy before |", "|---|---|---|---|---|---|"]
   for fmt, r in rows.items():
     if not isinstance(r, list):
       lines.append(f"| {fmt} | - | not measured: {r} | | | |")
       continue
-    lines += [f"| {fmt} | {w} | {ips:.0f} | {cpu if w == 0 else ips / w:.0f} | {s:.1f} | "
+    lines += [f"| {fmt} | {w} | {ips:.0f} | {f'{cpu:.0f}' if w == 0 else '-'} | {s:.1f} | "
               f"{b:.0f}% |" for w, ips, cpu, s, b in r]
   if stages:
     lines += ["", "Single-process CPU cost per cube by stage (microseconds of CPU time):", "",

@@ -174,9 +174,13 @@ def _array_record_elements(cfg, pi: int, pc: int, files: list[str], manifest):
   expected = sources.expected_sizes(files, manifest)
   counts = [expected[f][1] for f in files] if len(expected) == len(files) else None
   src = record_formats.ArrayRecordShards(files, counts, skip_corrupt=bool(cfg.skip_corrupt))
+  if cfg.skip_corrupt and not any(src[i] for i in range(len(src))):  # stops at a good one
+    raise ShardMismatchError(str(cfg.paths), f"skip mode read all {len(src)} records and "
+                             "found none whose chunk hashes pass; nothing to train on")
   ids = _split_ids(cfg)
   if ids is not None:   # one pass decoding the keys, then random access
-    src = _Subset(src, _KeyInSplit(ids).filter)
+    in_split = _KeyInSplit(ids)
+    src = _Subset(src, lambda data: bool(data) and in_split.filter(data))
   if len(src) < pc:
     raise ValueError(f"{cfg.paths}: {len(src)} records for {pc} hosts")
   seed = cfg.seed if cfg.train and cfg.shuffle else None

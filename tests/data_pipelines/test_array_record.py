@@ -83,6 +83,17 @@ def test_resume_mid_epoch_is_bit_identical(arec_dir):
       np.testing.assert_array_equal(got[k], want[k])
 
 
+def test_split_file_keeps_its_records_over_hosts(arec_dir, tmp_path):
+  ids = [f"rec-{i:04d}" for i in range(0, N, 3)]   # 14 of the 40
+  split = tmp_path / "split.txt"
+  split.write_text("\n".join(ids) + "\n")
+  cfg = _cfg(arec_dir, num_epochs=1, drop_remainder=False, split_file=str(split))
+  keys = [str(k) for p in range(2)
+          for b in pipeline.make_pipeline(cfg, process_index=p, process_count=2)
+          for k in b["key"]]
+  assert sorted(keys) == ids
+
+
 def _corrupt_record(directory, shard=1, record=3) -> str:
   """Flips one byte inside record `record` of shard `shard`; returns the shard path."""
   m = sources.read_manifest(directory)
