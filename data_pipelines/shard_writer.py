@@ -93,7 +93,7 @@ class _Consistency:
 
 
 def _plan(items: Sequence[Item], num_shards: int, seed: int, prefix: str,
-          record_format: str) -> dict[str, Any]:
+          record_format: str = record_formats.TFRECORD) -> dict[str, Any]:
   digest = hashlib.sha256("\n".join(i.key for i in items).encode()).hexdigest()
   plan = {"num_items": len(items), "items_sha256": digest, "num_shards": num_shards,
           "seed": seed, "prefix": prefix}
@@ -109,7 +109,8 @@ def assign_shards(n_items: int, num_shards: int, seed: int) -> list[np.ndarray]:
 
 
 def _write_one_shard(out: pathlib.Path, name: str, items: Sequence[Item], skip_bad: bool,
-                     consistency: _Consistency, record_format: str) -> dict[str, Any]:
+                     consistency: _Consistency,
+                     record_format: str = record_formats.TFRECORD) -> dict[str, Any]:
   tmp = out / f".tmp.{name}.{os.getpid()}"
   stats: RunningBandStats | None = None
   skipped: list[dict[str, str]] = []

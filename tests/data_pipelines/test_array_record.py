@@ -54,6 +54,21 @@ def test_same_records_and_manifest_as_tfrecord(arec_dir, synth_dir):
   assert convert.records_digest(arec_dir) == convert.records_digest(synth_dir)
 
 
+def test_array_record_ingest_resumes_byte_identical(arec_dir, tmp_path):
+  """An ingest interrupted mid-way leaves no manifest and no temporary file; run again (the
+  same plan) it keeps the finished shards and ends with the files of an uninterrupted run."""
+  items = dp_synth.make_items(N)
+  out = tmp_path / "again"
+  boom = shard_writer.Item("rec-0007", lambda: (_ for _ in ()).throw(KeyboardInterrupt()))
+  with pytest.raises(KeyboardInterrupt):
+    shard_writer.write_shards([*items[:7], boom, *items[8:]], out, num_shards=4,
+                              record_format="array_record")
+  assert not (out / "manifest.json").exists() and not list(out.glob(".tmp.*"))
+  shard_writer.write_shards(items, out, num_shards=4, record_format="array_record")
+  for s in sources.read_manifest(arec_dir)["shards"]:
+    assert (out / s["file"]).read_bytes() == (pathlib.Path(arec_dir) / s["file"]).read_bytes()
+
+
 def test_epoch_is_a_permutation_split_over_hosts_and_new_each_epoch(arec_dir):
   cfg = _cfg(arec_dir, num_epochs=2)
   hosts = [_keys(pipeline.make_pipeline(cfg, process_index=p, process_count=2), N // 2)
