@@ -337,7 +337,8 @@ def _report(args, cmd, root, rows, reads, stages, shuffle, pods, quality):
       f"- Machine: {_machine()}",
       f"- Command: `{cmd}`",
       f"- Data: {args.records} synthetic 12x128x128 uint16 cubes in {args.shards} shards per "
-      f"format, in {where} (page cache warm), global batch {args.batch}, {args.batches} timed "
+      f"format, in {where}{'' if '://' in root else ' (page cache warm)'}, global batch "
+      f"{args.batch}, {args.batches} timed "
       "batches after 3 warm-up batches.",
       "- Path timed: read -> verify (TFRecord: both CRC-32C; ArrayRecord: chunk hashes) -> "
       "shuffle (TFRecord: shard order + interleave 4 + window 256; ArrayRecord: global "
