@@ -117,7 +117,7 @@ class _ArrayRecordFile:
       os.close(fd)
 
   def abort(self) -> None:
-    self._writer.close()
+    _close_quietly(self._writer)
 
 
 _WRITERS = {TFRECORD: _TFRecordFile, ARRAY_RECORD: _ArrayRecordFile}
@@ -146,11 +146,12 @@ def _short(e: Exception) -> str:
   return str(e).splitlines()[0][:300] if str(e) else type(e).__name__
 
 
-def _close_quietly(reader) -> None:
+def _close_quietly(handle) -> None:
+  """Closes an ArrayRecord reader or writer whose failure is already being reported."""
   try:
-    reader.close()
-  except (RuntimeError, ValueError, OSError) as e:   # already reported when it was read
-    logging.warning("closing an ArrayRecord reader: %s", _short(e))
+    handle.close()
+  except (RuntimeError, ValueError, OSError) as e:
+    logging.warning("closing an ArrayRecord file: %s", _short(e))
 
 
 def count_records(path: str, fmt: str) -> int:
