@@ -50,13 +50,14 @@ def _beam():
 
 
 def _write_shard(task: tuple[str, list[shard_writer.Item]], out: str, skip_bad: bool,
-                 bands: list[str] | None) -> dict[str, Any]:
+                 bands: list[str] | None, record_format: str) -> dict[str, Any]:
   """One shard on a worker: its info, or {"file", "error"} for a bad input without skip_bad
   (the shard is not written; the launcher raises it)."""
   from apache_beam.metrics import Metrics  # pylint: disable=g-import-not-at-top
   name, items = task
   try:
-    info = shard_writer.write_shard(out, name, items, skip_bad=skip_bad, bands=bands)
+    info = shard_writer.write_shard(out, name, items, skip_bad=skip_bad, bands=bands,
+                                    record_format=record_format)
   except (BadInputError, example_codec.RecordFormatError) as e:
     err = e.to_json() if isinstance(e, BadInputError) else {
         "path": name, "field": e.field, "error": e.reason}
@@ -89,7 +90,8 @@ def build(pipeline, job: shard_writer.IngestJob, extra: dict[str, Any]) -> None:
   infos = (pipeline
            | "PendingShards" >> beam.Create(job.pending())
            | "Spread" >> beam.Reshuffle()
-           | "WriteShard" >> beam.Map(_write_shard, job.out, job.skip_bad, job.bands))
+           | "WriteShard" >> beam.Map(_write_shard, job.out, job.skip_bad, job.bands,
+                                              job.record_format))
   _ = (infos
        | "AllShards" >> beam.combiners.ToList()
        | "WriteManifest" >> beam.Map(_write_manifest, light, extra))
@@ -110,7 +112,7 @@ def _metrics(result) -> dict[str, Any]:
 def ingest_beam(source: str, inputs: Sequence[str], out: str | os.PathLike, *, num_shards: int,
                 seed: int = 0, skip_bad: bool = False, overwrite: bool = False,
                 split_file: str = "", beam_options: str = DEFAULT_OPTIONS,
-                **options: Any) -> dict[str, Any]:
+                record_format: str = "tfrecord", **options: Any) -> dict[str, Any]:
   """`ingest.ingest` as a Beam pipeline run with `beam_options` (a command-line string, e.g.
   "--runner=DirectRunner --direct_num_workers=2 --direct_running_mode=multi_processing");
   returns the manifest, with the pipeline's metrics under "beam_metrics" (not written)."""
@@ -120,7 +122,8 @@ def ingest_beam(source: str, inputs: Sequence[str], out: str | os.PathLike, *, n
   # `out` reaches the workers as a string: an object-store URL works once shard_writer writes
   # through data_pipelines.storage; on a cluster it must be a path every worker can write.
   job = shard_writer.prepare(items, os.fspath(out), num_shards=num_shards, seed=seed,
-                             skip_bad=skip_bad, overwrite=overwrite)
+                             skip_bad=skip_bad, overwrite=overwrite,
+                             record_format=record_format)
   if job.manifest is not None:
     return job.manifest
   pipeline = beam.Pipeline(options=PipelineOptions(shlex.split(beam_options)))

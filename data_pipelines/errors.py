@@ -44,6 +44,18 @@ class CorruptRecordError(IOError):
     return type(self), (self.shard, self.offset, self.reason)
 
 
+class CorruptIndexedRecordError(CorruptRecordError):
+  """A record of an ArrayRecord shard failed its chunk hash or cannot be read.
+
+  Attributes: as CorruptRecordError (offset -1: not known), plus record: its index in the shard.
+  """
+
+  def __init__(self, shard: object, record: int, reason: str):
+    super().__init__(shard, -1, reason)
+    self.record = int(record)
+    self.args = (f"corrupt record in shard {self.shard}, record {self.record}: {reason}",)
+
+
 class ShardMismatchError(IOError):
   """A shard differs from its manifest (missing, empty, short, surplus, wrong record count),
   or a dataset yields no readable record at all.

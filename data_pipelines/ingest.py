@@ -295,16 +295,17 @@ def list_items(source: str, inputs: Sequence[str], *, split_file: str = "",
 
 def ingest(source: str, inputs: Sequence[str], out: str | os.PathLike, *, num_shards: int,
            seed: int = 0, skip_bad: bool = False, overwrite: bool = False,
-           split_file: str = "", workers: int | None = None, **options: Any) -> dict[str, Any]:
+           split_file: str = "", workers: int | None = None, record_format: str = "tfrecord",
+           **options: Any) -> dict[str, Any]:
   """Lists the inputs of `source` (`list_items`) and writes shards + manifest to `out`,
   `workers` shards at once in processes (None: all cores, small ingests in this process:
   `shard_writer.default_workers`; the bytes do not depend on it); returns the manifest.
 
   options: what the source's ingest hook takes (e.g. `bigearthnet_items`, `geotiff_items`,
   `geotiff_series_items`, `tfds_items`: for tfds, `inputs` is [dataset name]; dense sources
-  and eurosat: `inputs` is [root]).
+  and eurosat: `inputs` is [root]). record_format: "tfrecord" or "array_record".
   """
   items, extra = list_items(source, inputs, split_file=split_file, **options)
   return shard_writer.write_shards(items, out, num_shards=num_shards, seed=seed,
                                    skip_bad=skip_bad, overwrite=overwrite, extra=extra,
-                                   workers=workers)
+                                   workers=workers, record_format=record_format)

@@ -10,6 +10,7 @@ from etils import epath
 from data_pipelines import example_codec
 from data_pipelines import sources
 from data_pipelines.errors import CorruptRecordError
+from data_pipelines import record_formats
 from data_pipelines.tfrecord import iter_records
 
 
@@ -50,6 +51,13 @@ class _DenseTally:
                              "last": max(self.dates2, default="")}}
 
 
+def _records(path: str, fmt: str):
+  """(TFRecord: byte offset | ArrayRecord: record index, bytes) of every verified record."""
+  if fmt == record_formats.TFRECORD:
+    return iter_records(path)
+  return enumerate(record_formats.iter_records(path, fmt))
+
+
 def inspect_dir(directory: str) -> dict[str, Any]:
   """Reads every record; returns a report. Raises CorruptRecordError / ManifestMismatchError.
 
@@ -60,6 +68,7 @@ def inspect_dir(directory: str) -> dict[str, Any]:
   ignored_share (values < 0)} or None, second_dates {records (with cube2), first, last}.
   """
   manifest = sources.read_manifest(directory)
+  fmt = record_formats.format_of(manifest, f"{directory}/manifest.json")
   bands = list(manifest.get("bands", []))
   shapes = {tuple(s) for s in manifest.get("cube_shapes", [])}
   lo = np.full(len(bands), np.inf)
@@ -72,14 +81,15 @@ def inspect_dir(directory: str) -> dict[str, Any]:
     if not path.exists():
       raise ManifestMismatchError(f"shard {path} listed in manifest.json is missing")
     n = 0
-    for offset, data in iter_records(str(path)):
+    for offset, data in _records(str(path), fmt):
       try:
         rec = example_codec.decode_record(
             data, frozenset({"cube", "bands", "key", "date", "dates", "mask", "cube2",
                              "date2"}))
       except example_codec.RecordFormatError as e:
         raise CorruptRecordError(path, offset, f"undecodable record: {e}") from e
-      where = f"shard {path} record at byte offset {offset} ({rec.get('key', '?')})"
+      at = f"at byte offset {offset}" if fmt == record_formats.TFRECORD else str(offset)
+      where = f"shard {path} record {at} ({rec.get('key', '?')})"
       if rec.get("bands") != bands:
         raise ManifestMismatchError(f"{where}: bands {rec.get('bands')} != manifest {bands}")
       cube = rec["cube"]
@@ -100,7 +110,8 @@ def inspect_dir(directory: str) -> dict[str, Any]:
                                   f"found {n}")
     shard_reports.append({"file": entry["file"], "records": n})
   listed = {e["file"] for e in manifest["shards"]}
-  extra = sorted(p.name for p in epath.Path(directory).glob("*.tfrecord") if p.name not in listed)
+  pattern = "*" + record_formats.extension(fmt)
+  extra = sorted(p.name for p in epath.Path(directory).glob(pattern) if p.name not in listed)
   return {"directory": str(directory), "shards": shard_reports,
           "num_records": sum(s["records"] for s in shard_reports), "bands": bands,
           "cube_shapes": sorted(list(s) for s in seen_shapes), "dtypes": sorted(seen_dtypes),

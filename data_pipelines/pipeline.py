@@ -13,6 +13,11 @@ TFRecord shards (written by `ingest`), per host:
   -> window shuffle (seeded) -> parse + select bands by name -> normalize
   -> train: RandomResizedCrop + flips | eval: Resize + CenterCrop
   -> batch(global_batch / hosts) -> multiprocess prefetch(num_workers)
+ArrayRecord shards (manifest "format", data_pipelines.record_formats), per host: shards
+  verified as above -> every record of every shard, random access -> (split filter) -> global
+  shuffle per epoch (grain's index shuffle: a full permutation of all records, seeded alike on
+  every host, a new one each epoch) -> repeat(num_epochs) -> host slice [host::hosts] of that
+  sequence (disjoint, together every record once per epoch) -> parse -> same tail.
 tfds (array_record, random access): records[host::hosts] -> global shuffle -> same tail.
 In-memory record sources (kind "records": "eurosat", "sen1floods11_tiles"): the source's
 `records(cfg)` -> split filter -> records[host::hosts] -> shuffle -> same tail.
@@ -39,7 +44,6 @@ from typing import Any
 
 import grain
 import ml_collections
-import numpy as np
 from absl import logging
 
 from data_pipelines import absl_flags
@@ -48,6 +52,8 @@ from data_pipelines import datasets
 from data_pipelines import dense
 from data_pipelines import example_codec
 from data_pipelines import normalization
+from data_pipelines import order
+from data_pipelines import record_formats
 from data_pipelines import schema
 from data_pipelines import sources
 from data_pipelines import splits
@@ -56,10 +62,6 @@ from data_pipelines import tfds_source
 from data_pipelines import transforms as T
 from data_pipelines.errors import ShardMismatchError
 from data_pipelines.tfrecord import CheckedTFRecordIterDataset
-
-
-def _seed(base: int, tag: int, process_index: int) -> int:
-  return int(np.random.SeedSequence([base, tag, process_index]).generate_state(1)[0])
 
 
 def _element_spec(cfg) -> T.ElementSpec:
@@ -145,7 +147,7 @@ def _open_shard(path: str, *, skip_corrupt: bool, expected: dict[str, tuple[int,
 
 
 def verified_shards(cfg) -> tuple[list[str], dict[str, Any] | None, list[str]]:
-  """(shards to read, manifest, skipped "<path>: <problem>" lines) of a tfrecord config."""
+  """(shards to read, manifest, skipped "<path>: <problem>" lines) of a shards config."""
   skip = bool(cfg.skip_corrupt)
   files, manifest = sources.list_shards(cfg.paths, allow_missing=True)
   files, skipped = sources.verify_shards(files, manifest, skip=skip)
@@ -153,20 +155,48 @@ def verified_shards(cfg) -> tuple[list[str], dict[str, Any] | None, list[str]]:
   if not files:
     raise ShardMismatchError(where, f"no readable shard ({len(skipped)} skipped: "
                              f"{'; '.join(skipped[:3])})")
-  if skip and sources.first_good_record(files) is None:
+  if (skip and sources.record_format(files, manifest) == record_formats.TFRECORD
+      and sources.first_good_record(files) is None):
     raise ShardMismatchError(where, f"skip mode read all {len(files)} shard(s) and found no "
                              "record whose CRCs pass; nothing to train on")
   return files, manifest, skipped
 
 
-def _tfrecord_elements(cfg, pi: int, pc: int):
+def _shard_elements(cfg, pi: int, pc: int):
+  """Shards written by `ingest`: the reader the manifest's record format asks for."""
   files, manifest, skipped = verified_shards(cfg)
+  if sources.record_format(files, manifest) == record_formats.ARRAY_RECORD:
+    return _array_record_elements(cfg, pi, pc, files, manifest), manifest, skipped
+  return _tfrecord_elements(cfg, pi, pc, files, manifest), manifest, skipped
+
+
+def _array_record_elements(cfg, pi: int, pc: int, files: list[str], manifest):
+  expected = sources.expected_sizes(files, manifest)
+  counts = [expected[f][1] for f in files] if len(expected) == len(files) else None
+  src = record_formats.ArrayRecordShards(files, counts, skip_corrupt=bool(cfg.skip_corrupt))
+  if cfg.skip_corrupt and not any(src[i] for i in range(len(src))):  # stops at a good one
+    raise ShardMismatchError(str(cfg.paths), f"skip mode read all {len(src)} records and "
+                             "found none whose chunk hashes pass; nothing to train on")
+  ids = _split_ids(cfg)
+  if ids is not None:   # one pass decoding the keys, then random access
+    in_split = _KeyInSplit(ids)
+    src = _Subset(src, lambda data: bool(data) and in_split.filter(data))
+  if len(src) < pc:
+    raise ValueError(f"{cfg.paths}: {len(src)} records for {pc} hosts")
+  seed = cfg.seed if cfg.train and cfg.shuffle else None
+  ds = order.global_shuffle(grain.MapDataset.source(src), seed, cfg.num_epochs, pi, pc)
+  if cfg.skip_corrupt:
+    ds = ds.filter(bool)   # corrupt records come back empty (logged)
+  return ds.map(T.ParseExample(_element_spec(cfg))).to_iter_dataset()
+
+
+def _tfrecord_elements(cfg, pi: int, pc: int, files: list[str], manifest):
   check_shard_count(len(files), pc, cfg.num_workers)
   expected = sources.expected_sizes(files, manifest)
   shuffle = cfg.train and cfg.shuffle
   ds = grain.MapDataset.source(files[pi::pc])
   if shuffle:
-    ds = ds.shuffle(seed=_seed(cfg.seed, 0, pi))
+    ds = ds.shuffle(seed=order.derive_seed(cfg.seed, 0, pi))
   ds = ds.repeat(cfg.num_epochs)
   ds = ds.map(functools.partial(_open_shard, skip_corrupt=cfg.skip_corrupt, expected=expected))
   records = grain.experimental.InterleaveIterDataset(ds, cycle_length=cfg.cycle_length)
@@ -175,8 +205,8 @@ def _tfrecord_elements(cfg, pi: int, pc: int):
     records = records.filter(_KeyInSplit(ids))
   if shuffle and cfg.shuffle_window > 1:
     records = grain.experimental.WindowShuffleIterDataset(
-        records, window_size=cfg.shuffle_window, seed=_seed(cfg.seed, 1, pi))
-  return records.map(T.ParseExample(_element_spec(cfg))), manifest, skipped
+        records, window_size=cfg.shuffle_window, seed=order.derive_seed(cfg.seed, 1, pi))
+  return records.map(T.ParseExample(_element_spec(cfg)))
 
 
 def _in_memory_elements(records: list[dict[str, Any]], cfg, pi: int, pc: int, what: str):
@@ -188,7 +218,7 @@ def _in_memory_elements(records: list[dict[str, Any]], cfg, pi: int, pc: int, wh
     raise ValueError(f"{what}: {len(records)} examples for {pc} hosts")
   ds = grain.MapDataset.source(records)[pi::pc]
   if cfg.train and cfg.shuffle:
-    ds = ds.shuffle(seed=_seed(cfg.seed, 0, pi))
+    ds = ds.shuffle(seed=order.derive_seed(cfg.seed, 0, pi))
   ds = ds.repeat(cfg.num_epochs).map(RecordToElement(_element_spec(cfg)))
   return ds.to_iter_dataset(), None, []
 
@@ -218,7 +248,7 @@ def _dense_elements(cfg, pi: int, pc: int):
                                                   int(cfg.crops_per_image)))]
   ds = grain.MapDataset.source(listing)
   if cfg.shuffle:
-    ds = ds.shuffle(seed=_seed(cfg.seed, 0, pi))
+    ds = ds.shuffle(seed=order.derive_seed(cfg.seed, 0, pi))
   ds = ds.repeat(cfg.num_epochs).map(RecordToElement(spec))
   return ds.to_iter_dataset()
 
@@ -231,7 +261,8 @@ def _window_geometry(ds, cfg, manifest, process_index: int, normalized: bool):
   if cfg.minmax_scope == "image" and not normalized:
     ds = ds.map(norm)
   ds = ds.random_map(T.RandomDenseCrop(cfg.image_size, cfg.hflip_prob, cfg.vflip_prob,
-                                       cfg.rot90), seed=_seed(cfg.seed, 2, process_index))
+                                       cfg.rot90),
+                     seed=order.derive_seed(cfg.seed, 2, process_index))
   if cfg.minmax_scope == "patch":
     ds = ds.map(norm)
   return ds
@@ -248,7 +279,7 @@ def _tfds_elements(cfg, pi: int, pc: int):
     src = _Subset(src, splits.InSplit(ids))
   ds = grain.MapDataset.source(src)[pi::pc]
   if cfg.train and cfg.shuffle:
-    ds = ds.shuffle(seed=_seed(cfg.seed, 0, pi))
+    ds = ds.shuffle(seed=order.derive_seed(cfg.seed, 0, pi))
   ds = ds.repeat(cfg.num_epochs)
   names = tfds_source.class_names_of(t.name, t.data_dir or None)
   ds = ds.map(TfdsToElement(t.name, _element_spec(cfg), names, t.nomenclature))
@@ -287,14 +318,15 @@ def _geometry(ds, cfg, manifest, process_index: int):
   if cfg.train:
     return ds.random_map(T.RandomAugment(cfg.image_size, cfg.crop_scale, cfg.crop_ratio,
                                          cfg.interpolation, cfg.antialias, cfg.hflip_prob,
-                                         cfg.vflip_prob), seed=_seed(cfg.seed, 2, process_index))
+                                         cfg.vflip_prob),
+                         seed=order.derive_seed(cfg.seed, 2, process_index))
   return ds.map(T.EvalResizeCrop(cfg.image_size, cfg.eval_crop_pct, cfg.interpolation,
                                  cfg.antialias))
 
 
 # How each kind of source becomes elements: (cfg, process_index, process_count) ->
 # (element dataset, manifest or None, skipped shard lines). Dense sources: `_dense_elements`.
-_ELEMENTS = {"shards": _tfrecord_elements, "tfds": _tfds_elements, "records": _record_elements}
+_ELEMENTS = {"shards": _shard_elements, "tfds": _tfds_elements, "records": _record_elements}
 
 
 def _make_dataset(cfg, process_index, process_count) -> tuple[grain.IterDataset, list[str]]:

@@ -1,4 +1,8 @@
-"""Write records into N TFRecord shards with a JSON manifest: atomic, resumable, shuffled.
+"""Write records into N shards with a JSON manifest: atomic, resumable, shuffled.
+
+The record-file format (TFRecord or ArrayRecord) is chosen by name (`data_pipelines.
+record_formats`); the records, the shard assignment and the manifest are the same for both, the
+manifest's "format" field says which one the directory holds.
 
 Items are assigned to shards by a seeded permutation (item perm[i] goes to shard i % N), so
 shards are shuffled across each other and differ in size by at most one record (minus any
@@ -31,13 +35,13 @@ import numpy as np
 from absl import logging
 
 from data_pipelines import example_codec
+from data_pipelines import record_formats
 from data_pipelines.atomic_io import atomic_write_json
 from data_pipelines.errors import BadInputError
 from data_pipelines.stats import RunningBandStats
-from data_pipelines.tfrecord import TFRecordWriter
 
 MANIFEST = "manifest.json"
-FORMAT = "spectralgpt_jax.tfrecord/v1"
+FORMAT = record_formats.manifest_format(record_formats.TFRECORD)
 _PROGRESS_DIR = ".progress"
 _PLAN = ".ingest_plan.json"
 MIN_ITEMS_PER_PROCESS = 256
@@ -50,8 +54,9 @@ class Item:
   load: Callable[[], dict[str, Any]]
 
 
-def shard_name(prefix: str, index: int, count: int) -> str:
-  return f"{prefix}-{index:05d}-of-{count:05d}.tfrecord"
+def shard_name(prefix: str, index: int, count: int,
+               record_format: str = record_formats.TFRECORD) -> str:
+  return f"{prefix}-{index:05d}-of-{count:05d}{record_formats.extension(record_format)}"
 
 
 def _tool_version() -> str:
@@ -95,10 +100,14 @@ class _Consistency:
     self.dtypes.update(info.get("dtypes", []))
 
 
-def _plan(items: Sequence[Item], num_shards: int, seed: int, prefix: str) -> dict[str, Any]:
+def _plan(items: Sequence[Item], num_shards: int, seed: int, prefix: str,
+          record_format: str = record_formats.TFRECORD) -> dict[str, Any]:
   digest = hashlib.sha256("\n".join(i.key for i in items).encode()).hexdigest()
-  return {"num_items": len(items), "items_sha256": digest, "num_shards": num_shards,
+  plan = {"num_items": len(items), "items_sha256": digest, "num_shards": num_shards,
           "seed": seed, "prefix": prefix}
+  if record_format != record_formats.TFRECORD:   # TFRecord plans stay as they were
+    plan["record_format"] = record_format
+  return plan
 
 
 def assign_shards(n_items: int, num_shards: int, seed: int) -> list[np.ndarray]:
@@ -108,15 +117,16 @@ def assign_shards(n_items: int, num_shards: int, seed: int) -> list[np.ndarray]:
 
 
 def _write_one_shard(out: pathlib.Path, name: str, items: Sequence[Item], skip_bad: bool,
-                     consistency: _Consistency) -> dict[str, Any]:
+                     consistency: _Consistency,
+                     record_format: str = record_formats.TFRECORD) -> dict[str, Any]:
   tmp = out / f".tmp.{name}.{os.getpid()}"
   stats: RunningBandStats | None = None
   skipped: list[dict[str, str]] = []
   shapes: set[tuple[int, ...]] = set()
   dtypes: set[str] = set()
+  writer = record_formats.open_writer(record_format, tmp)
   try:
-    with open(tmp, "wb") as f:
-      writer = TFRecordWriter(f)
+    try:
       for item in items:
         try:
           rec = item.load()
@@ -135,9 +145,11 @@ def _write_one_shard(out: pathlib.Path, name: str, items: Sequence[Item], skip_b
         dtypes.add(np.asarray(rec["cube"]).dtype.str)
         stats = stats or RunningBandStats(rec["bands"])
         stats.update(rec["cube"])
-      f.flush()
-      os.fsync(f.fileno())
-    info = {"file": name, "records": writer.count, "bytes": writer.offset,
+    except BaseException:
+      writer.abort()
+      raise
+    writer.close()
+    info = {"file": name, "records": writer.count, "bytes": tmp.stat().st_size,
             "bands": list(stats.bands) if stats else None,
             "cube_shapes": sorted(list(x) for x in shapes), "dtypes": sorted(dtypes),
             "stats": stats.to_json() if stats else None, "skipped": skipped}
@@ -165,7 +177,8 @@ def _start(out: pathlib.Path, plan: dict[str, Any], overwrite: bool) -> dict[str
     raise FileExistsError(f"{out} holds an interrupted ingestion with different inputs or "
                           f"settings ({_PLAN}); choose another --out or pass overwrite")
   if overwrite:
-    for p in [manifest_path, *out.glob("*.tfrecord")]:
+    shards = [p for f in record_formats.FORMATS for p in out.glob(f"*.{f}")]
+    for p in [manifest_path, *shards]:
       p.unlink(missing_ok=True)   # --overwrite into a new or half-written folder
     shutil.rmtree(out / _PROGRESS_DIR, ignore_errors=True)
   (out / _PROGRESS_DIR).mkdir(exist_ok=True)
@@ -176,8 +189,8 @@ def _start(out: pathlib.Path, plan: dict[str, Any], overwrite: bool) -> dict[str
 def write_shards(items: Sequence[Item], out_dir: str | os.PathLike, *, num_shards: int,
                  seed: int = 0, skip_bad: bool = False, prefix: str = "data",
                  bands: Sequence[str] | None = None, overwrite: bool = False,
-                 extra: dict[str, Any] | None = None, workers: int | None = 1
-                 ) -> dict[str, Any]:
+                 extra: dict[str, Any] | None = None, workers: int | None = 1,
+                 record_format: str = record_formats.TFRECORD) -> dict[str, Any]:
   """Ingests `items` into `out_dir`; returns the manifest (also written as manifest.json).
 
   Args:
@@ -190,9 +203,10 @@ def write_shards(items: Sequence[Item], out_dir: str | os.PathLike, *, num_shard
     extra: more manifest fields (sources, labels, units, args).
     workers: processes writing shards at once (each shard by one process; None:
       `default_workers`); the output is byte-identical for every value.
+    record_format: "tfrecord" or "array_record" (data_pipelines.record_formats).
   """
   job = prepare(items, out_dir, num_shards=num_shards, seed=seed, skip_bad=skip_bad,
-                prefix=prefix, bands=bands, overwrite=overwrite)
+                prefix=prefix, bands=bands, overwrite=overwrite, record_format=record_format)
   if job.manifest is not None:
     return job.manifest
   job.finished.update(write_pending(job, workers))
@@ -210,6 +224,7 @@ class IngestJob:
   finished: dict[str, dict[str, Any]]
   bands: list[str] | None
   skip_bad: bool
+  record_format: str = record_formats.TFRECORD
   manifest: dict[str, Any] | None = None
 
   def pending(self) -> list[tuple[str, list[Item]]]:
@@ -218,20 +233,23 @@ class IngestJob:
 
 def prepare(items: Sequence[Item], out_dir: str | os.PathLike, *, num_shards: int,
             seed: int = 0, skip_bad: bool = False, prefix: str = "data",
-            bands: Sequence[str] | None = None, overwrite: bool = False) -> IngestJob:
+            bands: Sequence[str] | None = None, overwrite: bool = False,
+            record_format: str = record_formats.TFRECORD) -> IngestJob:
   """Prepares `out_dir` (resume or overwrite) and plans the shards: the item -> shard plan of
   `assign_shards`, the shards already complete, and the reference bands (given, else those of
   the first good record in shard order, as a one-process run meets them), so shards written
   apart (processes, Beam workers) make the same skip decisions as one process would."""
   # Object-store `out` (gs://, s3://) plugs in here and in `_write_one_shard` / `finish`
   # (data_pipelines.storage); until then `out` is a local path or a mounted bucket.
+  record_formats.check_format(record_format)
   if num_shards < 1:
     raise ValueError(f"num_shards must be >= 1, got {num_shards}")
   out = pathlib.Path(out_dir)
-  plan = _plan(items, num_shards, seed, prefix)
-  shards = [(shard_name(prefix, k, num_shards), [items[i] for i in idx])
+  plan = _plan(items, num_shards, seed, prefix, record_format)
+  shards = [(shard_name(prefix, k, num_shards, record_format), [items[i] for i in idx])
             for k, idx in enumerate(assign_shards(len(items), num_shards, seed))]
-  job = IngestJob(str(out), plan, shards, {}, list(bands) if bands else None, skip_bad)
+  job = IngestJob(str(out), plan, shards, {}, list(bands) if bands else None, skip_bad,
+                  record_format)
   job.manifest = _start(out, plan, overwrite)
   if job.manifest is not None:
     logging.info("%s: ingestion already complete", out)
@@ -270,11 +288,13 @@ def _reference_bands(job: IngestJob) -> list[str] | None:
 
 
 def write_shard(out: str, name: str, shard_items: Sequence[Item], *, skip_bad: bool,
-                bands: Sequence[str] | None) -> dict[str, Any]:
+                bands: Sequence[str] | None,
+                record_format: str = record_formats.TFRECORD) -> dict[str, Any]:
   """Writes one shard (atomically, with its progress file) checking every record against
   `bands` (a job's reference); returns its info. The unit of work of the process pool and of
   the Beam pipeline (data_pipelines.beam_ingest)."""
-  return _write_one_shard(pathlib.Path(out), name, shard_items, skip_bad, _Consistency(bands))
+  return _write_one_shard(pathlib.Path(out), name, shard_items, skip_bad, _Consistency(bands),
+                          record_format)
 
 
 def default_workers(num_items: int) -> int:
@@ -298,7 +318,8 @@ def write_pending(job: IngestJob, workers: int | None = 1) -> dict[str, dict[str
   if workers < 1:
     raise ValueError(f"workers must be >= 1, got {workers}")
   if workers == 1 or len(pending) <= 1:
-    return {name: write_shard(job.out, name, its, skip_bad=job.skip_bad, bands=job.bands)
+    return {name: write_shard(job.out, name, its, skip_bad=job.skip_bad, bands=job.bands,
+                              record_format=job.record_format)
             for name, its in pending}
   # A fork server: forking this (possibly threaded) process could deadlock a child; the
   # server starts once per process, clean, with the writers imported, then forks cheaply.
@@ -309,7 +330,8 @@ def write_pending(job: IngestJob, workers: int | None = 1) -> dict[str, dict[str
     ctx = multiprocessing.get_context("spawn")
   with concurrent.futures.ProcessPoolExecutor(min(workers, len(pending)), mp_context=ctx) as pool:
     futures = {pool.submit(write_shard, job.out, name, its, skip_bad=job.skip_bad,
-                           bands=job.bands): name for name, its in pending}
+                           bands=job.bands, record_format=job.record_format): name
+               for name, its in pending}
     try:
       return {futures[f]: f.result()
               for f in concurrent.futures.as_completed(futures)}
@@ -328,6 +350,7 @@ def finish(job: IngestJob, extra: dict[str, Any] | None = None) -> dict[str, Any
   for info in infos:
     consistency.absorb(info["file"], info)
   manifest = _manifest(infos, consistency, job.plan, extra or {})
+  manifest["format"] = record_formats.manifest_format(job.record_format)
   atomic_write_json(out / MANIFEST, manifest)
   shutil.rmtree(out / _PROGRESS_DIR, ignore_errors=True)
   (out / _PLAN).unlink(missing_ok=True)

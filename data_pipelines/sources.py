@@ -19,9 +19,10 @@ from etils import epath
 from absl import logging
 
 from data_pipelines import datasets
+from data_pipelines import record_formats
 from data_pipelines.errors import CorruptRecordError, ShardMismatchError
 from data_pipelines.shard_writer import MANIFEST
-from data_pipelines.tfrecord import RecordReader, count_records
+from data_pipelines.tfrecord import RecordReader
 
 
 def _is_glob(s: str) -> bool:
@@ -108,7 +109,14 @@ def expected_sizes(files: list[str], manifest: dict[str, Any] | None
   return out
 
 
-def _problem(path: str, expected: tuple[int, int] | None) -> str | None:
+def record_format(files: list[str], manifest: dict[str, Any] | None) -> str:
+  """"tfrecord" or "array_record": the manifest's format, else the shard files' suffix."""
+  if manifest is not None:
+    return record_formats.format_of(manifest)
+  return record_formats.format_of_files(files)
+
+
+def _problem(path: str, expected: tuple[int, int] | None, fmt: str) -> str | None:
   """What is wrong with one shard (None: nothing)."""
   p = epath.Path(path)
   if not p.exists():
@@ -123,9 +131,10 @@ def _problem(path: str, expected: tuple[int, int] | None) -> str | None:
   elif size == 0:
     return "empty (0 bytes)"
   try:
-    n = count_records(path)
+    n = record_formats.count_records(path, fmt)
   except CorruptRecordError as e:
-    return f"corrupt at byte offset {e.offset}: {e.reason}"
+    return (f"corrupt at byte offset {e.offset}: {e.reason}" if e.offset >= 0 else
+            f"corrupt: {e.reason}")
   if expected is not None and n != expected[1]:
     return f"{n} records on disk, the manifest says {expected[1]}"
   return None
@@ -140,10 +149,11 @@ def verify_shards(files: list[str], manifest: dict[str, Any] | None, *, skip: bo
   shard and what differs. `skip`: returns (shards to read, ["<path>: <problem>", ...]); the
   bad shards are dropped and logged. A header walk reads 12 bytes per record."""
   expected = expected_sizes(files, manifest)
+  fmt = record_format(files, manifest)
   problems: list[tuple[str, str]] = []
   good = []
   for f in files:
-    why = _problem(f, expected.get(f))
+    why = _problem(f, expected.get(f), fmt)
     if why is None:
       good.append(f)
     else:
@@ -151,7 +161,7 @@ def verify_shards(files: list[str], manifest: dict[str, Any] | None, *, skip: bo
   if manifest is not None and files:
     folder = epath.Path(files[0]).parent
     names = {s["file"] for s in manifest.get("shards", [])}
-    for extra in sorted(folder.glob("*.tfrecord")):
+    for extra in sorted(folder.glob("*" + record_formats.extension(fmt))):
       if extra.name not in names:
         problems.append((str(extra), "surplus: a shard file the manifest does not list"))
     listed = sum(int(s.get("records", 0)) for s in manifest.get("shards", []))

@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--out", required=True, help="output shard directory")
   p.add_argument("--shards", type=int, required=True, help="number of shards N")
   p.add_argument("--seed", type=int, default=0, help="shuffle seed for the shard assignment")
+  p.add_argument("--format", default="tfrecord", choices=("tfrecord", "array_record"),
+                 help="record-file format of the shards (array_record: random access, the "
+                 "pipeline's global shuffle; docs/data_pipelines.md)")
   p.add_argument("--skip_bad", action="store_true",
                  help="record bad inputs in the manifest instead of failing")
   p.add_argument("--overwrite", action="store_true", help="replace an existing dataset in --out")
@@ -133,7 +136,8 @@ def _options(args) -> dict:
 def _run(args) -> dict:
   """Ingests with the chosen runner; returns the manifest."""
   common = dict(num_shards=args.shards, seed=args.seed, skip_bad=args.skip_bad,
-                overwrite=args.overwrite, split_file=args.split_file, **_options(args))
+                overwrite=args.overwrite, split_file=args.split_file,
+                record_format=args.format, **_options(args))
   if args.runner == "beam":
     from data_pipelines import beam_ingest  # pylint: disable=g-import-not-at-top
     return beam_ingest.ingest_beam(args.source, args.input, args.out,

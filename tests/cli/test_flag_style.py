@@ -23,8 +23,8 @@ def _module(name):
 
 
 def test_every_command_is_covered():
-  assert set(COMMANDS) == {"compile", "demo", "embed", "evaluate", "export", "import", "ingest",
-                           "inspect", "models", "sweep", "train"}
+  assert set(COMMANDS) == {"compile", "convert_shards", "demo", "embed", "evaluate", "export",
+                           "import", "ingest", "inspect", "models", "sweep", "train"}
 
 
 @pytest.mark.parametrize("name", COMMANDS)
