@@ -147,3 +147,25 @@ def test_beam_without_skip_bad_raises_the_bad_input_and_resumes(tmp_path):
   assert beam["beam_metrics"]["shards_written"] == 1
   local = ingest.ingest("eurosat", [str(root)], tmp_path / "local", num_shards=4)
   _same_dataset(out, tmp_path / "local", beam, local)
+
+
+@pytest.mark.slow   # Beam start-up
+def test_beam_writes_array_record_shards_equal_to_the_local_ones(tmp_path):
+  """The record format reaches Beam's workers: ArrayRecord shards with the local run's records
+  and manifest format (not TFRecord files under another name)."""
+  from data_pipelines import beam_ingest, record_formats
+  root, _ = _eurosat_with_an_empty_file(tmp_path)
+  local = ingest.ingest("eurosat", [str(root)], tmp_path / "local", num_shards=2, skip_bad=True,
+                        record_format="array_record")
+  beam = beam_ingest.ingest_beam("eurosat", [str(root)], tmp_path / "beam", num_shards=2,
+                                 skip_bad=True, record_format="array_record")
+  assert beam["format"] == local["format"] == record_formats.manifest_format("array_record")
+
+  def digests(out):
+    files = sorted(pathlib.Path(out).glob("*.array_record"))
+    assert len(files) == 2
+    return sorted(hashlib.sha256(r).hexdigest()
+                  for f in files for r in record_formats.iter_records(str(f), "array_record"))
+
+  assert digests(tmp_path / "beam") == digests(tmp_path / "local")
+  assert len(digests(tmp_path / "beam")) == beam["num_records"] == local["num_records"]
