@@ -373,6 +373,7 @@ def load(path: str | os.PathLike, *, model: str | None = None, step: int | None 
     params, record, source = conv.params, conv.record, str(path)
   else:
     raise FileNotFoundError(f"{path}: no such checkpoint directory or weights file")
+  record = {k: tuple(v) if isinstance(v, list) else v for k, v in record.items()}  # JSON lists
   spec = models.build_model(record, runtime=False).spec
   ops = select.ops_for(jax.local_devices()[:1], max_tokens=spec.num_tokens)
   net = models.build_model(record, runtime=False, ops=ops)
