@@ -70,7 +70,7 @@ def _eval_tiles(run_dir: pathlib.Path | None) -> dict[str, int]:
   run directory), or {}."""
   if run_dir is None:
     return {}
-  for folder in (run_dir, *run_dir.parents[:3]):
+  for folder in (run_dir, run_dir.parent):
     path = folder / "metrics.json"
     if path.is_file():
       try:

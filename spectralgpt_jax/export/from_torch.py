@@ -245,6 +245,9 @@ def load_weights(path: str | os.PathLike, *, model: str | None = None,
   state, extras = torch_io.load_state_dict(path)
   man = extras.get("manifest") or manifest_lib.find_manifest(path)
   if _is_dense(state, man, model):
+    if image_size is not None or num_classes is not None:
+      raise WeightsImportError(f"{path}: image_size / num_classes cannot change a dense "
+                               "(segmentation / change) model on import")
     return _load_dense(path, state, extras, man, model=model, model_kwargs=model_kwargs,
                        scan=scan)
   kwargs = dict(model_kwargs or {})

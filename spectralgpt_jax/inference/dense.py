@@ -72,12 +72,13 @@ def run_batched(fn: Callable, params, inputs: list[np.ndarray], batch_size: int)
   return np.concatenate(outs, axis=0)
 
 
-def run_protocol(meta: Mapping[str, Any], spec, where: str | pathlib.Path) -> dict[str, Any]:
+def run_protocol(meta: Mapping[str, Any], spec,
+                 run_dir: str | pathlib.Path | None) -> dict[str, Any]:
   """The dense fields of a run's meta (task, classes, num_classes, output, tile) as a dense
   export's manifest carries them: classes from the run's data source, tile size / stride from
-  its evaluation (metrics.json beside the run) or the training input size."""
-  step_dir = pathlib.Path(where)
-  run_dir = step_dir.parents[1] if len(step_dir.parents) > 1 else step_dir
+  its evaluation (metrics.json in or beside `run_dir`) or the training input size. For a file
+  without a manifest (run_dir None, no config): class_<i>, the model's input size."""
+  run_dir = pathlib.Path(run_dir) if run_dir is not None else None
 
   def names(source: str):
     try:

@@ -365,16 +365,16 @@ def load(path: str | os.PathLike, *, model: str | None = None, step: int | None 
       raise ValueError(f"{ckpt.path}: the checkpoint meta names no model; pass model=NAME")
     params, source = to_unrolled(dict(ckpt.params)), str(ckpt.path)
     meta["model"], meta["step"] = record, ckpt.step
-    spec = models.build_model(record, runtime=False).spec
-    if spec.kind in inference_dense.DENSE_KINDS and "tile" not in meta:
-      meta.update(inference_dense.run_protocol(meta, spec, ckpt.path))
+    run_dir = pathlib.Path(ckpt.path).parents[1]
   elif path.is_file():
     conv, meta = from_torch.load_weights(path, model=model)
-    params, record, source = conv.params, conv.record, str(path)
+    params, record, source, run_dir = conv.params, conv.record, str(path), None
   else:
     raise FileNotFoundError(f"{path}: no such checkpoint directory or weights file")
   record = {k: tuple(v) if isinstance(v, list) else v for k, v in record.items()}  # JSON lists
   spec = models.build_model(record, runtime=False).spec
+  if spec.kind in inference_dense.DENSE_KINDS and "tile" not in meta:
+    meta.update(inference_dense.run_protocol(meta, spec, run_dir))
   ops = select.ops_for(jax.local_devices()[:1], max_tokens=spec.num_tokens)
   net = models.build_model(record, runtime=False, ops=ops)
   _check_params(net, params, source)

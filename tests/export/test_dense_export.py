@@ -119,3 +119,17 @@ def test_dense_file_without_manifest_needs_the_model(cd_run, tmp_path):
   _one_line(e, "pass the model")
   conv, _ = from_torch.load_weights(res.weights, model=D.TINY_CD)   # widths from the tensors
   _assert_same(conv.params, cd_run[1])
+  with pytest.raises(from_torch.WeightsImportError) as e:
+    from_torch.load_weights(res.weights, model=D.TINY_CD, num_classes=3)
+  _one_line(e, "cannot change a dense")
+
+
+@pytest.mark.slow
+def test_inference_load_of_a_dense_file_without_manifest(cd_run, tmp_path):
+  from spectralgpt_jax.inference import load
+  res = to_torch.export_checkpoint(cd_run[0], tmp_path / "cd.pth")
+  res.manifest.unlink()
+  m = load(res.weights, model=D.TINY_CD)
+  assert m.kind == "change" and m.meta["output"] == "log_probabilities"
+  assert m.meta["tile"] == {"size": 32, "stride": 16, "num_dates": 2, "minmax_scope": "image"}
+  assert m.meta["classes"] == ["class_0", "class_1"]
