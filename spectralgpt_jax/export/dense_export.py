@@ -20,12 +20,14 @@ from typing import Any, Callable, Mapping, Sequence, Union
 import flax.linen as nn
 import jax
 import numpy as np
+from flax import traverse_util
 
 from data_pipelines.schema import SPECTRALGPT_BANDS
 from spectralgpt_jax import models
-from spectralgpt_jax.export import dense_mapping, manifest as manifest_lib, torch_io
-from spectralgpt_jax.models.shapes import param_shapes
+from spectralgpt_jax.export import (dense_mapping, manifest as manifest_lib, param_mapping,
+                                    torch_io)
 from spectralgpt_jax.export.to_torch import DTYPES, ExportError, ExportResult, compare_layout
+from spectralgpt_jax.models.shapes import param_shapes
 from spectralgpt_jax.models.transformer import to_unrolled
 
 DENSE_KINDS = ("seg", "change")
@@ -47,9 +49,16 @@ def head_fields(model: nn.Module) -> dict[str, Any]:
 
 def dense_layout(model: nn.Module) -> dict[str, tuple[int, ...]]:
   """State_dict key -> shape of `model`'s params in the dense layout (nothing allocated)."""
-  shapes = jax.eval_shape(to_unrolled, param_shapes(model))
-  zeros = jax.tree.map(lambda s: np.zeros(s.shape, np.float32), shapes)
-  return {k: tuple(v.shape) for k, v in dense_mapping.flax_to_torch(zeros, model.spec).items()}
+  shapes = traverse_util.flatten_dict(jax.eval_shape(to_unrolled, param_shapes(model)))
+  out = {k: (model.spec.embed_dim,) for k in dense_mapping.OFFICIAL_UNUSED}
+  for path, leaf in shapes.items():
+    if path[0] in dense_mapping.ENCODER_TOP:
+      entry = param_mapping.entry_for_path(path)
+      out[entry.key] = entry.torch_shape(leaf.shape, model.spec)
+    else:  # the head transforms are views: a zero-strided array costs no memory
+      key, fn = dense_mapping.head_key(path)
+      out[key] = tuple(fn(np.broadcast_to(np.float32(0), leaf.shape)).shape)
+  return out
 
 
 def dense_params(params: Mapping, model: nn.Module, *, dtype: str = "float32",
@@ -124,6 +133,7 @@ def dense_manifest(model: nn.Module, record: Mapping[str, Any], protocol: Mappin
   s = model.spec
   official = s.official_name if (model.head == "official" and model.fusion == "difference"
                                  and s.embed_dim == 768) else ""
+  # The common fields; the official-class ones (for "pretrain") are replaced below.
   data = manifest_lib.build_manifest(
       model=record, spec=s, target="pretrain", bands=bands, normalization=normalization,
       step=step, config=config, weights=weights, notes=notes, source=source)

@@ -45,7 +45,8 @@ def convert_dense(state: Mapping[str, np.ndarray], model: str, *,
   """Dense state_dict -> from_torch.Converted for dense variant `model` (record from
   `model_kwargs`, e.g. a manifest's). WeightsImportError (an ExportError) names a wrong kind
   and every missing, unexpected or mis-shaped key."""
-  from spectralgpt_jax.export.from_torch import Converted, WeightsImportError  # pylint: disable=g-import-not-at-top
+  from spectralgpt_jax.export.from_torch import (  # pylint: disable=g-import-not-at-top
+      Converted, WeightsImportError)
   kind = models.get_spec(model).kind
   if kind not in dense_export.DENSE_KINDS:
     raise WeightsImportError(f"{what}: a dense (segmentation / change) state_dict does not fit "
@@ -71,7 +72,8 @@ def dense_target(state: Mapping[str, np.ndarray], man: Mapping[str, Any] | None,
                  model: str | None, what: str) -> tuple[str, dict[str, Any]]:
   """(variant, get_model kwargs) for a dense state_dict: the manifest's record, else `model`
   with the head widths read from the tensors."""
-  from spectralgpt_jax.export.from_torch import WeightsImportError  # pylint: disable=g-import-not-at-top
+  from spectralgpt_jax.export.from_torch import (  # pylint: disable=g-import-not-at-top
+      WeightsImportError)
   if man is not None and (model is None or model == man["model"]["name"]):
     return str(man["model"]["name"]), models.record_kwargs(man["model"], runtime=False)
   if model is None:

@@ -21,5 +21,5 @@ from spectralgpt_jax.torch.mae import MaskedAutoencoderViT
 from spectralgpt_jax.torch.pretrained import ManifestError, from_pretrained, read_weights
 from spectralgpt_jax.torch.vit import VisionTransformer
 
-__all__ = ["DenseModel", "MaskedAutoencoderViT", "VisionTransformer", "ManifestError", "create_model",
-           "from_pretrained", "model_names", "read_weights"]
+__all__ = ["DenseModel", "MaskedAutoencoderViT", "VisionTransformer", "ManifestError",
+           "create_model", "from_pretrained", "model_names", "read_weights"]
