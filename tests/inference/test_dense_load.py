@@ -67,6 +67,8 @@ def test_dense_outputs_equal_from_run_and_file_and_as_dense_eval(cd):
   np.testing.assert_allclose(cd[1].dense_logits(x1, x2, batch_size=2), a, atol=1e-5)
   probs = np.asarray(jax.jit(make_predict_fn(cd[0].model))(cd[0].params, x1, x2))
   np.testing.assert_allclose(cd[0].dense_probabilities(x1, x2), probs, atol=1e-6)
+  bf16 = cd[0].dense_probabilities(x1, x2, compute_dtype="bfloat16")
+  assert 0 < np.abs(bf16 - probs).max() < 0.05     # bf16 matmuls: close, not identical
 
 
 @pytest.mark.slow
