@@ -3,6 +3,7 @@ SegMunich / OSCD head keys and a manifest (task, classes, tile protocol), import
 params, and refuse what does not fit with one line naming the file and the cause."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -44,6 +45,19 @@ def _official_keys(official_keys_file, section: str) -> set[str]:
 @pytest.fixture(scope="module")
 def cd_run(tmp_path_factory):
   return D.write_dense_run(tmp_path_factory.mktemp("cd"), D.TINY_CD, tiles=(32, 24))
+
+
+@pytest.fixture(scope="module")
+def cd_pth(cd_run, tmp_path_factory):
+  """The change detector exported once as .pth (+ manifest); tests change copies of it."""
+  return to_torch.export_checkpoint(cd_run[0], tmp_path_factory.mktemp("cd_pth") / "cd.pth")
+
+
+def _copy(res, folder):
+  """A copy of an export (weights + manifest) in `folder`: its weights path."""
+  for path in (res.weights, res.manifest):
+    shutil.copy(path, folder / path.name)
+  return folder / res.weights.name
 
 
 def test_change_detector_round_trip_and_manifest(cd_run, official_keys_file, tmp_path):
@@ -94,42 +108,41 @@ def test_wrong_target_for_a_dense_model(cd_run, tmp_path):
   _one_line(e, "target 'finetune'", "--target dense")
 
 
-def test_dense_file_into_the_wrong_kind(cd_run, tmp_path):
-  res = to_torch.export_checkpoint(cd_run[0], tmp_path / "cd.safetensors")
+def test_dense_file_into_the_wrong_kind(cd_pth):
   with pytest.raises(from_torch.WeightsImportError) as e:
-    from_torch.load_weights(res.weights, model="mae_vit_tiny_patch8_32")
-  _one_line(e, str(res.weights), "mae model")
-
-
-def test_missing_head_keys_are_named(cd_run, tmp_path):
-  res = to_torch.export_checkpoint(cd_run[0], tmp_path / "cd.pth")
-  state, _ = torch_io.load_state_dict(res.weights)
-  del state["decoder.fuse_all.0.weight"]
-  torch_io.save_pth(state, res.weights, force=True)
+    from_torch.load_weights(cd_pth.weights, model="mae_vit_tiny_patch8_32")
+  _one_line(e, str(cd_pth.weights), "mae model")
   with pytest.raises(from_torch.WeightsImportError) as e:
-    from_torch.load_weights(res.weights)
-  _one_line(e, str(res.weights), "decoder.fuse_all.0.weight")
-
-
-def test_dense_file_without_manifest_needs_the_model(cd_run, tmp_path):
-  res = to_torch.export_checkpoint(cd_run[0], tmp_path / "cd.pth")
-  res.manifest.unlink()
-  with pytest.raises(from_torch.WeightsImportError) as e:
-    from_torch.load_weights(res.weights)
-  _one_line(e, "pass the model")
-  conv, _ = from_torch.load_weights(res.weights, model=D.TINY_CD)   # widths from the tensors
-  _assert_same(conv.params, cd_run[1])
-  with pytest.raises(from_torch.WeightsImportError) as e:
-    from_torch.load_weights(res.weights, model=D.TINY_CD, num_classes=3)
+    from_torch.load_weights(cd_pth.weights, num_classes=3)
   _one_line(e, "cannot change a dense")
 
 
+def test_missing_head_keys_are_named(cd_pth, tmp_path):
+  path = _copy(cd_pth, tmp_path)
+  state, _ = torch_io.load_state_dict(path)
+  del state["decoder.fuse_all.0.weight"]
+  torch_io.save_pth(state, path, force=True)
+  with pytest.raises(from_torch.WeightsImportError) as e:
+    from_torch.load_weights(path)
+  _one_line(e, str(path), "decoder.fuse_all.0.weight")
+
+
+def test_dense_file_without_manifest_needs_the_model(cd_run, cd_pth, tmp_path):
+  path = tmp_path / "cd.pth"
+  shutil.copy(cd_pth.weights, path)                   # the weights alone
+  with pytest.raises(from_torch.WeightsImportError) as e:
+    from_torch.load_weights(path)
+  _one_line(e, "pass the model")
+  conv, _ = from_torch.load_weights(path, model=D.TINY_CD)   # widths from the tensors
+  _assert_same(conv.params, cd_run[1])
+
+
 @pytest.mark.slow
-def test_inference_load_of_a_dense_file_without_manifest(cd_run, tmp_path):
+def test_inference_load_of_a_dense_file_without_manifest(cd_pth, tmp_path):
   from spectralgpt_jax.inference import load
-  res = to_torch.export_checkpoint(cd_run[0], tmp_path / "cd.pth")
-  res.manifest.unlink()
-  m = load(res.weights, model=D.TINY_CD)
+  path = tmp_path / "cd.pth"
+  shutil.copy(cd_pth.weights, path)
+  m = load(path, model=D.TINY_CD)
   assert m.kind == "change" and m.meta["output"] == "log_probabilities"
   assert m.meta["tile"] == {"size": 32, "stride": 16, "num_dates": 2, "minmax_scope": "image"}
   assert m.meta["classes"] == ["class_0", "class_1"]
