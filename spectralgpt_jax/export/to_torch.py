@@ -153,7 +153,7 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, *,
                       step: int | None = None, fmt: str | None = None,
                       target: str | None = None, dtype: str = "float32",
                       model: str | None = None, num_classes: int | None = None,
-                      force: bool = False, classes=None) -> ExportResult:
+                      force: bool = False, classes: Any = None) -> ExportResult:
   """Reads an orbax checkpoint on the host and writes official weights + manifest.
 
   Args:
@@ -168,7 +168,8 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, *,
     model: variant name overriding the checkpoint's meta (for checkpoints without one).
     num_classes: head width when exporting an MAE to the finetune layout.
     force: overwrite existing output files.
-    classes: class names of a dense model (manifest "classes"; default class_<i>).
+    classes: class names of a dense model, or a function of its data source name giving them
+      (data_pipelines.dense.class_names, as the CLI passes); default class_<i>.
   """
   out = pathlib.Path(out).expanduser().resolve()
   fmt = _format_for(out, fmt)
