@@ -26,9 +26,11 @@ def build_parser() -> argparse.ArgumentParser:
                  "manifest goes to <out>.json")
   p.add_argument("--format", choices=("pth", "safetensors"), default=None,
                  help="default: from the --out suffix (.safetensors, else pth)")
-  p.add_argument("--target", choices=("pretrain", "finetune"), default="pretrain",
+  p.add_argument("--target", choices=("pretrain", "finetune", "dense"), default=None,
                  help="official module: models_mae_spectral (pretrain) or models_vit_tensor "
-                 "(finetune, single pos_embed = spatial + spectral)")
+                 "(finetune, single pos_embed = spatial + spectral); dense: a segmenter or "
+                 "change detector with its head (docs/weights.md). Default: dense for dense "
+                 "models, else pretrain")
   p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
                  help="dtype of the written tensors")
   p.add_argument("--model", default=None,
@@ -44,12 +46,13 @@ def build_parser() -> argparse.ArgumentParser:
 @_failures.command("export")
 def main(argv: list[str]) -> int:
   args = _flags.parse(build_parser(), argv)
+  from data_pipelines import dense  # pylint: disable=g-import-not-at-top
   from spectralgpt_jax.export import to_torch  # pylint: disable=g-import-not-at-top
   with _flags.checkpoint_reads(args):
     res = to_torch.export_checkpoint(
         args.weights, args.out, step=args.step, fmt=args.format, target=args.target,
         dtype=args.dtype, model=args.model, num_classes=args.num_classes,
-        force=args.overwrite)
+        force=args.overwrite, classes=dense.class_names)
   w = res.data["weights"]
   print(f"wrote {res.weights} ({w['num_tensors']} tensors, {w['num_params']:,} parameters, "
         f"{w['dtype']}, step {res.data['training_step']}, target {res.data['target']})")

@@ -21,11 +21,13 @@ def build_parser() -> argparse.ArgumentParser:
   p = _flags.parser("import", HELP, EXAMPLES)
   p.add_argument("--weights", required=True, metavar="FILE",
                  help="SpectralGPT.pth / SpectralGPT+.pth (with or without a 'model' key), or "
-                 "our own export (.pth or .safetensors)")
+                 "our own export (.pth or .safetensors) of an MAE, classifier, segmenter or "
+                 "change detector")
   p.add_argument("--model", default=None,
                  help="target variant, e.g. mae_vit_base_patch8_128 (continue pretraining) or "
                  "vit_base_patch8_128 (fine-tune; decoder dropped). Default: from the file's "
-                 "manifest or its shapes")
+                 "manifest or its shapes; a dense file without a manifest needs it "
+                 "(seg_* or cd_*)")
   p.add_argument("--workdir", required=True,
                  help="run directory to write: <workdir>/checkpoints/<step>/{state,meta}; "
                  "train from it with --config.init_from.workdir=<workdir>")

@@ -4,7 +4,8 @@
   import_file(path, out=..., model=...)   the same, written as an orbax checkpoint
   convert_state_dict(state, model, ...)   the pure part, on numpy state_dicts
 
-Layouts recognised: "pretrain" (MaskedAutoencoderViT: separable tables + decoder), "encoder"
+Layouts recognised: "dense" (`cls_seg.0.weight`: a segmenter or change detector, see
+export.dense_import), "pretrain" (MaskedAutoencoderViT: separable tables + decoder), "encoder"
 (separable tables, no decoder) and "finetune" (VisionTransformer: one `pos_embed`). Into an
 MAE only "pretrain" fits. Into a ViT the decoder and mask token are dropped; a "finetune" file
 gives pos_embed="official_zeros" (its single table is kept as is) and official pooling. Position
@@ -25,7 +26,8 @@ import numpy as np
 
 from data_pipelines.schema import SPECTRALGPT_BANDS
 from spectralgpt_jax import checkpoints
-from spectralgpt_jax.export import manifest as manifest_lib, param_mapping, torch_io
+from spectralgpt_jax.export import (dense_export, dense_import, manifest as manifest_lib,
+                                    param_mapping, torch_io)
 from spectralgpt_jax.export.to_torch import ExportError, compare_layout, layout_shapes
 from spectralgpt_jax import models
 from spectralgpt_jax.models import VARIANTS, get_model, get_spec, posembed
@@ -242,6 +244,12 @@ def load_weights(path: str | os.PathLike, *, model: str | None = None,
   path = pathlib.Path(path).expanduser().resolve()
   state, extras = torch_io.load_state_dict(path)
   man = extras.get("manifest") or manifest_lib.find_manifest(path)
+  if _is_dense(state, man, model):
+    if image_size is not None or num_classes is not None:
+      raise WeightsImportError(f"{path}: image_size / num_classes cannot change a dense "
+                               "(segmentation / change) model on import")
+    return _load_dense(path, state, extras, man, model=model, model_kwargs=model_kwargs,
+                       scan=scan)
   kwargs = dict(model_kwargs or {})
   inherited: dict[str, Any] = {}
   if model is None and man is not None:
@@ -260,6 +268,21 @@ def load_weights(path: str | os.PathLike, *, model: str | None = None,
   for key, value in inherited.items():
     conv.notes.insert(0, f"{key} {value} from the manifest ({model}'s default is "
                       f"{getattr(VARIANTS[model], key)}; pass it explicitly to change it)")
+  meta = {"config": _source_config(path, extras, man), "model": conv.record,
+          "bands": list(man["bands"]) if man else list(SPECTRALGPT_BANDS),
+          "normalization": (man.get("normalization") if man
+                            else dict(manifest_lib.OFFICIAL_NORMALIZATION)),
+          "import_notes": conv.notes}
+  return conv, meta
+
+
+def _is_dense(state: Mapping, man: Mapping | None, model: str | None) -> bool:
+  named = model if model is not None else (man["model"]["name"] if man else None)
+  named_dense = named in VARIANTS and VARIANTS[named].kind in dense_export.DENSE_KINDS
+  return dense_import.is_dense_state(state) or named_dense
+
+
+def _source_config(path: pathlib.Path, extras: Mapping, man: Mapping | None) -> dict[str, Any]:
   config = {"imported_from": str(path)}
   if "args" in extras:
     config["source_args"] = extras["args"]
@@ -268,11 +291,21 @@ def load_weights(path: str | os.PathLike, *, model: str | None = None,
   if man is not None:
     config["source_manifest"] = {k: man.get(k) for k in ("variant", "target", "training_step",
                                                           "package", "config")}
-  meta = {"config": config, "model": conv.record,
+  return config
+
+
+def _load_dense(path: pathlib.Path, state: Mapping, extras: Mapping, man: Mapping | None, *,
+                model: str | None, model_kwargs: Mapping[str, Any] | None, scan: bool
+                ) -> tuple[Converted, dict[str, Any]]:
+  """load_weights of a segmenter / change detector (export.dense_import)."""
+  name, kwargs = dense_import.dense_target(state, man, model, str(path))
+  conv = dense_import.convert_dense(state, name, model_kwargs={**kwargs, **(model_kwargs or {})},
+                                    scan=scan, what=str(path))
+  meta = {"config": _source_config(path, extras, man), "model": conv.record,
           "bands": list(man["bands"]) if man else list(SPECTRALGPT_BANDS),
           "normalization": (man.get("normalization") if man
                             else dict(manifest_lib.OFFICIAL_NORMALIZATION)),
-          "import_notes": conv.notes}
+          "import_notes": conv.notes, **dense_import.protocol_meta(man)}
   return conv, meta
 
 

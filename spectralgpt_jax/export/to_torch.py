@@ -151,9 +151,9 @@ def _format_for(out: pathlib.Path, fmt: str | None) -> str:
 
 def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, *,
                       step: int | None = None, fmt: str | None = None,
-                      target: str = "pretrain", dtype: str = "float32",
+                      target: str | None = None, dtype: str = "float32",
                       model: str | None = None, num_classes: int | None = None,
-                      force: bool = False) -> ExportResult:
+                      force: bool = False, classes: Any = None) -> ExportResult:
   """Reads an orbax checkpoint on the host and writes official weights + manifest.
 
   Args:
@@ -161,11 +161,15 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, *,
     out: weights file; the manifest is written to `<out>.json`.
     step: checkpoint step (default: latest).
     fmt: "pth" ({'model': state_dict}) or "safetensors" (flat); default from out's suffix.
-    target: "pretrain" or "finetune" (see module docstring).
+    target: "pretrain" or "finetune" (see module docstring) for MAE and ViT checkpoints,
+      "dense" for segmenters and change detectors (export.dense_export); None: "dense" for a
+      dense model, else "pretrain".
     dtype: "float32" or "bfloat16" tensors.
     model: variant name overriding the checkpoint's meta (for checkpoints without one).
     num_classes: head width when exporting an MAE to the finetune layout.
     force: overwrite existing output files.
+    classes: class names of a dense model, or a function of its data source name giving them
+      (data_pipelines.dense.class_names, as the CLI passes); default class_<i>.
   """
   out = pathlib.Path(out).expanduser().resolve()
   fmt = _format_for(out, fmt)
@@ -179,6 +183,17 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, *,
     record = {"name": model, **{k: v for k, v in record.items() if k != "name"}}
   if "name" not in record:
     raise ExportError(f"{ckpt.path}: the checkpoint meta names no model; pass --model NAME")
+  from spectralgpt_jax.export import dense_export  # pylint: disable=g-import-not-at-top
+  dense = dense_export.is_dense_record(record)
+  if target is None:
+    target = "dense" if dense else "pretrain"
+  if dense != (target == "dense"):
+    raise ExportError(f"{ckpt.path}: target {target!r} does not fit a "
+                      f"{models.get_spec(str(record['name'])).kind} model ({record['name']}); "
+                      f"use --target {'dense' if dense else 'pretrain or finetune'}")
+  if dense:
+    return dense_export.export_dense(ckpt, record, out, man_path, fmt=fmt, dtype=dtype,
+                                     force=force, classes=classes)
   src_model = models.build_model(record, runtime=False)
   state, out_spec, notes = export_params(ckpt.params, src_model.spec, target=target,
                                          num_classes=num_classes, dtype=dtype,

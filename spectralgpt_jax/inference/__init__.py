@@ -22,6 +22,11 @@ Defaults, the same as the `embed` CLI's:
   image size, e.g. a 120 px BigEarthNet patch or a 64 px EuroSAT tile to 128; pass an int (a
   multiple of the patch size) to run the model at another size.
 
+Segmenters and change detectors (kind "seg" / "change", runs or dense exports):
+`m.dense_logits(x[, x2])` on normalized tiles [B, C, H, W] -> [B, K, H, W];
+`m.meta["classes"]`, `m.meta["tile"]` say what the outputs are and how the model was tiled.
+Classifiers: `m.class_logits(x)` -> [B, K] (x prepared, e.g. by `m.prepare`).
+
 MAE weights: features = encoder tokens after the final norm, with no masking (token order is
 (spectral group, row, col)); embed = their mean. ViT weights: features = tokens after the last
 block (no norm, as the official model); embed = the model's pooled, normed vector.

@@ -20,7 +20,7 @@ from data_pipelines import schema
 from data_pipelines.schema import SPECTRALGPT_BANDS
 from spectralgpt_jax import checkpoints, losses, models
 from spectralgpt_jax.export import from_torch
-from spectralgpt_jax.inference import inputs
+from spectralgpt_jax.inference import dense as inference_dense, inputs
 from spectralgpt_jax.kernels import select
 from spectralgpt_jax.models.mae import token_grid
 from spectralgpt_jax.models.patch_embed import fold_dates, patchify, unpatchify
@@ -47,7 +47,8 @@ def encoder_tokens(model: nn.Module, params: Mapping, x: jax.Array, **apply_kw):
   """The model's token features [B, L, D] for a cube batch, every token kept.
 
   MAE: `encode` with mask ratio 0 and noise 0..L-1 (the identity order: tokens stay in grid
-  order), i.e. the encoder output after its final norm; ViT: `features` (after the last block).
+  order), i.e. the encoder output after its final norm; ViT: `features` (after the last block);
+  segmenter / change detector: the encoder's last block (no norm), one date.
   `apply_kw` goes to `model.apply` (e.g. capture_intermediates, mutable); with `mutable` the
   result is (output, state) as flax returns it, the MAE output being (latent, mask info).
   """
@@ -57,6 +58,8 @@ def encoder_tokens(model: nn.Module, params: Mapping, x: jax.Array, **apply_kw):
     noise = jnp.broadcast_to(jnp.arange(length, dtype=jnp.float32), (x.shape[0], length))
     out = model.apply({"params": params}, x, noise, 0.0, method="encode", **apply_kw)
     return out if apply_kw.get("mutable") else out[0]
+  if model.spec.kind in inference_dense.DENSE_KINDS and not apply_kw:
+    return model.apply({"params": params}, x, method="encode")[0]
   return model.apply({"params": params}, x, method="features", **apply_kw)
 
 
@@ -64,9 +67,12 @@ class SpectralGPT:
   """A loaded model with its params, band list and normalization (see the package docstring).
 
   Attributes:
-    model: the Flax module (SpectralMAE or SpectralViT), unrolled, float32.
+    model: the Flax module (SpectralMAE, SpectralViT or SpectralSegmenter), unrolled, float32.
     params: its params (on the default device).
-    meta: {"model", "bands", "normalization", "config", ...} from the checkpoint or manifest.
+    kind: "mae", "vit", "seg" or "change" (model.spec.kind).
+    meta: {"model", "bands", "normalization", "config", ...} from the checkpoint or manifest;
+      dense models also {"task", "classes", "num_classes", "output", "tile": {"size",
+      "stride", "num_dates", "minmax_scope"}} (export.dense_export.dense_protocol).
     source: where the weights came from.
   """
 
@@ -185,7 +191,7 @@ class SpectralGPT:
     if compute_dtype not in cache:
       m = self.compute_model(compute_dtype)
       feats = lambda p, x: encoder_tokens(m, p, x)
-      if self.kind == "mae":
+      if self.kind != "vit":
         pooled = lambda p, x: feats(p, x).mean(axis=1)
       else:
         pooled = lambda p, x: m.apply({"params": p}, x, method="pooled")
@@ -222,6 +228,46 @@ class SpectralGPT:
     x = self.prepare(x, bands=bands, normalize=normalize, units=units, nonfinite=nonfinite,
                      image_size=image_size, resampling=resampling)
     return self._batched(self._fns(compute_dtype)["pooled"], x, batch_size)
+
+  def _cached(self, name: str, compute_dtype: str, make) -> Any:
+    cache = self.__dict__.setdefault("_call_cache", {})
+    if (name, compute_dtype) not in cache:
+      cache[(name, compute_dtype)] = make(self.compute_model(compute_dtype))
+    return cache[(name, compute_dtype)]
+
+  def dense_logits(self, x: np.ndarray, x2: np.ndarray | None = None, *,
+                   compute_dtype: str = "float32", batch_size: int = 16) -> np.ndarray:
+    """Segmenter / change detector on prepared tiles -> float32 [B, K, H, W].
+
+    x (and x2, the second date of a change detector): float32 [B, C, H, W], normalized, bands
+    in the model's order (`self.bands`), H and W multiples of the patch size: the tiles
+    dense_eval feeds. Segmenters give logits, change detectors log-probabilities (the official
+    LogSoftmax); softmax over axis 1 gives class probabilities either way
+    (`dense_probabilities`). `compute_dtype` as in `compute_model`."""
+    xs = inference_dense.check_dense_inputs(self.kind, self.spec, x, x2)
+    fn = self._cached("dense", compute_dtype, inference_dense.make_dense_fn)
+    return inference_dense.run_batched(fn, self.params, xs, batch_size)
+
+  def dense_probabilities(self, x: np.ndarray, x2: np.ndarray | None = None, *,
+                          compute_dtype: str = "float32", batch_size: int = 16) -> np.ndarray:
+    """softmax(dense_logits) over classes: float32 [B, K, H, W], what dense_eval scores."""
+    logits = self.dense_logits(x, x2, compute_dtype=compute_dtype, batch_size=batch_size)
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+  def class_logits(self, x: np.ndarray, *, compute_dtype: str = "float32",
+                   batch_size: int = 16) -> np.ndarray:
+    """Classifier logits float32 [B, K] of prepared input [B, C, S, S] (normalized, model band
+    order, e.g. from `prepare`); eval mode."""
+    if self.kind != "vit":
+      raise ValueError(f"class_logits needs classifier (vit) weights; this is a {self.kind} "
+                       "model")
+    x = np.asarray(x, np.float32)
+    if x.ndim != 4 or x.shape[1] != self.spec.num_bands:
+      raise ValueError(f"input {x.shape}: expected [B, {self.spec.num_bands}, S, S] (use "
+                       "prepare() for raw cubes)")
+    fn = self._cached("class", compute_dtype, inference_dense.make_class_fn)
+    return inference_dense.run_batched(fn, self.params, [x], batch_size)
 
   def _recon_fn(self, mask_ratio: float):
     cache = self.__dict__.setdefault("_recon_cache", {})
@@ -300,7 +346,8 @@ def load(path: str | os.PathLike, *, model: str | None = None, step: int | None 
     path: an orbax checkpoint (workdir, its checkpoints/ dir or a step dir), an official
       SpectralGPT `.pth` (with or without a 'model' key), or our `.pth`/`.safetensors` export
       (its manifest `<file>.json` or embedded metadata supplies variant, bands and
-      normalization).
+      normalization; for dense models also task, classes and tile protocol). Every kind
+      loads: MAE, classifier (vit), segmenter (seg), change detector (change).
     model: variant name, overriding what the checkpoint/manifest says or the shapes suggest.
     step: checkpoint step for orbax directories (default: latest).
 
@@ -318,12 +365,16 @@ def load(path: str | os.PathLike, *, model: str | None = None, step: int | None 
       raise ValueError(f"{ckpt.path}: the checkpoint meta names no model; pass model=NAME")
     params, source = to_unrolled(dict(ckpt.params)), str(ckpt.path)
     meta["model"], meta["step"] = record, ckpt.step
+    run_dir = pathlib.Path(ckpt.path).parents[1]
   elif path.is_file():
     conv, meta = from_torch.load_weights(path, model=model)
-    params, record, source = conv.params, conv.record, str(path)
+    params, record, source, run_dir = conv.params, conv.record, str(path), None
   else:
     raise FileNotFoundError(f"{path}: no such checkpoint directory or weights file")
+  record = {k: tuple(v) if isinstance(v, list) else v for k, v in record.items()}  # JSON lists
   spec = models.build_model(record, runtime=False).spec
+  if spec.kind in inference_dense.DENSE_KINDS and "tile" not in meta:
+    meta.update(inference_dense.run_protocol(meta, spec, run_dir))
   ops = select.ops_for(jax.local_devices()[:1], max_tokens=spec.num_tokens)
   net = models.build_model(record, runtime=False, ops=ops)
   _check_params(net, params, source)

@@ -29,6 +29,7 @@ from torch import nn
 from data_pipelines import normalization as norm_lib
 from data_pipelines.schema import SPECTRALGPT_BANDS
 from spectralgpt_jax import weights_format as wf
+from spectralgpt_jax.torch.dense import DenseModel, dense_kwargs
 from spectralgpt_jax.torch.factories import KINDS, variant_table
 from spectralgpt_jax.torch.vit import POOLS
 
@@ -195,8 +196,9 @@ def load_strict(net: nn.Module, state: Mapping[str, torch.Tensor], where: object
 
 
 def from_pretrained(path: str | os.PathLike, *, model: str | None = None) -> nn.Module:
-  """Loads weights into a MaskedAutoencoderViT (pretraining files) or VisionTransformer
-  (fine-tuning files), strictly, in eval mode.
+  """Loads weights into a MaskedAutoencoderViT (pretraining files), VisionTransformer
+  (fine-tuning files) or DenseModel (segmentation / change-detection exports, target "dense"),
+  strictly, in eval mode.
 
   Args:
     path: our `.safetensors` / `.pth` export (manifest beside it or embedded) or an official
@@ -210,6 +212,12 @@ def from_pretrained(path: str | os.PathLike, *, model: str | None = None) -> nn.
   path = pathlib.Path(path).expanduser()
   state, man, man_where = read_weights(path)
   extras: dict[str, Any] = {}
+  if man is not None and man.get("target") == "dense":
+    return _attach(_dense_net(state, man, man_where, model), man, path)
+  if man is None and "cls_seg.0.weight" in state:
+    raise ValueError(f"{path}: a segmentation / change-detection state_dict without a "
+                     "manifest; export it with `python -m spectralgpt_jax export` (its task "
+                     "and head cannot be read from the tensors)")
   if man is not None:
     if model is not None and model != man.get("variant"):
       raise _field_error(man_where, "variant", f"{man.get('variant')!r}, but model={model!r} "
@@ -224,6 +232,22 @@ def from_pretrained(path: str | os.PathLike, *, model: str | None = None) -> nn.
       extras["pool"] = "official_skip_first"
   net = KINDS[kind](**kwargs, **extras)
   load_strict(net, state, path)
+  return _attach(net, man, path)
+
+
+def _dense_net(state: Mapping[str, torch.Tensor], man: Mapping[str, Any], where: object,
+               model: str | None) -> nn.Module:
+  """A DenseModel (spectralgpt_jax.torch.dense) loaded strictly from a dense export."""
+  if model is not None and model != man.get("variant"):
+    raise _field_error(where, "variant", f"{man.get('variant')!r}, but model={model!r} was "
+                       "asked for")
+  net = DenseModel(**dense_kwargs(man, where))
+  load_strict(net, state, where)
+  return net
+
+
+def _attach(net: nn.Module, man: Mapping[str, Any] | None, path: pathlib.Path) -> nn.Module:
+  """Sets .manifest, .bands, .normalization, .source; eval mode."""
   net.manifest = man
   net.bands = tuple(man["bands"]) if man else tuple(SPECTRALGPT_BANDS)
   net.normalization = (man.get("normalization") if man

@@ -26,7 +26,10 @@ path = {path!r}
 if path:
   model = from_pretrained(path)
   x = torch.rand(2, len(model.bands), 32, 32)
-  print(tuple(model.embed(x).shape), tuple(model.forward_features(x, layers=[0])[0].shape))
+  if hasattr(model, "task"):   # a DenseModel: segmentation or change detection
+    print(tuple(model(*([x, x] if model.task == "change" else [x])).shape))
+  else:
+    print(tuple(model.embed(x).shape), tuple(model.forward_features(x, layers=[0])[0].shape))
 print(sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED))
 """
 
@@ -45,3 +48,12 @@ def test_imports_without_the_jax_stack():
 
 def test_loads_an_export_without_the_jax_stack(exported_safetensors):
   assert _run(str(exported_safetensors)) == ["(2, 64) (2, 64, 64)", "[]"]
+
+
+@pytest.mark.slow
+def test_loads_a_dense_export_without_the_jax_stack(tmp_path):
+  import dense_helpers as D
+  from spectralgpt_jax.export import to_torch
+  run, _, _ = D.write_dense_run(tmp_path, D.TINY_CD)
+  path = to_torch.export_checkpoint(run, tmp_path / "cd.safetensors").weights
+  assert _run(str(path)) == ["(2, 2, 32, 32)", "[]"]
