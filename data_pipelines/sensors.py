@@ -21,6 +21,7 @@ Band ranges are given as centre = midpoint, FWHM = range width.
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Sequence
 
 import numpy as np
@@ -47,22 +48,20 @@ class Sensor:
   source: str
 
   def band(self, name: str) -> Band:
-    key = _key(self.name, name)
+    key = _key(name)
     for b in self.bands:
-      if _key(self.name, b.name) == key:
+      if _key(b.name) == key:
         return b
     raise ValueError(f"band {name!r} has no known wavelength: sensor {self.name!r} has "
                      f"{[b.name for b in self.bands]}")
 
 
-def _key(sensor: str, name: str) -> str:
-  """Canonical band name within a sensor (Sentinel-2 names through schema: B1 == B01)."""
-  if sensor.startswith("sentinel2"):
-    try:
-      return schema.normalize_band_name(name)
-    except KeyError:
-      return name.strip().upper()
-  return name.strip().lower()
+def _key(name: str) -> str:
+  """Canonical band name for matching: case-free, band numbers without leading zeros
+  ("B01" == "b1", "B8A" == "b8a", "coastal_blue" as is)."""
+  n = name.strip().lower()
+  m = re.fullmatch(r"b0*(\d+a?)", n)
+  return f"b{m.group(1)}" if m else n
 
 
 def _from_ranges(rows, gsd) -> tuple[Band, ...]:
@@ -209,20 +208,24 @@ def model_wavelengths(bands: Sequence[Band], spectral_positions: str = "waveleng
                       t_patch: int = 3) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
   """(centres, fwhm) for a model call (`wavelengths=`, `fwhm=`) of bands already in group order.
 
-  A model with spectral_positions "table" takes only the 12 SpectralGPT bands in their order:
+  A model with spectral_positions "table" takes only the 12 SpectralGPT bands in their order
+  (any Sentinel-2 unit or HLS S30: names match and centres lie within half the nominal FWHM):
   returns None for them and raises ValueError naming the first band that is not one of them.
   """
   if spectral_positions == "table":
-    names = [_key("sentinel2", b.name) for b in bands]
-    for i, want in enumerate(schema.SPECTRALGPT_BANDS):
-      if i >= len(names) or names[i] != want:
-        got = repr(bands[i].name) if i < len(names) else "nothing"
-        raise ValueError(f"band {got} at position {i}: a model with spectral_positions="
-                         f"'table' takes the SpectralGPT bands {list(schema.SPECTRALGPT_BANDS)}"
-                         f" (expected {want}); use spectral_positions='wavelength'")
-    if len(names) > len(schema.SPECTRALGPT_BANDS):
-      raise ValueError(f"band {bands[len(schema.SPECTRALGPT_BANDS)].name!r} is beyond the 12 "
-                       "SpectralGPT bands; use spectral_positions='wavelength'")
+    reference = lookup("sentinel2_l2a", "spectralgpt")
+    for i, ref in enumerate(reference):
+      got = bands[i] if i < len(bands) else None
+      if got is None or _key(got.name) != _key(ref.name) or \
+          abs(got.centre_nm - ref.centre_nm) > ref.fwhm_nm / 2:
+        what = (f"band {got.name!r} ({got.centre_nm} nm) at position {i}" if got else
+                f"band {ref.name} is missing (position {i})")
+        raise ValueError(f"{what}: a model with spectral_positions='table' "
+                         f"takes the 12 SpectralGPT bands in order (expected {ref.name}, "
+                         f"{ref.centre_nm} nm); use spectral_positions='wavelength'")
+    if len(bands) > len(reference):
+      raise ValueError(f"band {bands[len(reference)].name!r} is beyond the 12 SpectralGPT "
+                       "bands; use spectral_positions='wavelength'")
     return None
   if len(bands) % t_patch or not bands:
     raise ValueError(f"{len(bands)} bands are not groups of {t_patch}: order them with "

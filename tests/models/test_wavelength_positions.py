@@ -95,7 +95,7 @@ def test_dropped_groups_are_never_kept(pair):
     (lambda: sensors.check([sensors.Band("a", 500, 9, 1), sensors.Band("b", 500, 9, 1),
                             sensors.Band("c", 600, 9, 1)]), "band 'b' duplicates"),
     (lambda: sensors.model_wavelengths(sensors.lookup("landsat8_oli", "B2,B3,B4"), "table"),
-     "band 'B2'"),
+     "band 'B2' (480.0 nm) at position 0"),
     (lambda: band_plan(get_model(TINY).spec, [440.0] + list(wavelengths.S2_CENTRES[1:])),
      "band 0 is 440.0 nm, not Sentinel-2 B01"),
 ])
