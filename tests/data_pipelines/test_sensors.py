@@ -51,15 +51,16 @@ def test_subsets_keep_identical_bands_and_drop_uncovered_groups():
 def test_band_descriptors_from_geotiff_and_stac(tmp_path):
   rasterio = pytest.importorskip("rasterio")
   path = tmp_path / "h.tif"
-  with rasterio.open(path, "w", driver="GTiff", width=4, height=4, count=3,
-                     dtype="float32") as dst:
+  with rasterio.open(path, "w", driver="GTiff", width=4, height=4, count=3, dtype="float32",
+                     crs="EPSG:32633", transform=rasterio.Affine(10, 0, 0, 0, -10, 40)
+                     ) as dst:
     dst.write(np.zeros((3, 4, 4), np.float32))
     for i, (c, f) in enumerate([(0.45, 0.01), (0.55, 0.01), (0.65, 0.012)], start=1):
       dst.set_band_description(i, f"band {i}")
       dst.update_tags(i, wavelength=str(c), fwhm=str(f), wavelength_units="Micrometers")
   bands = band_metadata.from_geotiff(str(path))
-  np.testing.assert_allclose([(b.centre_nm, b.fwhm_nm) for b in bands],
-                             [(450, 10), (550, 10), (650, 12)])
+  np.testing.assert_allclose([(b.centre_nm, b.fwhm_nm, b.gsd_m) for b in bands],
+                             [(450, 10, 10), (550, 10, 10), (650, 12, 10)])
   named = band_metadata.from_descriptions(["B04", "B03", "B02"])   # names of the S2 table
   assert [b.centre_nm for b in named] == [665.0, 560.0, 490.0]
   stac = band_metadata.from_stac_eo_bands(

@@ -109,3 +109,39 @@ def test_sensor_table_matches_model_reference():
   s2 = sensors.lookup("sentinel2_l2a", "spectralgpt")
   assert [b.name for b in s2] == list(schema.SPECTRALGPT_BANDS)
   assert tuple((b.name, b.centre_nm, b.fwhm_nm) for b in s2) == wavelengths.S2_REFERENCE
+
+
+@pytest.mark.slow
+def test_pretraining_on_a_non_s2_band_set_learns(pair):
+  """A few MAE steps on a Landsat-like subset of the real bands: loss falls, the residual
+  receives gradient, the decoder predicts every token of the 3 groups."""
+  import optax
+  from spectralgpt_jax import losses
+  from spectralgpt_jax.models.mae import token_grid
+  from spectralgpt_jax.models.patch_embed import patchify
+  x, _, wave, _, p_wave = pair
+  bands = sensors.lookup("sentinel2_l2a", "B02,B03,B04,B8A,B11,B12")
+  prep = spectral_resample.prepare(x[:, [1, 2, 3, 8, 10, 11]], bands, "wavelength")
+  kw = prep.model_kwargs()
+  grid = token_grid(wave.spec, prep.cube.shape, band_plan(wave.spec, **{
+      "centres": kw["wavelengths"], "fwhm": kw["fwhm"]}))
+  assert grid == (2, 4, 4)
+  target = patchify(prep.cube, 3, 8)
+  tx = optax.adam(3e-3)
+
+  @jax.jit
+  def step(params, opt, key):
+    def loss_fn(p):
+      pred, aux = wave.apply({"params": p}, prep.cube, mask_ratio=0.5, rngs={"masking": key},
+                             **kw)
+      return losses.spectralgpt_loss(pred, target, aux["mask"], grid)[0]
+    loss, grads = jax.value_and_grad(loss_fn)(params)
+    updates, opt = tx.update(grads, opt, params)
+    return optax.apply_updates(params, updates), opt, loss, grads
+
+  params, opt, history = p_wave, tx.init(p_wave), []
+  for i in range(10):
+    params, opt, loss, grads = step(params, opt, jax.random.key(i))
+    history.append(float(loss))
+  assert np.abs(np.asarray(grads["pos_embed_spectral_residual"]["kernel"])).max() > 0
+  assert np.mean(history[-3:]) < 0.8 * history[0], history
