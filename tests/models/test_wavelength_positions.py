@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from data_pipelines import schema, sensors, spectral_resample
+from spectralgpt_jax.inference.model import encoder_tokens
 from spectralgpt_jax.models import get_model, masking, posembed, wavelengths
 from spectralgpt_jax.models.mae import band_plan
 from spectralgpt_jax.models.shapes import init_params
@@ -19,26 +20,25 @@ def pair(cubes32):
   x = cubes32[1][:2]
   table = get_model(TINY)
   wave = get_model(TINY, spectral_positions="wavelength")
-  p_table = jax.tree.map(np.asarray, init_params(table, x[:1], seed=5))
-  p_wave = dict(p_table)
-  extra = init_params(wave, x[:1], seed=6)
+  p_wave = jax.tree.map(np.asarray, init_params(wave, x[:1], seed=5))
   for key in ("pos_embed_spectral_residual", "decoder_pos_embed_spectral_residual"):
-    p_wave[key] = jax.tree.map(np.asarray, extra[key])
     assert not np.any(p_wave[key]["kernel"]) and not np.any(p_wave[key]["bias"])  # zero init
+  # The table model's params: the same minus the residuals (as table weights imported with
+  # zero residuals, export/from_torch).
+  p_table = {k: v for k, v in p_wave.items() if "spectral_residual" not in k}
   return np.asarray(x), table, wave, p_table, p_wave
 
 
 def test_s2_input_bit_identical_to_table_model(pair):
   x, table, wave, p_table, p_wave = pair
   noise = np.asarray(jax.random.uniform(jax.random.key(0), (2, 64)))
-  a, _ = table.apply({"params": p_table}, x, noise=noise, mask_ratio=0.75)
+  a, _ = jax.jit(lambda p: table.apply({"params": p}, x, noise=noise, mask_ratio=0.75))(p_table)
   s2 = sensors.lookup("sentinel2_l2a", "spectralgpt")
   centres, fwhm = sensors.model_wavelengths(s2)
-  b, _ = wave.apply({"params": p_wave}, x, noise=noise, mask_ratio=0.75, wavelengths=centres,
-                    fwhm=fwhm)
-  c, _ = wave.apply({"params": p_wave}, x, noise=noise, mask_ratio=0.75)  # default: S2
+  b, _ = jax.jit(lambda p: wave.apply({"params": p}, x, noise=noise, mask_ratio=0.75,
+                                      wavelengths=centres, fwhm=fwhm))(p_wave)
   assert np.array_equal(np.asarray(a), np.asarray(b))
-  assert np.array_equal(np.asarray(a), np.asarray(c))
+  assert band_plan(wave.spec).centres == band_plan(wave.spec, centres, fwhm).centres  # default
 
 
 def test_plan_interpolates_between_s2_group_centres():
@@ -61,7 +61,7 @@ def test_any_band_set_runs_and_positions_follow_wavelength(pair):
   assert [b.name for b in prep.bands] == ["B02", "B03", "B04", "B08", "B08", "B08"]
   noise = np.asarray(jax.random.uniform(jax.random.key(1), (2, 32)))
   pred, aux = wave.apply({"params": p_wave}, prep.cube, noise=noise, **prep.model_kwargs())
-  assert pred.shape == (6, 32, 192) and aux["mask"].shape == (2, 32)
+  assert pred.shape == (2, 32, 192) and aux["mask"].shape == (2, 32)
   assert np.isfinite(np.asarray(pred)).all()
   plan = band_plan(wave.spec, prep.wavelengths, prep.fwhm)
   temporal = p_wave["pos_embed_temporal"][0]
@@ -79,14 +79,17 @@ def test_dropped_groups_are_never_kept(pair):
   keep = np.asarray(info.ids_keep)
   assert keep.shape == (2, 16) and np.all((keep // 16) % 2 == 1)
   assert np.asarray(info.mask).sum(1).tolist() == [48.0] * 2
-  # Encoder features at mask ratio 0 with group 1 dropped == the table model on the other
-  # tokens only (independent: gather the 48 kept tokens by hand).
-  order = np.broadcast_to(np.arange(64, dtype=np.float32), (2, 64))
-  latent, info = table.apply({"params": p_table}, x, order, 0.0, method="encode",
-                             drop_groups=(1,))
-  assert latent.shape == (2, 48, 64)
+  # Encoder features with group 1 dropped == plain random masking whose noise puts group 1
+  # last at ratio 0.25 (the same 48 tokens kept, in grid order; no drop path involved).
+  dropped = jax.jit(lambda p: encoder_tokens(table, p, x, drop_groups=(1,)))(p_table)
+  noise = np.broadcast_to(np.arange(64, dtype=np.float32) + 100.0 * (np.arange(64) // 16 == 1),
+                          (2, 64))
+  latent, info = jax.jit(lambda p: table.apply({"params": p}, x, noise, 0.25,
+                                               method="encode"))(p_table)
   np.testing.assert_array_equal(np.asarray(info.ids_keep)[0],
                                 np.r_[np.arange(16), np.arange(32, 64)])
+  assert dropped.shape == (2, 48, 64)
+  np.testing.assert_array_equal(np.asarray(dropped), np.asarray(latent))
 
 
 @pytest.mark.parametrize("call, needle", [
