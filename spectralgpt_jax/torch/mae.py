@@ -36,9 +36,9 @@ class MaskedAutoencoderViT(nn.Module):
                norm_pix_loss: bool = False, qkv_bias: bool = True,
                spectral_positions: str = "table"):
     super().__init__()
-    if spectral_positions not in spectral.wavelengths_module().POSITION_MODES:
-      raise ValueError(f"spectral_positions must be one of "
-                       f"{spectral.wavelengths_module().POSITION_MODES}, got {spectral_positions!r}")
+    modes = spectral.wavelengths_module().POSITION_MODES
+    if spectral_positions not in modes:
+      raise ValueError(f"spectral_positions must be one of {modes}, got {spectral_positions!r}")
     self.spectral_positions = spectral_positions
     self.norm_pix_loss = norm_pix_loss
     self.patch_size, self.t_patch_size = patch_size, t_patch_size
