@@ -30,7 +30,7 @@ from spectralgpt_jax.export import (dense_export, dense_import, manifest as mani
                                     param_mapping, torch_io)
 from spectralgpt_jax.export.to_torch import ExportError, compare_layout, layout_shapes
 from spectralgpt_jax import models
-from spectralgpt_jax.models import VARIANTS, get_model, get_spec, posembed
+from spectralgpt_jax.models import VARIANTS, get_model, get_spec, posembed, wavelengths
 
 _DECODER = ("mask_token", "decoder_")
 
@@ -136,6 +136,23 @@ def _init_head(d: int, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
   return np.asarray(weight, np.float32), np.asarray(bias, np.float32)
 
 
+def _spectral_residuals(state: dict, kwargs: dict, notes: list[str]) -> None:
+  """Weights with `pos_embed_spectral_residual` are a wavelength-position model; table weights
+  imported into one get zero residuals (its outputs on Sentinel-2 input are then exactly the
+  table model's)."""
+  if "pos_embed_spectral_residual.weight" in state:
+    kwargs.setdefault("spectral_positions", "wavelength")
+  if kwargs.get("spectral_positions") != "wavelength":
+    return
+  for prefix in ("", "decoder_"):
+    key, table = f"{prefix}pos_embed_spectral_residual", f"{prefix}pos_embed_spatial"
+    if f"{key}.weight" not in state and table in state:
+      d = state[table].shape[-1]
+      state[f"{key}.weight"] = np.zeros((d, wavelengths.NUM_FEATURES), np.float32)
+      state[f"{key}.bias"] = np.zeros((d,), np.float32)
+      notes.append(f"{key}: zeros (table weights: Sentinel-2 outputs unchanged)")
+
+
 def convert_state_dict(state: Mapping[str, np.ndarray], model: str, *,
                        model_kwargs: Mapping[str, Any] | None = None,
                        image_size: int | None = None, num_classes: int | None = None,
@@ -161,6 +178,7 @@ def convert_state_dict(state: Mapping[str, np.ndarray], model: str, *,
   state = {k: np.asarray(v, np.float32) for k, v in state.items()}
   notes: list[str] = []
   kind = get_spec(model).kind
+  _spectral_residuals(state, kwargs, notes)
   if kind == "vit":
     dropped = sorted(k for k in state if k.startswith(_DECODER))
     state = {k: v for k, v in state.items() if k not in dropped}

@@ -97,6 +97,8 @@ def constructor_kwargs(spec: ModelSpec, target: str) -> dict[str, Any]:
               decoder_num_heads=spec.decoder_num_heads, pred_t_dim=spec.num_bands)
   else:
     kw.update(num_classes=spec.num_classes)
+  if spec.spectral_positions != "table":  # our PyTorch classes only (not the official ones)
+    kw["spectral_positions"] = spec.spectral_positions
   return kw
 
 

@@ -25,10 +25,13 @@ from spectralgpt_jax.models.transformer import STACKS, to_scanned, to_unrolled
 from spectralgpt_jax.models.variants import ModelSpec
 
 # Official state_dict order of top-level components (models_mae_spectral / models_vit_tensor).
-_ORDER = ("pos_embed", "pos_embed_spatial", "pos_embed_temporal", "pos_embed_date", "mask_token",
-          "decoder_pos_embed_spatial", "decoder_pos_embed_temporal", "decoder_pos_embed_date",
-          "patch_embed", "blocks", "norm", "decoder_embed", "decoder_blocks", "decoder_norm",
-          "decoder_pred", "head")
+# The wavelength-position residuals (`[decoder_]pos_embed_spectral_residual.weight` [D, F] and
+# `.bias` [D], a Linear; only with spec.spectral_positions == "wavelength") follow their tables.
+_ORDER = ("pos_embed", "pos_embed_spatial", "pos_embed_temporal", "pos_embed_date",
+          "pos_embed_spectral_residual", "mask_token", "decoder_pos_embed_spatial",
+          "decoder_pos_embed_temporal", "decoder_pos_embed_date",
+          "decoder_pos_embed_spectral_residual", "patch_embed", "blocks", "norm", "decoder_embed",
+          "decoder_blocks", "decoder_norm", "decoder_pred", "head")
 # Within a block: norm1, attn(q, k, v, proj), norm2, mlp(fc1, fc2); weight before bias.
 _RANK = {"norm1": 0, "attn": 1, "norm2": 2, "mlp": 3, "q": 0, "k": 1, "v": 2, "proj": 3,
          "fc1": 0, "fc2": 1, "kernel": 0, "scale": 0, "bias": 1}

@@ -22,7 +22,7 @@ from spectralgpt_jax import checkpoints, losses, models
 from spectralgpt_jax.export import from_torch
 from spectralgpt_jax.inference import dense as inference_dense, inputs
 from spectralgpt_jax.kernels import select
-from spectralgpt_jax.models.mae import token_grid
+from spectralgpt_jax.models.mae import band_plan, token_grid
 from spectralgpt_jax.models.patch_embed import fold_dates, patchify, unpatchify
 from spectralgpt_jax.models.shapes import param_shapes
 from spectralgpt_jax.models.transformer import to_unrolled
@@ -51,9 +51,11 @@ def encoder_tokens(model: nn.Module, params: Mapping, x: jax.Array, **apply_kw):
   segmenter / change detector: the encoder's last block (no norm), one date.
   `apply_kw` goes to `model.apply` (e.g. capture_intermediates, mutable); with `mutable` the
   result is (output, state) as flax returns it, the MAE output being (latent, mask info).
+  `wavelengths`, `fwhm`, `drop_groups` in apply_kw describe another band set (docs/sensors.md).
   """
   if model.spec.kind == "mae":
-    n = token_grid(model.spec, x.shape)
+    plan = band_plan(model.spec, apply_kw.get("wavelengths"), apply_kw.get("fwhm"))
+    n = token_grid(model.spec, x.shape, plan)
     length = n[0] * n[1] * n[2]
     noise = jnp.broadcast_to(jnp.arange(length, dtype=jnp.float32), (x.shape[0], length))
     out = model.apply({"params": params}, x, noise, 0.0, method="encode", **apply_kw)

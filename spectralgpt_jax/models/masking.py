@@ -6,6 +6,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 
 class MaskInfo(NamedTuple):
@@ -31,15 +32,25 @@ def num_kept(num_tokens: int, mask_ratio: float) -> int:
   return int(num_tokens * (1 - mask_ratio))
 
 
-def random_masking(noise: jax.Array, mask_ratio: float) -> MaskInfo:
-  """Per-example shuffle by ascending noise; keeps the first int(L(1-r)) tokens.
+def random_masking(noise: jax.Array, mask_ratio: float, missing=None) -> MaskInfo:
+  """Per-example shuffle by ascending noise; keeps the first int(L'(1-r)) tokens.
 
   Args:
     noise: [B, L] per-token uniform noise (pass the same noise to compare implementations).
     mask_ratio: fraction of tokens removed; a Python float (it fixes the shapes).
+    missing: optional [L] host bool array, True for tokens the input does not have (spectral
+      groups dropped by the caller): they are never kept, count as removed in `mask`, and the
+      ratio applies to the L' = L - missing.sum() tokens that exist.
   """
   length = noise.shape[1]
-  keep = num_kept(length, mask_ratio)
+  available = length
+  if missing is not None:
+    missing = np.asarray(missing, bool)
+    if missing.shape != (length,):
+      raise ValueError(f"missing has shape {missing.shape}; expected ({length},)")
+    available = length - int(missing.sum())
+    noise = jnp.where(jnp.asarray(missing)[None], jnp.inf, noise)  # sorted last, stably
+  keep = num_kept(available, mask_ratio)
   ids_shuffle = jnp.argsort(noise, axis=1).astype(jnp.int32)
   ids_restore = jnp.argsort(ids_shuffle, axis=1).astype(jnp.int32)
   ids_keep = ids_shuffle[:, :keep]

@@ -2,7 +2,8 @@
 
 The layout counted is the modules' own (checked against `shapes.param_shapes` in the tests):
 tubelet embedding Dense [t*p*p -> D], separable position tables (spatial [H'W', D], spectral
-[G, D], and [dates, D] with a date axis), transformer blocks (2 LayerNorms, q/k/v/proj,
+[G, D], and [dates, D] with a date axis; with wavelength positions the residual Dense
+[NUM_FEATURES -> D]), transformer blocks (2 LayerNorms, q/k/v/proj,
 MLP D -> mlp_ratio*D -> D, all with biases), the final LayerNorm; the MAE adds its decoder
 (embed Dense, mask token, its own position tables, blocks, LayerNorm, prediction Dense
 [Dd -> t*p*p]); the classifier adds its head [D -> num_classes]. The classifier's
@@ -13,6 +14,7 @@ pos_embed="official_zeros" (one [L, D] table) is `pos_embed="single"` here. Dens
 
 from __future__ import annotations
 
+from spectralgpt_jax.models import wavelengths
 from spectralgpt_jax.models.variants import ModelSpec
 
 
@@ -26,7 +28,8 @@ def _positions(spec: ModelSpec, dim: int, single: bool = False) -> int:
   if single:
     return groups * rows * cols * dim
   dates = spec.num_dates if spec.num_dates > 1 else 0
-  return (rows * cols + spec.spectral_groups + dates) * dim
+  residual = wavelengths.NUM_FEATURES + 1 if spec.spectral_positions == "wavelength" else 0
+  return (rows * cols + spec.spectral_groups + dates + residual) * dim
 
 
 def encoder_params(spec: ModelSpec, *, single_pos_embed: bool = False) -> int:

@@ -12,6 +12,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from spectralgpt_jax.models import wavelengths
+from spectralgpt_jax.models.dense_layer import Dense
 from spectralgpt_jax.sharding import axis_names as ax
 
 # The official init is trunc_normal_(std=0.02) with absolute cut-offs at +-2, i.e. +-100 std:
@@ -75,3 +77,28 @@ def resize_groups(table: np.ndarray | jax.Array, new_groups: int) -> jax.Array:
     return table
   out = jax.image.resize(table[0].astype(jnp.float32), (new_groups, d), method="linear")
   return out[None].astype(table.dtype)
+
+
+def spectral_residual(dim: int) -> Dense:
+  """The zero-initialised residual of wavelength positions (kernel [wavelengths.NUM_FEATURES,
+  D], bias [D]); a module assigns it in `setup` as `{prefix}pos_embed_spectral_residual`, only
+  for a spec with spectral_positions == "wavelength"."""
+  zeros = lambda axes: nn.with_logical_partitioning(nn.initializers.zeros, axes)
+  return Dense(dim, kernel_init=zeros((None, ax.EMBED)), bias_init=zeros((ax.EMBED,)))
+
+
+def at_wavelengths(table: jax.Array, plan: wavelengths.GroupPlan,
+                   residual: Dense) -> jax.Array:
+  """Spectral table [1, G_ref, D] -> [1, G, D] for the groups of `plan`.
+
+  Row g = table[lower] * (1 - w) + table[upper] * w + residual(features): elementwise (no
+  matmul, so a weight of exactly 0 or 1 reproduces a table row bit for bit whatever the
+  matmul precision), and a zero residual adds exactly 0.
+  """
+  rows = table[0]
+  w = jnp.asarray(plan.weight, jnp.float32)[:, None].astype(rows.dtype)
+  lower = jnp.take(rows, jnp.asarray(plan.lower), axis=0)
+  upper = jnp.take(rows, jnp.asarray(plan.upper), axis=0)
+  feats = jnp.asarray(np.asarray(plan.features, np.float32))
+  out = lower * (1 - w) + upper * w + residual(feats).astype(rows.dtype)
+  return out[None]

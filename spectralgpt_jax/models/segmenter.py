@@ -85,6 +85,9 @@ class SpectralSegmenter(RuntimeFields, nn.Module):
       raise ValueError(f"head must be one of {HEADS}, got {self.head!r}")
     if self.fusion not in FUSIONS:
       raise ValueError(f"fusion must be one of {FUSIONS}, got {self.fusion!r}")
+    if s.spectral_positions != "table":
+      raise ValueError("spectral_positions='wavelength' is not available for seg/change models: "
+                       "their heads fuse a fixed number of spectral groups")
     _, h, w = s.grid
     self.patch_embed = PatchEmbed(s.embed_dim, s.t_patch, s.patch, rt.dtype, rt.param_dtype, rt.ops)
     self.pos_tables = posembed.make_tables(self, "", s.embed_dim, h * w, s.spectral_groups,

@@ -14,6 +14,10 @@ import dataclasses
 
 
 KINDS = ("mae", "vit", "seg", "change")
+# How a spectral group finds its position (models/wavelengths.py): "table" = row g of the learned
+# table (Sentinel-2 band order only, the official model); "wavelength" = interpolated over the
+# table at the group's wavelengths plus a learned residual (any band set).
+SPECTRAL_POSITIONS = ("table", "wavelength")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +39,10 @@ class ModelSpec:
     mlp_ratio: MLP hidden width / embed width.
     num_classes: classifier outputs (vit), classes per pixel (seg, change).
     official_name: the factory in the official PyTorch code this matches.
+    spectral_positions: "table" (default; every official and existing checkpoint) or
+      "wavelength": positions from the input bands' wavelengths, so any band set whose count
+      is a multiple of t_patch is accepted (the table stays anchored at the 12 Sentinel-2
+      bands, so num_bands must be 12; adds the `*pos_embed_spectral_residual` params).
   """
 
   kind: str
@@ -52,10 +60,18 @@ class ModelSpec:
   mlp_ratio: float = 4.0
   num_classes: int = 10
   official_name: str = ""
+  spectral_positions: str = "table"
 
   def __post_init__(self):
     if self.kind not in KINDS:
       raise ValueError(f"ModelSpec.kind must be one of {KINDS}, got {self.kind!r}")
+    if self.spectral_positions not in SPECTRAL_POSITIONS:
+      raise ValueError(f"ModelSpec.spectral_positions must be one of {SPECTRAL_POSITIONS}, "
+                       f"got {self.spectral_positions!r}")
+    if self.spectral_positions == "wavelength" and self.num_bands != 12:
+      raise ValueError(f"spectral_positions='wavelength' anchors the table at the 12 Sentinel-2 "
+                       f"bands: num_bands must be 12, got {self.num_bands} (the input may have "
+                       "any band count)")
     if self.img_size % self.patch:
       raise ValueError(f"img_size {self.img_size} is not a multiple of patch {self.patch}")
     if self.num_bands % self.t_patch:

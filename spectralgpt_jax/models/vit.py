@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from spectralgpt_jax.models import posembed
-from spectralgpt_jax.models.mae import full_pos_embed, token_grid
+from spectralgpt_jax.models.mae import band_plan, drop_mask, full_pos_embed, token_grid
 from spectralgpt_jax.models.dense_layer import Dense
 from spectralgpt_jax.models.patch_embed import PatchEmbed, fold_dates, torch_default_bias_init
 from spectralgpt_jax.models.runtime import DEFAULT, Runtime, RuntimeFields
@@ -60,6 +60,11 @@ class SpectralViT(RuntimeFields, nn.Module):
     if self.pos_embed == "separable":
       self.pos_tables = posembed.make_tables(self, "", s.embed_dim, h * w, s.spectral_groups,
                                              s.num_dates)
+      if s.spectral_positions == "wavelength":
+        self.pos_embed_spectral_residual = posembed.spectral_residual(s.embed_dim)
+    elif s.spectral_positions == "wavelength":
+      raise ValueError("spectral_positions='wavelength' needs pos_embed='separable' (the "
+                       "official_zeros table has one row per token of the Sentinel-2 grid)")
     else:
       self.pos_table = self.param(
           "pos_embed", nn.with_logical_partitioning(nn.initializers.zeros, posembed.POS_AXES),
@@ -76,26 +81,37 @@ class SpectralViT(RuntimeFields, nn.Module):
         bias_init=nn.with_logical_partitioning(torch_default_bias_init(s.embed_dim),
                                                (ax.CLASSES,)))
 
-  def features(self, x: jax.Array, *, train: bool = False) -> jax.Array:
-    """cube -> token features [B, L, D] after the last block (no final norm, as official)."""
-    grid = token_grid(self.spec, x.shape)
+  def features(self, x: jax.Array, *, train: bool = False, wavelengths=None, fwhm=None,
+               drop_groups: tuple[int, ...] = ()) -> jax.Array:
+    """cube -> token features [B, L, D] after the last block (no final norm, as official).
+
+    wavelengths, fwhm, drop_groups: as `SpectralMAE.encode`; the tokens of dropped groups are
+    left out (L counts only the kept ones, in grid order).
+    """
+    plan = band_plan(self.spec, wavelengths, fwhm)
+    grid = token_grid(self.spec, x.shape, plan)
     tokens = self.patch_embed(fold_dates(x))
     if self.pos_embed == "separable":
-      pos = full_pos_embed(self.pos_tables, self.spec, grid)
+      residual = getattr(self, "pos_embed_spectral_residual", None)
+      pos = full_pos_embed(self.pos_tables, self.spec, grid, plan, residual)
     else:
       if grid != self.spec.grid:
         raise ValueError(f"pos_embed='official_zeros' is fixed to grid {self.spec.grid}, "
                          f"input gives {grid}")
       pos = self.pos_table
-    return self.blocks(tokens + pos.astype(tokens.dtype), deterministic=not train)
+    tokens = tokens + pos.astype(tokens.dtype)
+    missing = drop_mask(grid, tuple(drop_groups))
+    if missing is not None:
+      tokens = jnp.take(tokens, np.flatnonzero(~missing), axis=1)
+    return self.blocks(tokens, deterministic=not train)
 
-  def pooled(self, x: jax.Array, *, train: bool = False) -> jax.Array:
-    """cube -> pooled, normed embedding [B, D]."""
-    tokens = self.features(x, train=train)
+  def pooled(self, x: jax.Array, *, train: bool = False, **bands) -> jax.Array:
+    """cube -> pooled, normed embedding [B, D]; `bands`: wavelengths, fwhm, drop_groups."""
+    tokens = self.features(x, train=train, **bands)
     if self.pool == "official_skip_first":
       tokens = tokens[:, 1:]
     return self.norm(tokens.mean(axis=1))
 
-  def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
-    pooled = self.drop(self.pooled(x, train=train), deterministic=not train)
+  def __call__(self, x: jax.Array, *, train: bool = False, **bands) -> jax.Array:
+    pooled = self.drop(self.pooled(x, train=train, **bands), deterministic=not train)
     return self.head(pooled).astype(jnp.float32)

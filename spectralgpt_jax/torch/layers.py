@@ -68,8 +68,11 @@ class PatchEmbed(nn.Module):
     kernel = (t_patch_size, patch_size, patch_size)
     self.proj = nn.Conv3d(in_chans, embed_dim, kernel_size=kernel, stride=kernel)
 
-  def forward(self, x: torch.Tensor) -> torch.Tensor:
-    want = (self.in_chans, self.num_frames, self.img_size, self.img_size)
+  def forward(self, x: torch.Tensor, any_bands: bool = False) -> torch.Tensor:
+    """`any_bands`: accept any band count that is a multiple of t_patch_size (a model with
+    wavelength-aware spectral positions); otherwise exactly num_frames."""
+    frames = x.shape[2] if any_bands and x.shape[2] % self.t_patch_size == 0 else self.num_frames
+    want = (self.in_chans, frames, self.img_size, self.img_size)
     if tuple(x.shape[1:]) != want:
       raise ValueError(f"input {tuple(x.shape)}: this model takes [B, {self.num_frames}, "
                        f"{self.img_size}, {self.img_size}] (bands, then pixels); resize or "

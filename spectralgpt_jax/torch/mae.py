@@ -6,6 +6,10 @@
   model.encode(x) / model.embed(x)                          final tokens [B, L, D] / mean [B, D]
 x: [B, T, H, W] (T = num_frames bands, normalized as the weights' manifest says) or a series
 [B, dates, bands, H, W]; L = T' * H' * W' tokens in (spectral group, row, col) order.
+
+With spectral_positions="wavelength" every method also takes `wavelengths=` and `fwhm=` (nm per
+input band, bands grouped in consecutive threes; data_pipelines.sensors) and the feature methods
+`drop_groups=` (spectral groups left out of the encoder), as the JAX model does.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from spectralgpt_jax.torch import spectral
 from spectralgpt_jax.torch.layers import (PatchEmbed, Block, as_volume, full_pos_embed,
                                           init_linear_and_norm, layer_norm, run_blocks)
 
@@ -28,8 +33,13 @@ class MaskedAutoencoderViT(nn.Module):
                embed_dim: int = 768, depth: int = 12, num_heads: int = 12,
                decoder_embed_dim: int = 512, decoder_depth: int = 4, decoder_num_heads: int = 16,
                mlp_ratio: float = 4.0, num_frames: int = 12, t_patch_size: int = 3,
-               norm_pix_loss: bool = False, qkv_bias: bool = True):
+               norm_pix_loss: bool = False, qkv_bias: bool = True,
+               spectral_positions: str = "table"):
     super().__init__()
+    modes = spectral.wavelengths_module().POSITION_MODES
+    if spectral_positions not in modes:
+      raise ValueError(f"spectral_positions must be one of {modes}, got {spectral_positions!r}")
+    self.spectral_positions = spectral_positions
     self.norm_pix_loss = norm_pix_loss
     self.patch_size, self.t_patch_size = patch_size, t_patch_size
     self.in_chans, self.num_frames = in_chans, num_frames
@@ -53,6 +63,9 @@ class MaskedAutoencoderViT(nn.Module):
          for _ in range(decoder_depth)])
     self.decoder_norm = layer_norm(decoder_embed_dim)
     self.decoder_pred = nn.Linear(decoder_embed_dim, self.patch_dim)
+    if spectral_positions == "wavelength":
+      self.pos_embed_spectral_residual = spectral.residual(embed_dim)
+      self.decoder_pos_embed_spectral_residual = spectral.residual(decoder_embed_dim)
     self.initialize_weights()
 
   def initialize_weights(self) -> None:
@@ -65,6 +78,10 @@ class MaskedAutoencoderViT(nn.Module):
     nn.init.xavier_uniform_(w.view(w.shape[0], -1))
     nn.init.normal_(self.mask_token, std=0.02)
     self.apply(init_linear_and_norm)
+    for prefix in ("", "decoder_"):
+      layer = getattr(self, f"{prefix}pos_embed_spectral_residual", None)
+      if layer is not None:
+        spectral.zero_(layer)
 
   # ------------------------------------------------------------------ tubelets
   def patchify(self, imgs: torch.Tensor) -> torch.Tensor:
@@ -104,29 +121,41 @@ class MaskedAutoencoderViT(nn.Module):
   # ------------------------------------------------------------------ encoder / decoder
   def _tokens(self, imgs: torch.Tensor) -> torch.Tensor:
     """Model input -> embedded tokens [B, L, D] (no positions)."""
-    x = self.patch_embed(as_volume(imgs, self.num_frames))
+    x = self.patch_embed(as_volume(imgs, self.num_frames),
+                         any_bands=self.spectral_positions == "wavelength")
     n, t, s, d = x.shape
     return x.reshape(n, t * s, d)
 
+  def _pos(self, prefix: str, wavelengths=None, fwhm=None) -> torch.Tensor:
+    """[1, L, D] positions of the encoder ("") or decoder ("decoder_") for the input bands."""
+    spatial = getattr(self, f"{prefix}pos_embed_spatial")
+    temporal = getattr(self, f"{prefix}pos_embed_temporal")
+    plan = spectral.band_plan(self.spectral_positions, self.t_patch_size, wavelengths, fwhm)
+    if plan is not None:
+      temporal = spectral.at_wavelengths(
+          temporal, plan, getattr(self, f"{prefix}pos_embed_spectral_residual"))
+    return full_pos_embed(spatial, temporal)
+
   def forward_encoder(self, imgs: torch.Tensor, mask_ratio: float,
-                      noise: torch.Tensor | None = None):
+                      noise: torch.Tensor | None = None, wavelengths=None, fwhm=None):
     """x -> (latent [B, K, D] after `norm`, mask [B, L], ids_restore [B, L])."""
     x = self._tokens(imgs)
     n, _, d = x.shape
     x, mask, ids_restore, ids_keep = self.random_masking(x, mask_ratio, noise)
-    pos = full_pos_embed(self.pos_embed_spatial, self.pos_embed_temporal).expand(n, -1, -1)
+    pos = self._pos("", wavelengths, fwhm).expand(n, -1, -1)
     x = x + torch.gather(pos, 1, ids_keep.unsqueeze(-1).expand(-1, -1, d))
     for blk in self.blocks:
       x = blk(x)
     return self.norm(x), mask, ids_restore
 
-  def forward_decoder(self, latent: torch.Tensor, ids_restore: torch.Tensor) -> torch.Tensor:
+  def forward_decoder(self, latent: torch.Tensor, ids_restore: torch.Tensor, wavelengths=None,
+                      fwhm=None) -> torch.Tensor:
     """latent [B, K, D], ids_restore [B, L] -> predicted tubelets [B, L, t*p*p] (all tokens)."""
     x = self.decoder_embed(latent)
     n, keep, c = x.shape
     x = torch.cat([x, self.mask_token.repeat(n, ids_restore.shape[1] - keep, 1)], dim=1)
     x = torch.gather(x, 1, ids_restore.unsqueeze(-1).expand(-1, -1, c))
-    x = x + full_pos_embed(self.decoder_pos_embed_spatial, self.decoder_pos_embed_temporal)
+    x = x + self._pos("decoder_", wavelengths, fwhm)
     for blk in self.decoder_blocks:
       x = blk(x)
     return self.decoder_pred(self.decoder_norm(x))
@@ -137,7 +166,7 @@ class MaskedAutoencoderViT(nn.Module):
     (all positions); `return_terms` gives (loss, loss_mse, loss_spectral)."""
     target = self.patchify(as_volume(imgs, self.num_frames))          # [B, L, P]
     n, length, p = target.shape
-    t = self.input_size[0]
+    t = length // (self.input_size[1] * self.input_size[2])
     target_sum = target.reshape(n, t, length // t, p).sum(dim=1)      # raw targets
     pred_sum = pred.reshape(n, t, length // t, p).sum(dim=1)
     if self.norm_pix_loss:
@@ -149,28 +178,34 @@ class MaskedAutoencoderViT(nn.Module):
     return (loss, loss_mse, loss_spectral) if return_terms else loss
 
   def forward(self, imgs: torch.Tensor, mask_ratio: float = 0.9,
-              noise: torch.Tensor | None = None):
+              noise: torch.Tensor | None = None, wavelengths=None, fwhm=None):
     """x -> (loss [], pred [B, L, t*p*p], mask [B, L]); `noise` [B, L] fixes the mask."""
-    latent, mask, ids_restore = self.forward_encoder(imgs, mask_ratio, noise)
-    pred = self.forward_decoder(latent, ids_restore)
+    latent, mask, ids_restore = self.forward_encoder(imgs, mask_ratio, noise, wavelengths, fwhm)
+    pred = self.forward_decoder(latent, ids_restore, wavelengths, fwhm)
     return self.forward_loss(imgs, pred, mask), pred, mask
 
   # ------------------------------------------------------------------ features
-  def forward_features(self, x: torch.Tensor, layers=None) -> list[torch.Tensor]:
+  def forward_features(self, x: torch.Tensor, layers=None, *, wavelengths=None, fwhm=None,
+                       drop_groups=()) -> list[torch.Tensor]:
     """Tokens [B, L, D] after the encoder blocks in `layers`, no masking, in original order.
 
     layers: 0-based block indices (negative count from the end: -1 = last block); None =
     every block. Raw block outputs (no final norm), as PANGAEA / TerraTorch decoders take
-    them; `encode` gives the normed final tokens.
+    them; `encode` gives the normed final tokens. `drop_groups`: the tokens of these spectral
+    groups are left out (L counts the kept ones).
     """
     tokens = self._tokens(x)
-    tokens = tokens + full_pos_embed(self.pos_embed_spatial, self.pos_embed_temporal)
+    tokens = tokens + self._pos("", wavelengths, fwhm)
+    per_group = self.input_size[1] * self.input_size[2]
+    keep = spectral.kept_tokens(tokens.shape[1] // per_group, per_group, tuple(drop_groups))
+    if keep is not None:
+      tokens = tokens[:, keep.to(tokens.device)]
     return run_blocks(self.blocks, tokens, layers)
 
-  def encode(self, x: torch.Tensor) -> torch.Tensor:
+  def encode(self, x: torch.Tensor, **bands) -> torch.Tensor:
     """Encoder output [B, L, D] on every token (no masking), after the final `norm`."""
-    return self.norm(self.forward_features(x, [-1])[0])
+    return self.norm(self.forward_features(x, [-1], **bands)[0])
 
-  def embed(self, x: torch.Tensor) -> torch.Tensor:
+  def embed(self, x: torch.Tensor, **bands) -> torch.Tensor:
     """Embedding [B, D]: the mean of `encode` over tokens."""
-    return self.encode(x).mean(dim=1)
+    return self.encode(x, **bands).mean(dim=1)

@@ -29,8 +29,12 @@ class VisionTransformer(nn.Module):
                num_classes: int = 10, embed_dim: int = 768, depth: int = 12, num_heads: int = 12,
                mlp_ratio: float = 4.0, qkv_bias: bool = True, drop_path_rate: float = 0.2,
                dropout: float = 0.0, num_frames: int = 12, t_patch_size: int = 3,
-               pool: str = "mean"):
+               pool: str = "mean", spectral_positions: str = "table"):
     super().__init__()
+    if spectral_positions != "table":
+      raise ValueError(f"spectral_positions={spectral_positions!r}: this classifier has one "
+                       "pos_embed table over the Sentinel-2 token grid; wavelength positions "
+                       "are available on MaskedAutoencoderViT")
     if pool not in POOLS:
       raise ValueError(f"pool must be one of {POOLS}, got {pool!r}")
     self.pool_mode, self.num_frames = pool, num_frames

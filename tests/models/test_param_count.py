@@ -30,6 +30,8 @@ def test_counts_of_the_official_variants(name):
 @pytest.mark.parametrize("name, kwargs", [
     ("mae_vit_tiny_patch8_32", {}),
     ("mae_vit_tiny_patch8_32", {"img_size": 48, "num_dates": 3}),
+    ("mae_vit_tiny_patch8_32", {"spectral_positions": "wavelength"}),
+    ("vit_tiny_patch8_32", {"spectral_positions": "wavelength"}),
     ("vit_tiny_patch8_32", {"num_classes": 7, "num_bands": 6}),
     ("vit_tiny_patch8_32", {"num_dates": 2, "pos_embed": "official_zeros"}),
     ("seg_vit_tiny_patch8_32", {"num_classes": 5}),
