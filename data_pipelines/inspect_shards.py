@@ -5,10 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from etils import epath
-
 from data_pipelines import example_codec
-from data_pipelines import sources
+from data_pipelines import sources, storage
 from data_pipelines.errors import CorruptRecordError
 from data_pipelines.tfrecord import iter_records
 
@@ -68,11 +66,11 @@ def inspect_dir(directory: str) -> dict[str, Any]:
   date_counts, all_dates = set(), set()
   dense = _DenseTally()
   for entry in manifest["shards"]:
-    path = epath.Path(directory) / entry["file"]
-    if not path.exists():
+    path = storage.join(directory, entry["file"])
+    if not storage.exists(path):
       raise ManifestMismatchError(f"shard {path} listed in manifest.json is missing")
     n = 0
-    for offset, data in iter_records(str(path)):
+    for offset, data in iter_records(path):
       try:
         rec = example_codec.decode_record(
             data, frozenset({"cube", "bands", "key", "date", "dates", "mask", "cube2",
@@ -100,7 +98,8 @@ def inspect_dir(directory: str) -> dict[str, Any]:
                                   f"found {n}")
     shard_reports.append({"file": entry["file"], "records": n})
   listed = {e["file"] for e in manifest["shards"]}
-  extra = sorted(p.name for p in epath.Path(directory).glob("*.tfrecord") if p.name not in listed)
+  extra = sorted(n for n in storage.listdir(directory)
+                 if n.endswith(".tfrecord") and n not in listed)
   return {"directory": str(directory), "shards": shard_reports,
           "num_records": sum(s["records"] for s in shard_reports), "bands": bands,
           "cube_shapes": sorted(list(s) for s in seen_shapes), "dtypes": sorted(seen_dtypes),

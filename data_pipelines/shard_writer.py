@@ -17,13 +17,14 @@ import json
 import os
 import pathlib
 import shutil
+import tempfile
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 from absl import logging
 
-from data_pipelines import example_codec
+from data_pipelines import example_codec, storage
 from data_pipelines.atomic_io import atomic_write_json
 from data_pipelines.errors import BadInputError
 from data_pipelines.stats import RunningBandStats
@@ -181,6 +182,9 @@ def write_shards(items: Sequence[Item], out_dir: str | os.PathLike, *, num_shard
   """
   if num_shards < 1:
     raise ValueError(f"num_shards must be >= 1, got {num_shards}")
+  if storage.is_url(out_dir):
+    return _write_to_url(items, os.fspath(out_dir), overwrite=overwrite, num_shards=num_shards,
+                         seed=seed, skip_bad=skip_bad, prefix=prefix, bands=bands, extra=extra)
   out = pathlib.Path(out_dir)
   plan = _plan(items, num_shards, seed, prefix)
   done = _start(out, plan, overwrite)
@@ -203,6 +207,30 @@ def write_shards(items: Sequence[Item], out_dir: str | os.PathLike, *, num_shard
   atomic_write_json(out / MANIFEST, manifest)
   shutil.rmtree(out / _PROGRESS_DIR, ignore_errors=True)
   (out / _PLAN).unlink(missing_ok=True)
+  return manifest
+
+
+def _write_to_url(items: Sequence[Item], url: str, *, overwrite: bool, **kwargs
+                  ) -> dict[str, Any]:
+  """write_shards into an object store, which has no rename: the shards are written in a local
+  staging folder ($TMPDIR), then uploaded one object per PUT with manifest.json last, so a
+  reader that finds the manifest finds every shard it lists. An old manifest is deleted
+  before anything it describes is replaced."""
+  manifest_url = storage.join(url, MANIFEST)
+  if storage.exists(manifest_url):
+    old = json.loads(storage.read_text(manifest_url))
+    if not overwrite:
+      if old.get("plan") == _plan(items, kwargs["num_shards"], kwargs["seed"], kwargs["prefix"]):
+        return old
+      raise FileExistsError(f"{url} already holds a different dataset ({MANIFEST}); "
+                            "choose another --out or pass overwrite")
+    storage.remove(manifest_url)
+  with tempfile.TemporaryDirectory(prefix="spectralgpt-ingest-") as staging:
+    manifest = write_shards(items, staging, overwrite=True, **kwargs)
+    for stale in storage.glob(storage.join(url, "*.tfrecord")):
+      if storage.basename(stale) not in {s["file"] for s in manifest["shards"]}:
+        storage.remove(stale)
+    storage.upload_tree(staging, url, last=(MANIFEST,))
   return manifest
 
 

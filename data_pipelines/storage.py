@@ -260,9 +260,13 @@ def glob(pattern: str | os.PathLike) -> list[str]:
     import glob as glob_lib  # pylint: disable=g-import-not-at-top
     return sorted(glob_lib.glob(pattern))
   folder, name = pattern.rsplit("/", 1)
-  return sorted(join(folder, n) for n in listdir(folder) if fnmatch.fnmatchcase(n, name)) \
-      if "*" not in folder and "?" not in folder and "[" not in folder \
-      else sorted(_with_scheme(pattern, p) for p in _remote(pattern, "glob"))
+  if any(c in folder for c in "*?["):
+    return sorted(_with_scheme(pattern, p) for p in _remote(pattern, "glob"))
+  try:
+    names = listdir(folder)
+  except FileNotFoundError:
+    return []
+  return sorted(join(folder, n) for n in names if fnmatch.fnmatchcase(n, name))
 
 
 def makedirs(path: str | os.PathLike) -> None:

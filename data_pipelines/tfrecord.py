@@ -23,6 +23,7 @@ import google_crc32c
 import grain
 from absl import logging
 
+from data_pipelines import storage
 from data_pipelines.errors import CorruptRecordError, ShardMismatchError
 
 _HEADER = struct.Struct("<QI")
@@ -62,11 +63,11 @@ class TFRecordWriter:
 
 
 def open_binary(path: str | os.PathLike) -> BinaryIO:
-  """Opens a local path or an object-store URL (gs://, s3:// via etils.epath) for reading."""
+  """Opens a local path or an object-store URL (gs://, s3://: data_pipelines.storage, whose
+  read failures name the URL) for reading."""
   p = os.fspath(path)
-  if "://" in p:
-    from etils import epath  # pylint: disable=g-import-not-at-top
-    return epath.Path(p).open("rb")
+  if storage.is_url(p):
+    return storage.open(p, "rb")
   return open(p, "rb", buffering=1 << 16)
 
 
