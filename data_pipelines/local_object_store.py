@@ -1,6 +1,7 @@
 """Real object stores on loopback for trying the bucket flow on a laptop, for tests and benches:
-a GCS emulator (`gcp-storage-emulator`) and an S3 server (`moto` in server mode), each a child
-process on 127.0.0.1 at a free port.
+a GCS emulator (`gcp-storage-emulator`, behind a small proxy that adds the generation headers
+and preconditions it leaves out: gcs_emulator_proxy) and an S3 server (`moto` in server mode),
+each a child process on 127.0.0.1 at a free port.
 
     with gcs_emulator() as store:          # or s3_server()
       env = {**os.environ, **store.env()}   # what a child process needs to reach it
@@ -26,7 +27,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from typing import Iterator
+from typing import Any, Iterator
 
 _START_TIMEOUT_S = 60.0
 
@@ -44,6 +45,7 @@ class ObjectStore:
   kind: str
   endpoint: str
   process: subprocess.Popen
+  proxy: Any = None   # gcs: the header/precondition proxy in front of the emulator
 
   @property
   def scheme(self) -> str:
@@ -100,6 +102,9 @@ class ObjectStore:
 
   def stop(self) -> None:
     """Ends the server (SIGTERM, then SIGKILL after 5 s)."""
+    if self.proxy is not None:
+      self.proxy.stop()
+      self.proxy = None
     if self.process.poll() is None:
       self.process.terminate()
       try:
@@ -151,7 +156,13 @@ def start(kind: str, *, quiet: bool = True) -> ObjectStore:
     raise ImportError(f"{cmd[0]} not found: pip install 'spectralgpt_jax[cloud]' "
                       "(gcp-storage-emulator, moto[server])") from e
   _wait_until_up(proc, probe, f"{kind} server {' '.join(cmd)}")
-  return ObjectStore(kind, endpoint, proc)
+  if kind == "s3":
+    return ObjectStore(kind, endpoint, proc)
+  # The emulator omits the generation headers and preconditions tensorstore relies on.
+  from data_pipelines import gcs_emulator_proxy  # pylint: disable=g-import-not-at-top
+  proxy_port = free_port()
+  proxy = gcs_emulator_proxy.Proxy(proxy_port, port)
+  return ObjectStore(kind, f"http://127.0.0.1:{proxy_port}", proc, proxy)
 
 
 @contextlib.contextmanager

@@ -17,8 +17,7 @@ STALE_AFTER_S between them would make a live holder look stale.
 A workdir in an object store (gs://, s3://) holds the same record as an object created only if
 absent (GCS generation precondition, S3 If-None-Match: data_pipelines.storage.create_new); the
 heartbeat rewrites it with a fresh "refreshed" time, which the staleness check reads instead
-of a file's mtime. (The loopback GCS emulator ignores the precondition; real GCS and S3 honour
-it.)
+of a file's mtime.
 """
 
 from __future__ import annotations

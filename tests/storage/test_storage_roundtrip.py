@@ -84,13 +84,11 @@ def test_writes_reads_and_preconditions(bucket):
   assert not storage.exists(path)
 
 
-def test_create_new_refuses_an_existing_object(s3_server):
-  """S3 honours If-None-Match: * (the loopback GCS emulator ignores ifGenerationMatch=0)."""
-  with s3_server.environ():
-    url = s3_server.make_bucket("test-lock")
-    assert storage.create_new(f"{url}/.lock", b"first")
-    assert not storage.create_new(f"{url}/.lock", b"second")
-    assert storage.read_bytes(f"{url}/.lock") == b"first"
+def test_create_new_refuses_an_existing_object(bucket):
+  """ifGenerationMatch=0 (GCS) / If-None-Match: * (S3): the workdir lock's create-if-absent."""
+  assert storage.create_new(f"{bucket}/.lock", b"first")
+  assert not storage.create_new(f"{bucket}/.lock", b"second")
+  assert storage.read_bytes(f"{bucket}/.lock") == b"first"
 
 
 def test_missing_bucket_and_object_are_one_line_naming_the_url(bucket, store):
