@@ -12,8 +12,10 @@ Endpoints and credentials come only from the clients' standard configuration:
 `STORAGE_EMULATOR_HOST` (gcsfs) / `TENSORSTORE_GCS_HTTP_URL` (tensorstore) for a GCS emulator,
 `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_S3` and `AWS_*` credentials for S3 (see
 local_object_store.ObjectStore.env). With `STORAGE_EMULATOR_HOST` set the plain JSON-API
-`gcsfs.core.GCSFileSystem` is used: gcsfs's default class first asks a gRPC control plane for
-the bucket type, which an emulator does not serve (a 60 s timeout on every call).
+`gcsfs.core.GCSFileSystem` is used (and registered with fsspec for gs://, so that etils.epath
+and orbax use it too): gcsfs's default class first asks a gRPC control plane for the bucket
+type, which an emulator does not serve (a 60 s timeout on every call). Child processes get the
+same from `GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT=false` (local_object_store.ObjectStore.env).
 
 Failures of object stores (missing bucket or object, denied access, a server that went away,
 also in the middle of a read) become `StorageError` (an OSError; FileNotFoundError and
@@ -149,6 +151,8 @@ def filesystem(url: str | os.PathLike) -> tuple[Any, str]:
   scheme = url.split("://", 1)[0]
   if scheme in ("gs", "gcs") and os.environ.get("STORAGE_EMULATOR_HOST"):
     from gcsfs.core import GCSFileSystem  # pylint: disable=g-import-not-at-top
+    for name in ("gs", "gcs"):  # also for etils.epath (orbax) in this process
+      fsspec.register_implementation(name, GCSFileSystem, clobber=True)
     return GCSFileSystem(), GCSFileSystem._strip_protocol(url)  # pylint: disable=protected-access
   try:
     return fsspec.core.url_to_fs(url)
@@ -225,6 +229,7 @@ def _remote(path: str | os.PathLike, op: str, *args, **kwargs):
   path = os.fspath(path)
   fs, p = filesystem(path)
   with errors_named(path):
+    fs.invalidate_cache(p)  # listings change under other writers: never answer from a cache
     return getattr(fs, op)(p, *args, **kwargs)
 
 
