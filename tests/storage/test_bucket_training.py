@@ -78,11 +78,12 @@ def test_train_in_bucket_kill9_resume_and_export(gcs_server, ben_dir, tmp_path):
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
       np.testing.assert_array_equal(x, y)
 
-    out = tmp_path / "w.safetensors"
+    out = storage.join(bucket, "export", "w.safetensors")
     res = subprocess.run([sys.executable, "-m", "spectralgpt_jax", "export", "--weights",
-                          crashed, "--out", str(out)], env=env, capture_output=True, text=True,
+                          crashed, "--out", out], env=env, capture_output=True, text=True,
                          timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
-    from safetensors.numpy import load_file
-    exported = load_file(str(out))
-    assert len(exported) == len(jax.tree.leaves(b))
+    from safetensors.numpy import load
+    exported = load(storage.read_bytes(out))
+    assert storage.exists(out + ".json")
+    assert sum(v.size for v in exported.values()) == sum(x.size for x in jax.tree.leaves(b))
