@@ -136,8 +136,11 @@ def _bin(name: str) -> str:
   return here if os.path.exists(here) else name
 
 
-def start(kind: str, *, quiet: bool = True) -> ObjectStore:
-  """Starts a "gcs" emulator (in memory) or an "s3" server; stop it with `.stop()`."""
+def start(kind: str, *, quiet: bool = True, server_env: dict[str, str] | None = None
+          ) -> ObjectStore:
+  """Starts a "gcs" emulator (in memory) or an "s3" server; stop it with `.stop()`.
+  `server_env`: more variables for the server process (moto: INITIAL_NO_AUTH_ACTION_COUNT=N
+  enforces credentials after N requests)."""
   port = free_port()
   endpoint = f"http://127.0.0.1:{port}"
   out = subprocess.DEVNULL if quiet else None
@@ -151,7 +154,8 @@ def start(kind: str, *, quiet: bool = True) -> ObjectStore:
   else:
     raise ValueError(f"unknown object store kind {kind!r} (gcs or s3)")
   try:
-    proc = subprocess.Popen(cmd, stdout=out, stderr=out, stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, stdout=out, stderr=out, stdin=subprocess.DEVNULL,
+                            env={**os.environ, **(server_env or {})})
   except FileNotFoundError as e:
     raise ImportError(f"{cmd[0]} not found: pip install 'spectralgpt_jax[cloud]' "
                       "(gcp-storage-emulator, moto[server])") from e
@@ -176,9 +180,9 @@ def gcs_emulator() -> Iterator[ObjectStore]:
 
 
 @contextlib.contextmanager
-def s3_server() -> Iterator[ObjectStore]:
-  """A running moto S3 server for the block."""
-  store = start("s3")
+def s3_server(**server_env: str) -> Iterator[ObjectStore]:
+  """A running moto S3 server for the block (`server_env`: see `start`)."""
+  store = start("s3", server_env=server_env)
   try:
     yield store
   finally:

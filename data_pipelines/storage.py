@@ -142,6 +142,24 @@ def errors_named(url: str | os.PathLike) -> Iterator[None]:
 
 # --- File systems. -------------------------------------------------------------------------------
 
+# Variables that file systems read when created: fsspec caches instances, so an instance made
+# under other values (another endpoint, in tests or a long-lived process) must not be reused.
+_CLIENT_VARS = ("STORAGE_EMULATOR_HOST", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3",
+                "AWS_ACCESS_KEY_ID", "AWS_PROFILE", "GOOGLE_APPLICATION_CREDENTIALS")
+_clients_made_under: dict[str, tuple] = {}
+
+
+def _fresh_clients(scheme: str) -> None:
+  now = tuple(os.environ.get(v) for v in _CLIENT_VARS)
+  if _clients_made_under.setdefault(scheme, now) != now:
+    import fsspec  # pylint: disable=g-import-not-at-top
+    fsspec.get_filesystem_class(scheme).clear_instance_cache()
+    if scheme in ("gs", "gcs"):
+      from gcsfs.core import GCSFileSystem  # pylint: disable=g-import-not-at-top
+      GCSFileSystem.clear_instance_cache()
+    _clients_made_under[scheme] = now
+
+
 def filesystem(url: str | os.PathLike) -> tuple[Any, str]:
   """(fsspec file system, path inside it) for a URL or local path."""
   import fsspec  # pylint: disable=g-import-not-at-top
@@ -149,6 +167,8 @@ def filesystem(url: str | os.PathLike) -> tuple[Any, str]:
   if not is_url(url):
     return fsspec.filesystem("file"), os.path.abspath(url)
   scheme = url.split("://", 1)[0]
+  if scheme in ("gs", "gcs", "s3", "s3a"):
+    _fresh_clients(scheme)
   if scheme in ("gs", "gcs") and os.environ.get("STORAGE_EMULATOR_HOST"):
     from gcsfs.core import GCSFileSystem  # pylint: disable=g-import-not-at-top
     for name in ("gs", "gcs"):  # also for etils.epath (orbax) in this process
@@ -214,15 +234,17 @@ class _Guarded(io.RawIOBase):
 
 def open(path: str | os.PathLike, mode: str = "rb", **kwargs) -> IO:  # pylint: disable=redefined-builtin
   """Opens a local file (builtins.open) or a remote object (fsspec, binary modes; "w"
-  uploads when closed). Text modes of remote files wrap the binary one."""
+  uploads when closed; `kwargs` such as block_size go to fsspec). Text modes of remote files
+  wrap the binary one."""
   path = os.fspath(path)
   if not is_url(path):
     return builtins.open(path, mode, **kwargs)
   fs, p = filesystem(path)
   binary = mode.replace("t", "") if "b" in mode else mode.replace("t", "") + "b"
+  encoding = kwargs.pop("encoding", "utf-8")
   with errors_named(path):
-    f = _Guarded(fs.open(p, binary), path)
-  return f if "b" in mode else io.TextIOWrapper(f, encoding=kwargs.get("encoding", "utf-8"))
+    f = _Guarded(fs.open(p, binary, **kwargs), path)
+  return f if "b" in mode else io.TextIOWrapper(f, encoding=encoding)
 
 
 def _remote(path: str | os.PathLike, op: str, *args, **kwargs):
