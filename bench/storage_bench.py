@@ -89,7 +89,7 @@ def main() -> None:
         storage.upload_tree(local, url, last=("manifest.json",))
         rows.append((kind, *measure(url, args.reps)))
   table = ["| source | MB/s | records/s | vs local |", "|---|---|---|---|"]
-  table += [f"| {name} | {mbs:.1f} | {rps:.0f} | {mbs / rows[0][1]:.2f}x |"
+  table += [f"| {name} | {mbs:.1f} | {rps:.0f} | {mbs / rows[0][1]:.3g}x |"
             for name, mbs, rps in rows]
   body = "\n".join(table)
   print(body)
