@@ -5,8 +5,8 @@ Operations: `open`, `exists`, `isdir`, `listdir`, `glob`, `size`, `makedirs`, `r
 `read_bytes`/`write_bytes`, `atomic_write` (local: temporary file + rename; object store: the
 object written whole in one PUT, so a reader sees the old object or the new one), `create_new`
 (create-if-absent: O_EXCL locally, generation/If-None-Match preconditions in GCS/S3) and
-`upload_tree` (a folder copied with its completion marker last, so nothing partial looks
-complete).
+`upload_tree` (a folder copied with the files that vouch for the others, such as a manifest,
+last, so nothing partial looks complete).
 
 Endpoints and credentials come only from the clients' standard configuration:
 `STORAGE_EMULATOR_HOST` (gcsfs) / `TENSORSTORE_GCS_HTTP_URL` (tensorstore) for a GCS emulator,
@@ -31,9 +31,6 @@ import io
 import os
 import tempfile
 from typing import IO, Any, Callable, Iterator
-
-COMPLETE_MARKER = "_COMPLETE"
-
 
 def is_url(path: str | os.PathLike) -> bool:
   """Whether `path` is a URL (scheme://...) rather than a local path."""
@@ -406,12 +403,3 @@ def upload_tree(local_dir: str | os.PathLike, url: str, *, last: tuple[str, ...]
   for rel in files:
     with builtins.open(os.path.join(local_dir, rel), "rb") as f:
       write_bytes(join(url, *rel.split(os.sep)), f.read())
-
-
-def mark_complete(folder: str | os.PathLike) -> None:
-  """Writes the folder's completion marker (last, after everything it vouches for)."""
-  write_bytes(join(folder, COMPLETE_MARKER), b"")
-
-
-def is_complete(folder: str | os.PathLike) -> bool:
-  return exists(join(folder, COMPLETE_MARKER))
