@@ -1,6 +1,7 @@
 """Evaluation with shards, outputs and the feature cache in an emulated GCS bucket: the same
-metrics as the run on local disk, metrics.json and predictions.npz in the bucket, and a second
-point that reads its features from the bucket's cache."""
+metrics as the run on local disk, metrics.json and predictions.npz in the bucket, a second
+point that reads its features from the bucket's cache, and a sweep's points with their
+results tables and plots written there."""
 
 import json
 import math
@@ -54,3 +55,16 @@ def test_evaluate_into_a_bucket_matches_local(gcs_server, ben_dir, tmp_path, mon
     again = evaluation.run_evals(_config(*shards), storage.join(bucket, "sweep", "point2"))
     _same(remote, again)
     assert storage.listdir(cache) == cached   # read from the bucket's cache, none added
+
+    from spectralgpt_jax.cli import evaluate as evaluate_cli, sweep as sweep_cli
+    root = storage.join(bucket, "seeds")
+    for seed in (0, 1):
+      config = _config(*shards)
+      config.seed = seed
+      assert evaluate_cli.run_point(config, {"seed": seed}, storage.join(root, f"s{seed}"))
+      assert evaluate_cli.run_point(config, {"seed": seed},
+                                    storage.join(root, f"s{seed}")) is None  # done: skipped
+    tables, pngs = sweep_cli.report(root, quiet=True)
+    assert tables and pngs and all(p.startswith("gs://") for p in tables + pngs)
+    assert storage.read_text(storage.join(root, "results.csv")).count("\n") >= 3
+    assert all(storage.read_bytes(p)[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
