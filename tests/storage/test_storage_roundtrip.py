@@ -42,6 +42,10 @@ def test_ingest_command_to_gcs_bucket(ben_dir, example_dir, gcs_server):
     url = storage.join(gcs_server.make_bucket("test-ingest"), "ben")
     _ingest_cli(example_dir, url)
     _check_shards_match(url, ben_dir)
+    # Shards without their manifest (an upload cut short) are not a dataset.
+    storage.remove(storage.join(url, "manifest.json"))
+    with pytest.raises(FileNotFoundError, match=r"no manifest.json in gs://test-ingest/ben"):
+      sources.list_shards(url)
 
 
 def test_shards_to_s3_bucket(ben_dir, s3_server):
