@@ -1,35 +1,25 @@
-"""Atomic file writes: a temporary file in the same folder, fsync, then os.replace, so readers
-see no file or the whole one (shards' progress and manifests, evaluation outputs, sweep results).
-Standard library only: any room may use it."""
+"""Atomic file writes: readers see no file or the whole one (shards' progress and manifests,
+evaluation outputs, sweep results). Local paths: a temporary file in the same folder, fsync,
+then os.replace; object-store URLs (gs://, s3://): the object written whole in one PUT
+(data_pipelines.storage). Standard library at import: any room may use it."""
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 from typing import IO, Any, Callable
+
+from data_pipelines import storage
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> None:
-  """Calls `write(binary file)` on a temporary file next to `path`, then renames it into place
-  (the folder is created; the temporary file is removed if `write` raises)."""
-  folder = os.path.dirname(os.path.abspath(path))
-  os.makedirs(folder, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix="-" + os.path.basename(path))
-  try:
-    with os.fdopen(fd, "wb") as f:
-      write(f)
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
+  """Calls `write(binary file)` and puts the result at `path` whole or not at all (a local
+  folder is created; a local temporary file is removed if `write` raises)."""
+  storage.atomic_write(path, write)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-  atomic_write(path, lambda f: f.write(data))
+  storage.write_bytes(path, data)
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any, **dumps_kwargs) -> None:

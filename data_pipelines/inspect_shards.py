@@ -5,10 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from etils import epath
-
 from data_pipelines import example_codec
-from data_pipelines import sources
+from data_pipelines import sources, storage
 from data_pipelines.errors import CorruptRecordError
 from data_pipelines import record_formats
 from data_pipelines.tfrecord import iter_records
@@ -77,8 +75,8 @@ def inspect_dir(directory: str) -> dict[str, Any]:
   date_counts, all_dates = set(), set()
   dense = _DenseTally()
   for entry in manifest["shards"]:
-    path = epath.Path(directory) / entry["file"]
-    if not path.exists():
+    path = storage.join(directory, entry["file"])
+    if not storage.exists(path):
       raise ManifestMismatchError(f"shard {path} listed in manifest.json is missing")
     n = 0
     for offset, data in _records(str(path), fmt):
@@ -110,8 +108,8 @@ def inspect_dir(directory: str) -> dict[str, Any]:
                                   f"found {n}")
     shard_reports.append({"file": entry["file"], "records": n})
   listed = {e["file"] for e in manifest["shards"]}
-  pattern = "*" + record_formats.extension(fmt)
-  extra = sorted(p.name for p in epath.Path(directory).glob(pattern) if p.name not in listed)
+  ext = record_formats.extension(fmt)
+  extra = sorted(n for n in storage.listdir(directory) if n.endswith(ext) and n not in listed)
   return {"directory": str(directory), "shards": shard_reports,
           "num_records": sum(s["records"] for s in shard_reports), "bands": bands,
           "cube_shapes": sorted(list(s) for s in seen_shapes), "dtypes": sorted(seen_dtypes),

@@ -28,14 +28,14 @@ import multiprocessing
 import os
 import pathlib
 import shutil
+import tempfile
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 from absl import logging
 
-from data_pipelines import example_codec
-from data_pipelines import record_formats
+from data_pipelines import example_codec, record_formats, storage
 from data_pipelines.atomic_io import atomic_write_json
 from data_pipelines.errors import BadInputError
 from data_pipelines.stats import RunningBandStats
@@ -205,6 +205,10 @@ def write_shards(items: Sequence[Item], out_dir: str | os.PathLike, *, num_shard
       `default_workers`); the output is byte-identical for every value.
     record_format: "tfrecord" or "array_record" (data_pipelines.record_formats).
   """
+  if storage.is_url(out_dir):
+    return _write_to_url(items, os.fspath(out_dir), overwrite=overwrite, num_shards=num_shards,
+                         seed=seed, skip_bad=skip_bad, prefix=prefix, bands=bands, extra=extra,
+                         workers=workers, record_format=record_format)
   job = prepare(items, out_dir, num_shards=num_shards, seed=seed, skip_bad=skip_bad,
                 prefix=prefix, bands=bands, overwrite=overwrite, record_format=record_format)
   if job.manifest is not None:
@@ -239,11 +243,12 @@ def prepare(items: Sequence[Item], out_dir: str | os.PathLike, *, num_shards: in
   `assign_shards`, the shards already complete, and the reference bands (given, else those of
   the first good record in shard order, as a one-process run meets them), so shards written
   apart (processes, Beam workers) make the same skip decisions as one process would."""
-  # Object-store `out` (gs://, s3://) plugs in here and in `_write_one_shard` / `finish`
-  # (data_pipelines.storage); until then `out` is a local path or a mounted bucket.
   record_formats.check_format(record_format)
   if num_shards < 1:
     raise ValueError(f"num_shards must be >= 1, got {num_shards}")
+  if storage.is_url(out_dir):   # write_shards stages URL outputs locally before calling this
+    raise ValueError(f"{out_dir}: shards written apart (Beam workers) need a folder every "
+                     "worker can write (a shared or gcsfuse-mounted path), not a URL")
   out = pathlib.Path(out_dir)
   plan = _plan(items, num_shards, seed, prefix, record_format)
   shards = [(shard_name(prefix, k, num_shards, record_format), [items[i] for i in idx])
@@ -354,6 +359,32 @@ def finish(job: IngestJob, extra: dict[str, Any] | None = None) -> dict[str, Any
   atomic_write_json(out / MANIFEST, manifest)
   shutil.rmtree(out / _PROGRESS_DIR, ignore_errors=True)
   (out / _PLAN).unlink(missing_ok=True)
+  return manifest
+
+
+def _write_to_url(items: Sequence[Item], url: str, *, overwrite: bool, **kwargs
+                  ) -> dict[str, Any]:
+  """write_shards into an object store, which has no rename: the shards are written in a local
+  staging folder ($TMPDIR), then uploaded one object per PUT with manifest.json last, so a
+  reader that finds the manifest finds every shard it lists. An old manifest is deleted
+  before anything it describes is replaced."""
+  manifest_url = storage.join(url, MANIFEST)
+  if storage.exists(manifest_url):
+    old = json.loads(storage.read_text(manifest_url))
+    if not overwrite:
+      if old.get("plan") == _plan(items, kwargs["num_shards"], kwargs["seed"], kwargs["prefix"],
+                                  kwargs["record_format"]):
+        return old
+      raise FileExistsError(f"{url} already holds a different dataset ({MANIFEST}); "
+                            "choose another --out or pass overwrite")
+    storage.remove(manifest_url)
+  with tempfile.TemporaryDirectory(prefix="spectralgpt-ingest-") as staging:
+    manifest = write_shards(items, staging, overwrite=True, **kwargs)
+    ext = record_formats.extension(kwargs["record_format"])
+    for stale in storage.glob(storage.join(url, "*" + ext)):
+      if storage.basename(stale) not in {s["file"] for s in manifest["shards"]}:
+        storage.remove(stale)
+    storage.upload_tree(staging, url, last=(MANIFEST,))
   return manifest
 
 

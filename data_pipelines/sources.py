@@ -2,7 +2,8 @@
 
 `paths` in the data config may be: a shard directory holding manifest.json (the shard list
 comes from the manifest), a glob pattern ("/data/ben/*.tfrecord", "gs://b/ben/data-*"), or a
-comma-separated list of shard files. Remote paths go through `etils.epath` (a tfds dependency).
+comma-separated list of shard files. Every path goes through `data_pipelines.storage` (local,
+gs://, s3://, any fsspec URL; a gcsfuse mount is a local path).
 
 `verify_shards` compares the shards with their manifest before anything trains on them (sizes,
 record counts by a header walk, missing / empty / surplus files); strict mode raises
@@ -14,12 +15,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from etils import epath
-
 from absl import logging
 
-from data_pipelines import datasets
-from data_pipelines import record_formats
+from data_pipelines import datasets, record_formats, storage
 from data_pipelines.errors import CorruptRecordError, ShardMismatchError
 from data_pipelines.shard_writer import MANIFEST
 from data_pipelines.tfrecord import RecordReader
@@ -31,11 +29,11 @@ def _is_glob(s: str) -> bool:
 
 def read_manifest(directory: str) -> dict[str, Any]:
   """The manifest.json of a shard directory (FileNotFoundError naming it when absent)."""
-  path = epath.Path(directory) / MANIFEST
-  if not path.exists():
+  path = storage.join(directory, MANIFEST)
+  if not storage.exists(path):
     raise FileNotFoundError(f"no {MANIFEST} in {directory}")
   try:
-    return json.loads(path.read_text())
+    return json.loads(storage.read_text(path))
   except ValueError as e:
     raise ValueError(f"{path}: invalid JSON ({e})") from e
 
@@ -49,11 +47,12 @@ def list_shards(paths: str, *, allow_missing: bool = False
   if not paths:
     raise ValueError("data.paths is empty: give a shard directory, a glob or a file list")
   specs = [p.strip() for p in str(paths).split(",") if p.strip()]
-  if len(specs) == 1 and not _is_glob(specs[0]) and epath.Path(specs[0]).is_dir():
-    directory = epath.Path(specs[0])
-    manifest = read_manifest(specs[0])
-    files = [str(directory / s["file"]) for s in manifest["shards"]]
-    missing = [f for f in files if not epath.Path(f).exists()]
+  if len(specs) == 1 and not _is_glob(specs[0]) and storage.isdir(specs[0]):
+    directory = specs[0].rstrip("/")
+    manifest = read_manifest(directory)
+    files = [storage.join(directory, s["file"]) for s in manifest["shards"]]
+    present = set(storage.listdir(directory))
+    missing = [f for f in files if storage.basename(f) not in present]
     if missing and not allow_missing:
       raise FileNotFoundError(f"{directory}: shards listed in {MANIFEST} are missing: "
                               f"{missing[:5]}")
@@ -61,18 +60,17 @@ def list_shards(paths: str, *, allow_missing: bool = False
   files: list[str] = []
   for spec in specs:
     if _is_glob(spec):
-      parent, pattern = spec.rsplit("/", 1) if "/" in spec else (".", spec)
-      hits = sorted(str(p) for p in epath.Path(parent).glob(pattern))
+      hits = storage.glob(spec)
       if not hits:
         raise FileNotFoundError(f"no shard matches {spec!r}")
       files.extend(hits)
     else:
-      if not epath.Path(spec).exists():
+      if not storage.exists(spec):
         raise FileNotFoundError(f"shard {spec!r} does not exist")
       files.append(spec)
   manifest = None
-  parents = {str(epath.Path(f).parent) for f in files}
-  if len(parents) == 1 and (epath.Path(next(iter(parents))) / MANIFEST).exists():
+  parents = {storage.parent(f) for f in files}
+  if len(parents) == 1 and storage.exists(storage.join(next(iter(parents)), MANIFEST)):
     manifest = read_manifest(next(iter(parents)))
   return sorted(set(files)), manifest
 
@@ -87,12 +85,12 @@ def manifest_num_records(data_cfg) -> tuple[int, str] | None:
   files, manifest = list_shards(data_cfg.paths, allow_missing=True)
   if manifest is None or "num_records" not in manifest:
     return None
-  folder = epath.Path(files[0]).parent if files else epath.Path(str(data_cfg.paths))
+  folder = storage.parent(files[0]) if files else str(data_cfg.paths)
   if data_cfg.get("split_file"):
     from data_pipelines import splits  # pylint: disable=g-import-not-at-top
     ids = splits.read_split_file(data_cfg.split_file)
-    return len(ids), f"{data_cfg.split_file} (ids of {folder / MANIFEST})"
-  return int(manifest["num_records"]), str(folder / MANIFEST)
+    return len(ids), f"{data_cfg.split_file} (ids of {storage.join(folder, MANIFEST)})"
+  return int(manifest["num_records"]), storage.join(folder, MANIFEST)
 
 
 def expected_sizes(files: list[str], manifest: dict[str, Any] | None
@@ -103,7 +101,7 @@ def expected_sizes(files: list[str], manifest: dict[str, Any] | None
   entries = {s["file"]: s for s in manifest.get("shards", [])}
   out = {}
   for f in files:
-    e = entries.get(epath.Path(f).name)
+    e = entries.get(storage.basename(f))
     if e is not None and "bytes" in e and "records" in e:
       out[f] = (int(e["bytes"]), int(e["records"]))
   return out
@@ -118,10 +116,9 @@ def record_format(files: list[str], manifest: dict[str, Any] | None) -> str:
 
 def _problem(path: str, expected: tuple[int, int] | None, fmt: str) -> str | None:
   """What is wrong with one shard (None: nothing)."""
-  p = epath.Path(path)
-  if not p.exists():
+  if not storage.exists(path):
     return "missing (listed in the manifest, not on disk)"
-  size = p.stat().length
+  size = storage.size(path)
   if expected is not None:
     want_bytes, want_records = expected
     if size != want_bytes:
@@ -159,14 +156,14 @@ def verify_shards(files: list[str], manifest: dict[str, Any] | None, *, skip: bo
     else:
       problems.append((f, why))
   if manifest is not None and files:
-    folder = epath.Path(files[0]).parent
+    folder = storage.parent(files[0])
     names = {s["file"] for s in manifest.get("shards", [])}
-    for extra in sorted(folder.glob("*" + record_formats.extension(fmt))):
-      if extra.name not in names:
-        problems.append((str(extra), "surplus: a shard file the manifest does not list"))
+    for extra in storage.glob(storage.join(folder, "*" + record_formats.extension(fmt))):
+      if storage.basename(extra) not in names:
+        problems.append((extra, "surplus: a shard file the manifest does not list"))
     listed = sum(int(s.get("records", 0)) for s in manifest.get("shards", []))
     if "num_records" in manifest and int(manifest["num_records"]) != listed:
-      problems.append((str(folder / MANIFEST), f"num_records {manifest['num_records']} but "
+      problems.append((storage.join(folder, MANIFEST), f"num_records {manifest['num_records']} but "
                        f"its shards list {listed} records"))
   if problems and not skip:
     path, why = problems[0]

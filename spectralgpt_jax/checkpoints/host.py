@@ -11,6 +11,7 @@ from typing import Any, Mapping
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+from etils import epath
 
 from spectralgpt_jax.checkpoints.integrity import (CheckpointCorruptError, checksum_item,
                                                    step_custom_metadata, verify)
@@ -37,16 +38,31 @@ class CheckpointContents:
   path: pathlib.Path
 
 
+# In an object store a step is written in place (no rename); orbax writes this file last.
+_COMMIT_MARKER = "commit_success.txt"
+
+
+def _as_path(path: str | os.PathLike) -> pathlib.Path:
+  """A local path made absolute, or an epath.Path for a URL (gs://...)."""
+  text = os.fspath(path)
+  if "://" in text:
+    return epath.Path(text)  # the same interface as pathlib for what is used here
+  return pathlib.Path(text).expanduser().resolve()
+
+
 def _is_step_dir(path: pathlib.Path) -> bool:
-  return path.name.isdigit() and (path / STATE).is_dir()
+  if not (path.name.isdigit() and (path / STATE).is_dir()):
+    return False
+  return "://" not in os.fspath(path) or (path / _COMMIT_MARKER).exists()
 
 
 def resolve(path: str | os.PathLike, step: int | None = None) -> tuple[pathlib.Path, int]:
   """(CheckpointManager root, step) for a workdir, a manager root or one step directory.
 
-  Without `step`, the latest step is used. Raises FileNotFoundError naming what is missing.
+  Without `step`, the latest step is used (in a bucket: the latest committed one). Raises
+  FileNotFoundError naming what is missing.
   """
-  path = pathlib.Path(path).expanduser().resolve()
+  path = _as_path(path)
   if not path.is_dir():
     raise FileNotFoundError(f"{path}: checkpoint directory not found")
   if _is_step_dir(path):
@@ -142,12 +158,15 @@ def write_checkpoint(root: str | os.PathLike, params: Mapping, meta: Mapping, *,
   `root` becomes a CheckpointManager directory (made absolute). An existing step is only
   replaced with `force`. Returns the step directory.
   """
-  root = pathlib.Path(root).expanduser().resolve()
+  root = _as_path(root)
   step_dir = root / str(step)
   if step_dir.exists():
     if not force:
       raise FileExistsError(f"{step_dir} exists; pass --overwrite (force=True) to replace it")
-    shutil.rmtree(step_dir)
+    if isinstance(step_dir, pathlib.Path):
+      shutil.rmtree(step_dir)
+    else:
+      step_dir.rmtree()
   state = {"params": params, "step": np.asarray(step, np.int64), **(extra_state or {})}
   options = ocp.CheckpointManagerOptions(create=True, enable_async_checkpointing=False)
   with ocp.CheckpointManager(root, options=options) as mngr:

@@ -12,7 +12,12 @@ stale, and replaced, when
   * it names another host and was not refreshed for `STALE_AFTER_S` (10 min): the holder
     touches the file every `HEARTBEAT_S` (60 s) while it runs.
 Two hosts sharing a directory (NFS) must have different host names; a clock skew larger than
-STALE_AFTER_S between them would make a live holder look stale. URLs (gs://...) are not locked.
+STALE_AFTER_S between them would make a live holder look stale.
+
+A workdir in an object store (gs://, s3://) holds the same record as an object created only if
+absent (GCS generation precondition, S3 If-None-Match: data_pipelines.storage.create_new); the
+heartbeat rewrites it with a fresh "refreshed" time, which the staleness check reads instead
+of a file's mtime.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ import sys
 import threading
 import time
 from typing import Any, Iterator
+
+from data_pipelines import storage
 
 LOCK_NAME = ".lock"
 HEARTBEAT_S = 60.0
@@ -161,10 +168,13 @@ def held(directory: str, command: str, *, enabled: bool = True,
          heartbeat_s: float = HEARTBEAT_S, stale_after_s: float = STALE_AFTER_S
          ) -> Iterator[dict[str, Any] | None]:
   """Holds the lock of `directory` for the block, refreshing it every `heartbeat_s`; yields
-  the record (None when not `enabled`, e.g. on processes other than 0 of a multi-host run,
-  and for a URL, which is not locked)."""
-  if not enabled or "://" in str(directory):
+  the record (None when not `enabled`, e.g. on processes other than 0 of a multi-host run)."""
+  if not enabled:
     yield None
+    return
+  if storage.is_url(directory):
+    with _held_url(os.fspath(directory), command, heartbeat_s, stale_after_s) as record:
+      yield record
     return
   directory = os.path.abspath(os.fspath(directory))
   record = acquire(directory, command, stale_after_s=stale_after_s)
@@ -184,3 +194,70 @@ def held(directory: str, command: str, *, enabled: bool = True,
     stop.set()
     thread.join()
     release(directory, record)
+
+
+# --- Object-store workdirs. ---------------------------------------------------------------------
+
+def _read_url(path: str) -> dict[str, Any] | None:
+  try:
+    return json.loads(storage.read_bytes(path))
+  except FileNotFoundError:
+    return None
+  except ValueError:
+    return {}
+
+
+def _stale_url(holder: dict[str, Any], stale_after_s: float) -> str | None:
+  if holder.get("host") == socket.gethostname() and isinstance(holder.get("pid"), int):
+    if not _running(holder["pid"], holder.get("pid_start")):
+      return f"its process {holder['pid']} is no longer running"
+    return None
+  age = time.time() - float(holder.get("refreshed", 0))
+  if age > stale_after_s:
+    return f"it was last refreshed {age:.0f} s ago (limit {stale_after_s:.0f} s)"
+  return None
+
+
+@contextlib.contextmanager
+def _held_url(directory: str, command: str, heartbeat_s: float, stale_after_s: float
+              ) -> Iterator[dict[str, Any]]:
+  path = storage.join(directory, LOCK_NAME)
+  record = {"host": socket.gethostname(), "pid": os.getpid(), "pid_start": _pid_start(
+      os.getpid()), "command": command, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+      "refreshed": time.time()}
+  for _ in range(3):
+    if storage.create_new(path, json.dumps(record).encode()):
+      break
+    holder = _read_url(path)
+    if holder is None:
+      continue
+    why = _stale_url(holder, stale_after_s)
+    if why is None:
+      raise WorkdirLockedError(
+          f"{directory} is in use by {describe(holder)}; one run per directory: wait for it "
+          f"to finish or stop it, or use another directory (lock object {path})")
+    print(f"{command}: replacing the stale lock of {describe(holder)} on {directory}: {why}",
+          file=sys.stderr, flush=True)
+    storage.remove(path)
+  else:
+    raise WorkdirLockedError(f"{directory}: could not take the lock {path} (other commands "
+                             "keep starting on it)")
+  stop = threading.Event()
+
+  def beat():
+    while not stop.wait(heartbeat_s):
+      with contextlib.suppress(OSError):
+        if _read_url(path) == record:
+          record["refreshed"] = time.time()
+          storage.write_bytes(path, json.dumps(record).encode())
+
+  thread = threading.Thread(target=beat, name=f"lock heartbeat {path}", daemon=True)
+  thread.start()
+  try:
+    yield record
+  finally:
+    stop.set()
+    thread.join()
+    with contextlib.suppress(OSError):
+      if _read_url(path) == record:
+        storage.remove(path)

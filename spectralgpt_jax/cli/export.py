@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import tempfile
 
+from data_pipelines import storage
 from spectralgpt_jax.cli import _failures, _flags
 
 HELP = "export an orbax checkpoint to official-layout PyTorch weights (.pth/.safetensors)"
@@ -43,16 +47,33 @@ def build_parser() -> argparse.ArgumentParser:
   return p
 
 
+@contextlib.contextmanager
+def _staged(out: str, overwrite: bool):
+  """`out` itself for a local path; for a URL, a file of the same name in a temporary folder."""
+  if not storage.is_url(out):
+    yield out
+    return
+  if storage.exists(out) and not overwrite:
+    raise FileExistsError(f"{out} exists")
+  with tempfile.TemporaryDirectory(prefix="spectralgpt-export-") as tmp:
+    yield os.path.join(tmp, storage.basename(out))
+
+
 @_failures.command("export")
 def main(argv: list[str]) -> int:
   args = _flags.parse(build_parser(), argv)
   from data_pipelines import dense  # pylint: disable=g-import-not-at-top
   from spectralgpt_jax.export import to_torch  # pylint: disable=g-import-not-at-top
-  with _flags.checkpoint_reads(args):
+  with _flags.checkpoint_reads(args), _staged(args.out, args.overwrite) as out:
     res = to_torch.export_checkpoint(
-        args.weights, args.out, step=args.step, fmt=args.format, target=args.target,
+        args.weights, out, step=args.step, fmt=args.format, target=args.target,
         dtype=args.dtype, model=args.model, num_classes=args.num_classes,
         force=args.overwrite, classes=dense.class_names)
+    if out != args.out:   # a URL: weights, then the manifest, each in one PUT
+      for local in (res.weights, res.manifest):
+        storage.write_bytes(storage.join(storage.parent(args.out), local.name),
+                            local.read_bytes())
+      res.weights, res.manifest = args.out, args.out + ".json"
   w = res.data["weights"]
   print(f"wrote {res.weights} ({w['num_tensors']} tensors, {w['num_params']:,} parameters, "
         f"{w['dtype']}, step {res.data['training_step']}, target {res.data['target']})")

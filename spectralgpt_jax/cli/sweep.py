@@ -112,8 +112,8 @@ def main(argv: list[str]) -> int:
       report(a.workdir, quiet=True)
   tables, pngs = report(a.workdir)
   if tables:
-    with open(tables[1]) as f:
-      print(f.read())
+    from data_pipelines import storage  # pylint: disable=g-import-not-at-top
+    print(storage.read_text(tables[1]))
     top = [x for x in pngs if os.path.dirname(x) == a.workdir.rstrip("/")]
     print("plots:\n" + "\n".join(f"  {x}" for x in top))
     if len(pngs) > len(top):

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
 import os
 from typing import Any, Sequence
@@ -35,7 +36,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from data_pipelines import datasets, pipeline
+from data_pipelines import datasets, pipeline, storage
 from spectralgpt_jax import checkpoints, models
 from data_pipelines.atomic_io import atomic_write
 from spectralgpt_jax.evaluation import multihost
@@ -85,6 +86,14 @@ def checkpoint_identity(ctx: EvalContext) -> dict[str, Any]:
     return {"random": ctx.model, "seed": int(ctx.seed)}
   if ctx.pretrained == BAND_STATS:
     return {"features": BAND_STATS}
+  if storage.is_url(ctx.pretrained):   # objects carry no mtime that fsspec reports alike
+    path = ctx.pretrained
+    ident = {"path": path, "model": ctx.model}
+    if storage.isdir(path):
+      ident["step"] = checkpoints.resolve(path)[1]
+    else:
+      ident["size"] = storage.size(path)
+    return ident
   path = os.path.abspath(os.path.expanduser(ctx.pretrained))
   ident: dict[str, Any] = {"path": path, "model": ctx.model}
   if os.path.isdir(path):
@@ -261,8 +270,8 @@ class FeatureCache:
           pooling: str = "mean", compute_dtype: str = "float32") -> FeatureSet:
     key, what = cache_key(self.ctx, data_cfg, layers, pooling, compute_dtype)
     path = os.path.join(self.ctx.cache_dir, f"{key}.npz") if self.ctx.cache_dir else ""
-    if path and os.path.exists(path):
-      with np.load(path) as z:
+    if path and storage.exists(path):
+      with np.load(io.BytesIO(storage.read_bytes(path))) as z:
         logging.info("features from cache %s", path)
         return FeatureSet(z["features"], z["labels"], z["ids"].astype(str))
     if self.ctx.pretrained == BAND_STATS:

@@ -20,6 +20,7 @@ import ml_collections
 from absl import logging
 
 from spectralgpt_jax.evaluation import registry
+from data_pipelines import storage
 from data_pipelines.atomic_io import atomic_write
 from spectralgpt_jax.evaluation.context import EvalContext
 
@@ -32,15 +33,20 @@ def _model_name(model) -> str:
   return str(model.get("name", "") or "")
 
 
+def _absolute(path: str) -> str:
+  """A local path made absolute; a URL (gs://, s3://: data_pipelines.storage) as given."""
+  return path if storage.is_url(path) else os.path.abspath(os.path.expanduser(path))
+
+
 def make_context(config: ml_collections.ConfigDict, workdir: str) -> EvalContext:
   """The run's context (workdir = the run's; run_evals gives each evaluator its subfolder)."""
-  workdir = os.path.abspath(os.path.expanduser(workdir))
+  workdir = _absolute(workdir)
   cache_dir = str(config.get("cache_dir", "") or "") or os.path.join(
-      os.path.dirname(workdir), "feature_cache")
+      os.path.dirname(workdir.rstrip("/")), "feature_cache")
   return EvalContext(workdir=workdir, seed=int(config.get("seed", 0) or 0),
                      pretrained=str(config.get("pretrained", "") or ""),
                      model=_model_name(config.get("model", None)),
-                     cache_dir=os.path.abspath(os.path.expanduser(cache_dir)))
+                     cache_dir=_absolute(cache_dir))
 
 
 def run_evals(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:

@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import re
@@ -26,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from data_pipelines import storage
 from spectralgpt_jax.sweep import points as points_lib
 from spectralgpt_jax.sweep import table
 
@@ -105,7 +107,7 @@ def plot_metric_vs(results: list[dict[str, Any]], axis_key: str, x_of, path: str
     ax.axis("off")
   axs.flat[0].legend(fontsize=7)
   fig.tight_layout()
-  fig.savefig(path, dpi=90)
+  _save(fig, path)
   plt.close(fig)
   return path
 
@@ -132,9 +134,16 @@ def _per_class(pred) -> tuple[np.ndarray, np.ndarray | None, str]:
   return acc, cm, "accuracy (recall)"
 
 
+def _save(fig, path: str) -> None:
+  """The figure as PNG at `path` (a local path or a URL: data_pipelines.storage)."""
+  buf = io.BytesIO()
+  fig.savefig(buf, format="png", dpi=90)
+  storage.write_bytes(path, buf.getvalue())
+
+
 def plot_predictions(npz_path: str) -> list[str]:
   """per_class.png (and confusion_matrix.png for single-label) beside `npz_path`."""
-  with np.load(npz_path, allow_pickle=False) as f:
+  with np.load(io.BytesIO(storage.read_bytes(npz_path)), allow_pickle=False) as f:
     pred = {k: f[k] for k in f.files}
   if "scores" not in pred or "labels" not in pred or pred["scores"].ndim != 2:
     return []
@@ -151,9 +160,9 @@ def plot_predictions(npz_path: str) -> list[str]:
                fontsize=9)
   fig.tight_layout()
   out.append(os.path.join(folder, "per_class.png"))
-  fig.savefig(out[-1], dpi=90)
+  _save(fig, out[-1])
   plt.close(fig)
-  if cm is not None and not os.path.exists(os.path.join(folder, "confusion.png")):
+  if cm is not None and not storage.exists(os.path.join(folder, "confusion.png")):
     # (the feature evaluators write their own confusion.png; others may not)
     fig, ax = plt.subplots(figsize=(max(3.5, 0.4 * k + 1.5),) * 2)
     ax.imshow(cm, cmap="Blues")
@@ -163,7 +172,7 @@ def plot_predictions(npz_path: str) -> list[str]:
     ax.set_ylabel("true")
     fig.tight_layout()
     out.append(os.path.join(folder, "confusion_matrix.png"))
-    fig.savefig(out[-1], dpi=90)
+    _save(fig, out[-1])
     plt.close(fig)
   return out
 
@@ -214,7 +223,7 @@ def plot_task_intervals(tasks: dict[str, list[dict[str, Any]]], path: str) -> st
     ax.set_xlim(0, 1)
     ax.grid(alpha=0.3, axis="x")
   fig.tight_layout()
-  fig.savefig(path, dpi=90)
+  _save(fig, path)
   plt.close(fig)
   return path
 
@@ -242,8 +251,8 @@ def write_plots(root: str, results: list[dict[str, Any]], tasks=None) -> list[st
       out.append(path)
   for r in results:
     point = os.path.join(root, r["dir"])
-    for name in sorted(os.listdir(point)):
+    for name in storage.listdir(point):
       npz = os.path.join(point, name, PREDICTIONS)
-      if os.path.exists(npz):
+      if storage.exists(npz):
         out += plot_predictions(npz)
   return out

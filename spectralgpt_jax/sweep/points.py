@@ -14,7 +14,7 @@ import os
 import re
 from typing import Any
 
-from data_pipelines import atomic_io
+from data_pipelines import atomic_io, storage
 
 RESULT = "result.json"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+=,-]+")
@@ -76,19 +76,18 @@ def _jsonable(x: Any) -> Any:
 
 
 def is_done(point_dir: str) -> bool:
-  return os.path.exists(os.path.join(point_dir, RESULT))
+  return storage.exists(os.path.join(point_dir, RESULT))
 
 
 def load_results(root: str) -> list[dict[str, Any]]:
   """Every `<root>/<point>/result.json`, with "dir" (the point's folder name) added, sorted."""
   out = []
-  if not os.path.isdir(root):
+  if not storage.isdir(root):
     return out
-  for name in sorted(os.listdir(root)):
+  for name in storage.listdir(root):
     path = os.path.join(root, name, RESULT)
-    if os.path.exists(path):
-      with open(path) as f:
-        res = json.load(f)
+    if storage.exists(path):
+      res = json.loads(storage.read_text(path))
       res["dir"] = name
       out.append(res)
   return out

@@ -14,12 +14,14 @@ evaluators write them); without it the cell has no interval (dense tasks).
 
 from __future__ import annotations
 
+import io
 import math
 import os
 from typing import Any
 
 import numpy as np
 
+from data_pipelines import storage
 from spectralgpt_jax.evaluation import metrics as metrics_lib
 from spectralgpt_jax.sweep import bootstrap
 from spectralgpt_jax.sweep import points as points_lib
@@ -61,9 +63,9 @@ def row_name(overrides: dict[str, Any]) -> str:
 
 def _predictions(root: str, result: dict[str, Any], name: str) -> dict[str, np.ndarray] | None:
   path = os.path.join(root, result.get("dir", ""), name, "predictions.npz")
-  if not os.path.exists(path):
+  if not storage.exists(path):
     return None
-  with np.load(path, allow_pickle=False) as f:
+  with np.load(io.BytesIO(storage.read_bytes(path)), allow_pickle=False) as f:
     out = {k: f[k] for k in f.files}
   missing = [k for k in ("ids", "labels", "scores", "label_type") if k not in out]
   if missing:

@@ -7,6 +7,7 @@ Only process 0 writes (`Writer(active=False)` elsewhere is a no-op). Images are 
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 import time
 from collections.abc import Mapping
@@ -14,6 +15,7 @@ from collections.abc import Mapping
 import numpy as np
 from absl import logging
 
+from data_pipelines import storage
 from spectralgpt_jax import devices
 from spectralgpt_jax.models import flops
 
@@ -95,6 +97,33 @@ def progress_line(step: int, total: int, m: Mapping[str, float], eta_s: float | 
   return " | ".join(parts)
 
 
+class _StorageEventFile:
+  """An event file in an object store (data_pipelines.storage): object stores cannot append,
+  so every flush uploads the whole file again in one PUT (as tensorboardX's own S3 writer)."""
+
+  def __init__(self, url: str):
+    self.url, self._buf = url, io.BytesIO()
+
+  def write(self, data: bytes) -> None:
+    self._buf.write(data)
+
+  def flush(self) -> None:
+    storage.write_bytes(self.url, self._buf.getvalue())
+
+  def close(self) -> None:
+    self.flush()
+
+
+class _StorageEventFiles:
+  """tensorboardX writer factory for gs://, s3://, ... logdirs."""
+
+  def open(self, path: str) -> _StorageEventFile:
+    return _StorageEventFile(path)
+
+  def directory_check(self, path: str) -> None:
+    del path  # object stores have no folders
+
+
 class Writer:
   """TensorBoard scalars and images under `logdir`; inactive (no files) when active=False."""
 
@@ -103,7 +132,10 @@ class Writer:
     self._tb = None
     if active:
       from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
-      if "://" not in logdir:
+      if storage.is_url(logdir):
+        from tensorboardX import record_writer  # pylint: disable=g-import-not-at-top
+        record_writer.register_writer_factory(logdir.split("://", 1)[0], _StorageEventFiles())
+      else:
         os.makedirs(logdir, exist_ok=True)
       self._tb = SummaryWriter(logdir=logdir, flush_secs=10)
 

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import jax
 from absl import logging
-from etils import epath
+from data_pipelines import storage
 
 from spectralgpt_jax import checkpoints as ckpt
 from spectralgpt_jax.train import metrics as metrics_lib, panels
@@ -143,9 +143,9 @@ class DrawPanels(Action):
                             patch=spec.patch, bands=self.files.meta["bands"], step=step,
                             norm_pix=self.norm_pix)
     png = panels.encode_png(img)
-    folder = epath.Path(self.files.workdir) / "panels"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"step_{step:07d}.png").write_bytes(png)
+    folder = storage.join(self.files.workdir, "panels")
+    storage.makedirs(folder)
+    storage.write_bytes(storage.join(folder, f"step_{step:07d}.png"), png)
     self.files.writer.image_png(step, "reconstruction", png, img.shape[0], img.shape[1])
 
 
