@@ -22,7 +22,7 @@ from spectralgpt_jax import checkpoints, losses, models
 from spectralgpt_jax.export import from_torch
 from spectralgpt_jax.inference import inputs
 from spectralgpt_jax.kernels import select
-from spectralgpt_jax.models.mae import token_grid
+from spectralgpt_jax.models.mae import band_plan, token_grid
 from spectralgpt_jax.models.patch_embed import fold_dates, patchify, unpatchify
 from spectralgpt_jax.models.shapes import param_shapes
 from spectralgpt_jax.models.transformer import to_unrolled
@@ -43,21 +43,26 @@ def _check_params(model: nn.Module, params: Mapping, where: str) -> None:
 COMPUTE_DTYPES = ("float32", "bfloat16")
 
 
-def encoder_tokens(model: nn.Module, params: Mapping, x: jax.Array, **apply_kw):
+def encoder_tokens(model: nn.Module, params: Mapping, x: jax.Array, *, wavelengths=None,
+                   fwhm=None, drop_groups: Sequence[int] = (), **apply_kw):
   """The model's token features [B, L, D] for a cube batch, every token kept.
 
   MAE: `encode` with mask ratio 0 and noise 0..L-1 (the identity order: tokens stay in grid
   order), i.e. the encoder output after its final norm; ViT: `features` (after the last block).
+  `wavelengths`/`fwhm`/`drop_groups` (host values) as `SpectralMAE.encode`: the tokens of
+  dropped groups are left out (L counts the kept ones, in grid order).
   `apply_kw` goes to `model.apply` (e.g. capture_intermediates, mutable); with `mutable` the
   result is (output, state) as flax returns it, the MAE output being (latent, mask info).
   """
+  bands = {k: v for k, v in (("wavelengths", wavelengths), ("fwhm", fwhm),
+                             ("drop_groups", tuple(drop_groups))) if v}
   if model.spec.kind == "mae":
-    n = token_grid(model.spec, x.shape)
+    n = token_grid(model.spec, x.shape, band_plan(model.spec, wavelengths, fwhm))
     length = n[0] * n[1] * n[2]
     noise = jnp.broadcast_to(jnp.arange(length, dtype=jnp.float32), (x.shape[0], length))
-    out = model.apply({"params": params}, x, noise, 0.0, method="encode", **apply_kw)
+    out = model.apply({"params": params}, x, noise, 0.0, method="encode", **bands, **apply_kw)
     return out if apply_kw.get("mutable") else out[0]
-  return model.apply({"params": params}, x, method="features", **apply_kw)
+  return model.apply({"params": params}, x, method="features", **bands, **apply_kw)
 
 
 class SpectralGPT:
