@@ -206,6 +206,21 @@ def write_shards(items: Sequence[Item], out_dir: str | os.PathLike, *, num_shard
   return manifest
 
 
+def band_wavelengths(bands: Sequence[str], sensor: str) -> list[dict[str, Any]]:
+  """Per band of the manifest: {"name", "centre_nm", "fwhm_nm"} from the sensor table
+  (data_pipelines.sensors; "sentinel2_l1c" unless the ingest names a `sensor`), the
+  wavelengths null for a band the table does not know."""
+  from data_pipelines import sensors  # pylint: disable=g-import-not-at-top
+  out = []
+  for name in bands:
+    try:
+      b = sensors.sensor(sensor).band(name)
+      out.append({"name": name, "centre_nm": b.centre_nm, "fwhm_nm": b.fwhm_nm})
+    except ValueError:
+      out.append({"name": name, "centre_nm": None, "fwhm_nm": None})
+  return out
+
+
 def _manifest(infos, consistency: _Consistency, plan, extra) -> dict[str, Any]:
   total = None
   for info in infos:
@@ -224,6 +239,8 @@ def _manifest(infos, consistency: _Consistency, plan, extra) -> dict[str, Any]:
       "num_shards": len(infos),
       "shards": [{"file": i["file"], "records": i["records"], "bytes": i["bytes"]} for i in infos],
       "bands": consistency.bands or [],
+      "band_wavelengths": band_wavelengths(consistency.bands or [],
+                                           extra.get("sensor") or "sentinel2_l1c"),
       "cube_shapes": sorted(list(s) for s in consistency.shapes),
       "dtypes": sorted(consistency.dtypes),
       "units": "DN",
