@@ -72,7 +72,8 @@ def get_config(arg=None):
 
 
 def get_sweep(arg=None):
-  del arg
+  a = _args(arg)
+  encoder = sweep("pretrained", [a.pretrained or f"{a.demo}/run"])  # names the table's rows
   full = product(sweep("bands", ["s2"]), sweep("spectral_mode", ["s2"]))
   subsets = product(sweep("bands", list(SUBSETS)), sweep("spectral_mode", list(MODES)))
-  return product(full + subsets, sweep("seed", list(SEEDS)))
+  return product(encoder, full + subsets, sweep("seed", list(SEEDS)))

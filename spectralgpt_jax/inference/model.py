@@ -43,26 +43,23 @@ def _check_params(model: nn.Module, params: Mapping, where: str) -> None:
 COMPUTE_DTYPES = ("float32", "bfloat16")
 
 
-def encoder_tokens(model: nn.Module, params: Mapping, x: jax.Array, *, wavelengths=None,
-                   fwhm=None, drop_groups: Sequence[int] = (), **apply_kw):
+def encoder_tokens(model: nn.Module, params: Mapping, x: jax.Array, **apply_kw):
   """The model's token features [B, L, D] for a cube batch, every token kept.
 
   MAE: `encode` with mask ratio 0 and noise 0..L-1 (the identity order: tokens stay in grid
   order), i.e. the encoder output after its final norm; ViT: `features` (after the last block).
-  `wavelengths`/`fwhm`/`drop_groups` (host values) as `SpectralMAE.encode`: the tokens of
-  dropped groups are left out (L counts the kept ones, in grid order).
   `apply_kw` goes to `model.apply` (e.g. capture_intermediates, mutable); with `mutable` the
   result is (output, state) as flax returns it, the MAE output being (latent, mask info).
+  `wavelengths`, `fwhm`, `drop_groups` in apply_kw describe another band set (docs/sensors.md).
   """
-  bands = {k: v for k, v in (("wavelengths", wavelengths), ("fwhm", fwhm),
-                             ("drop_groups", tuple(drop_groups))) if v}
   if model.spec.kind == "mae":
-    n = token_grid(model.spec, x.shape, band_plan(model.spec, wavelengths, fwhm))
+    plan = band_plan(model.spec, apply_kw.get("wavelengths"), apply_kw.get("fwhm"))
+    n = token_grid(model.spec, x.shape, plan)
     length = n[0] * n[1] * n[2]
     noise = jnp.broadcast_to(jnp.arange(length, dtype=jnp.float32), (x.shape[0], length))
-    out = model.apply({"params": params}, x, noise, 0.0, method="encode", **bands, **apply_kw)
+    out = model.apply({"params": params}, x, noise, 0.0, method="encode", **apply_kw)
     return out if apply_kw.get("mutable") else out[0]
-  return model.apply({"params": params}, x, method="features", **bands, **apply_kw)
+  return model.apply({"params": params}, x, method="features", **apply_kw)
 
 
 class SpectralGPT:
