@@ -2,9 +2,10 @@
 
 The base architecture with model.spectral_positions="wavelength" on an EnMAP-like band set
 (data_pipelines.sensors "enmap_like": 224 bands 420-2450 nm, grouped by wavelength in threes,
-the last group padded: 75 groups x 16 x 16 = 19,200 tokens per image, 1,920 kept at mask
+the last group padded: 75 groups x 16 x 16 = 19,200 tokens per image, 1,919 kept at mask
 ratio 0.9). The same parameters as the S2 base model plus the two zero-initialised residuals,
-so SpectralGPT+ weights continue here (`--config.init_from.workdir=...`).
+so a run of S2 weights continues here (`--config.init_from.workdir=RUN`: the residuals,
+absent from it, start at zero).
 
   python -m spectralgpt_jax compile --config configs/pods/hyperspectral_base.py --target v5e-256
   python -m spectralgpt_jax compile --config configs/pods/hyperspectral_base.py:target=8xh100 \
