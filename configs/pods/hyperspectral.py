@@ -7,8 +7,8 @@ ratio 0.9). The same parameters as the S2 base model plus the two zero-initialis
 so a run of S2 weights continues here (`--config.init_from.workdir=RUN`: the residuals,
 absent from it, start at zero).
 
-  python -m spectralgpt_jax compile --config configs/pods/hyperspectral_base.py --target v5e-256
-  python -m spectralgpt_jax compile --config configs/pods/hyperspectral_base.py:target=8xh100 \
+  python -m spectralgpt_jax compile --config configs/pods/hyperspectral.py --target v5e-256
+  python -m spectralgpt_jax compile --config configs/pods/hyperspectral.py:target=8xh100 \
       --target 8xh100 --plan
 
 Args: `target=v5e256` (mesh data 16 x fsdp 16) or `8xh100` (fsdp 8), `batch` (global batch;
