@@ -27,7 +27,7 @@ pixels), `crops=16` (OSCD training crops per city), `pretrained=` (default <demo
 `model=` (variant; needed for a weights file without a manifest), `normalization=minmax`.
 The same sweep on the official SpectralGPT+ weights (base, 128 px):
   python -m spectralgpt_jax sweep --workdir runs/sensors_plus --config \
-      configs/eval/sensor_sweep.py:pretrained=/weights/SpectralGPT+.pth,model=mae_vit_base_patch8_128,size=128
+    configs/eval/sensor_sweep.py:pretrained=SpectralGPT+.pth,model=mae_vit_base_patch8_128,size=128
 (the EuroSAT and OSCD patches are resized to 128 px; GPU recommended).
 """
 
