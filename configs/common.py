@@ -68,6 +68,11 @@ def pretrain_config(*, model: str, image_size: int, batch_size: int, blr: float,
   c.data.normalization = "minmax"        # official pretraining: per-image per-band min-max
   c.data.seed = c.get_ref("seed")
 
+  # Band set of the input (spectralgpt_jax/train/band_set.py, docs/sensors.md): sensor "" = the
+  # model's 12 SpectralGPT bands; else a sensor of data_pipelines.sensors, a comma list of its
+  # bands ("" = all) and the spectral mode (wavelength needs model.spectral_positions).
+  c.spectral = ml_collections.ConfigDict({"sensor": "", "bands": "", "mode": "s2"})
+
   c.masking = ml_collections.ConfigDict({"ratio": 0.9})
   c.loss = ml_collections.ConfigDict({"mse_weight": 1.0, "spectral_weight": 1.0,
                                       "norm_pix": False})

@@ -90,3 +90,13 @@ def dense(train: ml_collections.ConfigDict, test, *, official_oscd: bool = False
       "type": "dense", "train": train, "test_data": test, "official_oscd": official_oscd,
       "tile_size": tile_size, "tile_stride": tile_stride, "tile_batch": tile_batch,
       "ignored_classes": tuple(ignored_classes), "save_predictions": True})
+
+
+def change_probe(*, root: str, train_cities: str, test_cities: str, image_size: int = 64,
+                 crops_per_city: int = 16, l2: float = 1e-2, batch_size: int = 16,
+                 bands: str = "", spectral_mode: str = "s2") -> ml_collections.ConfigDict:
+  """OSCD change probe on frozen encoder token differences (evaluation/change_probe.py)."""
+  return ml_collections.ConfigDict({
+      "type": "change_probe", "root": root, "train_cities": train_cities,
+      "test_cities": test_cities, "image_size": image_size, "crops_per_city": crops_per_city,
+      "l2": l2, "batch_size": batch_size, "bands": bands, "spectral_mode": spectral_mode})

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -58,10 +58,11 @@ class Sensor:
 
 def _key(name: str) -> str:
   """Canonical band name for matching: case-free, band numbers without leading zeros
-  ("B01" == "b1", "B8A" == "b8a", "coastal_blue" as is)."""
+  ("B01" == "b1", "B8A" == "b8a", "coastal_blue" as is). Only a two-digit number loses its
+  zero: a hyperspectral "b001" stays itself, never Sentinel-2's B01."""
   n = name.strip().lower()
-  m = re.fullmatch(r"b0*(\d+a?)", n)
-  return f"b{m.group(1)}" if m else n
+  m = re.fullmatch(r"b(\d{1,2})(a?)", n)
+  return f"b{int(m.group(1))}{m.group(2)}" if m else n
 
 
 def _from_ranges(rows, gsd) -> tuple[Band, ...]:
@@ -231,3 +232,17 @@ def model_wavelengths(bands: Sequence[Band], spectral_positions: str = "waveleng
     raise ValueError(f"{len(bands)} bands are not groups of {t_patch}: order them with "
                      "group_bands first")
   return (tuple(float(b.centre_nm) for b in bands), tuple(float(b.fwhm_nm) for b in bands))
+
+
+def band_wavelengths(bands: Sequence[str], sensor_name: str) -> list[dict[str, Any]]:
+  """Per band of the manifest: {"name", "centre_nm", "fwhm_nm"} from the sensor table
+  ("sentinel2_l1c" unless the ingest names a sensor), the
+  wavelengths null for a band the table does not know."""
+  out = []
+  for name in bands:
+    try:
+      b = sensor(sensor_name).band(name)
+      out.append({"name": name, "centre_nm": b.centre_nm, "fwhm_nm": b.fwhm_nm})
+    except ValueError:
+      out.append({"name": name, "centre_nm": None, "fwhm_nm": None})
+  return out

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 from absl import logging
 
-from data_pipelines import example_codec, record_formats, storage
+from data_pipelines import example_codec, record_formats, sensors, storage
 from data_pipelines.atomic_io import atomic_write_json
 from data_pipelines.errors import BadInputError
 from data_pipelines.stats import RunningBandStats
@@ -406,6 +406,8 @@ def _manifest(infos, consistency: _Consistency, plan, extra) -> dict[str, Any]:
       "num_shards": len(infos),
       "shards": [{"file": i["file"], "records": i["records"], "bytes": i["bytes"]} for i in infos],
       "bands": consistency.bands or [],
+      "band_wavelengths": sensors.band_wavelengths(consistency.bands or [],
+                                                   extra.get("sensor") or "sentinel2_l1c"),
       "cube_shapes": sorted(list(s) for s in consistency.shapes),
       "dtypes": sorted(consistency.dtypes),
       "units": "DN",

@@ -46,6 +46,16 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--bands", default=None,
                  help="band names of the GeoTIFF planes in file order: a set name (eurosat, "
                  "l1c, l2a, spectralgpt) or a comma list; default: the files' descriptions")
+  p.add_argument("--sensor", default=None,
+                 help="sensor whose bands the inputs hold (data_pipelines.sensors, e.g. "
+                 "landsat8_oli, hls_l30, planet_superdove, enmap_like): --bands names its bands, "
+                 "else the files' descriptions and wavelength tags; needs --spectral_mode")
+  p.add_argument("--spectral_mode", default="s2",
+                 choices=("s2", "wavelength", "resample", "zero_fill"),
+                 help="how a non-Sentinel-2 band set reaches the model (docs/sensors.md): s2 = "
+                 "the 12 SpectralGPT bands (default); wavelength = wavelength-aware positions "
+                 "(a table-position model runs with zero residuals, exact on S2); resample = "
+                 "onto the S2 bands, uncovered groups dropped; zero_fill = missing bands 0")
   p.add_argument("--no_normalize", action="store_true",
                  help="inputs are already normalized (default: normalize raw DN with the "
                  "model's stored statistics)")
@@ -163,6 +173,9 @@ def main(argv: list[str]) -> int:
     batch.clear()
 
   size = args.image_size or model.spec.img_size
+  if args.sensor or args.spectral_mode != "s2":
+    emb, infos = embed_band_set(model, items, args, size)
+    return _finish(args, out, fmt, model, emb, infos)
   for cube, names, info in read_inputs(items, args.bands, size, args.resampling):
     if batch and (names != batch_bands or len(batch) >= args.batch_size):
       flush()
@@ -171,13 +184,69 @@ def main(argv: list[str]) -> int:
     infos.append(info)
   if batch:
     flush()
-  emb = np.concatenate(chunks).astype(np.float32)
+  return _finish(args, out, fmt, model, np.concatenate(chunks).astype(np.float32), infos)
+
+
+def _finish(args, out: pathlib.Path, fmt: str, model, emb: np.ndarray, infos: list) -> int:
   facts = {"weights": str(args.weights), "model": model.meta.get("model"),
            "bands": list(model.bands), "normalized": not args.no_normalize,
            "normalization": model.normalization, "units": args.units,
            "image_size": args.image_size or model.spec.img_size, "kind": "tokens" if args.tokens else "pooled",
-           "shape": list(emb.shape)}
+           "shape": list(emb.shape), "sensor": args.sensor or "sentinel2",
+           "spectral_mode": args.spectral_mode}
   out.parent.mkdir(parents=True, exist_ok=True)
   (_write_npy if fmt == ".npy" else _write_parquet)(out, emb, infos, facts)
   print(f"wrote {out}: {emb.shape[0]} inputs, embeddings {tuple(emb.shape[1:])}")
   return 0
+
+
+def _sensor_cube(path: pathlib.Path, args) -> tuple[np.ndarray, tuple, dict[str, Any]]:
+  """(cube [C, H, W] float32, Bands, info) of one GeoTIFF of `--sensor`'s bands."""
+  import rasterio  # pylint: disable=g-import-not-at-top
+  from data_pipelines import band_metadata, sensors  # pylint: disable=g-import-not-at-top
+  sensor = args.sensor or "sentinel2"
+  with rasterio.open(path) as src:
+    cube = src.read().astype(np.float32)
+    crs = src.crs.to_string() if src.crs else ""
+    info = {"source": str(path), "crs": crs, "bounds": [float(v) for v in src.bounds],
+            "date": src.tags().get("TIFFTAG_DATETIME", "")}
+  bands = (sensors.lookup(sensor, args.bands) if args.bands
+           else band_metadata.from_geotiff(str(path), sensor=sensor))
+  if len(bands) != cube.shape[0]:
+    raise ValueError(f"{path}: {cube.shape[0]} planes but {len(bands)} bands "
+                     f"{[b.name for b in bands]}")
+  return cube, tuple(bands), info
+
+
+def embed_band_set(model, items, args, size: int) -> tuple[np.ndarray, list[dict]]:
+  """Embeddings [N, D] (or tokens [N, L, D]) of GeoTIFFs of any sensor through
+  `--spectral_mode` (evaluation/band_input.py does the same for evaluation); inputs are
+  normalised per image and band (min-max) unless --no_normalize."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from data_pipelines import normalization, spectral_resample  # pylint: disable=g-import-not-at-top
+  from spectralgpt_jax.evaluation import band_input  # pylint: disable=g-import-not-at-top
+  from spectralgpt_jax.inference import fit_to_size  # pylint: disable=g-import-not-at-top
+  from spectralgpt_jax.inference.model import encoder_tokens  # pylint: disable=g-import-not-at-top
+  norm = (model.normalization or {}).get("mode", "minmax")
+  if not args.no_normalize and norm not in ("minmax", "none"):
+    raise _flags.UsageError(f"--spectral_mode {args.spectral_mode}: the model normalises with "
+                            f"per-band {norm} statistics of the Sentinel-2 bands; normalise "
+                            "the input yourself and pass --no_normalize")
+  if any(kind != "tif" for kind, _ in items):
+    raise _flags.UsageError("--sensor/--spectral_mode read GeoTIFFs (not BigEarthNet folders)")
+  rows, infos, fns = [], [], {}
+  enc = band_input.encoder_for(model, band_input.BandInput((), args.spectral_mode))
+  for _, path in items:
+    cube, bands, info = _sensor_cube(path, args)
+    cube = fit_to_size(cube[None], size, args.resampling)
+    if not args.no_normalize:
+      cube = normalization.minmax(cube)
+    prep = spectral_resample.prepare(cube, bands, args.spectral_mode)
+    kw = prep.model_kwargs()
+    key = repr(sorted(kw.items()))
+    if key not in fns:
+      fns[key] = jax.jit(lambda p, x, kw=kw: encoder_tokens(enc.model, p, x, **kw))
+    tokens = np.asarray(fns[key](enc.params, prep.cube), np.float32)
+    rows.append(tokens[0] if args.tokens else tokens[0].mean(axis=0))
+    infos.append(info)
+  return np.stack(rows), infos

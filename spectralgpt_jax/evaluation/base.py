@@ -7,7 +7,9 @@ Fields of config.evals.<name> read here (constructor keywords; subclasses add th
   pooling: "mean" | "skip_first";
   compute_dtype: "float32" (default) | "bfloat16": matmul precision of the frozen encoder
     (features.py; docs/evaluation.md has what bfloat16 costs);
-  official_batch_size: batch size of `official_batch_micro_map` (0 = test_data.batch_size).
+  official_batch_size: batch size of `official_batch_micro_map` (0 = test_data.batch_size);
+  bands, spectral_mode: the band subset of the input and how it reaches the encoder
+    (band_input.py; default "" and "s2": the 12 SpectralGPT bands as they are).
 Outputs in ctx.workdir: metrics.json, predictions.npz (ids, labels, scores, label_type, ...),
 confusion.png (single-label). The scores are scored as predictions.npz holds them (float32,
 metrics.saved_scores).
@@ -21,6 +23,7 @@ import ml_collections
 import numpy as np
 
 from data_pipelines import datasets
+from spectralgpt_jax.evaluation import band_input
 from spectralgpt_jax.evaluation import metrics as metrics_lib
 from spectralgpt_jax.evaluation.context import EvalContext
 from spectralgpt_jax.evaluation.features import FeatureCache, FeatureSet
@@ -34,8 +37,13 @@ class FeatureEvaluator:
                test_data: ml_collections.ConfigDict,
                val_data: ml_collections.ConfigDict | None = None,
                layers: Sequence[int] | None = None, pooling: str = "mean",
-               compute_dtype: str = "float32", official_batch_size: int = 0):
+               compute_dtype: str = "float32", official_batch_size: int = 0,
+               bands: str = "", spectral_mode: str = "s2"):
     self.ctx, self.cache = ctx, FeatureCache(ctx)
+    try:
+      self.band_input = band_input.parse(bands, spectral_mode)
+    except ValueError as e:
+      raise ValueError(f"config.evals.{ctx.name}: {e}") from None
     self.data = {"train": train_data, "test": test_data, "val": val_data}
     self.label_type = str(test_data.label_type)
     if str(train_data.label_type) != self.label_type:
@@ -56,7 +64,7 @@ class FeatureEvaluator:
                         and datasets.get(data.source).kind == "shards"):
       return None
     return self.cache.get(data, layers=self.layers, pooling=self.pooling,
-                          compute_dtype=self.compute_dtype)
+                          compute_dtype=self.compute_dtype, band_input=self.band_input)
 
   def num_classes(self, *sets: FeatureSet) -> int:
     k = int(self.data["test"].get("num_classes", 0) or 0)
@@ -82,6 +90,8 @@ class FeatureEvaluator:
     self.ctx.write_npz("predictions.npz", ids=test.ids, labels=test.labels,
                        scores=metrics_lib.saved_scores(scores), label_type=self.label_type,
                        official_batch_size=self.official_batch_size)
+    info = {**info, "bands": list(self.band_input.names),
+            "spectral_mode": self.band_input.mode}
     if cm is not None:
       self.ctx.write_bytes("confusion.png", metrics_lib.confusion_png(cm))
     self.ctx.write_json("metrics.json", {"metrics": metrics, "info": info,

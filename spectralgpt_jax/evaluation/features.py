@@ -15,7 +15,8 @@ drop_remainder).
 
 Cache: `<cache_dir>/<key>.npz` (+ `.json` with what the key hashes): the checkpoint identity
 (path, step, file size and mtime), the data config (shard files with sizes and mtimes; batch
-and worker settings excluded), layers, pooling and compute dtype. Writes are atomic (process 0).
+and worker settings excluded), layers, pooling, compute dtype and the band input (band subset
+and spectral mode, band_input.py; absent for the 12 SpectralGPT bands). Writes are atomic (process 0).
 Multi-host: each process extracts its shards, then rows are gathered to every process and
 sorted by id, so every process count gives the same rows in the same order.
 """
@@ -39,7 +40,9 @@ from absl import logging
 from data_pipelines import datasets, pipeline, storage
 from spectralgpt_jax import checkpoints, models
 from data_pipelines.atomic_io import atomic_write
+from spectralgpt_jax.evaluation import band_input as band_input_lib
 from spectralgpt_jax.evaluation import multihost
+from spectralgpt_jax.evaluation.band_input import BandInput
 from spectralgpt_jax.evaluation.context import EvalContext
 from spectralgpt_jax.inference import SpectralGPT, load
 from spectralgpt_jax.inference.model import encoder_tokens
@@ -118,24 +121,26 @@ def _layer_indices(depth: int, layers: Sequence[int] | None) -> tuple[int, ...] 
 
 
 def feature_fn(enc: SpectralGPT, layers: Sequence[int] | None, pooling: str,
-               compute_dtype: str = "float32"):
+               compute_dtype: str = "float32", band_kwargs: dict | None = None):
   """jitted (params, x [B, C, H, W]) -> pooled features [B, len(layers) * D] float32.
 
   `compute_dtype`: "float32" (default) or "bfloat16" matmul operands (`enc.compute_model`).
+  `band_kwargs`: wavelengths / fwhm / drop_groups of the input (band_input.BandInput.apply).
   Blocks after the deepest one asked for are not computed (XLA drops unused work).
   """
   if pooling not in POOLINGS:
     raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
   net = enc.compute_model(compute_dtype)
   idx = _layer_indices(net.spec.depth, layers)
+  band_kwargs = dict(band_kwargs or {})
 
   def tokens(params, x) -> list[jax.Array]:
     if idx is None:
-      return [encoder_tokens(net, params, x)]
+      return [encoder_tokens(net, params, x, **band_kwargs)]
     is_block = lambda mdl, method: (method == "__call__" and isinstance(mdl, Block)
                                     and mdl.parent is not None and mdl.parent.name == "blocks")
     _, state = encoder_tokens(net, params, x, capture_intermediates=is_block,
-                              mutable=["intermediates"])
+                              mutable=["intermediates"], **band_kwargs)
     blocks = state["intermediates"]["blocks"]
     return [blocks[f"layers_{i}"]["__call__"][0] for i in idx]
 
@@ -163,20 +168,27 @@ def eval_data_config(data_cfg: ml_collections.ConfigDict) -> ml_collections.Conf
 
 def extract_features(enc: SpectralGPT, data_cfg: ml_collections.ConfigDict, *,
                      layers: Sequence[int] | None = None, pooling: str = "mean",
-                     compute_dtype: str = "float32", fn=None) -> FeatureSet:
+                     compute_dtype: str = "float32", fn=None,
+                     band_input: BandInput | None = None) -> FeatureSet:
   """Features of every example of the split (this process's share, then gathered), rows in
   `canonical_order`.
 
   `fn`: a `feature_fn(enc, layers, pooling, compute_dtype)` to reuse (one compile for several
-  splits).
+  splits). `band_input`: the band subset and spectral mode the encoder sees (band_input.py;
+  None = the 12 SpectralGPT bands), applied after the data's normalization; `fn` must be
+  built with its `band_kwargs`.
   """
   cfg = eval_data_config(data_cfg)
-  fn = fn or feature_fn(enc, layers, pooling, compute_dtype)
+  band_input = band_input or band_input_lib.parse("")
+  enc = band_input_lib.encoder_for(enc, band_input)
+  fn = fn or feature_fn(enc, layers, pooling, compute_dtype,
+                        band_input.model_kwargs())
   local_bs = int(cfg.batch_size) // jax.process_count()
   feats, labels, ids, pending = [], [], [], None
   for batch in pipeline.make_iterator(cfg):
     x = enc.prepare(batch["cube"], bands=cfg.bands, normalize=False,  # the pipeline normalized
                     image_size=batch["cube"].shape[-1])
+    x, _ = band_input.apply(x)
     n = x.shape[0]
     if n < local_bs:  # pad the last batch: one compiled shape
       x = np.concatenate([x, np.zeros((local_bs - n, *x.shape[1:]), x.dtype)])
@@ -243,17 +255,21 @@ def data_identity(data_cfg: ml_collections.ConfigDict) -> dict[str, Any]:
 
 def cache_key(ctx: EvalContext, data_cfg: ml_collections.ConfigDict,
               layers: Sequence[int] | None, pooling: str,
-              compute_dtype: str = "float32") -> tuple[str, dict[str, Any]]:
+              compute_dtype: str = "float32",
+              band_input: BandInput | None = None) -> tuple[str, dict[str, Any]]:
   what = {"version": CACHE_VERSION, "checkpoint": checkpoint_identity(ctx),
           "data": data_identity(data_cfg), "layers": None if layers is None else list(layers),
           "pooling": pooling, "compute_dtype": compute_dtype}
+  ident = band_input.identity() if band_input is not None else None
+  if ident is not None:  # the plain 12-band input keeps its earlier keys
+    what["band_input"] = ident
   text = json.dumps(what, sort_keys=True, default=str)
   return hashlib.sha256(text.encode()).hexdigest()[:24], what
 
 
 class FeatureCache:
-  """Features per (checkpoint, data, layers, pooling, compute dtype); the encoder is loaded on
-  first miss.
+  """Features per (checkpoint, data, layers, pooling, compute dtype, band input); the encoder
+  is loaded on first miss.
 
   `extracted` counts extractions done by this object (tests, logs).
   """
@@ -267,23 +283,30 @@ class FeatureCache:
     return self._enc
 
   def get(self, data_cfg: ml_collections.ConfigDict, *, layers: Sequence[int] | None = None,
-          pooling: str = "mean", compute_dtype: str = "float32") -> FeatureSet:
-    key, what = cache_key(self.ctx, data_cfg, layers, pooling, compute_dtype)
+          pooling: str = "mean", compute_dtype: str = "float32",
+          band_input: BandInput | None = None) -> FeatureSet:
+    band_input = band_input or band_input_lib.parse("")
+    key, what = cache_key(self.ctx, data_cfg, layers, pooling, compute_dtype, band_input)
     path = os.path.join(self.ctx.cache_dir, f"{key}.npz") if self.ctx.cache_dir else ""
     if path and storage.exists(path):
       with np.load(io.BytesIO(storage.read_bytes(path))) as z:
         logging.info("features from cache %s", path)
         return FeatureSet(z["features"], z["labels"], z["ids"].astype(str))
     if self.ctx.pretrained == BAND_STATS:
+      if not band_input.full:
+        raise ValueError("band_stats features take the 12 SpectralGPT bands; bands/"
+                         "spectral_mode select an encoder's input")
       from spectralgpt_jax.evaluation import band_stats  # pylint: disable=g-import-not-at-top
       fs = band_stats.extract(data_cfg)
     else:
-      enc = self.encoder()
-      fkey = (None if layers is None else tuple(layers), pooling, compute_dtype)
+      enc = band_input_lib.encoder_for(self.encoder(), band_input)
+      fkey = (None if layers is None else tuple(layers), pooling, compute_dtype, band_input)
       if fkey not in self._fns:
-        self._fns[fkey] = feature_fn(enc, layers, pooling, compute_dtype)
+        kwargs = band_input.model_kwargs()
+        self._fns[fkey] = feature_fn(enc, layers, pooling, compute_dtype, kwargs)
       fs = extract_features(enc, data_cfg, layers=layers, pooling=pooling,
-                            compute_dtype=compute_dtype, fn=self._fns[fkey])
+                            compute_dtype=compute_dtype, fn=self._fns[fkey],
+                            band_input=band_input)
     self.extracted += 1
     if path and jax.process_index() == 0:
       atomic_write(path, lambda f: np.savez(f, features=fs.features, labels=fs.labels,

@@ -26,6 +26,7 @@ BUILTIN = {
     "knn": "spectralgpt_jax.evaluation.knn",
     "finetune": "spectralgpt_jax.evaluation.finetune",
     "dense": "spectralgpt_jax.evaluation.dense_eval",
+    "change_probe": "spectralgpt_jax.evaluation.change_probe",
 }
 
 _EVALUATORS: dict[str, type] = {}

@@ -21,9 +21,12 @@ MAX_HEAD_DIM = 128
 
 
 def supports(q: jax.Array) -> bool:
-  """Whether cuDNN flash attention takes q [B, N, H, d] of this dtype (static)."""
+  """Whether cuDNN flash attention takes q [B, N, H, d] of this dtype (static). An odd N is
+  refused in training (jax's cuDNN check: sequence lengths divisible by 2), e.g. the 1,919
+  kept tokens of a 224-band input at mask ratio 0.9: XLA attention then."""
   d = q.shape[-1]
-  return q.ndim == 4 and q.dtype in DTYPES and d % 8 == 0 and d <= MAX_HEAD_DIM
+  return (q.ndim == 4 and q.dtype in DTYPES and d % 8 == 0 and d <= MAX_HEAD_DIM
+          and q.shape[1] % 2 == 0)
 
 
 def cudnn_attention(q: jax.Array, k: jax.Array, v: jax.Array) -> jax.Array:

@@ -199,9 +199,11 @@ def l2_results(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def plot_task_intervals(tasks: dict[str, list[dict[str, Any]]], path: str) -> str | None:
-  """Main metric of every row of every task with its interval; None if no row has one."""
+  """Main metric of every row of every task with its interval (or only its std over seeds
+  where a task has no interval, e.g. two test cities); None if no row has either."""
   tasks = {n: rows for n, rows in tasks.items()
-           if any(not math.isnan(r["cells"][next(iter(r["cells"]))][2]) for r in rows)}
+           if any(not math.isnan(r["cells"][next(iter(r["cells"]))][2]) or r["seeds"] > 1
+                  for r in rows)}
   if not tasks:
     return None
   plt = _pyplot()
@@ -215,11 +217,11 @@ def plot_task_intervals(tasks: dict[str, list[dict[str, Any]]], path: str) -> st
         ax.plot([lo, hi], [i, i], color="tab:blue", lw=4, alpha=0.35, solid_capstyle="butt")
       ax.errorbar([mean], [i], xerr=[std], fmt="o", color="tab:blue", capsize=3)
     ax.set_yticks(range(len(rows)))
-    ax.set_yticklabels([f"{r['name'][:38]} ({r['seeds']} seeds)" for r in rows], fontsize=8)
+    ax.set_yticklabels([f"{r['name'][:60]} ({r['seeds']} seeds)" for r in rows], fontsize=8)
     ax.invert_yaxis()
     n = rows[0].get("n_test")
-    ax.set_title(f"{name}: {metric}  (bar: 95% bootstrap CI, {n} test examples; "
-                 "caps: std over seeds)", fontsize=8)
+    ci = f"bar: 95% bootstrap CI, {n} test examples" if n else "no interval"
+    ax.set_title(f"{name}: {metric}  ({ci}; caps: std over seeds)", fontsize=8)
     ax.set_xlim(0, 1)
     ax.grid(alpha=0.3, axis="x")
   fig.tight_layout()

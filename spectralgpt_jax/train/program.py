@@ -25,9 +25,10 @@ from jax.sharding import Mesh, NamedSharding
 
 from spectralgpt_jax.kernels import select
 from spectralgpt_jax.models import ops as ops_lib, shapes
-from spectralgpt_jax.models.mae import token_grid
+from spectralgpt_jax.models.mae import band_plan, token_grid
 from spectralgpt_jax.sharding import mesh as mesh_lib
 from spectralgpt_jax.sharding import rules as rules_lib
+from spectralgpt_jax.train import band_set as band_set_lib
 from spectralgpt_jax.train import model_state, optim, tasks
 from spectralgpt_jax.train.state import TrainState
 from spectralgpt_jax.train.tasks import base
@@ -51,6 +52,8 @@ class TrainProgram:
       rng) -> (cube, pred, mask)` of the first `config.log.panel_examples` rows; classifier:
       `(params, cube) -> logits [B, K]`; dense: `(params, cube[, cube2]) -> probabilities
       [B, K, H, W]` (eval mode). `predict_host` calls it on host arrays.
+    band_set: `config.spectral`'s band set (train/band_set.py; the loop prepares host
+      batches with it), None for the model's own Sentinel-2 bands.
   """
 
   model: nn.Module
@@ -64,6 +67,7 @@ class TrainProgram:
   batch_spec: dict[str, jax.ShapeDtypeStruct]
   train_step: Callable
   predict: Callable
+  band_set: band_set_lib.BandSet | None = None
 
   @property
   def ops(self) -> ops_lib.Ops:
@@ -130,7 +134,14 @@ def build_program(config, mesh: Mesh,
   task = tasks.task_for(spec.kind)
   task.check_config(config, spec)
   cube = shapes.abstract_input(spec, config.batch_size, config.data.image_size)
-  grid = token_grid(spec, cube.shape)  # fails early, naming the shape, if the model can't take it
+  bands = band_set_lib.from_config(config)
+  plan = None
+  if bands is not None:  # the band set's planes; its wavelengths place the groups
+    cube = jax.ShapeDtypeStruct((*cube.shape[:-3], bands.num_bands, *cube.shape[-2:]),
+                                cube.dtype)
+    plan = band_plan(spec, bands.model_kwargs.get("wavelengths"),
+                     bands.model_kwargs.get("fwhm"))
+  grid = token_grid(spec, cube.shape, plan)  # fails early, naming the shape, if it can't take it
   ops = select.ops_from_config(config.get("kernels"), mesh.devices.flat,
                                max_tokens=grid[0] * grid[1] * grid[2])
   model = model_state.build_model(config.model, ops=ops)
@@ -149,7 +160,7 @@ def build_program(config, mesh: Mesh,
       shardings.params, *[repl if k == base.RNG else batch_sh[k] for k in inputs]))
   return TrainProgram(model=model, task=task, tx=tx, schedule=schedule, mesh=mesh, rules=rules,
                       abstract=abstract, shardings=shardings, batch_spec=batch_spec,
-                      train_step=train_step, predict=predict)
+                      train_step=train_step, predict=predict, band_set=bands)
 
 
 def lower_train_step(config, mesh: Mesh) -> jax.stages.Lowered:

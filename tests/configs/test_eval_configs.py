@@ -30,7 +30,10 @@ def test_loads_and_sweep_points_apply(name):
   assert {"seed", "pretrained", "model", "cache_dir", "evals"} <= set(c)
   assert "python -m spectralgpt_jax " in mod.__doc__
   for e in c.evals.values():
-    assert e.type in ("linear", "knn") + TRAINED
+    assert e.type in ("linear", "knn", "change_probe") + TRAINED
+    if e.type == "change_probe":  # reads whole OSCD cities itself (evaluation/change_probe.py)
+      assert e.root and e.train_cities and e.test_cities
+      continue
     for split in ("train_data", "test_data") if e.type not in TRAINED else ("test_data",):
       d = e[split]
       assert d.label_type in ("single", "multi") and not d.train and d.num_epochs == 1

@@ -78,3 +78,11 @@ def test_remainder_is_padded_with_the_longest_wavelength_band():
   assert len(order) == 9 and order[-1] == order[-2] == 0            # nir, reversed input
   centres = [bands[::-1][i].centre_nm for i in order]
   assert centres == sorted(centres)
+
+
+def test_band_names_match_sentinel2_numbers_but_not_hyperspectral_channels():
+  s2 = sensors.sensor("sentinel2_l2a")
+  assert s2.band("b1") == s2.band("B01") and s2.band("b08a") == s2.band("B8A")
+  for channel in ("b001", "b010", "b0012"):   # hyperspectral channel names, not S2 bands
+    with pytest.raises(ValueError, match=channel):
+      s2.band(channel)

@@ -38,6 +38,11 @@ def test_manifest_balance_and_bit_exact_round_trip(synth_dir):
   assert sum(counts) == manifest["num_records"] == 40 and max(counts) - min(counts) <= 1
   assert manifest["bands"] == list(dp_synth.make_record(0)["bands"])
   assert manifest["cube_shapes"] == [[12, 24, 24]] and manifest["dtypes"] == ["<u2"]
+  # bands kept by name with their wavelengths (ESA nominal centre / bandwidth, nm)
+  nominal = {"B01": (443, 20), "B02": (490, 65), "B8A": (865, 20), "B12": (2190, 180)}
+  got = {w["name"]: (w["centre_nm"], w["fwhm_nm"]) for w in manifest["band_wavelengths"]}
+  assert [w["name"] for w in manifest["band_wavelengths"]] == manifest["bands"]
+  assert all(got[k] == v for k, v in nominal.items() if k in got) and len(got) == 12
   assert manifest["tool"]["name"] and manifest["tool"]["version"]
   st = manifest["stats"]
   allcubes = np.stack([dp_synth.make_record(i)["cube"] for i in range(40)]).astype(float)

@@ -17,9 +17,10 @@ import jax.numpy as jnp
 import optax
 
 from spectralgpt_jax import losses
-from spectralgpt_jax.models.mae import token_grid
+from spectralgpt_jax.models.mae import band_plan, token_grid
 from spectralgpt_jax.models.patch_embed import fold_dates, patchify
 from spectralgpt_jax.sharding import axis_names as ax
+from spectralgpt_jax.train import band_set
 from spectralgpt_jax.train.state import TrainState, apply_gradients
 from spectralgpt_jax.train.tasks import base
 
@@ -27,17 +28,24 @@ Metrics = dict[str, jax.Array]
 
 
 def make_loss_fn(model: nn.Module, *, mask_ratio: float, mse_weight: float = 1.0,
-                 spectral_weight: float = 1.0, norm_pix: bool = False) -> Callable:
-  """loss_fn(params, cube [B, C, H, W], rng) -> (loss, (terms, pred, mask)), float32."""
+                 spectral_weight: float = 1.0, norm_pix: bool = False,
+                 band_kwargs: dict | None = None) -> Callable:
+  """loss_fn(params, cube [B, C, H, W], rng) -> (loss, (terms, pred, mask)), float32.
+
+  `band_kwargs`: wavelengths / fwhm / drop_groups of a band set (train/band_set.py); the
+  tokens of dropped groups count as masked but carry no loss (aux["valid"])."""
   spec = model.spec
+  band_kwargs = dict(band_kwargs or {})
+  plan = band_plan(spec, band_kwargs.get("wavelengths"), band_kwargs.get("fwhm"))
 
   def loss_fn(params, cube, rng):
     pred, aux = model.apply({"params": params}, cube, mask_ratio=mask_ratio,
-                            rngs={"masking": rng})
-    grid = token_grid(spec, cube.shape)
+                            rngs={"masking": rng}, **band_kwargs)
+    grid = token_grid(spec, cube.shape, plan)
     target = patchify(fold_dates(cube), spec.t_patch, spec.patch)
+    scored = aux["mask"] * aux["valid"][None] if "valid" in aux else aux["mask"]
     loss, terms = losses.spectralgpt_loss(
-        pred, target, aux["mask"], grid, mse_weight=mse_weight, spectral_weight=spectral_weight,
+        pred, target, scored, grid, mse_weight=mse_weight, spectral_weight=spectral_weight,
         norm_pix=norm_pix, groups_per_date=spec.spectral_groups if spec.num_dates > 1 else None)
     return loss, (terms, pred, aux["mask"])
 
@@ -93,16 +101,23 @@ def make_train_step(model: nn.Module, tx: optax.GradientTransformationExtraArgs,
   return train_step
 
 
-def make_predict_fn(model: nn.Module, *, mask_ratio: float, rules: Any = ()) -> Callable:
+def make_predict_fn(model: nn.Module, *, mask_ratio: float, rules: Any = (),
+                    band_kwargs: dict | None = None) -> Callable:
   """predict(params, cube, rng) -> (pred [B, L, P], mask [B, L]) for reconstruction panels."""
+  band_kwargs = dict(band_kwargs or {})
 
   def predict(params, cube, rng):
     with nn.logical_axis_rules(rules):
       pred, aux = model.apply({"params": params}, cube, mask_ratio=mask_ratio,
-                              rngs={"masking": rng})
+                              rngs={"masking": rng}, **band_kwargs)
     return pred, aux["mask"]
 
   return predict
+
+
+def _band_kwargs(config) -> dict:
+  bands = band_set.from_config(config)
+  return {} if bands is None else bands.model_kwargs
 
 
 class MaeTask(base.Task):
@@ -122,13 +137,15 @@ class MaeTask(base.Task):
     return make_train_step(
         model, tx, schedule, mask_ratio=config.masking.ratio,
         accum_steps=config.optim.accum_steps, rules=rules, mse_weight=config.loss.mse_weight,
-        spectral_weight=config.loss.spectral_weight, norm_pix=config.loss.norm_pix)
+        spectral_weight=config.loss.spectral_weight, norm_pix=config.loss.norm_pix,
+        band_kwargs=_band_kwargs(config))
 
   def make_predict(self, config, model, rules) -> tuple[Callable, tuple[str, ...]]:
     """`(params, cube, rng) -> (cube, pred, mask)` of the first `config.log.panel_examples`
     rows (reconstruction panels)."""
     n_panel = min(int(config.log.panel_examples), config.batch_size)
-    predict_fn = make_predict_fn(model, mask_ratio=config.masking.ratio, rules=rules)
+    predict_fn = make_predict_fn(model, mask_ratio=config.masking.ratio, rules=rules,
+                                 band_kwargs=_band_kwargs(config))
     first_rows = lambda p, c, r: jax.tree.map(lambda a: a[:n_panel], (c, *predict_fn(p, c, r)))
     return first_rows, ("cube", base.RNG)
 
