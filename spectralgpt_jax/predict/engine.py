@@ -89,6 +89,40 @@ def run_bands(source, fn: Callable, plan: RowPlan, weights: np.ndarray, bands: r
   consume(pending)
 
 
+def run_cells(source, fn: Callable, size: int, rows: range, ncols: int, emit: Callable, *,
+              batch_size: int, progress=None) -> None:
+  """Coarse outputs: non-overlapping windows at (i * size, j * size) for the cell rows i in
+  `rows`, j < ncols; `emit(i, block [D, g, ncols * g], valid [g, ncols * g])` per row, a cell
+  valid when every scene pixel under it is (the last batch completed as in run_bands)."""
+  windows = [(i, i * size, j * size) for i in rows for j in range(ncols)]
+  blocks: dict[int, list] = {}
+  pending = None
+
+  def consume(item):
+    chunk, valid, n, out = item
+    scores = np.asarray(out, np.float32)[:n]
+    g = scores.shape[-1]
+    for (i, _, _), s, v in zip(chunk, scores, valid):
+      cell_valid = v.reshape(g, size // g, g, size // g).all(axis=(1, 3))
+      blocks.setdefault(i, []).append((s, cell_valid))
+      if len(blocks[i]) == ncols:
+        parts = blocks.pop(i)
+        emit(i, np.concatenate([p[0] for p in parts], axis=-1),
+             np.concatenate([p[1] for p in parts], axis=-1))
+    if progress is not None:
+      progress.update(len(chunk))
+
+  for k in range(0, len(windows), batch_size):
+    chunk = windows[k:k + batch_size]
+    dates, valid = source.windows([(y, x) for _, y, x in chunk], size)
+    n, out = call_batch(fn, dates, batch_size, True, size)
+    if pending is not None:
+      consume(pending)
+    pending = (chunk, valid, n, out)
+  if pending is not None:
+    consume(pending)
+
+
 def all_bands(plan: RowPlan) -> range:
   return range(plan.num_bands)
 

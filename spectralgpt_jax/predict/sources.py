@@ -63,20 +63,31 @@ class ArraySource:
     return _cut(self.dates, corners, size), _cut([self.valid], corners, size)[0]
 
 
+def _pad_rows(x: np.ndarray, rows: int, width: int, mode: str = "reflect") -> np.ndarray:
+  """[..., n, w] padded at the bottom / right to at least [..., rows, width]."""
+  n, w = x.shape[-2:]
+  pad = [(0, 0)] * (x.ndim - 2) + [(0, max(0, rows - n)), (0, max(0, width - w))]
+  if mode == "reflect" and (pad[-2][1] >= n or pad[-1][1] >= w):
+    mode = "edge"   # too short to mirror
+  return np.pad(x, pad, mode=mode) if pad[-2][1] or pad[-1][1] else x
+
+
 class RowSource:
   """Scenes read by rows: `read_rows(r0, r1)` -> (tuple of [C, n, W] per date, valid [n, W])
   for rows inside the scene; windows past a scene smaller than the window are reflect-padded
   (as ArraySource)."""
 
-  def __init__(self, read_rows: Callable, height: int, width: int, size: int):
+  def __init__(self, read_rows: Callable, height: int, width: int, size: int,
+               padded_width: int = 0):
     self.read_rows, self.height, self.width = read_rows, height, width
+    self.padded_width = max(padded_width, width)
     self.cache: dict[int, tuple[list[np.ndarray], np.ndarray]] = {}
 
   def _rows(self, y: int, size: int):
     if y not in self.cache:
       dates, valid = self.read_rows(y, min(y + size, self.height))
-      dates = [pad_to(np.asarray(d, np.float32), size) for d in dates]
-      valid = pad_to(np.asarray(valid, bool), size, "edge")
+      dates = [_pad_rows(np.asarray(d, np.float32), size, self.padded_width) for d in dates]
+      valid = _pad_rows(np.asarray(valid, bool), size, self.padded_width, "edge")
       while len(self.cache) >= 2:
         self.cache.pop(min(self.cache))
       self.cache[y] = (dates, valid)
