@@ -54,6 +54,22 @@ def model_fn(model, *, compute_dtype: str = "float32", embedding: str = "tile",
     raise ValueError(f"weights of kind {model.kind!r} cannot predict (kinds: {KINDS})")
   if embedding not in EMBEDDINGS:
     raise ValueError(f"embedding must be one of {EMBEDDINGS}, got {embedding!r}")
+  cache = model.__dict__.setdefault("_predict_fns", {})
+  key = (compute_dtype, embedding)
+  if key not in cache:
+    cache[key] = jax.jit(_apply(model, compute_dtype, embedding))
+  jitted, params = cache[key], model.params
+
+  def fn(*dates):
+    if window_normalizer is not None:
+      dates = [window_normalizer(d) for d in dates]
+    return jitted(params, *dates)
+
+  return fn
+
+
+def _apply(model, compute_dtype: str, embedding: str) -> Callable:
+  """apply(params, *dates) -> scores, traced once per compute dtype and embedding."""
   m = model.compute_model(compute_dtype)
   kind = model.kind
   if is_dense(kind):
@@ -73,12 +89,4 @@ def model_fn(model, *, compute_dtype: str = "float32", embedding: str = "tile",
       if embedding == "tile":
         cells = cells.mean(axis=(1, 2), keepdims=True)
       return jnp.moveaxis(cells, -1, 1)
-  jitted = jax.jit(apply)
-  params = model.params
-
-  def fn(*dates):
-    if window_normalizer is not None:
-      dates = [window_normalizer(d) for d in dates]
-    return jitted(params, *dates)
-
-  return fn
+  return apply

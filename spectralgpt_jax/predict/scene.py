@@ -109,23 +109,29 @@ class RasterScene:
                           f"band names were given ({list(self.bands)})")
     self.grid = self.own = _grid(self.ds)
     self.nodata = self.ds.nodata
+    self.alpha: int | None = None   # the alpha band of a reprojection
 
   def onto(self, grid: Grid, how: str) -> None:
     """Reads onto `grid` from now on: "pixel" (index-aligned) or "reproject"."""
     if how == "reproject":
       from rasterio.enums import Resampling  # pylint: disable=g-import-not-at-top
       from rasterio.vrt import WarpedVRT  # pylint: disable=g-import-not-at-top
+      # Without a nodata value, an alpha band marks what lies outside the source.
       self.ds = WarpedVRT(self.ds, crs=grid.crs, transform=grid.transform, width=grid.width,
-                          height=grid.height, resampling=Resampling.bilinear)
+                          height=grid.height, resampling=Resampling.bilinear,
+                          add_alpha=self.ds.nodata is None)
+      self.alpha = self.ds.count if self.ds.nodata is None else None
       self.own = _grid(self.ds)
     self.grid = grid
 
   def read_rows(self, r0: int, r1: int, names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    idx = [self.bands.index(n) + 1 for n in names]
+    idx = [self.bands.index(n) + 1 for n in names] + ([self.alpha] if self.alpha else [])
     a, b, rows = _clamped(r0, r1, self.own.height)
     c, d, cols = _clamped(0, self.grid.width, self.own.width)
     values, masks = _read_window(self.ds, self.path, idx, a, b, c, d)
     values, masks = values[:, rows][:, :, cols], masks[:, rows][:, :, cols]
+    if self.alpha:
+      masks[-1], values = values[-1] > 0, values[:-1]
     valid = (masks > 0).all(0) & np.isfinite(values).all(0)
     return values, valid
 
