@@ -126,7 +126,7 @@ def write_table(path: pathlib.Path, grid, cell_px: int, strips, names: Sequence[
       for j in range(scores.shape[2]):
         if not valid[i, j]:
           continue
-        x, y = t * ((j + 0.5) * cell_px, (r0 + i + 0.5) * cell_px)
+        x, y = t @ ((j + 0.5) * cell_px, (r0 + i + 0.5) * cell_px)
         s = scores[:, i, j]
         w.writerow([r0 + i, j, f"{x:.3f}", f"{y:.3f}", names[int(s.argmax())],
                     *[f"{v:.6f}" for v in s]])

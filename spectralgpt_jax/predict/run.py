@@ -194,7 +194,7 @@ def _cells(model, inp, fn, run, size, embedding, wait_s, *, batch_size, process_
   run.wait_for(starts, wait_s)
   t = inp.grid.transform
   cell = size // g
-  grid = scene.Grid(inp.grid.crs, t * t.scale(cell), nrows * g, ncols * g)
+  grid = scene.Grid(inp.grid.crs, t @ type(t).scale(cell), nrows * g, ncols * g)
   first = run.read_strip(0)["scores"]
   d = first.shape[0]
   out, files = run.out, [str(run.out)]
