@@ -13,6 +13,7 @@ asynchronously meanwhile). Once every window of band k is added, `emit(r0, r1, s
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
@@ -53,7 +54,7 @@ def run_bands(source, fn: Callable, plan: RowPlan, weights: np.ndarray, bands: r
   first = plan.warmup(bands.start)
   ys, xs = plan.ys, plan.xs
   width = plan.padded[1]
-  windows = [(k, int(ys[k]), int(x)) for k in range(first, bands.stop) for x in xs]
+  windows = ((k, int(ys[k]), int(x)) for k in range(first, bands.stop) for x in xs)
   acc: RowAccumulator | None = None
   pending = None
   next_band = first
@@ -78,8 +79,7 @@ def run_bands(source, fn: Callable, plan: RowPlan, weights: np.ndarray, bands: r
     if progress is not None:
       progress.update(len(chunk))
 
-  for i in range(0, len(windows), batch_size):
-    chunk = windows[i:i + batch_size]
+  while chunk := list(itertools.islice(windows, batch_size)):
     dates, valid = source.windows([(y, x) for _, y, x in chunk], plan.size)
     n, out = call_batch(fn, dates, batch_size, fill_last_batch, plan.size)
     called = batch_size if fill_last_batch else n

@@ -91,6 +91,9 @@ def predict(model, inputs: Sequence[str], out: str, *, bands=None, window: int =
   """Applies `model` (inference.load) to the scene(s) `inputs` and writes `out` (module
   docstring). Returns a report: out, files, windows, seconds, windows_per_s, mpx_per_s."""
   check_kind(model, inputs, expect_kind)
+  if overwrite and process_count > 1:
+    raise ValueError(f"--overwrite with several processes would let one delete the others' "
+                     f"rows: remove {out} and {out}.partial first")
   inp = open_inputs(model, inputs, bands, align, units)
   size = window_size(model, window)
   dense = model_fn.is_dense(model.kind)

@@ -49,3 +49,16 @@ def test_nodata_missing_bands_and_grids(tmp_path):
   other_crs = write_scene(tmp_path / "utm32.tif", cube, crs="EPSG:32632")
   with pytest.raises(BadInputError, match="CRS EPSG:32632"):
     scene.align(a, scene.open_scene(other_crs), "exact")
+
+
+def test_an_unreadable_window_names_the_file_and_the_window(tmp_path):
+  path = write_scene(tmp_path / "bad.tif", synthetic_cube(600, 300), tiled=True)
+  with rasterio.open(path) as f:
+    offset = int(f.get_tag_item("BLOCK_OFFSET_0_1", "TIFF", bidx=1))
+  data = bytearray(path.read_bytes())
+  data[offset:offset + 400] = b"\xff" * 400   # the block of rows 256:512, first column of tiles
+  path.write_bytes(bytes(data))
+  s = scene.open_scene(path)
+  s.read_rows(0, 256, BANDS)
+  with pytest.raises(BadInputError, match=r"bad.tif: \[window rows 256:512 cols 0:300\]"):
+    s.read_rows(256, 512, BANDS)
