@@ -170,7 +170,8 @@ def main() -> None:
           "| model | compute dtype | s | Mpx/s | km^2/s (10 m px) | class map vs float32 |\n"
           "|---|---|---|---|---|---|\n" + "\n".join(rows) +
           f"\n\nPeak memory, {tile_px} x {tile_px} x 12 uint16 scene (full width):\n\n"
-          "| model | window / stride | windows predicted | s | peak RSS (MB) |\n|---|---|---|---|---|\n"
+          "| model | window / stride | windows predicted | s | peak RSS (MB) |\n"
+          "|---|---|---|---|---|\n"
           + "\n".join(f"| {m} | {32 if m == TINY else 128} / {16 if m == TINY else 64} | "
                       f"{r['windows']} | {r['seconds']:.0f} | **{r['peak_rss_mb']:.0f}** |"
                       for m, r in rss.items()))

@@ -34,8 +34,9 @@ import numpy as np
 
 from spectralgpt_jax.evaluation.dense_metrics import ConfusionAccumulator
 from spectralgpt_jax.predict import engine, sources, windows
-from spectralgpt_jax.predict.sources import PAD_MODES, pad_to  # pylint: disable=unused-import
-from spectralgpt_jax.predict.windows import coverage, tile_grid, tile_starts  # pylint: disable=unused-import
+# Re-exported: the window plan and padding are the engine's (one implementation).
+from spectralgpt_jax.predict.sources import PAD_MODES, pad_to  # noqa: F401
+from spectralgpt_jax.predict.windows import coverage, tile_grid, tile_starts  # noqa: F401
 
 OSCD_TILE = 128
 OSCD_STRIDE = OSCD_TILE // 2 - 1   # 63

@@ -19,7 +19,6 @@ output. An interrupted run continues from its finished strips.
 from __future__ import annotations
 
 import math
-import pathlib
 import time
 from collections.abc import Sequence
 from typing import Any

@@ -99,11 +99,12 @@ class RasterScene:
   """A multi-band raster file (optionally reprojected / pixel-aligned onto another grid)."""
 
   def __init__(self, path, bands: Sequence[str] | str | None = None):
-    from data_pipelines.geotiff import _names_from_descriptions  # pylint: disable=g-import-not-at-top
+    from data_pipelines import geotiff  # pylint: disable=g-import-not-at-top
     self.path = str(path)
     self.ds = _open(path)
     self.bands = (schema.parse_band_list(bands) if bands is not None
-                  else _names_from_descriptions(path, self.ds.descriptions))
+                  else geotiff._names_from_descriptions(  # pylint: disable=protected-access
+                      path, self.ds.descriptions))
     if len(self.bands) != self.ds.count:
       raise BadInputError(path, "bands", f"file has {self.ds.count} planes, {len(self.bands)} "
                           f"band names were given ({list(self.bands)})")

@@ -4,9 +4,14 @@ saved for the same run, on the input's 10 m grid (CRS, transform, size of the B0
 nodata input pixels come out as nodata. Also the command's one-line errors."""
 
 import json
+import os
+import pathlib
 import shutil
+import subprocess
+import sys
 
 import numpy as np
+import portpicker
 import pytest
 
 from configs.eval import oscd as oscd_config
@@ -92,3 +97,25 @@ def test_command_line_errors_are_one_line(oscd_run, oscd_root, tmp_path, capsys)
   assert _predict(run, [folder / "imgs_1", other], tmp_path / "c.tif", "--align", "exact") == 1
   assert "differs from the first scene" in capsys.readouterr().err
   assert not list(tmp_path.glob("*.tif"))
+
+
+def test_two_processes_write_the_map_of_one(oscd_run, oscd_root, tmp_path):
+  """`predict --distributed` in two local processes: each predicts its share of the rows,
+  process 0 writes the one output; equal to the one-process map."""
+  run, block = oscd_run
+  folder = oscd.images_dir(oscd_root) / "rennes"
+  inputs = [str(folder / "imgs_1"), str(folder / "imgs_2")]
+  tiles = ["--window", str(block.tile_size), "--no_progress"]
+  assert _predict(run, inputs, tmp_path / "one.tif", *tiles) == 0
+  port = portpicker.pick_unused_port()
+  repo = str(pathlib.Path(__file__).resolve().parents[2])
+  env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [repo, os.environ.get(
+      "PYTHONPATH")])))
+  procs = [subprocess.Popen(
+      [sys.executable, "-m", "spectralgpt_jax", "predict", "--weights", str(run / "run"),
+       "--input", *inputs, "--out", str(tmp_path / "two.tif"), *tiles, "--distributed",
+       f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2", f"--process_id={i}"],
+      env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+  outs = [p.communicate(timeout=900) for p in procs]
+  assert all(p.returncode == 0 for p in procs), "\n".join(e[-3000:] for _, e in outs)
+  np.testing.assert_array_equal(_read(tmp_path / "two.tif")[0], _read(tmp_path / "one.tif")[0])
