@@ -9,6 +9,7 @@ import pathlib
 import shutil
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import portpicker
@@ -35,8 +36,10 @@ def oscd_run(oscd_root, tmp_path_factory):
 
 
 def _read(path):
-  with rasterio.open(path) as f:
-    return f.read(1), f.crs, f.transform, f.nodata
+  with warnings.catch_warnings():   # evaluate's saved maps of OSCD carry no geotransform
+    warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+    with rasterio.open(path) as f:
+      return f.read(1), f.crs, f.transform, f.nodata
 
 
 def _predict(run, inputs, out, *extra):
