@@ -103,6 +103,8 @@ def throughput(model_name: str, size: int, window: int, workdir: pathlib.Path) -
       probs = f.read()
     out[dtype] = {"seconds": seconds, "mpx_per_s": size * size / 1e6 / seconds,
                   "classes": classes, "probs": probs}
+    print(f"{model_name} {dtype}: {seconds:.1f} s, {out[dtype]['mpx_per_s']:.4f} Mpx/s",
+          flush=True)
   f32, bf16 = out["float32"], out["bfloat16"]
   bf16["agree"] = float((f32["classes"] == bf16["classes"]).mean())
   bf16["max_dprob"] = float(np.abs(f32["probs"] - bf16["probs"]).max())
@@ -119,7 +121,7 @@ def peak_rss_child(model_name: str, window: int, scene: str, bands: int, out: st
   t0 = time.perf_counter()
   try:
     run.predict(model, [scene], out, stride=window // 2, batch_size=8, progress=False,
-                process_index=0, process_count=max(num // bands, 1), wait_s=0, overwrite=True)
+                process_index=0, process_count=max(num // bands, 1), wait_s=0)
   except TimeoutError:
     pass   # the other shares never come: only the first band(s) were the point
   rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -131,9 +133,12 @@ def peak_rss(model_name: str, window: int, scene: pathlib.Path, bands: int,
              workdir: pathlib.Path, tile: int) -> dict:
   proc = subprocess.run([sys.executable, __file__, "--rss-child", model_name, str(window),
                          str(scene), str(bands), str(workdir / f"rss_{model_name}.tif"),
-                         str(tile)],
-                        check=True, capture_output=True, text=True)
-  return json.loads(proc.stdout.strip().splitlines()[-1])
+                         str(tile)], capture_output=True, text=True)
+  if proc.returncode:
+    raise RuntimeError(f"peak memory child for {model_name} failed:\n{proc.stderr[-3000:]}")
+  result = json.loads(proc.stdout.strip().splitlines()[-1])
+  print(f"{model_name}: {result}", flush=True)
+  return result
 
 
 def main() -> None:
@@ -142,6 +147,9 @@ def main() -> None:
   parser.add_argument("--size", type=int, default=512, help="throughput scene side (px)")
   parser.add_argument("--quick", action="store_true", help=f"{QUICK_HELP} ({TINY}, a 64 px "
                       "scene, peak memory on a 256 px scene)")
+  parser.add_argument("--scene", default="",
+                      help="the full-tile scene file: reused when it exists, else written there "
+                      "(default: a temp file)")
   parser.add_argument("--rss-child", nargs=6, help=argparse.SUPPRESS)
   args = parser.parse_args()
   if args.rss_child:
@@ -156,7 +164,9 @@ def main() -> None:
     work = pathlib.Path(tmp)
     tp = throughput(model, size, window, work)
     t0 = time.perf_counter()
-    tile = write_scene(work / "tile.tif", tile_px, tile_px)
+    tile = pathlib.Path(args.scene) if args.scene and not args.quick else work / "tile.tif"
+    if not tile.exists():
+      write_scene(tile, tile_px, tile_px)
     print(f"wrote the {tile_px} px scene in {time.perf_counter() - t0:.0f} s", flush=True)
     rss = {TINY: peak_rss(TINY, 32, tile, 1 if args.quick else 2, work, tile_px)}
     if not args.quick:
