@@ -111,10 +111,10 @@ def throughput(model_name: str, size: int, window: int, workdir: pathlib.Path) -
   return out
 
 
-def peak_rss_child(model_name: str, window: int, scene: str, bands: int, out: str,
-                   tile: int) -> None:
-  """(child) Predicts the first `bands` band(s) of rows of `scene` (tile x tile px); prints
-  JSON with its peak RSS."""
+def first_bands_rss(model_name: str, window: int, scene: str, bands: int, out: str,
+                    tile: int) -> dict:
+  """Predicts the first `bands` band(s) of rows of `scene` (tile x tile px) in this process;
+  its peak RSS (MB), seconds and windows."""
   from spectralgpt_jax.predict import run, windows
   model = random_model(model_name, window)
   num = windows.RowPlan(tile, tile, window, window // 2).num_bands
@@ -124,9 +124,9 @@ def peak_rss_child(model_name: str, window: int, scene: str, bands: int, out: st
                 process_index=0, process_count=max(num // bands, 1), wait_s=0)
   except TimeoutError:
     pass   # the other shares never come: only the first band(s) were the point
-  rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-  print(json.dumps({"peak_rss_mb": rss, "seconds": time.perf_counter() - t0,
-                    "windows": bands * len(windows.tile_starts(tile, window, window // 2))}))
+  return {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+          "seconds": time.perf_counter() - t0,
+          "windows": bands * len(windows.tile_starts(tile, window, window // 2))}
 
 
 def peak_rss(model_name: str, window: int, scene: pathlib.Path, bands: int,
@@ -154,7 +154,7 @@ def main() -> None:
   args = parser.parse_args()
   if args.rss_child:
     name, window, scene, bands, out, tile = args.rss_child
-    peak_rss_child(name, int(window), scene, int(bands), out, int(tile))
+    print(json.dumps(first_bands_rss(name, int(window), scene, int(bands), out, int(tile))))
     return
   model, window, size, tile_px = BASE, 128, args.size, TILE
   if args.quick:
@@ -168,9 +168,11 @@ def main() -> None:
     if not tile.exists():
       write_scene(tile, tile_px, tile_px)
     print(f"wrote the {tile_px} px scene in {time.perf_counter() - t0:.0f} s", flush=True)
-    rss = {TINY: peak_rss(TINY, 32, tile, 1 if args.quick else 2, work, tile_px)}
-    if not args.quick:
-      rss[BASE] = peak_rss(BASE, 128, tile, 1, work, tile_px)
+    if args.quick:   # in this process (no second start): proves the code path only
+      rss = {TINY: first_bands_rss(TINY, 32, str(tile), 1, str(work / "rss.tif"), tile_px)}
+    else:
+      rss = {TINY: peak_rss(TINY, 32, tile, 2, work, tile_px),
+             BASE: peak_rss(BASE, 128, tile, 1, work, tile_px)}
   rows = [f"| {model} | {d} | {tp[d]['seconds']:.1f} | **{tp[d]['mpx_per_s']:.4f}** | "
           f"{tp[d]['mpx_per_s'] * 100:.2f} | "
           + (f"{tp[d]['agree'] * 100:.2f}% equal, max dp {tp[d]['max_dprob']:.4f} |"
