@@ -15,7 +15,7 @@ import sys
 from typing import Mapping
 
 ENV = "SPECTRALGPT_JAX_COMPILATION_CACHE"
-COMMANDS = ("train", "evaluate", "sweep", "demo", "embed")
+COMMANDS = ("train", "evaluate", "sweep", "demo", "embed", "predict")
 
 
 def default_dir(environ: Mapping[str, str] = os.environ) -> str:

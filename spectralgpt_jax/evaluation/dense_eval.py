@@ -5,11 +5,14 @@
         train=common.dense_config(...),  # the whole training config (configs/common.py)
         test_data=<data config>,          # a dense source read whole (load_dense_images)
         tile_size=0, tile_stride=0,       # 0 = the model's input size / half of it
-        tile_batch=32, official_oscd=True, save_predictions=True, ignored_classes=()))
+        tile_batch=32, official_oscd=True, save_predictions=True, ignored_classes=(),
+        blend="average"))
 
 Training as trained.py describes; OSCD's class weights come from the change fraction of the
 training images. The evaluation hook predicts every test image whole with overlapping tiles
-averaged (tiling.predict_tiled), accumulates one confusion matrix over the split
+averaged (tiling.predict_tiled: the whole-scene engine of `predict`; `blend="cosine"` weighs
+the overlaps as `predict` does by default, "average" keeps the plain mean the reported numbers
+were scored with), accumulates one confusion matrix over the split
 (dense_metrics) and the training objective on the averaged probabilities (`loss`: per-pixel
 NLL with the run's class weights), and writes per image the class map at the label map's size
 (GeoTIFF, PNG, scores; dense_outputs) and a panel; with `official_oscd` also the official OSCD
@@ -68,12 +71,13 @@ class DenseEvaluator(TrainedEvaluator):
   def __init__(self, *, ctx: EvalContext, train: ml_collections.ConfigDict,
                test_data: ml_collections.ConfigDict, tile_size: int = 0, tile_stride: int = 0,
                tile_batch: int = 32, official_oscd: bool = False, save_predictions: bool = True,
-               ignored_classes: Sequence[int] = ()):
+               ignored_classes: Sequence[int] = (), blend: str = "average"):
     super().__init__(ctx=ctx, train=train, test_data=test_data)
     self.tile_size, self.tile_stride, self.tile_batch = (int(tile_size), int(tile_stride),
                                                          int(tile_batch))
     self.official_oscd, self.save_predictions = bool(official_oscd), bool(save_predictions)
     self.ignored_classes = tuple(int(c) for c in ignored_classes)
+    self.blend = str(blend)
     self.images: list | None = None
     self.history: list[dict] = []
     self.class_weights: tuple[float, ...] = ()
@@ -104,7 +108,7 @@ class DenseEvaluator(TrainedEvaluator):
     for i, img in enumerate(self.images):
       dates = [img["cube"], img["cube2"]] if change else [img["cube"]]
       scores = saved_scores(tiling.predict_tiled(fn, dates, size=size, stride=stride,
-                                                 batch_size=self.tile_batch))
+                                                 batch_size=self.tile_batch, blend=self.blend))
       if i % jax.process_count() != jax.process_index():
         continue   # another process scores and writes it
       pred = scores.argmax(0)
@@ -129,6 +133,7 @@ class DenseEvaluator(TrainedEvaluator):
     self.last = {"metrics": metrics, "confusion_matrix": acc.counts.tolist(),
                  "history": self.history,
                  "info": {"step": step, "tile_size": size, "tile_stride": stride,
+                          "blend": self.blend,
                           "images": [i["key"] for i in self.images]}}
     return metrics
 

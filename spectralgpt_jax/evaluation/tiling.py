@@ -4,7 +4,9 @@ averaged, and the official OSCD test tiles (numpy only).
 Whole-image prediction (`predict_tiled`): tiles of `size` px start every `stride` px on each
 axis, and the last tile of each axis is flush with the image edge, so every pixel is covered
 (`tile_grid`). Each tile's scores are added into the image and divided by the number of tiles
-covering the pixel (plain average of the overlaps). An image smaller than the tile on an axis
+covering the pixel (plain average of the overlaps; `blend="cosine"` weighs them as
+`predict` does). The windows, blend and batching are the whole-scene engine of `predict`
+(spectralgpt_jax/predict/): one implementation. An image smaller than the tile on an axis
 is padded at its bottom / right to the tile size (`pad_mode`: "reflect", mirrored without
 repeating the edge row, the default; "edge", the edge row repeated; "constant", zeros),
 predicted, and its scores cropped back to the image: padded pixels are never scored.
@@ -31,77 +33,30 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 import numpy as np
 
 from spectralgpt_jax.evaluation.dense_metrics import ConfusionAccumulator
+from spectralgpt_jax.predict import engine, sources, windows
+# Re-exported: the window plan and padding are the engine's (one implementation).
+from spectralgpt_jax.predict.sources import PAD_MODES, pad_to  # noqa: F401
+from spectralgpt_jax.predict.windows import coverage, tile_grid, tile_starts  # noqa: F401
 
 OSCD_TILE = 128
 OSCD_STRIDE = OSCD_TILE // 2 - 1   # 63
 OSCD_BATCH = 32
-PAD_MODES = ("reflect", "edge", "constant")
 
 PredictBatchFn = Callable[..., np.ndarray]
 Images = np.ndarray | Sequence[np.ndarray]   # [C, H, W], or one [C, H, W] per date
 
 
-def tile_starts(length: int, size: int, stride: int) -> np.ndarray:
-  """Starts of tiles covering [0, length): 0, stride, ..., last flush with the end
-  ([0] when length <= size)."""
-  if size < 1 or stride < 1:
-    raise ValueError(f"tile size and stride must be >= 1, got size={size} stride={stride}")
-  if stride > size:
-    raise ValueError(f"stride {stride} > tile size {size} would leave pixels uncovered")
-  if length <= size:
-    return np.zeros(1, np.int64)
-  starts = np.arange(0, length - size + 1, stride)
-  if starts[-1] != length - size:
-    starts = np.append(starts, length - size)
-  return starts.astype(np.int64)
-
-
-def tile_grid(height: int, width: int, size: int, stride: int) -> np.ndarray:
-  """[N, 2] int64 (y, x) top-left corners covering the image, row by row."""
-  ys, xs = tile_starts(height, size, stride), tile_starts(width, size, stride)
-  return np.stack(np.meshgrid(ys, xs, indexing="ij"), -1).reshape(-1, 2)
-
-
-def coverage(height: int, width: int, corners: np.ndarray, size: int) -> np.ndarray:
-  """[H, W] int64: how many of the tiles at `corners` ([N, 2] y, x) contain each pixel."""
-  out = np.zeros((height, width), np.int64)
-  for y, x in np.asarray(corners, np.int64).reshape(-1, 2):
-    out[y:y + size, x:x + size] += 1
-  return out
-
-
 def _dates(images: Images) -> tuple[np.ndarray, ...]:
   """One [C, H, W] array per date, all of the same H, W."""
-  dates = (images,) if isinstance(images, np.ndarray) else tuple(np.asarray(d) for d in images)
-  if not dates:
-    raise ValueError("no image given")
-  for i, d in enumerate(dates):
-    if d.ndim != 3:
-      raise ValueError(f"image of date {i} must be [C, H, W], got shape {d.shape}")
-    if d.shape[1:] != dates[0].shape[1:]:
-      raise ValueError(f"image of date {i} is {d.shape[1:]}, date 0 is {dates[0].shape[1:]}")
-  return dates
+  return sources.check_dates(images)
 
 
-def pad_to(image: np.ndarray, size: int, mode: str = "reflect") -> np.ndarray:
-  """[C, H, W] padded at the bottom / right to at least [C, size, size] (module docstring)."""
-  if mode not in PAD_MODES:
-    raise ValueError(f"pad_mode must be one of {PAD_MODES}, got {mode!r}")
-  _, h, w = image.shape
-  pad = ((0, 0), (0, max(0, size - h)), (0, max(0, size - w)))
-  if pad[1][1] == 0 and pad[2][1] == 0:
-    return image
-  if mode == "reflect" and min(h, w) < 2:
-    mode = "edge"   # nothing to mirror in a one-pixel axis
-  return np.pad(image, pad, mode=mode)
-
-
-def _crop_batch(sources: Sequence[tuple[np.ndarray, ...]], corners: Sequence[tuple[int, int]],
+def _crop_batch(images_of: Sequence[tuple[np.ndarray, ...]], corners: Sequence[tuple[int, int]],
                 size: int) -> list[np.ndarray]:
-  """Per date [N, C, size, size]: tile n cut from the dates `sources[n]` at `corners[n]`."""
+  """Per date [N, C, size, size]: tile n cut from the dates `images_of[n]` at `corners[n]`."""
   return [np.stack([dates[d][:, y:y + size, x:x + size]
-                    for dates, (y, x) in zip(sources, corners)])
-          for d in range(len(sources[0]))]
+                    for dates, (y, x) in zip(images_of, corners)])
+          for d in range(len(images_of[0]))]
 
 
 def _predict_batch(fn: PredictBatchFn, batch: list[np.ndarray], batch_size: int,
@@ -119,11 +74,12 @@ def _predict_batch(fn: PredictBatchFn, batch: list[np.ndarray], batch_size: int,
 
 
 def predict_tiled(predict_batch_fn: PredictBatchFn, images: Images, *, size: int, stride: int,
-                  batch_size: int, pad_mode: str = "reflect",
-                  fill_last_batch: bool = True) -> np.ndarray:
-  """Whole-image scores [K, H, W] float32, overlapping tiles averaged (module docstring).
+                  batch_size: int, pad_mode: str = "reflect", fill_last_batch: bool = True,
+                  blend: str = "average") -> np.ndarray:
+  """Whole-image scores [K, H, W] float32, overlapping tiles blended (module docstring), by
+  the whole-scene engine of `predict` (spectralgpt_jax/predict/engine.py) on in-memory images.
 
-  Scores are averaged as the function returns them (return probabilities to average
+  Scores are blended as the function returns them (return probabilities to average
   probabilities). Tiles are cut and predicted one batch at a time.
 
   Args:
@@ -135,25 +91,16 @@ def predict_tiled(predict_batch_fn: PredictBatchFn, images: Images, *, size: int
     pad_mode: padding of images smaller than the tile ("reflect" | "edge" | "constant").
     fill_last_batch: complete the last batch by repeating a tile, so that the function always
       sees `batch_size` tiles (one compiled shape).
+    blend: "average" (default: the plain mean of the overlaps, the numbers evaluate reports)
+      or "cosine" (predict/windows.py).
   """
-  if batch_size < 1:
-    raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-  dates = _dates(images)
-  _, h, w = dates[0].shape
-  padded = tuple(pad_to(d, size, pad_mode) for d in dates)
-  ph, pw = padded[0].shape[1:]
-  corners = [tuple(c) for c in tile_grid(ph, pw, size, stride).tolist()]
-  total = None
-  for i in range(0, len(corners), batch_size):
-    chunk = corners[i:i + batch_size]
-    batch = _crop_batch([padded] * len(chunk), chunk, size)
-    scores = _predict_batch(predict_batch_fn, batch, batch_size, fill_last_batch, size)
-    if total is None:
-      total = np.zeros((scores.shape[1], ph, pw), np.float32)
-    for (y, x), s in zip(chunk, scores):
-      total[:, y:y + size, x:x + size] += s
-  total /= coverage(ph, pw, np.asarray(corners), size)
-  return total[:, :h, :w]
+  source = sources.ArraySource(images, size, pad_mode)
+  plan = windows.RowPlan(source.height, source.width, size, stride)
+  out: list[np.ndarray] = []
+  engine.run_bands(source, predict_batch_fn, plan, windows.blend_weights(size, blend),
+                   engine.all_bands(plan), lambda r0, r1, s, v: out.append(s),
+                   batch_size=batch_size, fill_last_batch=fill_last_batch)
+  return np.concatenate(out, axis=1)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ def _module(name):
 
 def test_every_command_is_covered():
   assert set(COMMANDS) == {"compile", "convert_shards", "demo", "embed", "evaluate", "export",
-                           "import", "ingest", "inspect", "models", "sweep", "train"}
+                           "import", "ingest", "inspect", "models", "predict", "sweep", "train"}
 
 
 @pytest.mark.parametrize("name", COMMANDS)
