@@ -135,9 +135,10 @@ def _opener(href: str, block_size: int, errors: list[BaseException]):
 
 def _open(href: str, block_size: int) -> Any:
   import rasterio  # pylint: disable=g-import-not-at-top
+  from rasterio.session import DummySession  # pylint: disable=g-import-not-at-top
   errors: list[BaseException] = []
-  try:
-    with rasterio.Env(**_GDAL_ENV):
+  try:  # no rasterio cloud session: URLs are read by the opener (see local_raster)
+    with rasterio.Env(session=DummySession(), **_GDAL_ENV):
       if is_url(href):
         return rasterio.open(href, opener=_opener(href, block_size, errors))
       return rasterio.open(href)

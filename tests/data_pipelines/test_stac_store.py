@@ -12,12 +12,14 @@ from test_stac import PATCHES, TILE, _expected_tile, _records, served  # noqa: F
 
 
 @pytest.fixture(params=["s3", pytest.param("gcs", marks=pytest.mark.slow)])
-def store(request):
+def store(request, monkeypatch):
   """A running loopback store of each kind whose variables are in os.environ for the test."""
   pytest.importorskip("s3fs" if request.param == "s3" else "gcsfs")
   pytest.importorskip("moto" if request.param == "s3" else "gcp_storage_emulator")
   with (local_object_store.s3_server() if request.param == "s3"
-        else local_object_store.gcs_emulator()) as server, server.environ():
+        else local_object_store.gcs_emulator()) as server:
+    for name, value in server.env().items():
+      monkeypatch.setenv(name, value)
     yield server
 
 

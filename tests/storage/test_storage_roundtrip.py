@@ -49,8 +49,7 @@ def test_ingest_command_to_gcs_bucket(ben_dir, example_dir, gcs_server):
 
 
 def test_shards_to_s3_bucket(ben_dir, s3_server):
-  """The local shards' records written again into S3 (rasterio opens each GeoTIFF under a
-  boto3 session when AWS credentials are set, ~8x slower: the real ingest is the slow test)."""
+  """The local shards' records written again into S3 (the ingest command is the GCS test's)."""
   records = [example_codec.decode_record(d) for f in sorted(os.listdir(ben_dir))
              if f.endswith(".tfrecord") for _, d in iter_records(f"{ben_dir}/{f}")]
   items = [shard_writer.Item(r["key"], lambda r=r: r) for r in records]
