@@ -63,3 +63,9 @@ def test_import_from_bucket_into_gcs_workdir(weights_file, gcs_server):
     ckpt = checkpoints.read_checkpoint(workdir)
     _assert_same_tree(ckpt.params, conv.params)
     assert ckpt.meta["config"]["imported_from"] == url
+
+
+def test_import_into_s3_workdir_is_refused_in_one_line(weights_file):
+  with pytest.raises(ValueError, match=r"^s3://b/run: orbax writes checkpoints to local "
+                     r"paths and gs:// only"):
+    from_torch.import_file(weights_file, "s3://b/run")
