@@ -399,7 +399,7 @@ def _store_note(stores: str) -> str:
   kinds = [k for k in stores.split(",") if k not in ("", "local")]
   names = {"gcs": "a GCS emulator (gcp-storage-emulator)", "s3": "an S3 server (moto)"}
   return "".join(f"; rows '({k})': the same shards in a bucket of {names[k]} on loopback, "
-                 "read over HTTP" for k in kinds)
+                 "read over HTTP (the server's own CPU is not in 'per core')" for k in kinds)
 
 
 def _pod_lines(mfu, pods, per_core):
