@@ -11,10 +11,13 @@ divides by the measured per-core throughput. Writes a Markdown section (machine,
 
   .venv/bin/python bench/pipeline_bench.py --out BENCHMARKS.md
   .venv/bin/python bench/pipeline_bench.py --root gs://BUCKET/bench   # shards in a bucket
+  .venv/bin/python bench/pipeline_bench.py --stores local,gcs,s3   # + loopback GCS and S3
   .venv/bin/python bench/pipeline_bench.py --quick     # smoke run: a few records, seconds
 
 --root: where the shards are (ROOT/tfrecord, ROOT/array_record): a local folder, a mounted
 bucket or an fsspec URL (written locally, then copied there); default a temp folder.
+--stores: also measure from a bucket on a loopback GCS emulator and/or S3 server started for
+the run (data_pipelines.local_object_store), in rows "<format> (gcs|s3)" beside the local ones.
 """
 
 from __future__ import annotations
@@ -51,6 +54,8 @@ def _parse(argv):
                  help="BLAS threads per process (1 = honest per-core numbers, no oversubscription)")
   p.add_argument("--root", "--workdir", dest="root", default=None,
                  help="shard root (local path or URL; default: a temp dir, removed after)")
+  p.add_argument("--stores", default="local",
+                 help="local,gcs,s3: the root (local) plus buckets on loopback servers")
   p.add_argument("--quick", action="store_true", help=QUICK_HELP)
   args = p.parse_args(argv)
   if args.quick:
@@ -80,17 +85,14 @@ def _items(n):
 
 def _ensure_shards(root, fmt, n, shards) -> str:
   """ROOT/<fmt> holding n records (written once; a URL root gets a local copy uploaded)."""
-  from etils import epath  # pylint: disable=g-import-not-at-top
-  from data_pipelines import shard_writer  # pylint: disable=g-import-not-at-top
-  dest = f"{root.rstrip('/')}/{fmt}"
-  if (epath.Path(dest) / "manifest.json").exists():
+  from data_pipelines import shard_writer, storage  # pylint: disable=g-import-not-at-top
+  dest = storage.join(root, fmt)
+  if storage.exists(storage.join(dest, "manifest.json")):
     return dest
   local = dest if "://" not in root else tempfile.mkdtemp(prefix=f"pipeline_bench_{fmt}_")
   shard_writer.write_shards(_items(n), local, num_shards=shards, record_format=fmt)
   if local != dest:   # shards first, manifest last: a complete copy or none
-    names = sorted(os.listdir(local), key=lambda s: s == "manifest.json")
-    for name in names:
-      (epath.Path(dest) / name).write_bytes(open(os.path.join(local, name), "rb").read())
+    storage.upload_tree(local, dest, last=("manifest.json",))
     shutil.rmtree(local, ignore_errors=True)
   return dest
 
@@ -299,8 +301,21 @@ def _measure(args, root):
   return rows, paths_of
 
 
-def _run(args, argv, root) -> int:
+def _measure_stores(args, root):
+  """_measure of `root`, then of a bucket on each loopback server of --stores."""
   rows, paths_of = _measure(args, root)
+  for kind in [k for k in args.stores.split(",") if k not in ("", "local")]:
+    from data_pipelines import local_object_store  # pylint: disable=g-import-not-at-top
+    start = {"gcs": local_object_store.gcs_emulator, "s3": local_object_store.s3_server}[kind]
+    with start() as store, store.environ():
+      print(f"{kind}: {store.endpoint}", flush=True)
+      found, _ = _measure(args, store.make_bucket("pipeline-bench"))
+    rows.update({f"{fmt} ({kind})": r for fmt, r in found.items()})
+  return rows, paths_of
+
+
+def _run(args, argv, root) -> int:
+  rows, paths_of = _measure_stores(args, root)
   local = {f: p for f, p in paths_of.items() if isinstance(rows.get(f), list) and "://" not in p}
   reads = _read_costs(local) if local else {}
   stages = _stages(next(iter(local.values())), n=16, batch=4) if args.quick and local else (
@@ -337,7 +352,8 @@ def _report(args, cmd, root, rows, reads, stages, shuffle, pods, quality):
       f"- Machine: {_machine()}",
       f"- Command: `{cmd}`",
       f"- Data: {args.records} synthetic 12x128x128 uint16 cubes in {args.shards} shards per "
-      f"format, in {where}{'' if '://' in root else ' (page cache warm)'}, global batch "
+      f"format, in {where}{'' if '://' in root else ' (page cache warm)'}"
+      f"{_store_note(args.stores)}, global batch "
       f"{args.batch}, {args.batches} timed "
       "batches after 3 warm-up batches.",
       "- Path timed: read -> verify (TFRecord: both CRC-32C; ArrayRecord: chunk hashes) -> "
@@ -377,6 +393,13 @@ def _report(args, cmd, root, rows, reads, stages, shuffle, pods, quality):
               "layout): " + ", ".join(f"{f} {p:.2g}" for f, p in quality.items()) + ".", ""]
   lines += _pod_lines(args.mfu, pods, _per_core(rows, reads, stages))
   return lines
+
+
+def _store_note(stores: str) -> str:
+  kinds = [k for k in stores.split(",") if k not in ("", "local")]
+  names = {"gcs": "a GCS emulator (gcp-storage-emulator)", "s3": "an S3 server (moto)"}
+  return "".join(f"; rows '({k})': the same shards in a bucket of {names[k]} on loopback, "
+                 "read over HTTP (the server's own CPU is not in 'per core')" for k in kinds)
 
 
 def _pod_lines(mfu, pods, per_core):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping, Sequence
 
+from data_pipelines import local_raster
 from data_pipelines import sensors as sensors_lib
 
 _UNITS_TO_NM = {"nm": 1.0, "nanometers": 1.0, "nanometres": 1.0, "um": 1000.0,
@@ -85,9 +86,7 @@ def from_descriptions(descriptions: Sequence[str | None],
 
 def from_geotiff(path: str, *, sensor: str = "sentinel2") -> tuple[sensors_lib.Band, ...]:
   """Bands of a GeoTIFF from its band descriptions and per-band wavelength tags."""
-  import rasterio  # pylint: disable=import-outside-toplevel
-
-  with rasterio.open(path) as src:
+  with local_raster.open_local(path) as src:
     tags = [src.tags(i) for i in range(1, src.count + 1)]
     gsd = float(abs(src.transform.a)) if src.crs is not None else 0.0
     return from_descriptions(src.descriptions, tags, sensor=sensor, gsd_m=gsd, where=str(path))

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from data_pipelines import labels as labels_lib
+from data_pipelines import local_raster
 from data_pipelines import schema
 from data_pipelines.checksums import verify_sha256sums  # re-exported
 from data_pipelines.errors import BadInputError
@@ -64,11 +65,10 @@ def _band_file(folder: pathlib.Path, band: str) -> pathlib.Path:
 
 def _read_band(path: pathlib.Path, band: str):
   """Open one single-band GeoTIFF and validate it; returns (array, profile dict)."""
-  import rasterio  # pylint: disable=g-import-not-at-top
   if path.stat().st_size == 0:
     raise BadInputError(path, "file", "empty file")
   try:
-    with rasterio.open(path) as src:
+    with local_raster.open_local(path) as src:
       if src.count != 1:
         raise BadInputError(path, band, f"expected 1 band, file has {src.count}")
       if src.dtypes[0] != "uint16":
@@ -145,6 +145,7 @@ def _metadata(folder, ref, meta_json, bands, resampling) -> dict[str, Any]:
   })
 
 
+@local_raster.no_cloud_session()
 def read_bigearthnet_patch(folder: str | pathlib.Path, *, resampling: str = "bilinear",
                            bands: tuple[str, ...] = schema.SPECTRALGPT_BANDS,
                            ) -> tuple[np.ndarray, dict[str, Any]]:
@@ -174,6 +175,7 @@ def read_bigearthnet_patch(folder: str | pathlib.Path, *, resampling: str = "bil
   bands = tuple(schema.normalize_band_name(b) for b in bands)
   ref_arr, ref = _read_band(_band_file(folder, _REFERENCE_BAND), _REFERENCE_BAND)
   out = np.empty((len(bands),) + ref["shape"], np.float32)
+  coarse: dict[tuple, list[tuple[int, np.ndarray, dict]]] = {}  # grid -> (index, band, prof)
   for i, band in enumerate(bands):
     if band == "B10":
       raise BadInputError(folder, band, "BigEarthNet-S2 is L2A: B10 does not exist")
@@ -183,9 +185,17 @@ def read_bigearthnet_patch(folder: str | pathlib.Path, *, resampling: str = "bil
     if prof["shape"] == ref["shape"]:
       out[i] = arr
     else:
-      warp.reproject(source=arr.astype(np.float32), destination=out[i],
-                     src_transform=prof["transform"], src_crs=prof["crs"],
-                     dst_transform=ref["transform"], dst_crs=ref["crs"], resampling=method)
+      coarse.setdefault((prof["shape"], tuple(prof["transform"])), []).append((i, arr, prof))
+  # One reproject per grid (20 m, 60 m): each call costs a few GDAL environments, each a
+  # boto3 session when AWS credentials are set (see local_raster).
+  for group in coarse.values():
+    index = [i for i, _, _ in group]
+    dst = np.empty((len(group),) + ref["shape"], np.float32)
+    prof = group[0][2]
+    warp.reproject(source=np.stack([a for _, a, _ in group]).astype(np.float32),
+                   destination=dst, src_transform=prof["transform"], src_crs=prof["crs"],
+                   dst_transform=ref["transform"], dst_crs=ref["crs"], resampling=method)
+    out[index] = dst
   return out, _metadata(folder, ref, _read_labels_json(folder), bands, resampling)
 
 

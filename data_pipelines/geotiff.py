@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from data_pipelines import local_raster
 from data_pipelines import schema
 from data_pipelines.errors import BadInputError
 from data_pipelines.reader_meta import ReaderMeta
@@ -28,6 +29,7 @@ def _names_from_descriptions(path, descriptions) -> tuple[str, ...]:
                         "--bands (e.g. 'eurosat' for EuroSAT-MS tifs)") from e
 
 
+@local_raster.no_cloud_session()
 def read_geotiff(path: str | pathlib.Path, bands: Sequence[str] | str | None = None, *,
                  expect_shape: tuple[int, int] | None = None,
                  expect_crs: str | None = None) -> tuple[np.ndarray, dict[str, Any]]:
@@ -56,7 +58,7 @@ def read_geotiff(path: str | pathlib.Path, bands: Sequence[str] | str | None = N
   if path.stat().st_size == 0:
     raise BadInputError(path, "file", "empty file")
   try:
-    with rasterio.open(path) as src:
+    with local_raster.open_local(path) as src:
       names = (schema.parse_band_list(bands) if bands is not None
                else _names_from_descriptions(path, src.descriptions))
       if src.count < len(names):

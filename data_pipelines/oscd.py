@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from data_pipelines import local_raster
 from data_pipelines import resample
 from data_pipelines import schema
 from data_pipelines.errors import BadInputError
@@ -117,7 +118,7 @@ def _read_single_band(path: pathlib.Path) -> np.ndarray:
   try:
     with warnings.catch_warnings():   # OSCD images carry no geotransform
       warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
-      with rasterio.open(path) as src:
+      with local_raster.open_local(path) as src:
         if src.count != 1:
           raise BadInputError(path, "bands", f"expected one band per file, found {src.count}")
         return src.read(1)

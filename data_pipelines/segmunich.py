@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from data_pipelines import geotiff
+from data_pipelines import local_raster
 from data_pipelines import schema
 from data_pipelines import splits
 from data_pipelines.errors import BadInputError
@@ -95,10 +96,9 @@ def to_model_channels(cube: np.ndarray, channels: str,
 
 
 def _read_label(path: pathlib.Path) -> np.ndarray:
-  import rasterio  # pylint: disable=g-import-not-at-top
   if not path.exists():
     raise BadInputError(path, "file", "label file not found")
-  with rasterio.open(path) as src:
+  with local_raster.open_local(path) as src:
     return src.read(1)
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from data_pipelines import geotiff
+from data_pipelines import local_raster
 from data_pipelines.checksums import verify_sha256sums
 from data_pipelines.errors import BadInputError
 
@@ -53,8 +54,7 @@ CLASS_NAMES = ("land", "water")
 
 def _read_label(path: pathlib.Path) -> np.ndarray:
   """The hand label as int32 [H, W] in {-1, 0, 1} (raises naming the file otherwise)."""
-  import rasterio  # pylint: disable=g-import-not-at-top
-  with rasterio.open(path) as src:
+  with local_raster.open_local(path) as src:
     label = src.read(1)
   bad = sorted(set(int(v) for v in np.unique(label)) - set(LABEL_VALUES))
   if bad:

@@ -10,9 +10,10 @@ as key or band name, then the band's eo:common_name when exactly one asset carri
 Only GeoTIFF assets (type image/tiff or a .tif/.tiff href) are used, so the JPEG 2000
 copies Earth Search also lists are never picked.
 
-Reads from URLs go through one fsspec file object per asset, opened with a small block
-size so that a windowed read fetches only the COG header and the blocks it needs (GDAL's
-sidecar probes are answered "not found" without a request).
+Reads from URLs go through one data_pipelines.storage file object per asset (its endpoint
+settings and one-line errors), opened with a small block size so that a windowed read fetches
+only the COG header and the blocks it needs (GDAL's sidecar probes are answered "not found"
+without a request).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import functools
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from data_pipelines import schema
+from data_pipelines import schema, storage
 from data_pipelines.errors import BadInputError
 from data_pipelines.stac_catalog import is_url, resolve_href, self_href
 
@@ -118,15 +119,14 @@ def scl_href(item: Any) -> str | None:
 
 
 def _opener(href: str, block_size: int, errors: list[BaseException]):
-  """A rasterio opener serving `href` only (sidecar probes: FileNotFoundError, no request)."""
-  import fsspec  # pylint: disable=g-import-not-at-top
-  fs, path = fsspec.core.url_to_fs(href)
+  """A rasterio opener serving `href` only (sidecar probes: FileNotFoundError, no request),
+  through data_pipelines.storage (its endpoint settings; failures named StorageError)."""
 
   def open_file(fp: str, mode: str = "rb"):
     if fp != href:
       raise FileNotFoundError(fp)
     try:
-      return fs.open(path, mode, block_size=block_size, cache_type="bytes")
+      return storage.open(href, mode, block_size=block_size, cache_type="bytes")
     except BaseException as e:
       errors.append(e)
       raise
@@ -135,9 +135,10 @@ def _opener(href: str, block_size: int, errors: list[BaseException]):
 
 def _open(href: str, block_size: int) -> Any:
   import rasterio  # pylint: disable=g-import-not-at-top
+  from rasterio.session import DummySession  # pylint: disable=g-import-not-at-top
   errors: list[BaseException] = []
-  try:
-    with rasterio.Env(**_GDAL_ENV):
+  try:  # no rasterio cloud session: URLs are read by the opener (see local_raster)
+    with rasterio.Env(session=DummySession(), **_GDAL_ENV):
       if is_url(href):
         return rasterio.open(href, opener=_opener(href, block_size, errors))
       return rasterio.open(href)

@@ -13,7 +13,7 @@ an absolute href so that relative asset hrefs can be resolved later (`stac_asset
 * a STAC API search (`https://.../search`): `POST` with the JSON body given as `search`
   (collections, bbox, datetime, query, ...), following `next` links.
 
-Local paths and any fsspec URL (http(s)://, gs://, s3://) are read through `fsspec.open`.
+Local paths and any fsspec URL (http(s)://, gs://, s3://) are read through data_pipelines.storage.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
+from data_pipelines import storage
 from data_pipelines.errors import BadInputError
 
 PARQUET_SUFFIXES = (".parquet", ".geoparquet")
@@ -53,9 +54,8 @@ def resolve_href(href: str, base: str) -> str:
 
 def read_json(href: str) -> dict[str, Any]:
   """A JSON document from a path or fsspec URL (BadInputError naming it otherwise)."""
-  import fsspec  # pylint: disable=g-import-not-at-top
   try:
-    with fsspec.open(href, "rb") as f:
+    with storage.open(href, "rb") as f:
       return json.loads(f.read())
   except FileNotFoundError as e:
     raise BadInputError(href, "file", "not found") from e
@@ -119,10 +119,9 @@ def _prune(value: Any) -> Any:
 
 def read_geoparquet(href: str) -> list[dict[str, Any]]:
   """Items of a STAC-GeoParquet file (one row per item)."""
-  import fsspec  # pylint: disable=g-import-not-at-top
   import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
   try:
-    with fsspec.open(href, "rb") as f:
+    with storage.open(href, "rb") as f:
       rows = pq.read_table(f).to_pylist()
   except FileNotFoundError as e:
     raise BadInputError(href, "file", "not found") from e

@@ -325,6 +325,26 @@ def read_text(path: str | os.PathLike) -> str:
   return read_bytes(path).decode("utf-8")
 
 
+@contextlib.contextmanager
+def local_copy(path: str | os.PathLike, *, beside: tuple[str, ...] = ()) -> Iterator[str]:
+  """A local path with `path`'s bytes for the block: `path` itself if local, else a download
+  into a temporary folder under the same name, with the objects `path + suffix` for each suffix
+  in `beside` that exist (a weights file's `.json` manifest), removed afterwards."""
+  path = os.fspath(path)
+  if not is_url(path):
+    yield path
+    return
+  with tempfile.TemporaryDirectory(prefix="spectralgpt-") as tmp:
+    local = os.path.join(tmp, basename(path))
+    with builtins.open(local, "wb") as f:
+      f.write(read_bytes(path))
+    for suffix in beside:
+      if exists(path + suffix):
+        with builtins.open(local + suffix, "wb") as f:
+          f.write(read_bytes(path + suffix))
+    yield local
+
+
 # --- Writes. -----------------------------------------------------------------------------------
 
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> None:

@@ -1,10 +1,12 @@
-"""Pure-Python TFRecord files with CRC verification, plus a checkpointable grain source.
+"""Pure-Python TFRecord files with CRC verification (the grain source: tfrecord_grain).
 
 Record framing (TensorFlow's format):
   uint64 length | uint32 masked_crc32c(length bytes) | data | uint32 masked_crc32c(data)
 with masked_crc(x) = ((crc >> 15) | (crc << 17)) + 0xA282EAD8 (mod 2**32), crc = CRC-32C.
 
-grain's own `TFRecordIterDataset` skips both CRCs; `CheckedTFRecordIterDataset` verifies them.
+grain's own `TFRecordIterDataset` skips both CRCs; `CheckedTFRecordIterDataset` verifies them
+(defined in data_pipelines.tfrecord_grain, still importable from here: grain is imported only
+when it is first used, not by every ingest or Beam worker that writes shards).
 A failed check raises `CorruptRecordError(shard, offset)` or, in skip mode, logs it, counts it
 and resynchronises on the next valid record (a record is yielded only if both CRCs match).
 A length field that runs past the end of the file is corruption at that offset (never an
@@ -20,11 +22,10 @@ from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 import google_crc32c
-import grain
 from absl import logging
 
 from data_pipelines import storage
-from data_pipelines.errors import CorruptRecordError, ShardMismatchError
+from data_pipelines.errors import CorruptRecordError
 
 _HEADER = struct.Struct("<QI")
 _FOOTER = struct.Struct("<I")
@@ -215,72 +216,9 @@ def count_records(path: str | os.PathLike) -> int:
     reader.close()
 
 
-class _CheckedIterator(grain.DatasetIterator):
-  """State: {"offset": next record's byte offset, "corrupt": records skipped so far,
-  "records": records read from the start (-1: unknown)}.
-
-  With `expected` (bytes, records) from the manifest, the shard's size is checked when it is
-  opened and, in strict mode, the number of records read when it ends."""
-
-  def __init__(self, path: str, skip_corrupt: bool, expected: tuple[int, int] | None = None):
-    super().__init__()
-    self._reader = RecordReader(path, skip_corrupt=skip_corrupt)
-    self._expected = expected
-    self._records = 0
-    self._opened = False
-
-  def _open(self) -> None:
-    self._opened = True
-    if self._expected is None:
-      return
-    size = self._reader.size()
-    if size != self._expected[0]:
-      raise ShardMismatchError(self._reader.path, f"{size} bytes on disk, the manifest says "
-                               f"{self._expected[0]} (re-ingest or fix the manifest)")
-
-  def __next__(self) -> bytes:
-    if not self._opened:
-      self._open()
-    item = self._reader.read_next()
-    if item is None:
-      exp = self._expected
-      if (exp is not None and not self._reader.skip_corrupt and self._records >= 0
-          and self._records != exp[1]):
-        raise ShardMismatchError(self._reader.path, f"{self._records} records read, the "
-                                 f"manifest says {exp[1]} (re-ingest or fix the manifest)")
-      raise StopIteration
-    if self._records >= 0:
-      self._records += 1
-    return item[1]
-
-  def get_state(self) -> dict[str, Any]:
-    return {"offset": self._reader.offset, "corrupt": self._reader.corrupt,
-            "records": self._records}
-
-  def set_state(self, state: dict[str, Any]) -> None:
-    self._reader.seek(state["offset"])
-    self._reader.corrupt = int(state.get("corrupt", 0))
-    self._records = int(state.get("records", 0 if state["offset"] == 0 else -1))
-
-  def close(self) -> None:
-    self._reader.close()
-
-  def __del__(self):
-    self._reader.close()
-
-
-class CheckedTFRecordIterDataset(grain.IterDataset):
-  """grain IterDataset over one TFRecord shard that verifies both CRCs of every record."""
-
-  def __init__(self, path: str | os.PathLike, skip_corrupt: bool = False,
-               expected: tuple[int, int] | None = None):
-    super().__init__()
-    self._path = os.fspath(path)
-    self._skip_corrupt = skip_corrupt
-    self._expected = expected
-
-  def __iter__(self) -> _CheckedIterator:
-    return _CheckedIterator(self._path, self._skip_corrupt, self._expected)
-
-  def __str__(self) -> str:
-    return f"CheckedTFRecordIterDataset({self._path})"
+def __getattr__(name: str) -> Any:
+  """`CheckedTFRecordIterDataset` from data_pipelines.tfrecord_grain, imported on first use."""
+  if name == "CheckedTFRecordIterDataset":
+    from data_pipelines import tfrecord_grain  # pylint: disable=g-import-not-at-top
+    return tfrecord_grain.CheckedTFRecordIterDataset
+  raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

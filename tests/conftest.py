@@ -138,3 +138,23 @@ def exported_safetensors(trained_mae, tmp_path_factory) -> pathlib.Path:
   from spectralgpt_jax.export import to_torch
   out = tmp_path_factory.mktemp("exported") / "tiny.safetensors"
   return to_torch.export_checkpoint(trained_mae[0], out).weights
+
+
+# Object-store client variables (endpoints, credentials) a test may set only for itself
+# (monkeypatch or ObjectStore.environ()): left behind, they would send later tests' reads to a
+# stopped server or make every rasterio open build an AWS session.
+_CLOUD_VARS = ("AWS_", "STORAGE_EMULATOR_HOST", "TENSORSTORE_GCS_HTTP_URL",
+               "GOOGLE_AUTH_TOKEN_FOR_TESTING", "GCSFS_")
+
+
+def _cloud_env() -> dict[str, str]:
+  return {k: v for k, v in os.environ.items() if k.startswith(_CLOUD_VARS)}
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_cloud_env():
+  before = _cloud_env()
+  yield
+  after = _cloud_env()
+  assert after == before, (f"the test left object-store variables changed in os.environ: "
+                           f"{sorted(set(before.items()) ^ set(after.items()))}")

@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from data_pipelines import storage
 from data_pipelines.schema import SPECTRALGPT_BANDS
 from spectralgpt_jax import checkpoints
 from spectralgpt_jax.export import (dense_export, dense_import, manifest as manifest_lib,
@@ -258,7 +259,16 @@ def load_weights(path: str | os.PathLike, *, model: str | None = None,
   The model comes from `model`, else the file's manifest, else the state_dict's shapes. With
   both `model` and a manifest, the manifest's image size, bands, tubelet depth and dates win
   over the variant's defaults (a note says so); `image_size` or `model_kwargs` override them.
+  `path` may be a URL (gs://, s3://, ...): the file and its manifest are read through
+  data_pipelines.storage into a temporary folder.
   """
+  if storage.is_url(path):
+    url = os.fspath(path)
+    with storage.local_copy(url, beside=(".json",)) as local:
+      conv, meta = load_weights(local, model=model, model_kwargs=model_kwargs,
+                                image_size=image_size, num_classes=num_classes, scan=scan)
+    meta["config"]["imported_from"] = url
+    return conv, meta
   path = pathlib.Path(path).expanduser().resolve()
   state, extras = torch_io.load_state_dict(path)
   man = extras.get("manifest") or manifest_lib.find_manifest(path)
@@ -333,9 +343,17 @@ def import_file(path: str | os.PathLike, out: str | os.PathLike, *, model: str |
                 ) -> tuple[pathlib.Path, Converted, dict[str, Any]]:
   """Imports a weights file as the run directory `out`: writes `<out>/checkpoints/<step>/{state,
   meta}` (state = params + step, no optimizer state), which training reads through
-  `config.init_from.workdir=<out>`. Returns the step directory."""
+  `config.init_from.workdir=<out>`. `path` and `out` may be URLs (orbax writes gs:// and
+  local paths). Returns the step directory."""
+  if storage.is_url(out) and not os.fspath(out).startswith("gs://"):
+    raise ValueError(f"{out}: orbax writes checkpoints to local paths and gs:// only; import "
+                     "into a local or gs:// workdir, or a bucket mounted as a local path")
   conv, meta = load_weights(path, model=model, image_size=image_size, num_classes=num_classes,
                             scan=scan)
-  root = pathlib.Path(out).expanduser().resolve() / checkpoints.CHECKPOINTS_SUBDIR
+  if storage.is_url(out):
+    root = storage.join(out, checkpoints.CHECKPOINTS_SUBDIR)
+    storage.filesystem(root)  # the client this process's settings call for, for orbax too
+  else:
+    root = pathlib.Path(out).expanduser().resolve() / checkpoints.CHECKPOINTS_SUBDIR
   step_dir = checkpoints.write_checkpoint(root, conv.params, meta, step=step, force=force)
   return step_dir, conv, meta

@@ -16,7 +16,7 @@ import numpy as np
 from flax import traverse_util
 
 from data_pipelines.normalization import normalize_cube
-from data_pipelines import schema
+from data_pipelines import schema, storage
 from data_pipelines.schema import SPECTRALGPT_BANDS
 from spectralgpt_jax import checkpoints, losses, models
 from spectralgpt_jax.export import from_torch
@@ -356,8 +356,15 @@ def load(path: str | os.PathLike, *, model: str | None = None, step: int | None 
   The model runs on the first local device with the implementations kernels.select picks for
   it (on CPU the fused attention kernel for long sequences, built once, with a log line).
   """
-  path = pathlib.Path(path).expanduser()
-  if path.is_dir():
+  if storage.is_url(path):  # a checkpoint folder (orbax reads it) or a weights object
+    path = os.fspath(path)
+    if not storage.exists(path):
+      raise FileNotFoundError(f"{path}: no such checkpoint directory or weights file")
+    is_dir, is_file = storage.isdir(path), not storage.isdir(path)
+  else:
+    path = pathlib.Path(path).expanduser()
+    is_dir, is_file = path.is_dir(), path.is_file()
+  if is_dir:
     ckpt = checkpoints.read_checkpoint(path, step)
     meta = dict(ckpt.meta)
     record = dict(meta.get("model") or {})
@@ -367,8 +374,8 @@ def load(path: str | os.PathLike, *, model: str | None = None, step: int | None 
       raise ValueError(f"{ckpt.path}: the checkpoint meta names no model; pass model=NAME")
     params, source = to_unrolled(dict(ckpt.params)), str(ckpt.path)
     meta["model"], meta["step"] = record, ckpt.step
-    run_dir = pathlib.Path(ckpt.path).parents[1]
-  elif path.is_file():
+    run_dir = None if storage.is_url(path) else pathlib.Path(ckpt.path).parents[1]
+  elif is_file:
     conv, meta = from_torch.load_weights(path, model=model)
     params, record, source, run_dir = conv.params, conv.record, str(path), None
   else:

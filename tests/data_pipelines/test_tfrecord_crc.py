@@ -2,6 +2,8 @@
 
 import io
 import pathlib
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -106,3 +108,14 @@ def test_grain_source_state_and_skip(tmp_path):
   next(strict)
   with pytest.raises(CorruptRecordError, match=f"offset {offsets[1]}"):
     next(strict)
+
+
+def test_shard_writers_do_not_import_grain():
+  """Ingest and Beam workers import the writers only: grain (~1 s) stays unloaded until the
+  grain source is asked for, which tfrecord still exports."""
+  code = ("import sys, data_pipelines.ingest, data_pipelines.tfrecord\n"
+          "assert 'grain' not in sys.modules, 'grain imported by the shard writers'\n")
+  subprocess.run([sys.executable, "-c", code], check=True,
+                 cwd=pathlib.Path(__file__).resolve().parents[2])
+  from data_pipelines import tfrecord_grain
+  assert tfrecord.CheckedTFRecordIterDataset is tfrecord_grain.CheckedTFRecordIterDataset

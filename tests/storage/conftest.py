@@ -28,11 +28,12 @@ def s3_server():
 
 
 @pytest.fixture(params=["gcs", "s3"])
-def store(request):
+def store(request, monkeypatch):
   """A running store (each kind in turn) whose variables are in os.environ for the test."""
   server = request.getfixturevalue(f"{request.param}_server")
-  with server.environ():
-    yield server
+  for name, value in server.env().items():
+    monkeypatch.setenv(name, value)
+  return server
 
 
 @pytest.fixture

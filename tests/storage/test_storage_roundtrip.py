@@ -4,12 +4,11 @@ with the manifest checks; atomic and create-if-absent writes; the one-line error
 missing bucket and a missing object."""
 
 import json
-import os
 
 import numpy as np
 import pytest
 
-from data_pipelines import example_codec, inspect_shards, shard_writer, sources, storage
+from data_pipelines import inspect_shards, sources, storage
 from data_pipelines.tfrecord import iter_records
 
 
@@ -48,23 +47,6 @@ def test_ingest_command_to_gcs_bucket(ben_dir, example_dir, gcs_server):
       sources.list_shards(url)
 
 
-def test_shards_to_s3_bucket(ben_dir, s3_server):
-  """The local shards' records written again into S3 (rasterio opens each GeoTIFF under a
-  boto3 session when AWS credentials are set, ~8x slower: the real ingest is the slow test)."""
-  records = [example_codec.decode_record(d) for f in sorted(os.listdir(ben_dir))
-             if f.endswith(".tfrecord") for _, d in iter_records(f"{ben_dir}/{f}")]
-  items = [shard_writer.Item(r["key"], lambda r=r: r) for r in records]
-  with s3_server.environ():
-    url = storage.join(s3_server.make_bucket("test-shards"), "ben")
-    shard_writer.write_shards(sorted(items, key=lambda i: i.key), url, num_shards=2)
-    files, manifest = sources.list_shards(url)
-    assert manifest["num_records"] == 6 and len(files) == 2
-    assert sources.verify_shards(files, manifest)[1] == []
-    got = sorted(d for f in files for _, d in iter_records(f))
-    assert got == sorted(example_codec.encode_record(r) for r in records)
-
-
-@pytest.mark.slow
 def test_ingest_command_to_s3_bucket(ben_dir, example_dir, s3_server):
   with s3_server.environ():
     url = storage.join(s3_server.make_bucket("test-ingest"), "ben")
