@@ -9,6 +9,8 @@ from data_pipelines import schema, sensors
 from spectralgpt_jax.sharding import mesh as mesh_lib
 from spectralgpt_jax.train import band_set, model_state, program
 from train_util import tiny
+from loss_reference import reference_loss_numpy
+import export_helpers
 
 HLS = "B02,B03,B04,B8A,B11,B12"
 
@@ -42,6 +44,33 @@ def test_program_batch_has_the_band_set_planes():
   prog = program.build_program(c, mesh_lib.make_mesh(c.mesh))
   assert prog.batch_spec["cube"].shape == (c.batch_size, 6, 32, 32)
   assert prog.band_set.bands == sensors.lookup("sentinel2", HLS)
+
+
+def test_resample_loss_covers_the_kept_groups_only(cubes32):
+  """Resampling a Landsat-like subset drops groups 1 and 2 (their planes are 0): the loss,
+  both terms, equals the official loss of the kept groups' bands and tokens alone (NumPy)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from spectralgpt_jax.train.tasks import mae  # pylint: disable=g-import-not-at-top
+  c = _config("resample", "B01,B02,B03,B04,B8A,B11,B12")
+  bs = band_set.from_config(c)
+  assert bs.model_kwargs["drop_groups"] == (1, 2)
+  model = export_helpers.build(export_helpers.TINY_MAE)
+  x = bs.prepare(np.asarray(cubes32[1][:2], np.float32))
+  params = export_helpers.random_params(model, seed=0)
+  loss_fn = mae.make_loss_fn(model, mask_ratio=0.75, band_kwargs=bs.model_kwargs)
+  loss, (terms, pred, mask) = jax.jit(loss_fn)(params, x, jax.random.key(2))
+  hw = (32 // 8) ** 2
+  kept_groups = [0, 3]
+  tokens = np.concatenate([np.arange(g * hw, (g + 1) * hw) for g in kept_groups])
+  planes = np.concatenate([np.arange(3 * g, 3 * g + 3) for g in kept_groups])
+  assert np.all(np.asarray(x)[:, 3:9] == 0)       # the dropped groups' planes
+  want, want_mse, want_spectral = reference_loss_numpy(
+      x[:, planes], np.asarray(pred)[:, tokens], np.asarray(mask)[:, tokens], 3, 8)
+  np.testing.assert_allclose(float(terms["loss_mse"]), want_mse, rtol=1e-5)
+  np.testing.assert_allclose(float(terms["loss_spectral"]), want_spectral, rtol=1e-5)
+  np.testing.assert_allclose(float(loss), want, rtol=1e-5)
+  _, all_spectral = reference_loss_numpy(x, np.asarray(pred), np.asarray(mask), 3, 8)[1:]
+  assert abs(all_spectral - want_spectral) > 1e-3 * want_spectral   # the term that changed
 
 
 @pytest.mark.slow
