@@ -130,10 +130,12 @@ def build_program(config, mesh: Mesh,
   keeping the schedule its checkpoint recorded)."""
   check_batch(config, mesh)
   rules = rules_lib.get_rules(config.sharding.rules, tuple(config.sharding.overrides))
-  spec = model_state.build_model(config.model).spec
+  built = model_state.build_model(config.model)
+  spec = built.spec
   task = tasks.task_for(spec.kind)
   task.check_config(config, spec)
-  cube = shapes.abstract_input(spec, config.batch_size, config.data.image_size)
+  cube = shapes.abstract_input(spec, config.batch_size, config.data.image_size,
+                               shapes.input_bands(built))
   bands = band_set_lib.from_config(config)
   plan = None
   if bands is not None:  # the band set's planes; its wavelengths place the groups
