@@ -143,6 +143,8 @@ def build_program(config, mesh: Mesh,
                                 cube.dtype)
     plan = band_plan(spec, bands.model_kwargs.get("wavelengths"),
                      bands.model_kwargs.get("fwhm"))
+    if spec.kind in band_set_lib.DENSE_KINDS:  # its heads are built for the band set
+      band_set_lib.fix_dense_model(config, bands)
   grid = token_grid(spec, cube.shape, plan)  # fails early, naming the shape, if it can't take it
   ops = select.ops_from_config(config.get("kernels"), mesh.devices.flat,
                                max_tokens=grid[0] * grid[1] * grid[2])

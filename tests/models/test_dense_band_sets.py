@@ -30,10 +30,20 @@ def _with_zero_residual(params, model):
   return {**params, "pos_embed_spectral_residual": jax.tree.map(np.zeros_like, shapes)}
 
 
-@pytest.mark.parametrize("name,head", [
-    ("seg_vit_tiny_patch8_32", "official"),
-    pytest.param("cd_vit_tiny_patch8_32", "official", marks=pytest.mark.slow),
-    pytest.param("seg_vit_tiny_patch8_32", "pangaea", marks=pytest.mark.slow)])
+def test_sentinel2_encoder_tokens_equal_the_table_model(cubes32):
+  _, x = cubes32
+  table = get_model("seg_vit_tiny_patch8_32", **TINY_HEAD)
+  wave = get_model("seg_vit_tiny_patch8_32", spectral_positions="wavelength", **TINY_HEAD)
+  params = H.random_params(table, seed=1, std=0.2)
+  encode = lambda m, p: jax.jit(lambda v: m.apply({"params": p}, v, method="encode")[0])(x[:2])
+  np.testing.assert_array_equal(np.asarray(encode(wave, _with_zero_residual(params, wave))),
+                                np.asarray(encode(table, params)))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,head", [("seg_vit_tiny_patch8_32", "official"),
+                                       ("cd_vit_tiny_patch8_32", "official"),
+                                       ("seg_vit_tiny_patch8_32", "pangaea")])
 def test_sentinel2_outputs_equal_the_table_model(name, head, cubes32):
   _, x = cubes32                                  # real BigEarthNet patches, min-max scaled
   kw = dict(head=head, feature_layers=(0, 1, 1, 1), **TINY_HEAD)
