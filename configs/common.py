@@ -55,6 +55,7 @@ def pretrain_config(*, model: str, image_size: int, batch_size: int, blr: float,
   c.model.dtype = "bfloat16"             # compute dtype; params stay float32 (official: AMP fp16)
   c.model.scan = True                    # one compiled block per stack
   c.model.remat = "none"                 # none | full | dots | dots_no_batch
+  c.model.spectral_positions = "table"   # table | wavelength (any band set: docs/sensors.md)
 
   # Implementation choices (same maths), resolved per compile target outside the model.
   c.kernels = ml_collections.ConfigDict()

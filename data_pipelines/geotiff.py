@@ -29,10 +29,21 @@ def _names_from_descriptions(path, descriptions) -> tuple[str, ...]:
                         "--bands (e.g. 'eurosat' for EuroSAT-MS tifs)") from e
 
 
+def _sensor_names(path, sensor: str, names) -> tuple[str, ...]:
+  """The sensor's own spelling of each band name (`--sensor`; e.g. Landsat OLI 'B1' stays
+  'B1', not Sentinel-2's B01); BadInputError naming a band the sensor does not have."""
+  from data_pipelines import sensors  # pylint: disable=g-import-not-at-top
+  try:
+    return tuple(b.name for b in sensors.lookup(sensor, names))
+  except ValueError as e:
+    raise BadInputError(path, "bands", str(e)) from e
+
+
 @local_raster.no_cloud_session()
 def read_geotiff(path: str | pathlib.Path, bands: Sequence[str] | str | None = None, *,
                  expect_shape: tuple[int, int] | None = None,
-                 expect_crs: str | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+                 expect_crs: str | None = None,
+                 sensor: str | None = None) -> tuple[np.ndarray, dict[str, Any]]:
   """Reads a multi-band GeoTIFF.
 
   Args:
@@ -41,6 +52,8 @@ def read_geotiff(path: str | pathlib.Path, bands: Sequence[str] | str | None = N
       file's band descriptions.
     expect_shape: (H, W) every file must have, if given.
     expect_crs: CRS (e.g. "EPSG:32633") every file must have, if given.
+    sensor: a data_pipelines.sensors name: the band names (given or the descriptions) are
+      that sensor's, kept as it spells them (default: Sentinel-2 names).
 
   Returns:
     cube: [C, H, W] in the file's dtype (float64 is narrowed to float32).
@@ -59,8 +72,12 @@ def read_geotiff(path: str | pathlib.Path, bands: Sequence[str] | str | None = N
     raise BadInputError(path, "file", "empty file")
   try:
     with local_raster.open_local(path) as src:
-      names = (schema.parse_band_list(bands) if bands is not None
-               else _names_from_descriptions(path, src.descriptions))
+      if sensor:
+        names = _sensor_names(path, sensor, bands if bands is not None else
+                              [d or "" for d in src.descriptions])
+      else:
+        names = (schema.parse_band_list(bands) if bands is not None
+                 else _names_from_descriptions(path, src.descriptions))
       if src.count < len(names):
         missing = names[src.count:]
         raise BadInputError(path, missing[0], f"missing band(s) {list(missing)}: file has "

@@ -103,9 +103,10 @@ def expand_paths(inputs: Sequence[str], suffixes=TIFF_SUFFIXES) -> list[str]:
 
 
 def _load_geotiff(path: str, bands, expect_shape, expect_crs, label: int | None,
-                  class_names, harmonize: bool, store_dtype: str | None) -> dict[str, Any]:
+                  class_names, harmonize: bool, store_dtype: str | None,
+                  sensor: str | None = None) -> dict[str, Any]:
   cube, meta = geotiff.read_geotiff(path, bands=bands, expect_shape=expect_shape,
-                                    expect_crs=expect_crs)
+                                    expect_crs=expect_crs, sensor=sensor)
   rec: dict[str, Any] = {"cube": cube, "bands": meta["bands"], "key": path,
                          "source": path, "crs": meta["crs"], "bounds": meta["bounds"]}
   if meta["date"]:
@@ -119,8 +120,9 @@ def geotiff_items(inputs: Sequence[str], *, bands: str | Sequence[str] | None = 
                   label_from_dir: bool = False, classes: Sequence[str] | None = None,
                   expect_shape: tuple[int, int] | None = None, expect_crs: str | None = None,
                   harmonize: bool = True, store_dtype: str | None = None,
-                  ) -> tuple[list[Item], tuple[str, ...] | None]:
-  """Items for multi-band GeoTIFFs; labels optionally from the parent folder name (EuroSAT)."""
+                  sensor: str | None = None) -> tuple[list[Item], tuple[str, ...] | None]:
+  """Items for multi-band GeoTIFFs; labels optionally from the parent folder name (EuroSAT);
+  `sensor` (data_pipelines.sensors) names the bands' sensor (default Sentinel-2)."""
   paths = expand_paths(inputs)
   class_names = None
   if label_from_dir:
@@ -137,7 +139,7 @@ def geotiff_items(inputs: Sequence[str], *, bands: str | Sequence[str] | None = 
       label = class_names.index(parent)
     items.append(Item(path, functools.partial(_load_geotiff, path, bands, expect_shape,
                                               expect_crs, label, class_names, harmonize,
-                                              store_dtype)))
+                                              store_dtype, sensor)))
   return items, class_names
 
 
@@ -290,6 +292,8 @@ def list_items(source: str, inputs: Sequence[str], *, split_file: str = "",
            "options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in options.items()}}
   if src.licence:
     extra["licence"] = src.licence
+  if options.get("sensor"):   # the manifest's band_wavelengths come from this sensor
+    extra["sensor"] = options["sensor"]
   return items, extra
 
 

@@ -97,7 +97,7 @@ BASELINE_0400_START = dt.date(2022, 1, 25)
 def normalize_band_name(name: str) -> str:
   """'B1' / 'b01' / 'B8a' -> 'B01' / 'B01' / 'B8A'; raises KeyError for unknown names."""
   n = name.strip().upper()
-  m = re.fullmatch(r"B0?(\d{1,2}|8A)", n)
+  m = re.fullmatch(r"B(0?\d|1\d|8A)", n)   # a three-digit b001 is never B01
   if not m:
     raise KeyError(f"unknown Sentinel-2 band name {name!r}")
   core = m.group(1)
@@ -107,14 +107,32 @@ def normalize_band_name(name: str) -> str:
   return canon
 
 
+def band_key(name: str) -> str:
+  """The name bands are matched by: a Sentinel-2 name canonical ('b1' -> 'B01'; Landsat OLI
+  and HLS names have the same shape), another sensor's name in data_pipelines.sensors (e.g.
+  hyperspectral 'b001', SuperDove 'nir') as given; KeyError for any other name."""
+  try:
+    return normalize_band_name(name)
+  except KeyError:
+    from data_pipelines import sensors  # pylint: disable=g-import-not-at-top  # imports schema
+    if sensors.is_band_name(name):
+      return name.strip()
+    raise
+
+
 def parse_band_list(spec: str | Sequence[str]) -> tuple[str, ...]:
-  """A band-set name ("spectralgpt", "eurosat", ...) or comma list ("B02,B03") -> names."""
+  """A band-set name ("spectralgpt", "eurosat", ...), a sensor name of data_pipelines.sensors
+  (its bands, e.g. "enmap_like") or comma list ("B02,B03", "b001,b002") -> names."""
   if isinstance(spec, str):
     key = spec.strip().lower()
     if key in BAND_SETS:
       return BAND_SETS[key]
-    spec = [s for s in spec.split(",") if s.strip()]
-  names = tuple(normalize_band_name(s) for s in spec)
+    from data_pipelines import sensors  # pylint: disable=g-import-not-at-top  # imports schema
+    if key in sensors.SENSORS:
+      spec = [b.name for b in sensors.SENSORS[key].bands]
+    else:
+      spec = [s for s in spec.split(",") if s.strip()]
+  names = tuple(band_key(s) for s in spec)
   if len(set(names)) != len(names):
     raise ValueError(f"duplicate band names in {list(names)}")
   return names
@@ -127,13 +145,13 @@ def band_indices(available: Sequence[str], wanted: Sequence[str]) -> list[int]:
 
 @functools.lru_cache(maxsize=256)
 def _band_indices(available: tuple[str, ...], wanted: tuple[str, ...]) -> tuple[int, ...]:
-  avail = [normalize_band_name(b) for b in available]
+  avail = [band_key(b) for b in available]
   index = {b: i for i, b in enumerate(avail)}
-  missing = [w for w in wanted if normalize_band_name(w) not in index]
+  missing = [w for w in wanted if band_key(w) not in index]
   if missing:
     hint = " (B10 does not exist in L2A products)" if "B10" in missing else ""
     raise KeyError(f"bands {missing} not available; have {avail}{hint}")
-  return tuple(index[normalize_band_name(w)] for w in wanted)
+  return tuple(index[band_key(w)] for w in wanted)
 
 
 def select_bands(cube: np.ndarray, available: Sequence[str], wanted: Sequence[str],

@@ -151,6 +151,14 @@ def _table() -> dict[str, Sensor]:
 SENSORS: dict[str, Sensor] = _table()
 
 
+def is_band_name(name: str) -> bool:
+  """Whether a band of the table, or a hyperspectral list's b001-style name, is called `name`
+  (how data_pipelines.schema accepts names that are not Sentinel-2's)."""
+  key = _key(name)
+  return bool(re.fullmatch(r"b\d{3}", key)) or any(
+      _key(b.name) == key for s in SENSORS.values() for b in s.bands)
+
+
 def sensor(name: str) -> Sensor:
   """The Sensor of a table name (`--sensor`)."""
   key = name.strip().lower()

@@ -8,6 +8,10 @@ L3 covers *every* spatial position s, visible and masked, as the official code d
 uses raw (un-normalised) targets, even with norm_pix (the official computes it before
 normalising). The patch dimension is derived, not hard-coded to 192.
 
+`valid` (the tokens of groups a band set lacks are 0: spectral resampling's dropped groups)
+leaves those tokens out of both terms: L1 counts only valid masked tokens, L3 sums g over the
+valid groups only (their target planes are 0, not data).
+
 Dense tasks: `pixel_cross_entropy` (torch cross-entropy / NLL with class weights and ignore
 index -1) and `oscd_class_weights` (the official OSCD weights from the training change share).
 """
@@ -37,16 +41,21 @@ def masked_mse(pred: jax.Array, target: jax.Array, mask: jax.Array) -> jax.Array
 
 
 def spectral_sum_mse(pred: jax.Array, target: jax.Array, grid: tuple[int, int, int],
-                     groups_per_date: int | None = None) -> jax.Array:
+                     groups_per_date: int | None = None,
+                     valid: jax.Array | None = None) -> jax.Array:
   """MSE between per-location sums over spectral groups, over all positions.
 
   pred, target [B, L, P] with L = G*H'*W' (grid); with a separate date axis
-  (G = dates * groups_per_date) the sum runs over the groups of each date.
+  (G = dates * groups_per_date) the sum runs over the groups of each date. valid [L] or
+  [B, L] (optional): the sums take only tokens with valid 1.
   """
   b, _, p = pred.shape
   g, h, w = grid
   k = groups_per_date or g
   shape = (b, g // k, k, h * w, p)
+  if valid is not None:
+    keep = jnp.broadcast_to(valid.astype(jnp.float32), pred.shape[:2])[..., None]
+    pred, target = pred * keep, target * keep
   diff = pred.reshape(shape).sum(axis=2) - target.reshape(shape).sum(axis=2)
   return jnp.mean(jnp.square(diff))
 
@@ -54,15 +63,19 @@ def spectral_sum_mse(pred: jax.Array, target: jax.Array, grid: tuple[int, int, i
 def spectralgpt_loss(pred: jax.Array, target: jax.Array, mask: jax.Array,
                      grid: tuple[int, int, int], *, mse_weight: float = 1.0,
                      spectral_weight: float = 1.0, norm_pix: bool = False,
-                     groups_per_date: int | None = None) -> tuple[jax.Array, dict[str, jax.Array]]:
+                     groups_per_date: int | None = None,
+                     valid: jax.Array | None = None) -> tuple[jax.Array, dict[str, jax.Array]]:
   """Official SpectralGPT loss. target = patchify(cube). Returns (loss, {"loss_mse", "loss_spectral"}).
 
+  valid [L] or [B, L] (optional, 0 = a dropped group's token): left out of both terms.
   Computed in float32 whatever the compute dtype of `pred`.
   """
   pred = pred.astype(jnp.float32)
   target = target.astype(jnp.float32)
   mask = mask.astype(jnp.float32)
-  spectral = spectral_sum_mse(pred, target, grid, groups_per_date)
+  if valid is not None:
+    mask = mask * jnp.broadcast_to(valid.astype(jnp.float32), mask.shape)
+  spectral = spectral_sum_mse(pred, target, grid, groups_per_date, valid)
   mse = masked_mse(pred, normalize_patches(target) if norm_pix else target, mask)
   loss = mse_weight * mse + spectral_weight * spectral
   return loss, {"loss_mse": mse, "loss_spectral": spectral}

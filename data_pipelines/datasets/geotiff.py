@@ -26,7 +26,8 @@ def _ingest_options(flags: dict[str, Any]) -> dict[str, Any]:
                else tuple(c.strip() for c in name.split(",")))
   return {"bands": flags["bands"], "label_from_dir": flags["label_from_dir"],
           "classes": classes, "expect_shape": _flags.expect_shape(flags),
-          "expect_crs": flags["expect_crs"], **_flags.common(flags)}
+          "expect_crs": flags["expect_crs"], "sensor": flags.get("sensor") or None,
+          **_flags.common(flags)}
 
 
 SOURCE = DataSource(

@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
   g = p.add_argument_group("geotiff and geotiff_series")
   g.add_argument("--bands", help="plane names in file order: band set (eurosat, l1c, l2a, "
                  "spectralgpt) or comma list; default: the files' band descriptions")
+  g.add_argument("--sensor", default="", help="geotiff: the bands' sensor "
+                 "(data_pipelines.sensors, e.g. landsat8_oli, enmap_like): names kept as it "
+                 "spells them, the manifest's wavelengths from its table (default Sentinel-2)")
   g.add_argument("--label_from_dir", action="store_true", help="single label = parent folder")
   g.add_argument("--classes", help="class list: 'eurosat' or comma list (default: sorted dirs)")
   g.add_argument("--expect_shape", help="H,W every file must have (default: any)")
@@ -130,7 +133,10 @@ def build_parser() -> argparse.ArgumentParser:
 def _options(args) -> dict:
   """The ingest options of --source, from the flags (the source's `ingest_options`)."""
   from data_pipelines import datasets  # pylint: disable=g-import-not-at-top
-  return datasets.get(args.source).ingest_options(vars(args))
+  options = datasets.get(args.source).ingest_options(vars(args))
+  if args.sensor and "sensor" not in options:
+    raise _flags.UsageError(f"--sensor is for --source geotiff, not {args.source}")
+  return options
 
 
 def _run(args) -> dict:

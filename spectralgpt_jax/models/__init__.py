@@ -23,7 +23,8 @@ DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float
 # Module fields that change parameters or outputs (beyond ModelSpec); the rest (dtype, scan,
 # remat, drop_path_rate, dropout) are runtime knobs.
 ARCHITECTURE_KWARGS = ("pos_embed", "pool", "head", "fusion", "feature_layers",
-                      "pyramid_channels", "head_channels", "pyramid_groups", "head_groups")
+                      "pyramid_channels", "head_channels", "pyramid_groups", "head_groups",
+                      "wavelengths", "fwhm")
 # Implementations that older configs and checkpoints recorded with the model; now chosen per
 # compile target (kernels.select, config.kernels) and never part of a model record.
 _IMPLEMENTATION_KEYS = ("attention", "matmul")

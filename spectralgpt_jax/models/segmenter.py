@@ -19,6 +19,14 @@ Heads (`head`):
               the logits resized (bilinear) to the input size.
 Change detection outputs log-probabilities (the official LogSoftmax); segmentation logits.
 `freeze_encoder=True` runs the encoder deterministically (no drop path) under stop_gradient.
+
+Any band set (spec.spectral_positions == "wavelength"): the bands are fixed when the model is
+built (`wavelengths=`, `fwhm=`: nm per input band in group order, as
+data_pipelines.sensors.model_wavelengths gives them; default the 12 Sentinel-2 bands). Their
+number of groups G sets the token grid, `fc`'s input (G, not 4) and the "pangaea" channels
+(G*D); positions as in the MAE (table interpolated at the groups' wavelengths plus the
+zero-initialised `pos_embed_spectral_residual`), so on Sentinel-2 input the outputs equal the
+table model's bit for bit.
 """
 
 from __future__ import annotations
@@ -32,7 +40,7 @@ import numpy as np
 
 from spectralgpt_jax.models import posembed
 from spectralgpt_jax.models.dense_layer import Dense
-from spectralgpt_jax.models.mae import full_pos_embed, token_grid
+from spectralgpt_jax.models.mae import band_plan, full_pos_embed, token_grid
 from spectralgpt_jax.models.patch_embed import PatchEmbed, fold_dates, torch_default_bias_init
 from spectralgpt_jax.models.runtime import DEFAULT, Runtime, RuntimeFields
 from spectralgpt_jax.models.transformer import TransformerStack
@@ -59,6 +67,8 @@ class SpectralSegmenter(RuntimeFields, nn.Module):
     dropout: head dropout (official 0.5); `pyramid_dropout` for conv0..3 (official: 0.5 for
       segmentation, none in the change model), None = `dropout`.
     freeze_encoder: deterministic encoder under stop_gradient (decoder-only training).
+    wavelengths, fwhm: the input bands (nm, group order) of a spec with spectral_positions
+      "wavelength" (None: the 12 Sentinel-2 bands); must be None for "table".
     runtime: dtypes, scanning, rematerialisation, implementations (runtime.Runtime).
   Input cube [B, C, H, W] (and cube2 for "change"); output [B, H, W, K] float32.
   """
@@ -75,6 +85,8 @@ class SpectralSegmenter(RuntimeFields, nn.Module):
   dropout: float = 0.5
   pyramid_dropout: float | None = None
   freeze_encoder: bool = False
+  wavelengths: Sequence[float] | None = None
+  fwhm: Sequence[float] | None = None
   runtime: Runtime = DEFAULT
 
   def setup(self):
@@ -85,13 +97,16 @@ class SpectralSegmenter(RuntimeFields, nn.Module):
       raise ValueError(f"head must be one of {HEADS}, got {self.head!r}")
     if self.fusion not in FUSIONS:
       raise ValueError(f"fusion must be one of {FUSIONS}, got {self.fusion!r}")
-    if s.spectral_positions != "table":
-      raise ValueError("spectral_positions='wavelength' is not available for seg/change models: "
-                       "their heads fuse a fixed number of spectral groups")
+    if s.spectral_positions == "table" and self.wavelengths is not None:
+      raise ValueError("wavelengths= needs spectral_positions='wavelength' (a table-position "
+                       "model takes the 12 Sentinel-2 bands)")
+    groups = self._plan.num_groups if self._plan is not None else s.spectral_groups
     _, h, w = s.grid
     self.patch_embed = PatchEmbed(s.embed_dim, s.t_patch, s.patch, rt.dtype, rt.param_dtype, rt.ops)
     self.pos_tables = posembed.make_tables(self, "", s.embed_dim, h * w, s.spectral_groups,
                                            s.num_dates)
+    if s.spectral_positions == "wavelength":
+      self.pos_embed_spectral_residual = posembed.spectral_residual(s.embed_dim)
     rates = tuple(float(r) for r in np.linspace(0.0, self.drop_path_rate, s.depth))
     self.blocks = TransformerStack(s.depth, s.num_heads, s.mlp_ratio, rates, rt)
     kw = dict(runtime=rt)
@@ -101,7 +116,7 @@ class SpectralSegmenter(RuntimeFields, nn.Module):
                           nn.initializers.variance_scaling(1 / 3, "fan_in", "uniform"),
                           (None, None)),
                       bias_init=nn.with_logical_partitioning(
-                          torch_default_bias_init(s.spectral_groups), (None,)))
+                          torch_default_bias_init(groups), (None,)))
       drop = self.dropout if self.pyramid_dropout is None else self.pyramid_dropout
       self.pyramid = OfficialPyramid(tuple(self.pyramid_channels), self.pyramid_groups, drop,
                                      **kw)
@@ -111,13 +126,23 @@ class SpectralSegmenter(RuntimeFields, nn.Module):
                            pool="max" if self.head == "official" else "avg", **kw)
     self.cls_seg = Classifier(s.num_classes, rt.param_dtype)
 
+  @property
+  def _plan(self):
+    """The band set's group plan (wavelength positions), None for a table-position model."""
+    fwhm = None if self.fwhm is None else tuple(float(f) for f in self.fwhm)
+    centres = None if self.wavelengths is None else tuple(float(c) for c in self.wavelengths)
+    return band_plan(self.spec, centres, fwhm)
+
   # ---------------------------------------------------------------------------- encoder
   def encode(self, x: jax.Array, *, train: bool = False,
              collect: Sequence[int] = ()) -> tuple[jax.Array, list[jax.Array]]:
     """cube -> (last block's tokens [B, L, D] (no final norm), [tokens of blocks `collect`])."""
-    grid = token_grid(self.spec, x.shape)
+    plan = self._plan
+    grid = token_grid(self.spec, x.shape, plan)
     tokens = self.patch_embed(fold_dates(x))
-    tokens = tokens + full_pos_embed(self.pos_tables, self.spec, grid).astype(tokens.dtype)
+    residual = getattr(self, "pos_embed_spectral_residual", None)
+    tokens = tokens + full_pos_embed(self.pos_tables, self.spec, grid, plan,
+                                     residual).astype(tokens.dtype)
     deterministic = not train or self.freeze_encoder
     out = self.blocks(tokens, deterministic=deterministic, collect=tuple(collect))
     last, picked = out if collect else (out, [])

@@ -12,7 +12,10 @@ The band set is static: it fixes the model input's plane count, the wavelengths 
 are computed from and the dropped groups, all compile-time constants of the step. So one step
 takes one band set on every host (docs/sensors.md, "Pretraining on other sensors").
 Host batches name their planes by `config.data.bands`; `prepare` picks the band set's bands
-from them by name and applies the mode.
+from them by name and applies the mode (`prepare_batch`: both dates of a change batch).
+Segmentation and change models fix their band set when built: `fix_dense_model` writes the
+band set's wavelengths into config.model (so the run's model record carries them); their
+heads fuse every spectral group, so "resample" (dropped groups) is refused for them.
 """
 
 from __future__ import annotations
@@ -46,6 +49,30 @@ class BandSet:
     if self.data_bands is not None:
       cube = cube[:, _plane_indices(self.bands, self.data_bands)]
     return spectral_resample.prepare(cube, self.bands, self.mode).cube
+
+
+  def prepare_batch(self, host: dict[str, Any]) -> dict[str, Any]:
+    """A host batch with its "cube" (and a change batch's "cube2") prepared."""
+    return {**host, **{k: self.prepare(host[k]) for k in ("cube", "cube2") if k in host}}
+
+
+DENSE_KINDS = ("seg", "change")
+
+
+def fix_dense_model(config, bands: BandSet) -> None:
+  """For a segmentation / change model: the band set's wavelengths and FWHM (model input
+  order) into config.model.wavelengths / .fwhm for mode "wavelength" (the model builds its
+  heads for that band set); ValueError for "resample", whose dropped groups such a model
+  cannot leave out."""
+  if bands.mode == "resample":
+    raise ValueError(f"config.spectral.mode 'resample' drops spectral groups (band "
+                     f"{bands.bands[0].name!r} of {len(bands.bands)}); a segmentation or change "
+                     "model fuses every group: use mode 'wavelength' or 'zero_fill'")
+  if bands.mode != "wavelength":
+    return
+  with config.unlocked():
+    config.model.wavelengths = [float(c) for c in bands.model_kwargs["wavelengths"]]
+    config.model.fwhm = [float(f) for f in bands.model_kwargs["fwhm"]]
 
 
 def _plane_indices(bands, names) -> list[int]:

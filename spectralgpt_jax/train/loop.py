@@ -173,7 +173,7 @@ def _run_steps(program: program_lib.TrainProgram, state, start: int, total: int,
     while step < total:
       host = next(files.data_iter)
       if program.band_set is not None:  # config.spectral: the band set's planes and mode
-        host = {**host, "cube": program.band_set.prepare(host["cube"])}
+        host = program.band_set.prepare_batch(host)
       batch = {k: jax.make_array_from_process_local_data(sh, host[k])
                for k, sh in batch_shardings.items()}
       state, metrics = compiled(state, batch, rng)

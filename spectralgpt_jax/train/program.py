@@ -130,10 +130,12 @@ def build_program(config, mesh: Mesh,
   keeping the schedule its checkpoint recorded)."""
   check_batch(config, mesh)
   rules = rules_lib.get_rules(config.sharding.rules, tuple(config.sharding.overrides))
-  spec = model_state.build_model(config.model).spec
+  built = model_state.build_model(config.model)
+  spec = built.spec
   task = tasks.task_for(spec.kind)
   task.check_config(config, spec)
-  cube = shapes.abstract_input(spec, config.batch_size, config.data.image_size)
+  cube = shapes.abstract_input(spec, config.batch_size, config.data.image_size,
+                               shapes.input_bands(built))
   bands = band_set_lib.from_config(config)
   plan = None
   if bands is not None:  # the band set's planes; its wavelengths place the groups
@@ -141,6 +143,8 @@ def build_program(config, mesh: Mesh,
                                 cube.dtype)
     plan = band_plan(spec, bands.model_kwargs.get("wavelengths"),
                      bands.model_kwargs.get("fwhm"))
+    if spec.kind in band_set_lib.DENSE_KINDS:  # its heads are built for the band set
+      band_set_lib.fix_dense_model(config, bands)
   grid = token_grid(spec, cube.shape, plan)  # fails early, naming the shape, if it can't take it
   ops = select.ops_from_config(config.get("kernels"), mesh.devices.flat,
                                max_tokens=grid[0] * grid[1] * grid[2])

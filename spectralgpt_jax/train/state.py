@@ -41,7 +41,7 @@ class TrainState(flax.struct.PyTreeNode):
 def init_variables(model: nn.Module, rng: jax.Array, image_size: int | None = None) -> PyTree:
   """Boxed Flax variables (LogicallyPartitioned leaves) of `model` for one example."""
   xs = [jnp.zeros(a.shape, jnp.float32)
-        for a in shapes.abstract_inputs(model.spec, 1, image_size)]
+        for a in shapes.abstract_inputs(model.spec, 1, image_size, shapes.input_bands(model))]
   params_rng, mask_rng = jax.random.split(rng)
   return model.init({"params": params_rng, "masking": mask_rng}, *xs)
 

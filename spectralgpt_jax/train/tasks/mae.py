@@ -33,7 +33,7 @@ def make_loss_fn(model: nn.Module, *, mask_ratio: float, mse_weight: float = 1.0
   """loss_fn(params, cube [B, C, H, W], rng) -> (loss, (terms, pred, mask)), float32.
 
   `band_kwargs`: wavelengths / fwhm / drop_groups of a band set (train/band_set.py); the
-  tokens of dropped groups count as masked but carry no loss (aux["valid"])."""
+  tokens of dropped groups count as masked but carry no loss, in neither term (aux["valid"])."""
   spec = model.spec
   band_kwargs = dict(band_kwargs or {})
   plan = band_plan(spec, band_kwargs.get("wavelengths"), band_kwargs.get("fwhm"))
@@ -43,10 +43,10 @@ def make_loss_fn(model: nn.Module, *, mask_ratio: float, mse_weight: float = 1.0
                             rngs={"masking": rng}, **band_kwargs)
     grid = token_grid(spec, cube.shape, plan)
     target = patchify(fold_dates(cube), spec.t_patch, spec.patch)
-    scored = aux["mask"] * aux["valid"][None] if "valid" in aux else aux["mask"]
     loss, terms = losses.spectralgpt_loss(
-        pred, target, scored, grid, mse_weight=mse_weight, spectral_weight=spectral_weight,
-        norm_pix=norm_pix, groups_per_date=spec.spectral_groups if spec.num_dates > 1 else None)
+        pred, target, aux["mask"], grid, mse_weight=mse_weight, spectral_weight=spectral_weight,
+        norm_pix=norm_pix, groups_per_date=spec.spectral_groups if spec.num_dates > 1 else None,
+        valid=aux.get("valid"))
     return loss, (terms, pred, aux["mask"])
 
   return loss_fn
