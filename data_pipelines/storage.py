@@ -408,6 +408,10 @@ def create_new(path: str | os.PathLike, data: bytes) -> bool:
   except OSError as e:
     if "412" in str(e) or "PreconditionFailed" in str(e):
       return False
+    # Clients word a failed precondition differently (gcsfs may report it as a 403 after a
+    # retry): whatever the wording, an object that is there now means "not created by us".
+    if exists(path):
+      return False
     raise
 
 
