@@ -3,7 +3,7 @@ PY      := .venv/bin/python
 STAMP   := .venv/.installed
 SHARED  ?= ../shared
 
-.PHONY: setup setup-blas setup-tpu setup-cuda12 test test-slow demo demo-eval bench bench-quick bench-step bench-attention bench-gemm bench-pipeline bench-scale bench-features bench-aot test-aot models clean
+.PHONY: setup setup-blas setup-tpu setup-cuda12 test test-slow demo demo-eval bench bench-quick bench-step bench-attention bench-gemm bench-pipeline bench-storage bench-predict bench-scale bench-features bench-aot test-aot models clean
 
 setup: $(STAMP)
 
@@ -51,7 +51,7 @@ demo-eval: $(STAMP)
 	$(PY) -m spectralgpt_jax sweep --config configs/eval/tiny_sweep.py:shared=$(SHARED) --workdir runs/demo/eval
 	$(PY) -m spectralgpt_jax sweep --config configs/eval/tiny_oscd_sweep.py:shared=$(SHARED) --workdir runs/demo/eval_oscd
 
-bench: bench-step bench-attention bench-gemm bench-pipeline bench-scale bench-features
+bench: bench-step bench-attention bench-gemm bench-pipeline bench-storage bench-predict bench-scale bench-features
 
 # Every bench script in its --quick mode (tiny sizes, results to a temp file): proves they run.
 bench-quick: $(STAMP)
@@ -67,7 +67,14 @@ bench-gemm: $(STAMP)
 	$(PY) bench/gemm_bench.py --out BENCHMARKS.md
 
 bench-pipeline: $(STAMP)
-	$(PY) bench/pipeline_bench.py --out BENCHMARKS.md
+	$(PY) bench/pipeline_bench.py --stores local,gcs,s3 --out BENCHMARKS.md
+
+# Shard reads from local disk vs buckets on loopback GCS/S3 servers.
+bench-storage: $(STAMP)
+	$(PY) bench/storage_bench.py --out BENCHMARKS.md
+
+bench-predict: $(STAMP)
+	$(PY) bench/predict_bench.py --out BENCHMARKS.md
 
 bench-features: $(STAMP)
 	$(PY) bench/feature_bench.py --out BENCHMARKS.md
