@@ -122,3 +122,20 @@ def test_two_processes_write_the_map_of_one(oscd_run, oscd_root, tmp_path):
   outs = [p.communicate(timeout=900) for p in procs]
   assert all(p.returncode == 0 for p in procs), "\n".join(e[-3000:] for _, e in outs)
   np.testing.assert_array_equal(_read(tmp_path / "two.tif")[0], _read(tmp_path / "one.tif")[0])
+
+
+def test_an_exported_change_detector_predicts_the_map_of_its_run(oscd_run, oscd_root, tmp_path):
+  """`predict --weights FILE` with the run's dense export (official head keys, manifest with the
+  tile protocol) writes the class map the run directory writes."""
+  from spectralgpt_jax.cli import export as export_cli
+  run, block = oscd_run
+  weights = tmp_path / "oscd.safetensors"
+  assert export_cli.main(["--weights", str(run / "run"), "--out", str(weights)]) == 0
+  folder = oscd.images_dir(oscd_root) / "rennes"
+  tiles = ["--window", str(block.tile_size), "--stride", str(block.tile_stride)]
+  from_run, from_file = tmp_path / "run.tif", tmp_path / "file.tif"
+  assert _predict(run, [folder / "imgs_1", folder / "imgs_2"], from_run, *tiles) == 0
+  assert predict_cli.main(["--weights", str(weights), "--input", str(folder / "imgs_1"),
+                           str(folder / "imgs_2"), "--out", str(from_file), "--no_progress",
+                           *tiles]) == 0
+  np.testing.assert_array_equal(_read(from_file)[0], _read(from_run)[0])
