@@ -164,6 +164,26 @@ def release(directory: str, record: dict[str, Any]) -> None:
 
 
 @contextlib.contextmanager
+def _heartbeat(beat, every_s: float, path: str) -> Iterator[None]:
+  """Calls `beat()` every `every_s` seconds in a daemon thread for the block (an OSError of
+  one beat is passed over: the next one retries)."""
+  stop = threading.Event()
+
+  def loop():
+    while not stop.wait(every_s):
+      with contextlib.suppress(OSError):
+        beat()
+
+  thread = threading.Thread(target=loop, name=f"lock heartbeat {path}", daemon=True)
+  thread.start()
+  try:
+    yield
+  finally:
+    stop.set()
+    thread.join()
+
+
+@contextlib.contextmanager
 def held(directory: str, command: str, *, enabled: bool = True,
          heartbeat_s: float = HEARTBEAT_S, stale_after_s: float = STALE_AFTER_S
          ) -> Iterator[dict[str, Any] | None]:
@@ -179,20 +199,10 @@ def held(directory: str, command: str, *, enabled: bool = True,
   directory = os.path.abspath(os.fspath(directory))
   record = acquire(directory, command, stale_after_s=stale_after_s)
   path = os.path.join(directory, LOCK_NAME)
-  stop = threading.Event()
-
-  def beat():
-    while not stop.wait(heartbeat_s):
-      with contextlib.suppress(OSError):
-        os.utime(path)
-
-  thread = threading.Thread(target=beat, name=f"lock heartbeat {path}", daemon=True)
-  thread.start()
   try:
-    yield record
+    with _heartbeat(lambda: os.utime(path), heartbeat_s, path):
+      yield record
   finally:
-    stop.set()
-    thread.join()
     release(directory, record)
 
 
@@ -242,22 +252,15 @@ def _held_url(directory: str, command: str, heartbeat_s: float, stale_after_s: f
   else:
     raise WorkdirLockedError(f"{directory}: could not take the lock {path} (other commands "
                              "keep starting on it)")
-  stop = threading.Event()
+  def refresh():
+    if _read_url(path) == record:
+      record["refreshed"] = time.time()
+      storage.write_bytes(path, json.dumps(record).encode())
 
-  def beat():
-    while not stop.wait(heartbeat_s):
-      with contextlib.suppress(OSError):
-        if _read_url(path) == record:
-          record["refreshed"] = time.time()
-          storage.write_bytes(path, json.dumps(record).encode())
-
-  thread = threading.Thread(target=beat, name=f"lock heartbeat {path}", daemon=True)
-  thread.start()
   try:
-    yield record
+    with _heartbeat(refresh, heartbeat_s, path):
+      yield record
   finally:
-    stop.set()
-    thread.join()
     with contextlib.suppress(OSError):
       if _read_url(path) == record:
         storage.remove(path)

@@ -24,9 +24,9 @@ from flax import traverse_util
 
 from data_pipelines.schema import SPECTRALGPT_BANDS
 from spectralgpt_jax import models
-from spectralgpt_jax.export import (dense_mapping, manifest as manifest_lib, param_mapping,
-                                    torch_io)
-from spectralgpt_jax.export.to_torch import DTYPES, ExportError, ExportResult, compare_layout
+from spectralgpt_jax.export import dense_mapping, manifest as manifest_lib, param_mapping
+from spectralgpt_jax.export.to_torch import (DTYPES, ExportError, ExportResult, compare_layout,
+                                             write_export)
 from spectralgpt_jax.models.shapes import param_shapes
 from spectralgpt_jax.models.transformer import to_unrolled
 
@@ -163,13 +163,7 @@ def export_dense(ckpt, record: Mapping[str, Any], out: pathlib.Path, man_path: p
                         normalization=ckpt.meta.get("normalization"), step=ckpt.step,
                         config=ckpt.meta.get("config"), weights=weights, notes=notes,
                         source=str(ckpt.path))
-  if fmt == "pth":
-    torch_io.save_pth(state, out, force=force)
-  else:
-    torch_io.save_safetensors(state, out, manifest=data, force=force)
-  data["weights"]["sha256"] = manifest_lib.sha256(out)
-  manifest_lib.write_manifest(data, man_path)
-  return ExportResult(weights=out, manifest=man_path, data=data)
+  return write_export(state, data, out, man_path, fmt=fmt, force=force)
 
 
 def is_dense_record(record: Mapping[str, Any]) -> bool:

@@ -223,6 +223,13 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, *,
       normalization=ckpt.meta.get("normalization"), step=ckpt.step,
       config=ckpt.meta.get("config"), weights=weights, notes=notes, source=str(ckpt.path))
   data["source_model"] = src_record
+  return write_export(state, data, out, man_path, fmt=fmt, force=force)
+
+
+def write_export(state: Mapping[str, np.ndarray], data: dict[str, Any], out: pathlib.Path,
+                 man_path: pathlib.Path, *, fmt: str, force: bool) -> ExportResult:
+  """Writes the weights file (`fmt` "pth" or "safetensors", the manifest embedded in the
+  latter), then the manifest beside it with the file's sha256."""
   if fmt == "pth":
     torch_io.save_pth(state, out, force=force)
   else:

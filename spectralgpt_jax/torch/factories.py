@@ -9,11 +9,10 @@ imports without jax while the sizes stay written once.
 from __future__ import annotations
 
 import functools
-import importlib.util
 import pathlib
-import sys
 from typing import Any, Mapping
 
+from spectralgpt_jax.torch import spectral
 from spectralgpt_jax.torch.mae import MaskedAutoencoderViT
 from spectralgpt_jax.torch.vit import VisionTransformer
 
@@ -24,14 +23,7 @@ KINDS = {"mae": MaskedAutoencoderViT, "vit": VisionTransformer}
 @functools.lru_cache(maxsize=None)
 def variant_table() -> Mapping[str, Any]:
   """{name: ModelSpec} of the MAE and ViT variants, read from models/variants.py."""
-  name = "spectralgpt_jax.torch._variants"
-  spec = importlib.util.spec_from_file_location(name, _VARIANTS_FILE)
-  module = importlib.util.module_from_spec(spec)
-  sys.modules[name] = module            # dataclasses resolves the module of its class here
-  try:
-    spec.loader.exec_module(module)
-  finally:
-    del sys.modules[name]
+  module = spectral.load_file_as_module(_VARIANTS_FILE, "spectralgpt_jax.torch._variants")
   return {n: s for n, s in module.VARIANTS.items() if s.kind in KINDS}
 
 

@@ -20,11 +20,11 @@ from torch import nn
 _WAVELENGTHS_FILE = pathlib.Path(__file__).resolve().parents[1] / "models" / "wavelengths.py"
 
 
-@functools.lru_cache(maxsize=None)
-def wavelengths_module() -> Any:
-  """models/wavelengths.py as a module (POSITION_MODES, S2_REFERENCE, plan, ...)."""
-  name = "spectralgpt_jax.torch._wavelengths"
-  spec = importlib.util.spec_from_file_location(name, _WAVELENGTHS_FILE)
+def load_file_as_module(path: pathlib.Path, name: str) -> Any:
+  """A standard-library-only source file of the JAX package (models/wavelengths.py,
+  models/variants.py) as a module of its own, so this package reads the same definitions
+  without importing jax."""
+  spec = importlib.util.spec_from_file_location(name, path)
   module = importlib.util.module_from_spec(spec)
   sys.modules[name] = module            # dataclasses resolves the module of its class here
   try:
@@ -32,6 +32,12 @@ def wavelengths_module() -> Any:
   finally:
     del sys.modules[name]
   return module
+
+
+@functools.lru_cache(maxsize=None)
+def wavelengths_module() -> Any:
+  """models/wavelengths.py as a module (POSITION_MODES, S2_REFERENCE, plan, ...)."""
+  return load_file_as_module(_WAVELENGTHS_FILE, "spectralgpt_jax.torch._wavelengths")
 
 
 def residual(dim: int) -> nn.Linear:
