@@ -24,7 +24,8 @@ SOURCES = {TINY_CD: "oscd", TINY_SEG: "sen1floods11_seg"}
 
 def write_dense_run(workdir: pathlib.Path, name: str, *, seed: int = 0, std: float = 0.2,
                     img_size: int = 32, tiles: tuple[int, int] | None = None,
-                    bands: list[str] | None = None, **model_kwargs) -> tuple[pathlib.Path, dict, object]:
+                    bands: list[str] | None = None,
+                    **model_kwargs) -> tuple[pathlib.Path, dict, object]:
   """A dense run at `workdir/run` (step 5): (run dir, numpy params, model). `tiles` writes
   the evaluation's metrics.json (tile size, stride) beside the run, as dense_eval does;
   `bands`: the input planes' names (default the 12 SpectralGPT bands)."""

@@ -45,7 +45,8 @@ from spectralgpt_jax.checkpoints.run import (latest_step, load_params, make_mana
                                              restore_intact, save)
 
 __all__ = ["CHECKPOINTS_SUBDIR", "CHECKSUMS", "DATA_ITER", "META", "STATE", "CheckpointContents",
-           "CheckpointCorruptError", "absolute", "allow_unverified", "check_location", "checkpoint_dir", "checksums", "latest_step",
+           "CheckpointCorruptError", "absolute", "allow_unverified", "check_location",
+           "checkpoint_dir", "checksums", "latest_step",
            "load_params", "make_manager", "params_metadata", "read_checkpoint", "read_meta",
            "resolve", "restore", "restore_intact", "save", "verify", "write_checkpoint",
            "written_with_checksums"]

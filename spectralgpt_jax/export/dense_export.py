@@ -201,5 +201,5 @@ def is_dense_record(record: Mapping[str, Any]) -> bool:
   return models.get_spec(str(record["name"])).kind in DENSE_KINDS
 
 
-__all__ = ["DENSE_KINDS", "band_wavelengths", "dense_layout", "dense_manifest", "dense_params", "dense_protocol",
-           "export_dense", "head_fields", "is_dense_record", "torch_kwargs"]
+__all__ = ["DENSE_KINDS", "band_wavelengths", "dense_layout", "dense_manifest", "dense_params",
+           "dense_protocol", "export_dense", "head_fields", "is_dense_record", "torch_kwargs"]
