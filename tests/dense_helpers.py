@@ -24,15 +24,17 @@ SOURCES = {TINY_CD: "oscd", TINY_SEG: "sen1floods11_seg"}
 
 def write_dense_run(workdir: pathlib.Path, name: str, *, seed: int = 0, std: float = 0.2,
                     img_size: int = 32, tiles: tuple[int, int] | None = None,
+                    bands: list[str] | None = None,
                     **model_kwargs) -> tuple[pathlib.Path, dict, object]:
   """A dense run at `workdir/run` (step 5): (run dir, numpy params, model). `tiles` writes
-  the evaluation's metrics.json (tile size, stride) beside the run, as dense_eval does."""
+  the evaluation's metrics.json (tile size, stride) beside the run, as dense_eval does;
+  `bands`: the input planes' names (default the 12 SpectralGPT bands)."""
   kwargs = {**TINY_HEAD, "img_size": img_size, **model_kwargs}
   model = get_model(name, **kwargs)
   params = jax.tree.map(np.asarray, H.random_params(model, seed=seed, std=std))
   record = {"name": name, **{k: list(v) if isinstance(v, tuple) else v
                              for k, v in kwargs.items()}}
-  meta = {"model": record, "bands": list(H.BANDS), "normalization": dict(H.NORMALIZATION),
+  meta = {"model": record, "bands": list(bands or H.BANDS), "normalization": dict(H.NORMALIZATION),
           "config": {"data": {"source": SOURCES[name], "image_size": img_size,
                               "minmax_scope": "image"}}}
   run = pathlib.Path(workdir) / "run"

@@ -38,13 +38,15 @@ from spectralgpt_jax.checkpoints.host import (CheckpointContents, read_checkpoin
 from spectralgpt_jax.checkpoints.integrity import (CheckpointCorruptError, allow_unverified,
                                                    checksums, verify, written_with_checksums)
 from spectralgpt_jax.checkpoints.layout import (CHECKPOINTS_SUBDIR, CHECKSUMS, DATA_ITER, META,
-                                                STATE, absolute, checkpoint_dir)
+                                                STATE, absolute, check_location,
+                                                checkpoint_dir)
 from spectralgpt_jax.checkpoints.run import (latest_step, load_params, make_manager,
                                              params_metadata, read_meta, restore,
                                              restore_intact, save)
 
 __all__ = ["CHECKPOINTS_SUBDIR", "CHECKSUMS", "DATA_ITER", "META", "STATE", "CheckpointContents",
-           "CheckpointCorruptError", "absolute", "allow_unverified", "checkpoint_dir", "checksums", "latest_step",
+           "CheckpointCorruptError", "absolute", "allow_unverified", "check_location",
+           "checkpoint_dir", "checksums", "latest_step",
            "load_params", "make_manager", "params_metadata", "read_checkpoint", "read_meta",
            "resolve", "restore", "restore_intact", "save", "verify", "write_checkpoint",
            "written_with_checksums"]

@@ -16,7 +16,7 @@ from etils import epath
 from spectralgpt_jax.checkpoints.integrity import (CheckpointCorruptError, checksum_item,
                                                    step_custom_metadata, verify)
 from spectralgpt_jax.checkpoints.layout import (CHECKPOINTS_SUBDIR, CHECKSUMS, META, STATE,
-                                                state_metadata)
+                                                check_location, state_metadata)
 
 
 # --- Host-side read and write, no mesh (export, import, inference). -------------------------
@@ -43,8 +43,8 @@ _COMMIT_MARKER = "commit_success.txt"
 
 
 def _as_path(path: str | os.PathLike) -> pathlib.Path:
-  """A local path made absolute, or an epath.Path for a URL (gs://...)."""
-  text = os.fspath(path)
+  """A local path made absolute, or an epath.Path for a gs:// URL (others: ValueError)."""
+  text = check_location(path)
   if "://" in text:
     return epath.Path(text)  # the same interface as pathlib for what is used here
   return pathlib.Path(text).expanduser().resolve()

@@ -20,9 +20,23 @@ PyTree = Any
 
 
 
+def check_location(path: str | os.PathLike) -> str:
+  """`path` as a string; ValueError (one line naming it and the fix) for a URL orbax cannot
+  hold checkpoints at. orbax writes and reads local paths and gs:// only: it turns s3://b/run
+  into a relative local folder "s3:/b/run" (or refuses it with OCDBT)."""
+  text = os.fspath(path)
+  if "://" in text and not text.startswith("gs://"):
+    raise ValueError(f"{text}: orbax writes checkpoints to local paths and gs:// only (orbax "
+                     f"{ocp.__version__} would write a local folder "
+                     f"{text.replace('://', ':/', 1)!r}); use a gs:// workdir, a local path, "
+                     "or the bucket mounted as a local path")
+  return text
+
+
 def absolute(path: str | os.PathLike) -> str:
-  """Absolute local path (orbax rejects relative ones); URLs (gs://...) are kept as they are."""
-  path = str(path)
+  """Absolute local path (orbax rejects relative ones); gs:// URLs are kept as they are, other
+  URLs raise ValueError (`check_location`)."""
+  path = check_location(path)
   return path if "://" in path else os.path.abspath(path)
 
 

@@ -63,6 +63,8 @@ def setup_logging() -> None:
 @_failures.command("train")
 def main(argv: list[str]) -> int:
   args = _flags.parse(build_parser(), argv)
+  from spectralgpt_jax.checkpoints import layout  # pylint: disable=g-import-not-at-top
+  layout.check_location(args.workdir)   # an s3:// workdir fails here, before anything starts
   setup_logging()
   from absl import logging  # pylint: disable=g-import-not-at-top
   from spectralgpt_jax import hostmem  # pylint: disable=g-import-not-at-top

@@ -8,7 +8,9 @@ State_dict layout: `dense_mapping` (encoder in the official keys, heads under th
 SegMunich / OSCD names, PANGAEA neck under `neck.<i>`). The manifest carries, on top of the
 common fields (export.manifest.build_manifest): task, classes, output ("logits" or
 "log_probabilities"), head (the head's architecture fields) and tile (size, stride, num_dates,
-minmax_scope): what `predict` needs to apply the model to a whole scene.
+minmax_scope): what `predict` needs to apply the model to a whole scene. A model with
+wavelength positions also carries band_set {"bands", "wavelengths", "fwhm"} (nm per input
+plane, group order; the model record holds the same wavelengths / fwhm, which an import reads).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from spectralgpt_jax.export.to_torch import (DTYPES, ExportError, ExportResult, 
                                              write_export)
 from spectralgpt_jax.models.shapes import param_shapes
 from spectralgpt_jax.models.transformer import to_unrolled
+from spectralgpt_jax.models.wavelengths import S2_CENTRES, S2_FWHM
 
 DENSE_KINDS = ("seg", "change")
 TASKS = {"seg": "segmentation", "change": "change_detection"}
@@ -117,13 +120,28 @@ def dense_protocol(meta: Mapping[str, Any], spec, *, run_dir: pathlib.Path | Non
           "output": OUTPUTS[spec.kind], "tile": tile}
 
 
+def band_wavelengths(model: nn.Module) -> dict[str, list[float]]:
+  """{"wavelengths", "fwhm"} (nm per input plane) of a wavelength-position model (None at
+  build: the 12 Sentinel-2 bands); {} for table positions."""
+  if model.spec.spectral_positions != "wavelength":
+    return {}
+  if model.wavelengths is None:
+    return {"wavelengths": list(S2_CENTRES), "fwhm": list(S2_FWHM)}
+  fwhm = model.fwhm if model.fwhm is not None else [0.0] * len(model.wavelengths)
+  return {"wavelengths": [float(c) for c in model.wavelengths],
+          "fwhm": [float(f) for f in fwhm]}
+
+
 def torch_kwargs(model: nn.Module) -> dict[str, Any]:
   """Constructor kwargs of spectralgpt_jax.torch.dense.DenseModel for `model`."""
   s = model.spec
-  return dict(img_size=s.img_size, patch_size=s.patch, num_frames=s.num_bands,
-              t_patch_size=s.t_patch, embed_dim=s.embed_dim, depth=s.depth,
-              num_heads=s.num_heads, mlp_ratio=s.mlp_ratio, num_classes=s.num_classes,
-              task=s.kind, **head_fields(model))
+  kw = dict(img_size=s.img_size, patch_size=s.patch, num_frames=s.num_bands,
+            t_patch_size=s.t_patch, embed_dim=s.embed_dim, depth=s.depth,
+            num_heads=s.num_heads, mlp_ratio=s.mlp_ratio, num_classes=s.num_classes,
+            task=s.kind, **head_fields(model))
+  if s.spectral_positions == "wavelength":
+    kw.update(spectral_positions=s.spectral_positions, **band_wavelengths(model))
+  return kw
 
 
 def dense_manifest(model: nn.Module, record: Mapping[str, Any], protocol: Mapping[str, Any], *,
@@ -132,7 +150,8 @@ def dense_manifest(model: nn.Module, record: Mapping[str, Any], protocol: Mappin
   """The manifest of a dense export (common fields + task, classes, output, head, tile)."""
   s = model.spec
   official = s.official_name if (model.head == "official" and model.fusion == "difference"
-                                 and s.embed_dim == 768) else ""
+                                 and s.embed_dim == 768
+                                 and s.spectral_positions == "table") else ""
   # The common fields; the official-class ones (for "pretrain") are replaced below.
   data = manifest_lib.build_manifest(
       model=record, spec=s, target="pretrain", bands=bands, normalization=normalization,
@@ -140,6 +159,12 @@ def dense_manifest(model: nn.Module, record: Mapping[str, Any], protocol: Mappin
   data.update(target="dense", torch_module=TORCH_MODULE, official_factory="",
               official_factory_kwargs={}, official_module=official,
               constructor_kwargs=torch_kwargs(model), head=head_fields(model), **protocol)
+  band_set = band_wavelengths(model)
+  if band_set:
+    if len(bands) != len(band_set["wavelengths"]):
+      raise ExportError(f"bands {bands}: {len(bands)} names for the "
+                        f"{len(band_set['wavelengths'])} wavelengths the model was built with")
+    data["band_set"] = {"bands": list(bands), **band_set}
   return data
 
 
@@ -170,5 +195,5 @@ def is_dense_record(record: Mapping[str, Any]) -> bool:
   return models.get_spec(str(record["name"])).kind in DENSE_KINDS
 
 
-__all__ = ["DENSE_KINDS", "dense_layout", "dense_manifest", "dense_params", "dense_protocol",
-           "export_dense", "head_fields", "is_dense_record", "torch_kwargs"]
+__all__ = ["DENSE_KINDS", "band_wavelengths", "dense_layout", "dense_manifest", "dense_params",
+           "dense_protocol", "export_dense", "head_fields", "is_dense_record", "torch_kwargs"]

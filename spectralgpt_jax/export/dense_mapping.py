@@ -1,7 +1,9 @@
 """Flax params of a dense model (models.segmenter.SpectralSegmenter) <-> a PyTorch state_dict.
 
 The encoder keeps the official layout (param_mapping: patch_embed, pos_embed_spatial/temporal,
-blocks.<i>); the heads use the official SpectralGPT segmentation / change-detection keys
+blocks.<i>); a model with wavelength positions (spec.spectral_positions == "wavelength") adds
+`pos_embed_spectral_residual.weight` [D, F] / `.bias` [D] (a Linear, named as the MAE's
+residual). The heads use the official SpectralGPT segmentation / change-detection keys
 (SegMunich `models_vit_tensor_CD_2`, OSCD `models_vit_tensor_CD`) where they exist:
 
   Flax path                                   state_dict key                      transform
@@ -34,7 +36,7 @@ from spectralgpt_jax.export import param_mapping
 from spectralgpt_jax.models.transformer import to_scanned, to_unrolled
 
 ENCODER_TOP = ("patch_embed", "pos_embed_spatial", "pos_embed_temporal", "pos_embed_date",
-               "blocks")
+               "pos_embed_spectral_residual", "blocks")
 OFFICIAL_UNUSED = ("norm.weight", "norm.bias")
 
 # weight transforms: name -> (Flax -> torch, torch -> Flax); biases and norms stay as they are.

@@ -345,9 +345,7 @@ def import_file(path: str | os.PathLike, out: str | os.PathLike, *, model: str |
   meta}` (state = params + step, no optimizer state), which training reads through
   `config.init_from.workdir=<out>`. `path` and `out` may be URLs (orbax writes gs:// and
   local paths). Returns the step directory."""
-  if storage.is_url(out) and not os.fspath(out).startswith("gs://"):
-    raise ValueError(f"{out}: orbax writes checkpoints to local paths and gs:// only; import "
-                     "into a local or gs:// workdir, or a bucket mounted as a local path")
+  checkpoints.check_location(out)      # before any reading: s3:// and the like fail here
   conv, meta = load_weights(path, model=model, image_size=image_size, num_classes=num_classes,
                             scan=scan)
   if storage.is_url(out):

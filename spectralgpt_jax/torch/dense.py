@@ -15,6 +15,12 @@ official unused `norm` is kept so official files load strictly). Heads:
               transposed convs, 1x1, 2x2 max pool + 1x1), FPN decoder with average pooling.
 The logits are resized (bilinear, align_corners=True) to the input size; a change model ends in
 LogSoftmax over classes. Inputs are [B, C, H, W] at the model's size, normalized, bands in order.
+
+Any band set (spectral_positions="wavelength"): as the JAX model, the bands are fixed at build
+(`wavelengths=`, `fwhm=`: nm per input plane, group order; None = the 12 Sentinel-2 bands); the
+spectral table keeps its num_frames / t_patch_size reference rows, interpolated at the groups'
+wavelengths plus `pos_embed_spectral_residual` (torch/spectral.py), and `fc` fuses the band
+set's groups.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from spectralgpt_jax.torch import spectral
 from spectralgpt_jax.torch.layers import (Block, PatchEmbed, as_volume, full_pos_embed,
                                           layer_norm, run_blocks)
 
@@ -111,18 +118,27 @@ class DenseModel(nn.Module):
                feature_layers: Sequence[int] = (3, 5, 7, 11),
                pyramid_channels: Sequence[int] = (256, 512, 1024, 2048),
                head_channels: int = 256, pyramid_groups: int = 32, head_groups: int = 16,
-               dropout: float = 0.0):
+               dropout: float = 0.0, spectral_positions: str = "table",
+               wavelengths: Sequence[float] | None = None, fwhm: Sequence[float] | None = None):
     super().__init__()
+    modes = spectral.wavelengths_module().POSITION_MODES
+    if spectral_positions not in modes:
+      raise ValueError(f"spectral_positions must be one of {modes}, got {spectral_positions!r}")
     for name, value, allowed in (("task", task, TASKS), ("head", head, HEADS),
                                  ("fusion", fusion, FUSIONS)):
       if value not in allowed:
         raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
     self.task, self.head_type, self.fusion = task, head, fusion
-    self.num_frames, self.feature_layers = num_frames, [int(i) for i in feature_layers]
+    self.feature_layers = [int(i) for i in feature_layers]
+    self.plan = spectral.band_plan(spectral_positions, t_patch_size, wavelengths, fwhm)
     pe = PatchEmbed(img_size, patch_size, 1, embed_dim, num_frames, t_patch_size)
-    groups, side = pe.input_size[0], pe.input_size[1]
+    side = pe.input_size[1]
+    groups = self.plan.num_groups if self.plan is not None else pe.input_size[0]
+    self.num_frames = groups * t_patch_size             # input planes
     self.pos_embed_spatial = nn.Parameter(torch.zeros(1, side * side, embed_dim))
-    self.pos_embed_temporal = nn.Parameter(torch.zeros(1, groups, embed_dim))
+    self.pos_embed_temporal = nn.Parameter(torch.zeros(1, pe.input_size[0], embed_dim))
+    if self.plan is not None:
+      self.pos_embed_spectral_residual = spectral.residual(embed_dim)
     self.patch_embed = pe
     self.blocks = nn.ModuleList([Block(embed_dim, num_heads, mlp_ratio) for _ in range(depth)])
     self.norm = layer_norm(embed_dim)          # unused, as in the official modules
@@ -145,9 +161,16 @@ class DenseModel(nn.Module):
 
   def tokens(self, x: torch.Tensor, layers) -> list[torch.Tensor]:
     """Block outputs [B, L, D] of `layers` (token order: spectral group, row, col)."""
-    x = self.patch_embed(as_volume(x, self.num_frames))
+    vol = as_volume(x, self.num_frames)
+    if vol.shape[2] != self.num_frames:
+      raise ValueError(f"input {tuple(x.shape)}: this model takes {self.num_frames} bands "
+                       "(the band set it was built for), in order")
+    x = self.patch_embed(vol, any_bands=self.plan is not None)
     n, t, s, d = x.shape
-    pos = full_pos_embed(self.pos_embed_spatial, self.pos_embed_temporal)
+    temporal = self.pos_embed_temporal
+    if self.plan is not None:
+      temporal = spectral.at_wavelengths(temporal, self.plan, self.pos_embed_spectral_residual)
+    pos = full_pos_embed(self.pos_embed_spatial, temporal)
     return run_blocks(self.blocks, x.reshape(n, t * s, d) + pos, layers)
 
   def _grid(self, tokens: torch.Tensor, hw) -> torch.Tensor:
@@ -195,7 +218,7 @@ class DenseModel(nn.Module):
 _DENSE_FIELDS = ("img_size", "patch_size", "num_frames", "t_patch_size", "embed_dim", "depth",
                  "num_heads", "mlp_ratio", "num_classes", "task", "head", "fusion",
                  "feature_layers", "pyramid_channels", "head_channels", "pyramid_groups",
-                 "head_groups")
+                 "head_groups", "spectral_positions", "wavelengths", "fwhm")
 
 
 def dense_kwargs(man, where) -> dict:
@@ -207,9 +230,10 @@ def dense_kwargs(man, where) -> dict:
                      "for a dense model")
   kw = {k: v for k, v in ck.items() if k in _DENSE_FIELDS}
   bands = man.get("bands") or []
-  if len(bands) != int(kw.get("num_frames", 12)):
+  planes = len(kw["wavelengths"]) if kw.get("wavelengths") else int(kw.get("num_frames", 12))
+  if len(bands) != planes:
     raise ValueError(f"{where}: manifest field 'bands': {len(bands)} names for "
-                     f"{kw.get('num_frames')} input planes")
+                     f"{planes} input planes")
   classes = man.get("classes")
   if classes is not None and len(classes) != int(kw["num_classes"]):
     raise ValueError(f"{where}: manifest field 'classes': {len(classes)} names for "

@@ -6,7 +6,7 @@ import pytest
 
 from spectralgpt_jax import models
 from spectralgpt_jax.cli import models as models_cli
-from spectralgpt_jax.models import VARIANTS, get_model, param_count, shapes
+from spectralgpt_jax.models import VARIANTS, get_model, param_count, shapes, wavelengths
 
 # The official factories' counts (also in the README): (all, encoder).
 OFFICIAL = {
@@ -43,6 +43,21 @@ def test_counts_equal_the_built_modules(name, kwargs):
   layout = "single" if kwargs.get("pos_embed") == "official_zeros" else "separable"
   assert param_count.count_params(model.spec, pos_embed=layout) == (
       shapes.count(params), shapes.encoder_count(params))
+
+
+def test_wavelength_dense_model_counts_its_band_sets_groups_and_residual():
+  from data_pipelines import sensors  # pylint: disable=g-import-not-at-top
+  bands = sensors.lookup("sentinel2", "B01,B02,B03,B04,B8A,B11,B12")   # Landsat-like
+  centres, fwhm = sensors.model_wavelengths([bands[i] for i in sensors.group_bands(bands)])
+  for name in ("seg_vit_tiny_patch8_32", "cd_vit_tiny_patch8_32"):
+    model = get_model(name, spectral_positions="wavelength", wavelengths=centres, fwhm=fwhm)
+    params = shapes.param_shapes(model)
+    assert params["fc"]["kernel"].shape == (3, 1)
+    assert param_count.count_params(model.spec, groups=3) == (
+        shapes.count(params), shapes.encoder_count(params))
+  table = param_count.count_params(get_model("cd_vit_tiny_patch8_32").spec)
+  assert param_count.count_params(model.spec, groups=3)[0] - table[0] == (
+      (wavelengths.NUM_FEATURES + 1) * model.spec.embed_dim - 1)   # residual in, one fc row out
 
 
 def test_models_command_builds_nothing(monkeypatch, capsys):
