@@ -38,9 +38,12 @@ def make_class_fn(model: nn.Module) -> Callable:
   return jax.jit(lambda p, x: model.apply({"params": p}, x, train=False).astype(jnp.float32))
 
 
-def check_dense_inputs(kind: str, spec, x: np.ndarray, x2: np.ndarray | None) -> list:
+def check_dense_inputs(kind: str, spec, x: np.ndarray, x2: np.ndarray | None,
+                       planes: int | None = None) -> list:
   """[x] or [x, x2] as float32 [B, C, H, W]; ValueError (one line) for a wrong kind, a
-  missing or unexpected second date, or shapes the model cannot take."""
+  missing or unexpected second date, or shapes the model cannot take. `planes`: the input
+  planes C (default spec.num_bands; a model built for a band set takes that set's)."""
+  planes = spec.num_bands if planes is None else planes
   if kind not in DENSE_KINDS:
     raise ValueError(f"dense_logits needs a segmentation or change-detection model; this is "
                      f"a {kind} model (use class_logits / embed)")
@@ -50,9 +53,9 @@ def check_dense_inputs(kind: str, spec, x: np.ndarray, x2: np.ndarray | None) ->
                      "a segmentation model takes one image; got a second date (x2)")
   xs = [np.asarray(a, np.float32) for a in ([x] if x2 is None else [x, x2])]
   for a in xs:
-    if a.ndim != 4 or a.shape[1] != spec.num_bands or a.shape[2] % spec.patch \
+    if a.ndim != 4 or a.shape[1] != planes or a.shape[2] % spec.patch \
         or a.shape[3] % spec.patch:
-      raise ValueError(f"input {a.shape}: expected [B, {spec.num_bands}, H, W] with H and W "
+      raise ValueError(f"input {a.shape}: expected [B, {planes}, H, W] with H and W "
                        f"multiples of the patch size {spec.patch}")
   if len(xs) == 2 and xs[0].shape != xs[1].shape:
     raise ValueError(f"the two dates differ in shape: {xs[0].shape} vs {xs[1].shape}")

@@ -24,7 +24,7 @@ from spectralgpt_jax.inference import dense as inference_dense, inputs
 from spectralgpt_jax.kernels import select
 from spectralgpt_jax.models.mae import band_plan, token_grid
 from spectralgpt_jax.models.patch_embed import fold_dates, patchify, unpatchify
-from spectralgpt_jax.models.shapes import param_shapes
+from spectralgpt_jax.models.shapes import input_bands, param_shapes
 from spectralgpt_jax.models.transformer import to_unrolled
 
 
@@ -246,7 +246,8 @@ class SpectralGPT:
     dense_eval feeds. Segmenters give logits, change detectors log-probabilities (the official
     LogSoftmax); softmax over axis 1 gives class probabilities either way
     (`dense_probabilities`). `compute_dtype` as in `compute_model`."""
-    xs = inference_dense.check_dense_inputs(self.kind, self.spec, x, x2)
+    xs = inference_dense.check_dense_inputs(self.kind, self.spec, x, x2,
+                                            planes=input_bands(self.model))
     fn = self._cached("dense", compute_dtype, inference_dense.make_dense_fn)
     return inference_dense.run_batched(fn, self.params, xs, batch_size)
 

@@ -9,6 +9,7 @@ import pytest
 
 import dense_helpers as D
 from data_pipelines import sensors
+from spectralgpt_jax import inference
 from spectralgpt_jax.export import dense_export, dense_mapping, from_torch, to_torch, torch_io
 
 torch = pytest.importorskip("torch")
@@ -80,6 +81,8 @@ def test_landsat_like_change_detector_exports_imports_and_matches_torch(
     np.testing.assert_array_equal(np.asarray(got), want)
 
   ours = np.asarray(jax.jit(model.apply)({"params": params}, *rennes_tiles)).transpose(0, 3, 1, 2)
+  loaded = inference.load(res.weights)      # the band set's planes, not Sentinel-2's 12
+  np.testing.assert_allclose(loaded.dense_logits(*rennes_tiles), ours, rtol=0, atol=1e-5)
   net = from_pretrained(res.weights)
   assert isinstance(net, DenseModel) and net.bands == tuple(names)
   with torch.no_grad():
