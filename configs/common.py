@@ -30,6 +30,21 @@ def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
   return out
 
 
+def kernels_config() -> ml_collections.ConfigDict:
+  """Implementation choices (same maths), resolved per compile target outside the model."""
+  return ml_collections.ConfigDict({
+      "attention": "auto",  # auto | xla | blocked | fused (CPU) | splash (TPU) | cudnn (GPU)
+      "matmul": "auto",     # auto | xla | blas: float32 linear layers on one-device CPU
+  })
+
+
+def spectral_config() -> ml_collections.ConfigDict:
+  """Band set of the input (spectralgpt_jax/train/band_set.py, docs/sensors.md): sensor "" =
+  the model's 12 SpectralGPT bands; else a sensor of data_pipelines.sensors, a comma list of its
+  bands ("" = all) and the spectral mode (wavelength needs model.spectral_positions)."""
+  return ml_collections.ConfigDict({"sensor": "", "bands": "", "mode": "s2"})
+
+
 def pretrain_config(*, model: str, image_size: int, batch_size: int, blr: float, epochs: float,
                     warmup_epochs: float, num_examples: int | None = None,
                     ) -> ml_collections.ConfigDict:
@@ -57,10 +72,7 @@ def pretrain_config(*, model: str, image_size: int, batch_size: int, blr: float,
   c.model.remat = "none"                 # none | full | dots | dots_no_batch
   c.model.spectral_positions = "table"   # table | wavelength (any band set: docs/sensors.md)
 
-  # Implementation choices (same maths), resolved per compile target outside the model.
-  c.kernels = ml_collections.ConfigDict()
-  c.kernels.attention = "auto"   # auto | xla | blocked | fused (CPU) | splash (TPU) | cudnn (GPU)
-  c.kernels.matmul = "auto"      # auto | xla | blas: float32 linear layers on one-device CPU
+  c.kernels = kernels_config()
 
   c.data = default_data_config()
   c.data.batch_size = c.get_ref("batch_size")
@@ -69,10 +81,7 @@ def pretrain_config(*, model: str, image_size: int, batch_size: int, blr: float,
   c.data.normalization = "minmax"        # official pretraining: per-image per-band min-max
   c.data.seed = c.get_ref("seed")
 
-  # Band set of the input (spectralgpt_jax/train/band_set.py, docs/sensors.md): sensor "" = the
-  # model's 12 SpectralGPT bands; else a sensor of data_pipelines.sensors, a comma list of its
-  # bands ("" = all) and the spectral mode (wavelength needs model.spectral_positions).
-  c.spectral = ml_collections.ConfigDict({"sensor": "", "bands": "", "mode": "s2"})
+  c.spectral = spectral_config()
 
   c.masking = ml_collections.ConfigDict({"ratio": 0.9})
   c.loss = ml_collections.ConfigDict({"mse_weight": 1.0, "spectral_weight": 1.0,

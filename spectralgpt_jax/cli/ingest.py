@@ -113,6 +113,12 @@ def build_parser() -> argparse.ArgumentParser:
   d.add_argument("--channels", default="by_name", choices=("by_name", "official_mean_twice"),
                  help="segmunich: bands by name (gaps from the nearest band), or the official "
                  "10 bands + per-pixel mean twice")
+  _add_stac_flags(p)
+  return p
+
+
+def _add_stac_flags(p: argparse.ArgumentParser) -> None:
+  """The flags of `--source stac`."""
   s = p.add_argument_group("stac (--input: catalog.json, ItemCollection JSON, STAC-GeoParquet "
                            "or a STAC API .../search URL; --bands, --band_resampling apply)")
   s.add_argument("--patch_size", type=int, default=128, help="tile side in pixels of the "
@@ -127,7 +133,6 @@ def build_parser() -> argparse.ArgumentParser:
                  "(default 0,3,8,9,10; '' turns masking off)")
   s.add_argument("--max_masked", type=float, default=0.0,
                  help="largest masked fraction a kept tile may have")
-  return p
 
 
 def _options(args) -> dict:
