@@ -45,7 +45,8 @@ def test_checkpoints_meta_tensorboard_and_panels(first_run):
     assert os.path.isdir(os.path.join(ckpt.checkpoint_dir(workdir), "6", item))
   meta = ckpt.read_meta(workdir)
   assert meta["model"] == {"name": "mae_vit_tiny_patch8_32", "img_size": 32, "dtype": "float32",
-                           "scan": True, "remat": "none", "num_dates": 1}  # no implementations
+                           "scan": True, "remat": "none", "num_dates": 1,
+                           "spectral_positions": "table"}  # no implementations
   assert meta["bands"][:4] == ["B01", "B02", "B03", "B04"] and len(meta["bands"]) == 12
   assert meta["normalization"]["mode"] == "minmax"
   assert meta["config"]["total_steps"] == 6 and meta["config"]["optim"]["b2"] == 0.95
