@@ -47,7 +47,8 @@ def build_parser():
                  "window for classifiers and encoders)")
   p.add_argument("--blend", choices=("cosine", "average"), default="cosine",
                  help="weights of overlapping windows (docs/inference.md)")
-  p.add_argument("--batch_size", type=int, default=8, help="windows per model call")
+  p.add_argument("--batch_size", type=int, default=0,
+                 help="windows per model call (default per platform: 4 on CPU, 8 on GPU/TPU)")
   p.add_argument("--compute_dtype", choices=("float32", "bfloat16"), default=None,
                  help="matmul precision (default per platform: docs/inference.md)")
   p.add_argument("--probabilities", action="store_true",

@@ -37,6 +37,16 @@ def default_compute_dtype() -> str:
   return DEFAULT_COMPUTE_DTYPE.get(jax.default_backend(), "float32")
 
 
+# Windows per model call when none is given. On CPU the base segmenter's call works in 176 MB
+# per 128 px window (XLA's temp buffers), so 4 keeps its peak under 2 GB (docs/inference.md,
+# Memory).
+DEFAULT_BATCH_SIZE = {"cpu": 4, "gpu": 8, "tpu": 8}
+
+
+def default_batch_size() -> int:
+  return DEFAULT_BATCH_SIZE.get(jax.default_backend(), 4)
+
+
 def _config_data(model) -> dict[str, Any]:
   return dict((model.meta.get("config") or {}).get("data") or {})
 
@@ -81,7 +91,7 @@ def open_inputs(model, inputs, bands, align: str, units: str) -> prepare.SceneIn
 
 
 def predict(model, inputs: Sequence[str], out: str, *, bands=None, window: int = 0,
-            stride: int = 0, blend: str = "cosine", batch_size: int = 8,
+            stride: int = 0, blend: str = "cosine", batch_size: int = 0,
             compute_dtype: str | None = None, probabilities: bool = False,
             embedding: str = "tile", align: str = "auto", units: str = "DN",
             overwrite: bool = False, expect_kind: str | None = None, process_index: int = 0,
@@ -110,7 +120,7 @@ def predict(model, inputs: Sequence[str], out: str, *, bands=None, window: int =
   run = output.PartialRun(out, facts, overwrite=overwrite)
   run.start()
   t0 = time.monotonic()
-  args = dict(batch_size=batch_size, process_index=process_index,
+  args = dict(batch_size=batch_size or default_batch_size(), process_index=process_index,
               process_count=process_count, progress=progress)
   if dense:
     n, files = _dense(model, inp, fn, run, size, stride, blend, probabilities, wait_s, **args)

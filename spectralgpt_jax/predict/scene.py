@@ -40,6 +40,10 @@ from data_pipelines.errors import BadInputError
 ALIGN = ("auto", "exact")
 _BAND_FILE = re.compile(r"_(B\d\d|B8A)(?:_\d+m)?\.(?:tif|tiff|jp2)$", re.IGNORECASE)
 _MARGIN = 3   # coarse pixels read beyond a band of rows (bicubic reaches 2)
+# GDAL's block cache during reads (MB): two rows of 512 px blocks of a 12-band uint16 scene
+# 10980 px wide (the reads move down by one window stride). GDAL's default, 5% of RAM, would
+# fill up with the blocks of rows long passed as a scene is read down.
+READ_CACHE_MB = 256
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,8 +91,9 @@ def _read_window(ds, path, indexes, r0, r1, c0, c1) -> tuple[np.ndarray, np.ndar
   from rasterio.windows import Window  # pylint: disable=g-import-not-at-top
   win = Window(c0, r0, c1 - c0, r1 - r0)
   try:
-    values = ds.read(indexes, window=win).astype(np.float32)
-    masks = ds.read_masks(indexes, window=win)
+    with _rasterio().Env(GDAL_CACHEMAX=READ_CACHE_MB):
+      values = ds.read(indexes, window=win).astype(np.float32)
+      masks = ds.read_masks(indexes, window=win)
   except Exception as e:  # GDAL read errors: a truncated or corrupt block
     raise BadInputError(path, f"window rows {r0}:{r1} cols {c0}:{c1}",
                         f"cannot read: {e}") from e
@@ -130,7 +135,8 @@ class RasterScene:
     a, b, rows = _clamped(r0, r1, self.own.height)
     c, d, cols = _clamped(0, self.grid.width, self.own.width)
     values, masks = _read_window(self.ds, self.path, idx, a, b, c, d)
-    values, masks = values[:, rows][:, :, cols], masks[:, rows][:, :, cols]
+    if len(rows) != values.shape[1] or len(cols) != values.shape[2]:   # edge repeated
+      values, masks = values[:, rows][:, :, cols], masks[:, rows][:, :, cols]
     if self.alpha:
       masks[-1], values = values[-1] > 0, values[:-1]
     valid = (masks > 0).all(0) & np.isfinite(values).all(0)
