@@ -1,8 +1,8 @@
 """`python -m spectralgpt_jax predict`: apply trained weights to whole scenes -> COG.
 
-Inputs: a multi-band GeoTIFF / COG (bands from --bands or its band descriptions), or a folder of
+Inputs: a multi-band GeoTIFF / COG (bands from --bands or its band descriptions), a folder of
 one file per band (BigEarthNet, OSCD, SAFE IMG_DATA names; 20/60 m bands upsampled onto the
-10 m grid); a change detector takes two (--input BEFORE AFTER), the second brought onto the
+10 m grid), or a STAC item .json (path or URL; its band assets read as a band folder); a change detector takes two (--input BEFORE AFTER), the second brought onto the
 first's grid. Several scenes for a one-scene model: --out is a folder, one output per scene.
 
 Outputs by kind (docs/inference.md): segmenter / change detector: a class-map COG (nodata 255)
@@ -32,7 +32,7 @@ def build_parser():
   p = _flags.parser("predict", __doc__, EXAMPLES)
   p.add_argument("--weights", required=True,
                  help="run directory (orbax checkpoint) or weights file (inference.load)")
-  p.add_argument("--input", required=True, nargs="+", help="scene file(s) or band folder(s)")
+  p.add_argument("--input", required=True, nargs="+", help="scene file(s), band folder(s) or STAC item .json file(s) / URL(s)")
   p.add_argument("--out", required=True, help="output .tif (a folder for several scenes)")
   p.add_argument("--model", default=None, help="variant name overriding the weights' own")
   p.add_argument("--kind", default=None, choices=("seg", "change", "vit", "mae"),
