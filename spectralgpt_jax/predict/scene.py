@@ -1,7 +1,8 @@
 """Scenes read by rows: a multi-band GeoTIFF / COG, or a folder of single-band files.
 
 `open_scene(path, bands=None)`:
-  - a file: a multi-band GeoTIFF or COG (any GDAL raster); band names from `bands` (a set name
+  - a file: a multi-band GeoTIFF or COG (any GDAL raster; a URL is read through
+    data_pipelines/storage.py, as STAC assets are); band names from `bands` (a set name
     or a comma list, in file order) or the file's band descriptions (data_pipelines/geotiff.py);
   - a STAC item (`.json`, a path or URL): its GeoTIFF / COG assets per band (stac_assets), read
     as a folder of band files (below);
@@ -67,6 +68,9 @@ def _rasterio():
 
 
 def _open(path) -> object:
+  if "://" in str(path):   # http(s), gs, s3, ...: through data_pipelines.storage
+    from data_pipelines import stac_assets  # pylint: disable=g-import-not-at-top
+    return stac_assets.cached_raster(str(path))
   rasterio = _rasterio()
   try:
     with warnings.catch_warnings():
