@@ -33,7 +33,8 @@ def build_parser():
   p.add_argument("--weights", required=True,
                  help="run directory (orbax checkpoint) or weights file (inference.load)")
   p.add_argument("--input", required=True, nargs="+", help="scene file(s), band folder(s) or STAC item .json file(s) / URL(s)")
-  p.add_argument("--out", required=True, help="output .tif (a folder for several scenes)")
+  p.add_argument("--out", required=True, help="output .tif (a folder for several scenes); a path or a URL (gs://, s3://, "
+                 "...: predicted locally, then uploaded)")
   p.add_argument("--model", default=None, help="variant name overriding the weights' own")
   p.add_argument("--kind", default=None, choices=("seg", "change", "vit", "mae"),
                  help="refuse weights of another kind (default: any)")
@@ -70,15 +71,17 @@ def build_parser():
   return p
 
 
-def _jobs(args, kind: str) -> list[tuple[list[str], pathlib.Path]]:
-  """(inputs, out) per output: every scene on its own for one-scene kinds."""
-  out = pathlib.Path(args.out).expanduser()
+def _jobs(args, kind: str) -> list[tuple[list[str], str]]:
+  """(inputs, out) per output: every scene on its own for one-scene kinds (out: a path or
+  a URL)."""
+  from data_pipelines import storage  # pylint: disable=g-import-not-at-top
+  out = args.out if storage.is_url(args.out) else str(pathlib.Path(args.out).expanduser())
   if kind == "change" or len(args.input) == 1:
     return [(list(args.input), out)]
   stems = [pathlib.Path(i.rstrip("/")).stem for i in args.input]
   if len(set(stems)) != len(stems):
     raise _flags.UsageError(f"scenes with the same name {stems} cannot share --out {out}")
-  return [([i], out / f"{s}.tif") for i, s in zip(args.input, stems)]
+  return [([i], storage.join(out, f"{s}.tif")) for i, s in zip(args.input, stems)]
 
 
 @_failures.command("predict")
@@ -90,9 +93,10 @@ def main(argv: list[str]) -> int:
   with _flags.checkpoint_reads(args):
     model = inference.load(args.weights, model=args.model)
   for inputs, out in _jobs(args, model.kind):
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if "://" not in out:
+      pathlib.Path(out).parent.mkdir(parents=True, exist_ok=True)
     report = predict.predict(
-        model, inputs, str(out), bands=args.bands, window=args.window, stride=args.stride,
+        model, inputs, out, bands=args.bands, window=args.window, stride=args.stride,
         blend=args.blend, batch_size=args.batch_size, compute_dtype=args.compute_dtype,
         probabilities=args.probabilities, embedding=args.embedding, align=args.align,
         units=args.units, overwrite=args.overwrite, expect_kind=args.kind,

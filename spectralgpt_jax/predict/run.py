@@ -26,6 +26,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from data_pipelines import storage
 from spectralgpt_jax.predict import engine, model_fn, output, prepare, scene, sources, windows
 from spectralgpt_jax.predict.progress import Progress
 
@@ -100,6 +101,20 @@ def predict(model, inputs: Sequence[str], out: str, *, bands=None, window: int =
   """Applies `model` (inference.load) to the scene(s) `inputs` and writes `out` (module
   docstring). Returns a report: out, files, windows, seconds, windows_per_s, mpx_per_s."""
   check_kind(model, inputs, expect_kind)
+  if storage.is_url(str(out)):   # predicted into a local folder, then uploaded
+    if process_count > 1:
+      raise ValueError(f"--out {out}: several processes write their rows into a shared folder; "
+                       "give a local (or mounted) --out")
+    if not overwrite and storage.exists(str(out)):
+      raise FileExistsError(f"{out} exists")
+    stage = output.staging_dir(str(out))
+    stage.mkdir(parents=True, exist_ok=True)
+    report = predict(model, inputs, str(stage / storage.basename(str(out))), bands=bands,
+                     window=window, stride=stride, blend=blend, batch_size=batch_size,
+                     compute_dtype=compute_dtype, probabilities=probabilities,
+                     embedding=embedding, align=align, units=units, overwrite=overwrite,
+                     expect_kind=expect_kind, wait_s=wait_s, progress=progress)
+    return {**report, "out": str(out), "files": output.upload(stage, str(out))}
   if overwrite and process_count > 1:
     raise ValueError(f"--overwrite with several processes would let one delete the others' "
                      f"rows: remove {out} and {out}.partial first")

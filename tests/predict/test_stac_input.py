@@ -13,7 +13,7 @@ import threading
 import numpy as np
 import pytest
 
-from data_pipelines import schema, stac_assets
+from data_pipelines import schema, stac_assets, storage
 from data_pipelines.errors import BadInputError
 from predict_helpers import BANDS, random_model, synthetic_cube, write_scene
 from spectralgpt_jax.predict import prepare, run as R, scene
@@ -67,7 +67,15 @@ def test_item_reads_as_the_band_folder(item):
 def test_item_predicts_as_the_band_folder(item, tmp_path):
   model = random_model("seg_vit_tiny_patch8_32", std=0.2)
   kw = dict(batch_size=8, progress=False, probabilities=True)
-  R.predict(model, [str(item)], str(tmp_path / "item.tif"), **kw)
+  url = f"memory://predict-{tmp_path.name}/out/item.tif"   # --out as a URL (fsspec memory)
+  report = R.predict(model, [str(item)], url, **kw)
+  assert sorted(report["files"]) == sorted(
+      f"memory://predict-{tmp_path.name}/out/{n}"
+      for n in ("item.tif", "item.tif.json", "item_probabilities.tif"))
+  for f in report["files"]:
+    (tmp_path / storage.basename(f)).write_bytes(storage.read_bytes(f))
+  with pytest.raises(FileExistsError, match="item.tif exists"):
+    R.predict(model, [str(item)], url, **kw)
   R.predict(model, [str(PATCH)], str(tmp_path / "folder.tif"), **kw)
   for name in ("item.tif", "item_probabilities.tif"):
     with rasterio.open(tmp_path / name) as a, \
