@@ -9,9 +9,12 @@ float32: share of equal class-map pixels and the largest probability difference.
 
 Peak memory: a synthetic 10980 x 10980 x 12 uint16 scene is written once as a tiled, deflate
 GeoTIFF (512 px tiles), then, per model (tiny, base), a child process predicts the first band(s)
-of rows across its full width (a share of `--distributed`: the blend rows, the read rows and the
-batches a whole run holds; the later bands repeat the same work) and reports its peak RSS
-(ru_maxrss: model, compiled program, runtime included).
+of rows across its full width at the default batch size (a share of `--distributed`: the blend
+rows, the read rows and the batches a whole run holds; the later bands repeat the same work)
+and reports its peak RSS
+(VmHWM of /proc/self/status: model, compiled program, runtime included). Not ru_maxrss: Linux
+carries the parent's resident size into a child's ru_maxrss across fork / exec, so a child of
+this process (which just ran the throughput scenes) reported the parent's ~3.2 GB.
 
   .venv/bin/python bench/predict_bench.py --out BENCHMARKS.md
   .venv/bin/python bench/predict_bench.py --quick          # smoke run: tiny model, seconds
@@ -111,6 +114,18 @@ def throughput(model_name: str, size: int, window: int, workdir: pathlib.Path) -
   return out
 
 
+def peak_rss_mb() -> float:
+  """This process's peak resident size (MB): VmHWM, which starts afresh at exec (ru_maxrss
+  where /proc is absent)."""
+  try:
+    for line in pathlib.Path("/proc/self/status").read_text().splitlines():
+      if line.startswith("VmHWM:"):
+        return int(line.split()[1]) / 1024
+  except OSError:
+    pass
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def first_bands_rss(model_name: str, window: int, scene: str, bands: int, out: str,
                     tile: int) -> dict:
   """Predicts the first `bands` band(s) of rows of `scene` (tile x tile px) in this process;
@@ -120,11 +135,11 @@ def first_bands_rss(model_name: str, window: int, scene: str, bands: int, out: s
   num = windows.RowPlan(tile, tile, window, window // 2).num_bands
   t0 = time.perf_counter()
   try:
-    run.predict(model, [scene], out, stride=window // 2, batch_size=8, progress=False,
+    run.predict(model, [scene], out, stride=window // 2, progress=False,   # default batch
                 process_index=0, process_count=max(num // bands, 1), wait_s=0)
   except TimeoutError:
     pass   # the other shares never come: only the first band(s) were the point
-  return {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+  return {"peak_rss_mb": peak_rss_mb(),
           "seconds": time.perf_counter() - t0,
           "windows": bands * len(windows.tile_starts(tile, window, window // 2))}
 

@@ -1,8 +1,8 @@
 """`python -m spectralgpt_jax predict`: apply trained weights to whole scenes -> COG.
 
-Inputs: a multi-band GeoTIFF / COG (bands from --bands or its band descriptions), or a folder of
+Inputs: a multi-band GeoTIFF / COG (bands from --bands or its band descriptions), a folder of
 one file per band (BigEarthNet, OSCD, SAFE IMG_DATA names; 20/60 m bands upsampled onto the
-10 m grid); a change detector takes two (--input BEFORE AFTER), the second brought onto the
+10 m grid), or a STAC item .json (path or URL; its band assets read as a band folder); a change detector takes two (--input BEFORE AFTER), the second brought onto the
 first's grid. Several scenes for a one-scene model: --out is a folder, one output per scene.
 
 Outputs by kind (docs/inference.md): segmenter / change detector: a class-map COG (nodata 255)
@@ -32,8 +32,9 @@ def build_parser():
   p = _flags.parser("predict", __doc__, EXAMPLES)
   p.add_argument("--weights", required=True,
                  help="run directory (orbax checkpoint) or weights file (inference.load)")
-  p.add_argument("--input", required=True, nargs="+", help="scene file(s) or band folder(s)")
-  p.add_argument("--out", required=True, help="output .tif (a folder for several scenes)")
+  p.add_argument("--input", required=True, nargs="+", help="scene file(s), band folder(s) or STAC item .json file(s) / URL(s)")
+  p.add_argument("--out", required=True, help="output .tif (a folder for several scenes); a path or a URL (gs://, s3://, "
+                 "...: predicted locally, then uploaded)")
   p.add_argument("--model", default=None, help="variant name overriding the weights' own")
   p.add_argument("--kind", default=None, choices=("seg", "change", "vit", "mae"),
                  help="refuse weights of another kind (default: any)")
@@ -47,7 +48,8 @@ def build_parser():
                  "window for classifiers and encoders)")
   p.add_argument("--blend", choices=("cosine", "average"), default="cosine",
                  help="weights of overlapping windows (docs/inference.md)")
-  p.add_argument("--batch_size", type=int, default=8, help="windows per model call")
+  p.add_argument("--batch_size", type=int, default=0,
+                 help="windows per model call (default per platform: 4 on CPU, 8 on GPU/TPU)")
   p.add_argument("--compute_dtype", choices=("float32", "bfloat16"), default=None,
                  help="matmul precision (default per platform: docs/inference.md)")
   p.add_argument("--probabilities", action="store_true",
@@ -69,15 +71,17 @@ def build_parser():
   return p
 
 
-def _jobs(args, kind: str) -> list[tuple[list[str], pathlib.Path]]:
-  """(inputs, out) per output: every scene on its own for one-scene kinds."""
-  out = pathlib.Path(args.out).expanduser()
+def _jobs(args, kind: str) -> list[tuple[list[str], str]]:
+  """(inputs, out) per output: every scene on its own for one-scene kinds (out: a path or
+  a URL)."""
+  from data_pipelines import storage  # pylint: disable=g-import-not-at-top
+  out = args.out if storage.is_url(args.out) else str(pathlib.Path(args.out).expanduser())
   if kind == "change" or len(args.input) == 1:
     return [(list(args.input), out)]
   stems = [pathlib.Path(i.rstrip("/")).stem for i in args.input]
   if len(set(stems)) != len(stems):
     raise _flags.UsageError(f"scenes with the same name {stems} cannot share --out {out}")
-  return [([i], out / f"{s}.tif") for i, s in zip(args.input, stems)]
+  return [([i], storage.join(out, f"{s}.tif")) for i, s in zip(args.input, stems)]
 
 
 @_failures.command("predict")
@@ -89,9 +93,10 @@ def main(argv: list[str]) -> int:
   with _flags.checkpoint_reads(args):
     model = inference.load(args.weights, model=args.model)
   for inputs, out in _jobs(args, model.kind):
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if "://" not in out:
+      pathlib.Path(out).parent.mkdir(parents=True, exist_ok=True)
     report = predict.predict(
-        model, inputs, str(out), bands=args.bands, window=args.window, stride=args.stride,
+        model, inputs, out, bands=args.bands, window=args.window, stride=args.stride,
         blend=args.blend, batch_size=args.batch_size, compute_dtype=args.compute_dtype,
         probabilities=args.probabilities, embedding=args.embedding, align=args.align,
         units=args.units, overwrite=args.overwrite, expect_kind=args.kind,

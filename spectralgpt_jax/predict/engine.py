@@ -6,8 +6,10 @@ predict/scene.py). A source gives, for window corners of one plan, each date's c
 [N, C, S, S] and their validity [N, S, S]; `fn(*dates)` returns scores [N, K, S, S]. Windows
 are taken row band by row band (RowPlan), `batch_size` at a time across band boundaries; a
 short last batch is completed by repeating its last window when `fill_last_batch` (one compiled
-shape). A batch is dispatched before the previous one's scores are read back (JAX runs it
-asynchronously meanwhile). Once every window of band k is added, `emit(r0, r1, scores
+shape). The next batch's windows are read while the previous batch runs (JAX dispatches
+asynchronously), but it is dispatched only once that batch's scores are back: one batch's
+buffers in flight (two would double the model's working memory: 1.4 GB for the base
+segmenter's batch of 8 on CPU). Once every window of band k is added, `emit(r0, r1, scores
 [K, r1 - r0, W], valid [r1 - r0, W])` gets the finished rows.
 """
 
@@ -81,10 +83,10 @@ def run_bands(source, fn: Callable, plan: RowPlan, weights: np.ndarray, bands: r
 
   while chunk := list(itertools.islice(windows, batch_size)):
     dates, valid = source.windows([(y, x) for _, y, x in chunk], plan.size)
+    if pending is not None:   # one batch in flight: its buffers are freed before the next
+      consume(pending)
     n, out = call_batch(fn, dates, batch_size, fill_last_batch, plan.size)
     called = batch_size if fill_last_batch else n
-    if pending is not None:
-      consume(pending)
     pending = (chunk, valid, n, out, called)
   consume(pending)
 
@@ -115,9 +117,9 @@ def run_cells(source, fn: Callable, size: int, rows: range, ncols: int, emit: Ca
   for k in range(0, len(windows), batch_size):
     chunk = windows[k:k + batch_size]
     dates, valid = source.windows([(y, x) for _, y, x in chunk], size)
-    n, out = call_batch(fn, dates, batch_size, True, size)
     if pending is not None:
       consume(pending)
+    n, out = call_batch(fn, dates, batch_size, True, size)
     pending = (chunk, valid, n, out)
   if pending is not None:
     consume(pending)

@@ -16,13 +16,16 @@ import io
 import json
 import os
 import pathlib
+import hashlib
 import shutil
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from data_pipelines import storage
 from data_pipelines.atomic_io import atomic_write, atomic_write_bytes, atomic_write_json
 
 CLASS_NODATA = 255
@@ -84,6 +87,24 @@ class PartialRun:
 
   def finish(self) -> None:
     shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def staging_dir(url: str) -> pathlib.Path:
+  """The local folder an output URL is predicted into (the same one for a rerun on this host,
+  so that an interrupted run resumes from its strips)."""
+  key = hashlib.sha1(url.encode()).hexdigest()[:16]
+  return pathlib.Path(tempfile.gettempdir()) / "spectralgpt_predict" / key
+
+
+def upload(stage: pathlib.Path, url: str) -> list[str]:
+  """Copies the finished files of `stage` beside `url` (storage.upload_tree), `url`'s own
+  object last so that it appears only after its side files; removes `stage`. Returns the
+  URLs of the uploaded files."""
+  name = storage.basename(url)
+  names = sorted(p.name for p in stage.iterdir() if p.is_file())
+  storage.upload_tree(stage, storage.parent(url), last=(name,))
+  shutil.rmtree(stage, ignore_errors=True)
+  return [storage.join(storage.parent(url), n) for n in names]
 
 
 def cog_profile(grid, count: int, dtype: str, nodata) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from data_pipelines import storage
 from spectralgpt_jax.predict import engine, model_fn, output, prepare, scene, sources, windows
 from spectralgpt_jax.predict.progress import Progress
 
@@ -35,6 +36,16 @@ DEFAULT_COMPUTE_DTYPE = {"cpu": "float32", "gpu": "bfloat16", "tpu": "bfloat16"}
 
 def default_compute_dtype() -> str:
   return DEFAULT_COMPUTE_DTYPE.get(jax.default_backend(), "float32")
+
+
+# Windows per model call when none is given. On CPU the base segmenter's call works in 176 MB
+# per 128 px window (XLA's temp buffers), so 4 keeps its peak under 2 GB (docs/inference.md,
+# Memory).
+DEFAULT_BATCH_SIZE = {"cpu": 4, "gpu": 8, "tpu": 8}
+
+
+def default_batch_size() -> int:
+  return DEFAULT_BATCH_SIZE.get(jax.default_backend(), 4)
 
 
 def _config_data(model) -> dict[str, Any]:
@@ -81,7 +92,7 @@ def open_inputs(model, inputs, bands, align: str, units: str) -> prepare.SceneIn
 
 
 def predict(model, inputs: Sequence[str], out: str, *, bands=None, window: int = 0,
-            stride: int = 0, blend: str = "cosine", batch_size: int = 8,
+            stride: int = 0, blend: str = "cosine", batch_size: int = 0,
             compute_dtype: str | None = None, probabilities: bool = False,
             embedding: str = "tile", align: str = "auto", units: str = "DN",
             overwrite: bool = False, expect_kind: str | None = None, process_index: int = 0,
@@ -90,6 +101,20 @@ def predict(model, inputs: Sequence[str], out: str, *, bands=None, window: int =
   """Applies `model` (inference.load) to the scene(s) `inputs` and writes `out` (module
   docstring). Returns a report: out, files, windows, seconds, windows_per_s, mpx_per_s."""
   check_kind(model, inputs, expect_kind)
+  if storage.is_url(str(out)):   # predicted into a local folder, then uploaded
+    if process_count > 1:
+      raise ValueError(f"--out {out}: several processes write their rows into a shared folder; "
+                       "give a local (or mounted) --out")
+    if not overwrite and storage.exists(str(out)):
+      raise FileExistsError(f"{out} exists")
+    stage = output.staging_dir(str(out))
+    stage.mkdir(parents=True, exist_ok=True)
+    report = predict(model, inputs, str(stage / storage.basename(str(out))), bands=bands,
+                     window=window, stride=stride, blend=blend, batch_size=batch_size,
+                     compute_dtype=compute_dtype, probabilities=probabilities,
+                     embedding=embedding, align=align, units=units, overwrite=overwrite,
+                     expect_kind=expect_kind, wait_s=wait_s, progress=progress)
+    return {**report, "out": str(out), "files": output.upload(stage, str(out))}
   if overwrite and process_count > 1:
     raise ValueError(f"--overwrite with several processes would let one delete the others' "
                      f"rows: remove {out} and {out}.partial first")
@@ -110,7 +135,7 @@ def predict(model, inputs: Sequence[str], out: str, *, bands=None, window: int =
   run = output.PartialRun(out, facts, overwrite=overwrite)
   run.start()
   t0 = time.monotonic()
-  args = dict(batch_size=batch_size, process_index=process_index,
+  args = dict(batch_size=batch_size or default_batch_size(), process_index=process_index,
               process_count=process_count, progress=progress)
   if dense:
     n, files = _dense(model, inp, fn, run, size, stride, blend, probabilities, wait_s, **args)

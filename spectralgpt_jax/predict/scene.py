@@ -1,8 +1,11 @@
 """Scenes read by rows: a multi-band GeoTIFF / COG, or a folder of single-band files.
 
 `open_scene(path, bands=None)`:
-  - a file: a multi-band GeoTIFF or COG (any GDAL raster); band names from `bands` (a set name
+  - a file: a multi-band GeoTIFF or COG (any GDAL raster; a URL is read through
+    data_pipelines/storage.py, as STAC assets are); band names from `bands` (a set name
     or a comma list, in file order) or the file's band descriptions (data_pipelines/geotiff.py);
+  - a STAC item (`.json`, a path or URL): its GeoTIFF / COG assets per band (stac_assets), read
+    as a folder of band files (below);
   - a folder of one file per band, named `..._B02.tif`, `..._B8A.jp2`, `..._B02_10m.jp2`
     (BigEarthNet, OSCD, the SAFE granules' IMG_DATA): the grid is the finest band's (10 m);
     20 m and 60 m bands are upsampled by their integer factor with the same resampling as
@@ -40,6 +43,10 @@ from data_pipelines.errors import BadInputError
 ALIGN = ("auto", "exact")
 _BAND_FILE = re.compile(r"_(B\d\d|B8A)(?:_\d+m)?\.(?:tif|tiff|jp2)$", re.IGNORECASE)
 _MARGIN = 3   # coarse pixels read beyond a band of rows (bicubic reaches 2)
+# GDAL's block cache during reads (MB): two rows of 512 px blocks of a 12-band uint16 scene
+# 10980 px wide (the reads move down by one window stride). GDAL's default, 5% of RAM, would
+# fill up with the blocks of rows long passed as a scene is read down.
+READ_CACHE_MB = 256
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +68,9 @@ def _rasterio():
 
 
 def _open(path) -> object:
+  if "://" in str(path):   # http(s), gs, s3, ...: through data_pipelines.storage
+    from data_pipelines import stac_assets  # pylint: disable=g-import-not-at-top
+    return stac_assets.cached_raster(str(path))
   rasterio = _rasterio()
   try:
     with warnings.catch_warnings():
@@ -87,8 +97,9 @@ def _read_window(ds, path, indexes, r0, r1, c0, c1) -> tuple[np.ndarray, np.ndar
   from rasterio.windows import Window  # pylint: disable=g-import-not-at-top
   win = Window(c0, r0, c1 - c0, r1 - r0)
   try:
-    values = ds.read(indexes, window=win).astype(np.float32)
-    masks = ds.read_masks(indexes, window=win)
+    with _rasterio().Env(GDAL_CACHEMAX=READ_CACHE_MB):
+      values = ds.read(indexes, window=win).astype(np.float32)
+      masks = ds.read_masks(indexes, window=win)
   except Exception as e:  # GDAL read errors: a truncated or corrupt block
     raise BadInputError(path, f"window rows {r0}:{r1} cols {c0}:{c1}",
                         f"cannot read: {e}") from e
@@ -130,7 +141,8 @@ class RasterScene:
     a, b, rows = _clamped(r0, r1, self.own.height)
     c, d, cols = _clamped(0, self.grid.width, self.own.width)
     values, masks = _read_window(self.ds, self.path, idx, a, b, c, d)
-    values, masks = values[:, rows][:, :, cols], masks[:, rows][:, :, cols]
+    if len(rows) != values.shape[1] or len(cols) != values.shape[2]:   # edge repeated
+      values, masks = values[:, rows][:, :, cols], masks[:, rows][:, :, cols]
     if self.alpha:
       masks[-1], values = values[-1] > 0, values[:-1]
     valid = (masks > 0).all(0) & np.isfinite(values).all(0)
@@ -141,7 +153,6 @@ class BandFolderScene:
   """A folder of single-band files (module docstring)."""
 
   def __init__(self, path):
-    self.path = str(path)
     files: dict[str, pathlib.Path] = {}
     for f in sorted(pathlib.Path(path).rglob("*")):
       m = _BAND_FILE.search(f.name)
@@ -152,11 +163,16 @@ class BandFolderScene:
         files[band] = f
     if not files:
       raise BadInputError(path, "bands", "no band files (*_B02.tif, *_B8A.jp2, ...) found")
+    self._set_files(path, files, _open)
+
+  def _set_files(self, path, files: dict, opener) -> None:
+    """Opens {band: file or href} with `opener` and checks each band fits the finest grid."""
+    self.path = str(path)
     self.files = files
     self.bands = tuple(b for b in schema.BANDS if b in files)
     self.res = min(schema.BANDS[b].resolution_m for b in self.bands)
     ref = next(b for b in self.bands if schema.BANDS[b].resolution_m == self.res)
-    self.ds = {b: _open(f) for b, f in files.items()}
+    self.ds = {b: opener(f) for b, f in files.items()}
     self.grid = self.own = _grid(self.ds[ref])
     self.nodata = self.ds[ref].nodata
     for b, ds in self.ds.items():
@@ -201,13 +217,39 @@ class BandFolderScene:
     return out, valid
 
 
+class StacItemScene(BandFolderScene):
+  """A STAC item (JSON file or URL): one single-band GeoTIFF / COG asset per band
+  (data_pipelines/stac_assets.py: band_hrefs), read and resampled as a band folder."""
+
+  def __init__(self, href: str):
+    from data_pipelines import stac_assets, stac_catalog  # pylint: disable=g-import-not-at-top
+    items = stac_catalog.load_items(href)
+    if len(items) != 1:
+      raise BadInputError(href, "item", f"holds {len(items)} items; give one STAC item")
+    files = {}
+    for band in schema.BANDS:
+      try:
+        files[band] = stac_assets.band_hrefs(items[0], [band])[band]
+      except BadInputError:
+        continue   # a band the item does not carry; prepare.check_bands names what is missing
+    if not files:
+      raise BadInputError(href, "bands", "no GeoTIFF asset holds a Sentinel-2 band")
+    self._set_files(href, files, stac_assets.cached_raster)
+
+
+def _is_stac_item(path: str) -> bool:
+  return str(path).lower().split("?")[0].endswith(".json")
+
+
 def open_scene(path, bands: Sequence[str] | str | None = None):
-  """A RasterScene (file) or BandFolderScene (folder) (module docstring)."""
+  """A RasterScene (file), BandFolderScene (folder) or StacItemScene (a .json STAC item)
+  (module docstring)."""
   p = pathlib.Path(str(path)).expanduser()
-  if p.is_dir():
+  if p.is_dir() or _is_stac_item(str(path)):
     if bands is not None:
-      raise ValueError(f"{p}: a folder's band names come from its file names; drop --bands")
-    return BandFolderScene(p)
+      raise ValueError(f"{path}: the band names of a folder or STAC item come from its files; "
+                       "drop --bands")
+    return BandFolderScene(p) if p.is_dir() else StacItemScene(str(p if p.exists() else path))
   if not p.exists() and "://" not in str(path):
     raise FileNotFoundError(f"{p}: no such scene file or folder")
   return RasterScene(path if "://" in str(path) else p, bands)
