@@ -4,17 +4,14 @@ server with Range support on 127.0.0.1. Records are checked against independent 
 reads of the local files."""
 
 import datetime as dt
-import functools
-import http.server
-import io
 import json
 import os
 import pathlib
 import struct
-import threading
 
 import numpy as np
 import pytest
+import range_server
 
 from data_pipelines import example_codec, ingest, resample, schema, stac, stac_assets
 from data_pipelines import stac_catalog, tfrecord
@@ -25,46 +22,6 @@ EXAMPLE = pathlib.Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 PATCHES = ("S2A_MSIL2A_20170613T101031_87_48", "S2B_MSIL2A_20170924T93020_69_24")
 TILE = 60   # four tiles over each 120 x 120 patch
 ES_KEYS = {b: names[0] for b, names in stac_assets.S2_ASSET_NAMES.items()}
-
-
-class RangeHandler(http.server.SimpleHTTPRequestHandler):
-  """Static files with single byte ranges; POST /search answers from `server.search`."""
-
-  def log_message(self, *args):  # the test reads `server.log` instead
-    pass
-
-  def send_head(self):
-    path = self.translate_path(self.path)
-    if not os.path.isfile(path):
-      self.send_error(404)
-      return None
-    size = os.path.getsize(path)
-    rng = self.headers.get("Range")
-    with open(path, "rb") as f:
-      if rng:
-        lo, hi = rng.split("=")[1].split("-")
-        lo, hi = int(lo), min(int(hi) if hi else size - 1, size - 1)
-        f.seek(lo)
-        data = f.read(hi - lo + 1)
-        self.send_response(206)
-        self.send_header("Content-Range", f"bytes {lo}-{hi}/{size}")
-      else:
-        data = f.read() if self.command == "GET" else b""
-        self.send_response(200)
-    self.server.log.append((self.command, self.path, rng, len(data)))
-    self.send_header("Content-Length", str(len(data) if rng or self.command == "GET" else size))
-    self.send_header("Accept-Ranges", "bytes")
-    self.end_headers()
-    return io.BytesIO(data)
-
-  def do_POST(self):  # pylint: disable=invalid-name
-    body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-    answer = json.dumps(self.server.search(body)).encode()
-    self.send_response(200)
-    self.send_header("Content-Type", "application/geo+json")
-    self.send_header("Content-Length", str(len(answer)))
-    self.end_headers()
-    self.wfile.write(answer)
 
 
 def _write_cog(arr, profile, path):
@@ -155,10 +112,8 @@ def _write_geoparquet(items, path):
 def served(tmp_path_factory):
   """root with catalog.json, items.json (ItemCollection), items.parquet; the server's URL."""
   root = tmp_path_factory.mktemp("stac")
-  server = http.server.ThreadingHTTPServer(
-      ("127.0.0.1", 0), functools.partial(RangeHandler, directory=str(root)))
-  server.log = []
-  base = f"http://127.0.0.1:{server.server_address[1]}"
+  server = range_server.start(root)
+  base = range_server.url(server)
   items = [_item(p, i, root, base, ("earthsearch", "planetary")[i])
            for i, p in enumerate(PATCHES)]
   (root / "catalog.json").write_text(json.dumps({
@@ -175,8 +130,6 @@ def served(tmp_path_factory):
                             "href": f"{base}/search", "body": {"token": start + 1}})
     return page
   server.search = search
-  thread = threading.Thread(target=server.serve_forever, daemon=True)
-  thread.start()
   yield root, base, server
   server.shutdown()
   stac_assets.cached_raster.cache_clear()

@@ -2,16 +2,12 @@
 BigEarthNet patch (10, 20 and 60 m bands) reads and predicts as that patch's band folder; the
 item and a multi-band file read from an HTTP server (byte ranges) as from disk."""
 
-import functools
-import http.server
-import io
 import json
-import os
 import pathlib
-import threading
 
 import numpy as np
 import pytest
+import range_server
 
 from data_pipelines import schema, stac_assets, storage
 from data_pipelines.errors import BadInputError
@@ -92,42 +88,11 @@ def test_an_item_without_a_model_band_is_named(tmp_path):
     scene.open_scene(str(tmp_path / "missing.json"))
 
 
-class _Ranges(http.server.SimpleHTTPRequestHandler):
-  """Static files with single byte ranges (what fsspec's HTTP reads ask for)."""
-
-  def log_message(self, *args):
-    pass
-
-  def send_head(self):
-    path = self.translate_path(self.path)
-    if not os.path.isfile(path):
-      self.send_error(404)
-      return None
-    data = pathlib.Path(path).read_bytes()
-    size, rng = len(data), self.headers.get("Range")
-    if rng:
-      lo, hi = rng.split("=")[1].split("-")
-      lo, hi = int(lo), min(int(hi) if hi else size - 1, size - 1)
-      data = data[lo:hi + 1]
-      self.send_response(206)
-      self.send_header("Content-Range", f"bytes {lo}-{hi}/{size}")
-    else:
-      self.send_response(200)
-    self.send_header("Content-Length", str(len(data)))
-    self.send_header("Accept-Ranges", "bytes")
-    self.end_headers()
-    return io.BytesIO(data if self.command == "GET" else b"")
-
-
 def test_item_and_scene_urls_read_as_local_files(item, tmp_path):
   root = item.parent.parent
   cube = synthetic_cube(40, 50)
   write_scene(root / "scene.tif", cube)
-  server = http.server.ThreadingHTTPServer(
-      ("127.0.0.1", 0), functools.partial(_Ranges, directory=str(root)))
-  threading.Thread(target=server.serve_forever, daemon=True).start()
-  base = f"http://127.0.0.1:{server.server_address[1]}"
-  try:
+  with range_server.serving(root) as base:
     x, v = scene.open_scene(f"{base}/item/item.json").read_rows(30, 90, BANDS)
     y, w = scene.open_scene(PATCH).read_rows(30, 90, BANDS)
     np.testing.assert_array_equal(x, y)
@@ -136,6 +101,4 @@ def test_item_and_scene_urls_read_as_local_files(item, tmp_path):
     np.testing.assert_array_equal(z, cube[[3, 1], 10:30].astype(np.float32))
     with pytest.raises(BadInputError, match="missing.tif"):
       scene.open_scene(f"{base}/missing.tif")
-  finally:
-    server.shutdown()
     stac_assets.cached_raster.cache_clear()
