@@ -135,23 +135,37 @@ def acquire(directory: str, command: str, *, stale_after_s: float = STALE_AFTER_
   Raises WorkdirLockedError naming the holder when a live command holds it."""
   os.makedirs(directory, exist_ok=True)
   path = os.path.join(directory, LOCK_NAME)
-  record = {"host": socket.gethostname(), "pid": os.getpid(), "pid_start": _pid_start(
-      os.getpid()), "command": command, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+  record = _record(command)
+  return _take(directory, command, record, create=lambda: _create(path, record),
+               read=lambda: _read(path), remove=lambda holder: _break(path, holder),
+               stale=lambda holder: stale_reason(holder, path, stale_after_s=stale_after_s),
+               where=f"lock file {path}")
+
+
+def _record(command: str, **more: Any) -> dict[str, Any]:
+  return {"host": socket.gethostname(), "pid": os.getpid(), "pid_start": _pid_start(
+      os.getpid()), "command": command, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **more}
+
+
+def _take(directory: str, command: str, record: dict[str, Any], *, create, read, remove, stale,
+          where: str) -> dict[str, Any]:
+  """Creates the lock (`create()` true when it did), replacing a stale holder's (`read`,
+  `stale(holder)` -> why or None, `remove(holder)`); WorkdirLockedError naming a live one."""
   for _ in range(3):
-    if _create(path, record):
+    if create():
       return record
-    holder = _read(path)
+    holder = read()
     if holder is None:
       continue
-    why = stale_reason(holder, path, stale_after_s=stale_after_s)
+    why = stale(holder)
     if why is None:
       raise WorkdirLockedError(
           f"{directory} is in use by {describe(holder)}; one run per directory: wait for it "
-          f"to finish or stop it, or use another directory (lock file {path})")
+          f"to finish or stop it, or use another directory ({where})")
     print(f"{command}: replacing the stale lock of {describe(holder)} on {directory}: {why}",
           file=sys.stderr, flush=True)
-    _break(path, holder)
-  raise WorkdirLockedError(f"{directory}: could not take the lock {path} (other commands keep "
+    remove(holder)
+  raise WorkdirLockedError(f"{directory}: could not take the {where} (other commands keep "
                            "starting on it)")
 
 
@@ -232,26 +246,11 @@ def _stale_url(holder: dict[str, Any], stale_after_s: float) -> str | None:
 def _held_url(directory: str, command: str, heartbeat_s: float, stale_after_s: float
               ) -> Iterator[dict[str, Any]]:
   path = storage.join(directory, LOCK_NAME)
-  record = {"host": socket.gethostname(), "pid": os.getpid(), "pid_start": _pid_start(
-      os.getpid()), "command": command, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-      "refreshed": time.time()}
-  for _ in range(3):
-    if storage.create_new(path, json.dumps(record).encode()):
-      break
-    holder = _read_url(path)
-    if holder is None:
-      continue
-    why = _stale_url(holder, stale_after_s)
-    if why is None:
-      raise WorkdirLockedError(
-          f"{directory} is in use by {describe(holder)}; one run per directory: wait for it "
-          f"to finish or stop it, or use another directory (lock object {path})")
-    print(f"{command}: replacing the stale lock of {describe(holder)} on {directory}: {why}",
-          file=sys.stderr, flush=True)
-    storage.remove(path)
-  else:
-    raise WorkdirLockedError(f"{directory}: could not take the lock {path} (other commands "
-                             "keep starting on it)")
+  record = _record(command, refreshed=time.time())
+  _take(directory, command, record,
+        create=lambda: storage.create_new(path, json.dumps(record).encode()),
+        read=lambda: _read_url(path), remove=lambda holder: storage.remove(path),
+        stale=lambda holder: _stale_url(holder, stale_after_s), where=f"lock object {path}")
   def refresh():
     if _read_url(path) == record:
       record["refreshed"] = time.time()
