@@ -32,6 +32,9 @@ import os
 import tempfile
 from typing import IO, Any, Callable, Iterator
 
+from data_pipelines import storage_errors
+
+
 def is_url(path: str | os.PathLike) -> bool:
   """Whether `path` is a URL (scheme://...) rather than a local path."""
   return "://" in os.fspath(path)
@@ -54,75 +57,24 @@ def parent(path: str | os.PathLike) -> str:
   return path.rsplit("/", 1)[0] if is_url(path) else os.path.dirname(path)
 
 
-# --- Errors. ------------------------------------------------------------------------------------
+# --- Errors (data_pipelines.storage_errors). ---------------------------------------------------
 
-class StorageError(OSError):
-  """An object-store operation failed; the message names the URL and what to do."""
-
-  def __init__(self, url: str, what: str, todo: str):
-    self.url, self.what, self.todo = url, what, todo
-    super().__init__(f"{url}: {what}; {todo}")
-
-
-class StorageNotFoundError(StorageError, FileNotFoundError):
-  """A missing bucket or object."""
-
-
-class StorageDeniedError(StorageError, PermissionError):
-  """Access denied by the store."""
-
-
-def _endpoint_hint(url: str) -> str:
-  if url.startswith(("gs://", "gcs://")):
-    host = os.environ.get("STORAGE_EMULATOR_HOST")
-    return f"the GCS endpoint {host} (STORAGE_EMULATOR_HOST)" if host else "GCS"
-  if url.startswith(("s3://", "s3a://")):
-    host = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-    return f"the S3 endpoint {host} (AWS_ENDPOINT_URL)" if host else "S3"
-  return "the server"
-
-
-def _bucket_of(url: str) -> str:
-  scheme, rest = url.split("://", 1)
-  return f"{scheme}://{rest.split('/', 1)[0]}"
+StorageError = storage_errors.StorageError
+StorageNotFoundError = storage_errors.StorageNotFoundError
+StorageDeniedError = storage_errors.StorageDeniedError
 
 
 def _bucket_exists(url: str) -> bool | None:
   try:
-    fs, path = filesystem(_bucket_of(url))
+    fs, path = filesystem(storage_errors.bucket_of(url))
     return bool(fs.exists(path))
   except Exception:  # pylint: disable=broad-except
     return None
 
 
-def _is_connection_error(e: BaseException) -> bool:
-  names = {c.__name__ for c in type(e).__mro__}
-  return bool(names & {"ConnectionError", "ClientConnectorError", "ServerDisconnectedError",
-                       "ClientOSError", "ClientPayloadError", "EndpointConnectionError",
-                       "ConnectionClosedError", "ReadTimeoutError", "TimeoutError",
-                       "ConnectTimeoutError", "ClientConnectionError", "IncompleteRead"})
-
-
 def translate(e: BaseException, url: str) -> BaseException:
   """The StorageError for an object-store exception raised on `url` (others unchanged)."""
-  if isinstance(e, StorageError) or not is_url(url):
-    return e
-  text = " ".join(str(e).split())[:200]
-  if isinstance(e, PermissionError) or "403" in text or "AccessDenied" in text:
-    return StorageDeniedError(url, f"access denied ({text})",
-                              "check the credentials (GOOGLE_APPLICATION_CREDENTIALS, AWS_*) "
-                              "and that they may read/write this bucket")
-  if isinstance(e, FileNotFoundError) or "NoSuchBucket" in text or "NoSuchKey" in text:
-    if _bucket_exists(url) is False:
-      return StorageNotFoundError(url, f"the bucket {_bucket_of(url)} does not exist",
-                                  "create it (gcloud storage buckets create / aws s3 mb) "
-                                  "or fix the bucket name")
-    return StorageNotFoundError(url, "no such object", "check the path")
-  if _is_connection_error(e):
-    return StorageError(url, f"lost the connection to {_endpoint_hint(url)} ({text})",
-                        "check the network or the endpoint variable, then rerun "
-                        "(training resumes from its last checkpoint)")
-  return e
+  return storage_errors.translate(e, url, _bucket_exists)
 
 
 @contextlib.contextmanager
