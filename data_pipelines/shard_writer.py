@@ -28,7 +28,6 @@ import multiprocessing
 import os
 import pathlib
 import shutil
-import tempfile
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -100,7 +99,7 @@ class _Consistency:
     self.dtypes.update(info.get("dtypes", []))
 
 
-def _plan(items: Sequence[Item], num_shards: int, seed: int, prefix: str,
+def ingest_plan(items: Sequence[Item], num_shards: int, seed: int, prefix: str,
           record_format: str = record_formats.TFRECORD) -> dict[str, Any]:
   digest = hashlib.sha256("\n".join(i.key for i in items).encode()).hexdigest()
   plan = {"num_items": len(items), "items_sha256": digest, "num_shards": num_shards,
@@ -206,7 +205,8 @@ def write_shards(items: Sequence[Item], out_dir: str | os.PathLike, *, num_shard
     record_format: "tfrecord" or "array_record" (data_pipelines.record_formats).
   """
   if storage.is_url(out_dir):
-    return _write_to_url(items, os.fspath(out_dir), overwrite=overwrite, num_shards=num_shards,
+    from data_pipelines import shard_upload  # pylint: disable=g-import-not-at-top
+    return shard_upload.write_to_url(items, os.fspath(out_dir), overwrite=overwrite, num_shards=num_shards,
                          seed=seed, skip_bad=skip_bad, prefix=prefix, bands=bands, extra=extra,
                          workers=workers, record_format=record_format)
   job = prepare(items, out_dir, num_shards=num_shards, seed=seed, skip_bad=skip_bad,
@@ -250,7 +250,7 @@ def prepare(items: Sequence[Item], out_dir: str | os.PathLike, *, num_shards: in
     raise ValueError(f"{out_dir}: shards written apart (Beam workers) need a folder every "
                      "worker can write (a shared or gcsfuse-mounted path), not a URL")
   out = pathlib.Path(out_dir)
-  plan = _plan(items, num_shards, seed, prefix, record_format)
+  plan = ingest_plan(items, num_shards, seed, prefix, record_format)
   shards = [(shard_name(prefix, k, num_shards, record_format), [items[i] for i in idx])
             for k, idx in enumerate(assign_shards(len(items), num_shards, seed))]
   job = IngestJob(str(out), plan, shards, {}, list(bands) if bands else None, skip_bad,
@@ -359,32 +359,6 @@ def finish(job: IngestJob, extra: dict[str, Any] | None = None) -> dict[str, Any
   atomic_write_json(out / MANIFEST, manifest)
   shutil.rmtree(out / _PROGRESS_DIR, ignore_errors=True)
   (out / _PLAN).unlink(missing_ok=True)
-  return manifest
-
-
-def _write_to_url(items: Sequence[Item], url: str, *, overwrite: bool, **kwargs
-                  ) -> dict[str, Any]:
-  """write_shards into an object store, which has no rename: the shards are written in a local
-  staging folder ($TMPDIR), then uploaded one object per PUT with manifest.json last, so a
-  reader that finds the manifest finds every shard it lists. An old manifest is deleted
-  before anything it describes is replaced."""
-  manifest_url = storage.join(url, MANIFEST)
-  if storage.exists(manifest_url):
-    old = json.loads(storage.read_text(manifest_url))
-    if not overwrite:
-      if old.get("plan") == _plan(items, kwargs["num_shards"], kwargs["seed"], kwargs["prefix"],
-                                  kwargs["record_format"]):
-        return old
-      raise FileExistsError(f"{url} already holds a different dataset ({MANIFEST}); "
-                            "choose another --out or pass overwrite")
-    storage.remove(manifest_url)
-  with tempfile.TemporaryDirectory(prefix="spectralgpt-ingest-") as staging:
-    manifest = write_shards(items, staging, overwrite=True, **kwargs)
-    ext = record_formats.extension(kwargs["record_format"])
-    for stale in storage.glob(storage.join(url, "*" + ext)):
-      if storage.basename(stale) not in {s["file"] for s in manifest["shards"]}:
-        storage.remove(stale)
-    storage.upload_tree(staging, url, last=(MANIFEST,))
   return manifest
 
 
