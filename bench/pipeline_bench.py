@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import math
 import os
 import platform
 import shutil
@@ -32,12 +31,10 @@ import sys
 import tempfile
 import time
 
-from timing import QUICK_HELP, cpu_name, quick_out  # bench/ is on sys.path when run as a script
+import pod_demand  # bench/ is on sys.path when run as a script
+from timing import QUICK_HELP, cpu_name, quick_out
 
 FORMATS = ("tfrecord", "array_record")
-PODS = ("base_v5e256", "large_v5e256", "huge_v5e256", "base_8xh100", "large_8xh100",
-        "huge_8xh100")
-TARGET_OF = {"v5e256": "v5e-256", "8xh100": "8xh100"}
 
 
 def _parse(argv):
@@ -224,28 +221,6 @@ def _shuffle_quality(paths, batch, seeds) -> float:
   return float(stats.chi2_contingency(counts)[1])
 
 
-def pod_demand(mfu: float) -> list[dict]:
-  """Per pod preset: per-host images/s at `mfu` from model FLOPs and the device peak."""
-  import importlib  # pylint: disable=g-import-not-at-top
-  from spectralgpt_jax import devices  # pylint: disable=g-import-not-at-top
-  from spectralgpt_jax.compile import targets  # pylint: disable=g-import-not-at-top
-  from spectralgpt_jax.models import get_spec  # pylint: disable=g-import-not-at-top
-  from spectralgpt_jax.train import metrics  # pylint: disable=g-import-not-at-top
-  rows = []
-  for name in PODS:
-    c = importlib.import_module(f"configs.pods.{name}").get_config()
-    target = targets.get_target(TARGET_OF[name.split("_", 1)[1]])
-    per_host = (math.prod(target.chips_per_host_bounds) if target.platform == "tpu"
-                else int(target.topology.split("x")[-1]))
-    flops = metrics.model_flops_per_example(get_spec(c.model.name), c.masking.ratio,
-                                            c.data.image_size)
-    peak = devices.peak_bf16_tflops(target.device_kind) * 1e12
-    rows.append({"preset": name, "model": c.model.name, "target": target.name,
-                 "chips_per_host": per_host, "gflops": flops / 1e9,
-                 "per_host": per_host * peak * mfu / flops})
-  return rows
-
-
 def _cpu_busy(seconds=1.0) -> float:
   """Percent of all cores busy over `seconds` (other jobs), from /proc/stat; -1 if unknown."""
   def sample():
@@ -323,7 +298,7 @@ def _run(args, argv, root) -> int:
   shuffle = _shuffle_index_cost((512, 4096) if args.quick else (512, 4096, 1 << 20))
   seeds = range(1 if args.quick else 3)
   quality = {f: _shuffle_quality(p, args.batch, seeds) for f, p in local.items()}
-  pods = pod_demand(args.mfu)
+  pods = pod_demand.per_host(args.mfu)
   cmd = "python " + " ".join([os.path.relpath(__file__)] + (argv or sys.argv[1:]))
   text = "\n".join(_report(args, cmd, root, rows, reads, stages, shuffle, pods, quality))
   with open(args.out, "a") as f:  # results accumulate, one dated section per run
@@ -391,7 +366,7 @@ def _report(args, cmd, root, rows, reads, stages, shuffle, pods, quality):
               "independent of the shard that stores it' (chi-square, shards x position bins, "
               f"{1 if args.quick else 3} seeded epochs; small = positions follow the storage "
               "layout): " + ", ".join(f"{f} {p:.2g}" for f, p in quality.items()) + ".", ""]
-  lines += _pod_lines(args.mfu, pods, _per_core(rows, reads, stages))
+  lines += pod_demand.table(args.mfu, pods, _per_core(rows, reads, stages))
   return lines
 
 
@@ -400,23 +375,6 @@ def _store_note(stores: str) -> str:
   names = {"gcs": "a GCS emulator (gcp-storage-emulator)", "s3": "an S3 server (moto)"}
   return "".join(f"; rows '({k})': the same shards in a bucket of {names[k]} on loopback, "
                  "read over HTTP (the server's own CPU is not in 'per core')" for k in kinds)
-
-
-def _pod_lines(mfu, pods, per_core):
-  fmts = list(per_core)
-  lines = [f"Input demand of the pod presets at an assumed MFU of {mfu:.0%} (per host: chips "
-           "per host x dense bf16 peak (spectralgpt_jax/devices.py) x MFU / training FLOPs per "
-           "example (spectralgpt_jax/models/flops.py: 3 x forward, matmuls only, mask 0.9)); "
-           "cores = that / the measured cubes/s per core above (0 workers):", "",
-           "| preset | model | chips/host | GFLOP/example | cubes/s per host | " +
-           " | ".join(f"cores, {f}" for f in fmts) + " |",
-           "|---|---|---|---|---|" + "---|" * len(fmts)]
-  for p in pods:
-    cores = [f"{math.ceil(p['per_host'] / per_core[f][0])}" if per_core[f][0] else "-"
-             for f in fmts]
-    lines.append(f"| {p['preset']} | {p['model']} | {p['chips_per_host']} | "
-                 f"{p['gflops']:.0f} | {p['per_host']:.0f} | " + " | ".join(cores) + " |")
-  return lines + [""]
 
 
 if __name__ == "__main__":
